@@ -1,0 +1,1 @@
+"""The harness: history format, clusters, the runner and the command line."""

@@ -1,0 +1,183 @@
+"""The contracts between the runner and the pluggable parts: systems, their clients, and the hosts they run on.
+
+A *system* says how to start one node (an argv and a config file) and makes clients. A *client* is bound to one
+node and turns an invocation ({f, key, value}) into a completion. A *host* is where a node runs: a network namespace
+on this machine or a remote machine over SSH; the nemesis faults hosts only through this interface, so every fault
+works in both modes.
+
+Optional capabilities are separate small protocols (as Jepsen's ``db/Kill`` and ``db/Pause``): the runner schedules a
+fault only for systems that support it.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+
+# ---------------------------------------------------------------------------------------------------------- nodes
+
+
+@dataclass(frozen=True, slots=True)
+class NodeAddress:
+    """Where a node listens: its name (``n1``), the address clients and peers use, and its TCP port."""
+
+    name: str
+    host: str
+    port: int
+
+    @property
+    def endpoint(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+def node_config(node: NodeAddress, nodes: list[NodeAddress], variant: str, data_dir: str,
+                extra: dict | None = None) -> dict:
+    """The JSON config every shipped node process reads (``--config FILE``). Servers import nothing from the
+    harness, so this dict *is* the interface: ``node`` (own name), ``listen`` (host, port), ``nodes`` (name ->
+    [host, port] for all nodes, self included), ``variant``, ``data_dir``, plus system-specific ``extra`` keys."""
+    cfg = {
+        "node": node.name,
+        "listen": [node.host, node.port],
+        "nodes": {n.name: [n.host, n.port] for n in nodes},
+        "variant": variant,
+        "data_dir": data_dir,
+    }
+    cfg.update(extra or {})
+    return cfg
+
+
+# ---------------------------------------------------------------------------------------------------------- ops
+
+
+@dataclass(frozen=True, slots=True)
+class Invocation:
+    """What a generator asks a client to do: ``f`` with an optional ``key`` and ``value``."""
+
+    f: str
+    value: Any = None
+    key: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """What a client reports back: ``type`` is ``ok``, ``fail`` (definitely did not happen) or ``info``
+    (unknown); ``value`` is the result (for reads) and ``error`` a short machine-readable reason."""
+
+    type: str
+    value: Any = None
+    error: str | None = None
+
+
+class Client(abc.ABC):
+    """A connection from one client worker to one node. Used by one asyncio task at a time.
+
+    ``invoke`` must return within ``timeout`` seconds (the runner also enforces it) and must not raise for errors
+    of the system under test: it turns them into a Completion through the error table (harness.client_errors).
+    """
+
+    @abc.abstractmethod
+    async def open(self, node: NodeAddress) -> None: ...
+
+    @abc.abstractmethod
+    async def invoke(self, op: Invocation, timeout: float) -> Completion: ...
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+
+class System(abc.ABC):
+    """A system under test: how to run a node and how to talk to it.
+
+    Subclasses set ``name``, ``description``, ``variants`` (variant -> the bug it seeds, "" for a correct one),
+    ``workloads`` (names of workloads whose ops the client understands) and ``base_port``.
+    """
+
+    name: str = ""
+    description: str = ""
+    variants: dict[str, str] = {}
+    workloads: tuple[str, ...] = ()
+    base_port: int = 7000
+    #: Python package that holds the server; uploaded as a directory to remote hosts.
+    package: str = ""
+
+    @abc.abstractmethod
+    def node_command(self, python: str, config_path: str) -> list[str]:
+        """The argv that starts one node, given the Python interpreter to use and the config file path."""
+
+    def node_config_extra(self, variant: str, options: dict) -> dict:
+        """System-specific keys added to every node's config (e.g. quorum sizes)."""
+        return {}
+
+    @abc.abstractmethod
+    def client(self, variant: str, options: dict) -> Client:
+        """A new, unopened client."""
+
+
+@runtime_checkable
+class KnowsLeader(Protocol):
+    """Optional: a system that can say which node leads (for leader-targeted faults and report annotations)."""
+
+    async def leader(self, nodes: list[NodeAddress], timeout: float) -> tuple[str | None, int | None]:
+        """(leader node name or None, term or None), as the nodes report it."""
+
+
+@runtime_checkable
+class ReportsState(Protocol):
+    """Optional: a system whose nodes report internal state for checkers (e.g. CRDT delivery order)."""
+
+    async def node_state(self, node: NodeAddress, timeout: float) -> dict: ...
+
+
+# ---------------------------------------------------------------------------------------------------------- hosts
+
+
+@dataclass(frozen=True, slots=True)
+class ExecResult:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@dataclass
+class ProcessHandle:
+    """A started node process: enough to signal its whole process group later, also from another controller."""
+
+    node: str
+    pid: int
+    pgid: int
+    argv: list[str] = field(default_factory=list)
+
+
+class Host(abc.ABC):
+    """One machine a node runs on. The nemesis reaches hosts only through these methods.
+
+    ``exec`` runs a short command (iptables, cat, ...) *on the host, in its network context* and returns its
+    result; it must not hang past ``timeout`` (raise ClusterError / UnreachableNode instead). ``spawn`` starts a
+    long-running node process in its own process group with stdout/stderr to log files in ``workdir``.
+    """
+
+    name: str
+    address: str
+
+    @abc.abstractmethod
+    def exec(self, argv: list[str], *, timeout: float = 10.0, check: bool = True,
+             input: str | None = None) -> ExecResult: ...
+
+    @abc.abstractmethod
+    def spawn(self, argv: list[str], *, workdir: str, env: dict[str, str], log_prefix: str) -> ProcessHandle: ...
+
+    @abc.abstractmethod
+    def signal(self, handle: ProcessHandle, sig: int) -> None:
+        """Send ``sig`` to the handle's whole process group; no error if it is already gone."""
+
+    @abc.abstractmethod
+    def alive(self, handle: ProcessHandle) -> bool: ...
+
+    @abc.abstractmethod
+    def write_file(self, path: str, content: str) -> None: ...
+
+    @abc.abstractmethod
+    def fetch_dir(self, remote_dir: str, local_dir: str) -> None:
+        """Copy a directory (node logs) from the host to this machine."""

@@ -1,0 +1,1 @@
+"""Reports: render results and histories into HTML. They render and never judge."""
