@@ -1,0 +1,150 @@
+"""The history format: round trips, validation with file:line, torn last lines, crash-safety of the writer."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from hypothesis import given, strategies as st
+
+from harness.errors import MalformedHistory
+from harness.history import HistoryWriter, Op, pair_ops, read_history, validate_history, write_history
+
+
+def _lines(tmp_path, *objs, raw_tail=None):
+    p = tmp_path / "h.jsonl"
+    text = "".join(json.dumps(o) + "\n" for o in objs)
+    if raw_tail is not None:
+        text += raw_tail
+    p.write_text(text)
+    return p
+
+
+def inv(t, p, f="read", v=None, **kw):
+    return {"time": t, "process": p, "type": "invoke", "f": f, "value": v, **kw}
+
+
+def done(t, p, ty="ok", f="read", v=None, **kw):
+    return {"time": t, "process": p, "type": ty, "f": f, "value": v, **kw}
+
+
+def test_writer_reader_round_trip(tmp_path):
+    path = tmp_path / "h.jsonl"
+    with HistoryWriter(path) as w:
+        w.record(0, "invoke", "write", 3, node="n1", key="k")
+        w.record(0, "ok", "write", 3, node="n1", key="k")
+        w.record("nemesis", "invoke", "start-partition", {"n1": ["n2"]})
+        w.record(1, "invoke", "read")
+        w.record(1, "info", "read", error="timeout")
+    ops = read_history(path)
+    assert [o.index for o in ops] == [0, 1, 2, 3, 4]
+    assert ops[0].key == "k" and ops[0].node == "n1" and ops[2].value == {"n1": ["n2"]}
+    assert ops[4].error == "timeout"
+    assert all(a.time <= b.time for a, b in zip(ops, ops[1:]))
+    assert "node" not in json.loads(path.read_text().splitlines()[3])  # nulls are left out
+
+
+@pytest.mark.parametrize("objs, message, line", [
+    ([{"nope": 1}], "unknown field", 1),
+    ([inv(0, 0), done(1, 0, "weird")], "unknown op type", 2),
+    ([inv(0, 0), done(1, 1)], "no pending invoke", 2),
+    ([inv(0, 0), inv(1, 0)], "still pending", 2),
+    ([inv(0, 0), done(1, 0, "info"), inv(2, 0)], "used again after it crashed", 3),
+    ([inv(5, 0), done(3, 0)], "time goes backwards", 2),
+    ([inv(0, 0), done(1, 0, f="write")], "does not match", 2),
+    ([inv(-1, 0)], "non-negative", 1),
+    ([inv(0, True)], "'process' must be", 1),
+])
+def test_validation_names_file_and_line(tmp_path, objs, message, line):
+    p = _lines(tmp_path, *objs)
+    with pytest.raises(MalformedHistory) as e:
+        read_history(p)
+    assert message in str(e.value)
+    assert f"{p}:{line}" in str(e.value)
+
+
+def test_bad_json_names_line(tmp_path):
+    p = _lines(tmp_path, inv(0, 0), raw_tail='{"time": 1,, }\n' + json.dumps(done(2, 0)) + "\n")
+    with pytest.raises(MalformedHistory, match=r"h\.jsonl:2: bad JSON"):
+        read_history(p)
+
+
+def test_torn_last_line_is_dropped_with_warning(tmp_path, caplog):
+    p = _lines(tmp_path, inv(0, 0), done(1, 0), raw_tail='{"time": 2, "process": 0, "ty')
+    ops = read_history(p)
+    assert len(ops) == 2
+    assert "torn last line" in caplog.text
+
+
+def test_torn_line_only_at_the_end(tmp_path):
+    # A broken line followed by a newline is not a torn write: it's corruption, and an error.
+    p = _lines(tmp_path, inv(0, 0), raw_tail='{"time": 2, "process": 0, "ty\n')
+    with pytest.raises(MalformedHistory, match=":2: bad JSON"):
+        read_history(p)
+
+
+def test_missing_file_is_bad_input(tmp_path):
+    with pytest.raises(MalformedHistory, match="no such file"):
+        read_history(tmp_path / "nope.jsonl")
+
+
+def test_nemesis_ops_may_overlap(tmp_path):
+    p = _lines(tmp_path, inv(0, "nemesis", "start-partition"), inv(1, "nemesis", "kill"),
+               done(2, "nemesis", "ok", "kill"))
+    assert len(read_history(p)) == 3
+
+
+def test_pair_ops_includes_unfinished():
+    ops = [Op(0, 0, 0, "invoke", "write", 1), Op(1, 1, 1, "invoke", "read"), Op(2, 2, 0, "ok", "write", 1)]
+    pairs = pair_ops(ops)
+    assert [(p.invoke.index, p.complete.index if p.complete else None) for p in pairs] == [(0, 2), (1, None)]
+    assert pairs[1].type == "info"
+
+
+@pytest.mark.timeout(30)
+def test_history_survives_sigkill_of_the_writer(tmp_path):
+    """Every op recorded before a SIGKILL is on disk and readable."""
+    path = tmp_path / "h.jsonl"
+    code = textwrap.dedent(f"""
+        import sys
+        from harness.history import HistoryWriter
+        w = HistoryWriter({str(path)!r})
+        for i in range(500):
+            w.record(i, "invoke", "write", i)
+            w.record(i, "ok", "write", i)
+        print("recorded", flush=True)
+        sys.stdin.read()  # wait to be killed
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "recorded"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    ops = read_history(path)
+    assert len(ops) == 1000
+
+
+ops_strategy = st.lists(st.tuples(st.integers(0, 3), st.sampled_from(["ok", "fail", "info"]),
+                                  st.integers(0, 100)), max_size=30)
+
+
+@given(ops_strategy)
+def test_written_histories_read_back_identically(tmp_path_factory, steps):
+    """Any well-formed history the writer produces reads back equal and valid."""
+    path = tmp_path_factory.mktemp("h") / "h.jsonl"
+    seen, retired, procs = [], set(), {}
+    for thread, outcome, v in steps:
+        p = procs.get(thread, thread)
+        seen.append(Op(len(seen), len(seen), p, "invoke", "write", v))
+        seen.append(Op(len(seen), len(seen), p, outcome, "write", v))
+        if outcome == "info":
+            procs[thread] = p + 4
+    validate_history(seen)
+    write_history(path, seen)
+    assert read_history(path) == seen
