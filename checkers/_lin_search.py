@@ -1,0 +1,365 @@
+"""The search behind checkers.linearizable: just-in-time linearization over memoised configurations.
+
+Private module. Contract of :func:`search`: given one (sub-)history prepared by :func:`prepare` and a model, say
+whether some order of its ops that respects real time is legal for the model; never answer "valid" without
+having found such an order for every completion; stop with :class:`Interrupted` when the deadline or memory
+cap passes (checked every few thousand steps, so it never hangs).
+
+How it works (Wing & Gong's search with Lowe's memoisation, in the breadth-first "just-in-time" form): walk the
+history's calls and returns in order, keeping the set of *configurations* that can explain the prefix so far. A
+configuration is ``(state, L)``: the model state and, as an int bitmask, which of the currently pending ops are
+already linearized. An op is linearized only when forced to be: at the return of op X every configuration must
+place X, possibly after other pending ops; the ones that can't are dropped; if none is left, no linearization
+exists and X is the op that could not be placed. Completed ops leave the bitmask (their bits are reused), so
+masks stay as small as the concurrency, and the configuration set only remembers what still matters.
+
+Pruning that needs no branching:
+
+- ``fail`` ops never happened and are left out; an ``info`` op whose effect can't change the state (a read with
+  an unknown result) constrains nothing and is left out too.
+- A read-only op is placed the moment it is legal (placing it can never hurt: it changes nothing), so reads never
+  branch; a read that is legal in exactly one state is found with one dict lookup (``model.read_expect``).
+- Ops with an unknown outcome stay pending forever and may be used at most once. A configuration that has used
+  a subset of the unknown ops another one has used, with the same state and the same other bits, can do all the
+  other can do: the larger one is dropped (dominance), which keeps crashed writes from doubling the search.
+- Transitions are cached per (op, state), so each model step runs once.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from checkers.models import NO_EXPECT, UNKNOWN, Model
+
+_ILLEGAL = object()
+_MISS = object()
+
+
+class Interrupted(Exception):
+    """The search passed its deadline or memory cap; ``cause`` says which."""
+
+    def __init__(self, cause: str):
+        super().__init__(cause)
+        self.cause = cause
+
+
+@dataclass(slots=True)
+class LinOp:
+    """One client op as the search sees it. ``complete`` is None for ops that never completed."""
+
+    id: int
+    invoke: int
+    complete: int | None
+    process: Any
+    f: str
+    input: Any
+    output: Any
+    info: bool
+    read_only: bool
+    expect: Any = NO_EXPECT
+
+
+@dataclass(slots=True)
+class Prepared:
+    ops: list[LinOp]
+    #: (is_return, op id) in history order; info ops have only a call.
+    events: list[tuple[bool, int]]
+    pairs: int = 0
+
+
+def prepare(history: list, model: Model, *, keyed: bool = False) -> Prepared:
+    """Pair a key's client ops (history order) into LinOps and call/return events.
+
+    Drops ``fail`` ops (they did not happen) and unknown-outcome ops that are read-only (they can't constrain
+    anything). With ``keyed``, inputs are ``(key, value)`` for a keyed model checked whole.
+    """
+    open_: dict[Any, tuple[Any, int]] = {}
+    records: list[tuple] = []  # (invoke op, completion op or None)
+    pairs = 0
+    for pos, op in enumerate(history):
+        if op.type == "invoke":
+            pairs += 1
+            open_[op.process] = (op, len(records))
+            records.append([op, None])
+        else:
+            slot = open_.pop(op.process, None)
+            if slot is not None:
+                records[slot[1]][1] = op
+    ops: list[LinOp] = []
+    by_invoke: dict[int, LinOp] = {}
+    for inv, comp in records:
+        ctype = comp.type if comp is not None else "info"
+        if ctype == "fail":
+            continue
+        info = ctype == "info"
+        inp = (_key(inv.key), inv.value) if keyed else inv.value
+        out = UNKNOWN if info else comp.value
+        ro = bool(model.read_only(inv.f, inp, out))
+        if info and ro:
+            continue
+        lo = LinOp(len(ops), inv.index, None if comp is None else comp.index, inv.process, inv.f, inp, out, info,
+                   ro, model.read_expect(inv.f, inp, out) if ro else NO_EXPECT)
+        ops.append(lo)
+        by_invoke[inv.index] = lo
+    by_complete = {lo.complete: lo for lo in ops if not lo.info}
+    events: list[tuple[bool, int]] = []
+    for op in history:
+        if op.type == "invoke":
+            lo = by_invoke.get(op.index)
+            if lo is not None:
+                events.append((False, lo.id))
+        elif op.type == "ok":
+            lo = by_complete.get(op.index)
+            if lo is not None:
+                events.append((True, lo.id))
+    return Prepared(ops, events, pairs)
+
+
+def _key(k):
+    from checkers.models import _freeze
+    return _freeze(k)
+
+
+@dataclass
+class Failure:
+    """Where the search got stuck: the return event of ``op`` (a LinOp) could not be passed."""
+
+    event: int
+    op: LinOp
+    #: configurations alive just before that return: {(state, mask): path or None}
+    configs: dict
+    #: states the model could reach while looking for a place for the op
+    reachable: set = field(default_factory=set)
+    #: event index of the last point where exactly one configuration was alive (the state was certain)
+    last_certain_event: int = 0
+    bit_op: dict = field(default_factory=dict)
+
+
+class _Budget:
+    """Deadline and memory checks, done every ``every`` steps so they cost nothing in the inner loop."""
+
+    __slots__ = ("deadline", "mem_limit_pages", "steps")
+
+    def __init__(self, deadline: float | None, memory_limit_mb: int | None):
+        self.deadline = deadline
+        self.mem_limit_pages = None
+        if memory_limit_mb is not None:
+            base = _rss_pages()
+            if base is not None:
+                self.mem_limit_pages = base + memory_limit_mb * 1024 * 1024 // os.sysconf("SC_PAGE_SIZE")
+        self.steps = 0
+
+    def check(self) -> None:
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise Interrupted("time limit reached")
+        if self.mem_limit_pages is not None:
+            rss = _rss_pages()
+            if rss is not None and rss > self.mem_limit_pages:
+                raise Interrupted("memory limit reached")
+
+
+def _rss_pages() -> int | None:
+    try:
+        with open("/proc/self/statm", "rb") as f:
+            return int(f.read().split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+_CHECK_EVERY = 2048
+
+
+def search(prep: Prepared, model: Model, budget: _Budget, *, trace: bool = False,
+           stop_event: int | None = None) -> Failure | None:
+    """Run the search; None means linearizable. With ``trace``, configurations carry their linearization path
+    (a cons list ``(prev, op id, state)``) so a failure can be explained; ``stop_event`` ends a traced rerun at
+    the event that failed before.
+    """
+    ops = prep.ops
+    step = model.step
+    init = model.init()
+    configs: dict = {(init, 0): None}
+    free_bits: list[int] = []
+    next_bit = 1
+    bit_op: dict[int, LinOp] = {}
+    trans: dict[int, dict] = {}        # bit -> {state: new state or _ILLEGAL}, for the op holding the bit
+    cmask = 0                          # pending ops that change state
+    infomask = 0                       # bits of ops with unknown outcome (pending forever)
+    rmask: dict[Any, int] = {}         # expected state -> bits of pending reads legal exactly there
+    greads: list[LinOp] = []           # pending read-only ops without a single expected state
+    gread_bits = 0
+    last_certain = 0
+    steps = 0
+
+    def place_reads(s, L):
+        """Place every pending read that is legal in state ``s`` (never hurts, so no branching)."""
+        add = rmask.get(s, 0) & ~L
+        if gread_bits & ~L:
+            for r in greads:
+                rb = r_bit[r.id]
+                if not L & rb and step(s, r.f, r.input, r.output)[0]:
+                    add |= rb
+        return add
+
+    r_bit: dict[int, int] = {}
+
+    for ev_index, (is_return, oid) in enumerate(prep.events):
+        if stop_event is not None and ev_index == stop_event:
+            break
+        lo = ops[oid]
+        if not is_return:
+            # A call: the op becomes pending. Give it a bit; reads are placed at once where legal.
+            if free_bits:
+                b = free_bits.pop()
+            else:
+                b = next_bit
+                next_bit <<= 1
+            bit_op[b] = lo
+            r_bit[oid] = b
+            if lo.read_only:
+                if lo.expect is not NO_EXPECT:
+                    rmask[lo.expect] = rmask.get(lo.expect, 0) | b
+                    if any(s == lo.expect for s, _ in configs):
+                        new = {}
+                        for (s, L), path in configs.items():
+                            if s == lo.expect:
+                                L |= b
+                                if trace:
+                                    path = (path, oid, s)
+                            new.setdefault((s, L), path)
+                        configs = new
+                else:
+                    greads.append(lo)
+                    gread_bits |= b
+                    new = {}
+                    for (s, L), path in configs.items():
+                        if step(s, lo.f, lo.input, lo.output)[0]:
+                            L |= b
+                            if trace:
+                                path = (path, oid, s)
+                        new.setdefault((s, L), path)
+                    configs = new
+            else:
+                cmask |= b
+                trans[b] = {}
+                if lo.info:
+                    infomask |= b
+            continue
+
+        # A return of op lo: every configuration must place it now.
+        xb = r_bit[oid]
+        new: dict = {}
+        newgroups: dict = {}           # (state, mask without info bits) -> list of info masks kept (antichain)
+        failed_reach: set | None = set() if trace else None
+        seen: dict = {}                # same antichain structure for nodes explored in this closure
+
+        def add_dominant(groups, s, L):
+            """Record (s, L) unless a kept one uses a subset of its unknown ops; drop the ones it beats."""
+            g = (s, L & ~infomask)
+            im = L & infomask
+            lst = groups.get(g)
+            if lst is None:
+                groups[g] = [im]
+                return True
+            for m in lst:
+                if m & ~im == 0:
+                    return False
+            lst[:] = [m for m in lst if im & ~m != 0]
+            lst.append(im)
+            return True
+
+        def emit(s, L, path):
+            L2 = L & ~xb
+            if infomask:
+                if not add_dominant(newgroups, s, L2):
+                    return
+                new[(s, L2)] = path
+            elif (s, L2) not in new:
+                new[(s, L2)] = path
+
+        for (s0, L0), path0 in configs.items():
+            if L0 & xb:
+                emit(s0, L0, path0)
+                continue
+            if infomask:
+                if not add_dominant(seen, s0, L0):
+                    continue
+            else:
+                if (s0, L0) in seen:
+                    continue
+                seen[(s0, L0)] = True
+            stack = [(s0, L0, path0)]
+            while stack:
+                s, L, path = stack.pop()
+                if trace:
+                    failed_reach.add(s)
+                avail = cmask & ~L
+                while avail:
+                    b = avail & -avail
+                    avail ^= b
+                    tc = trans[b]
+                    r = tc.get(s, _MISS)
+                    if r is _MISS:
+                        o = bit_op[b]
+                        legal, r = step(s, o.f, o.input, o.output)
+                        if not legal:
+                            r = _ILLEGAL
+                        tc[s] = r
+                    if r is _ILLEGAL:
+                        continue
+                    steps += 1
+                    if steps >= _CHECK_EVERY:
+                        steps = 0
+                        budget.check()
+                    L2 = L | b
+                    add = rmask.get(r, 0) & ~L2
+                    if gread_bits:
+                        add |= place_reads(r, L2)
+                    L2 |= add
+                    p2 = path
+                    if trace:
+                        p2 = (path, bit_op[b].id, r)
+                        while add:
+                            rb = add & -add
+                            add ^= rb
+                            p2 = (p2, bit_op[rb].id, r)
+                    if L2 & xb:
+                        emit(r, L2, p2)
+                    elif infomask:
+                        if add_dominant(seen, r, L2):
+                            stack.append((r, L2, p2))
+                    elif (r, L2) not in seen:
+                        seen[(r, L2)] = True
+                        stack.append((r, L2, p2))
+        if infomask and new:
+            # keep only configurations still in the antichain (later ones may have beaten earlier ones)
+            new = {k: v for k, v in new.items() if (k[1] & infomask) in newgroups.get((k[0], k[1] & ~infomask), ())}
+        if not new:
+            return Failure(ev_index, lo, configs, failed_reach or set(), last_certain, dict(bit_op))
+        configs = new
+        if len(configs) == 1:
+            last_certain = ev_index + 1
+        # free the returned op's bit
+        del bit_op[xb]
+        free_bits.append(xb)
+        if lo.read_only:
+            if lo.expect is not NO_EXPECT:
+                m = rmask[lo.expect] & ~xb
+                if m:
+                    rmask[lo.expect] = m
+                else:
+                    del rmask[lo.expect]
+            else:
+                greads.remove(lo)
+                gread_bits &= ~xb
+        else:
+            cmask &= ~xb
+            del trans[xb]
+        steps += 1
+        if steps >= _CHECK_EVERY:
+            steps = 0
+            budget.check()
+    return None
