@@ -1,0 +1,99 @@
+"""A test is plain data naming its parts (Jepsen's test map): system, variant, workload, nodes, nemesis, timing,
+seed. ``TestSpec`` is what ``run`` builds from flags (or a TOML file), what test.json stores, and what ``replay``
+reads back, so a stored run can always be re-run exactly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import shlex
+from dataclasses import dataclass, field
+
+from harness.errors import BadInput
+
+NEMESIS_NAMES = ("partition", "kill", "pause", "clock", "loss")
+
+
+@dataclass(frozen=True)
+class TestSpec:
+    system: str
+    workload: str
+    variant: str = "correct"
+    nodes: int = 3
+    nemesis: tuple[str, ...] = ()
+    time_limit: float = 20.0
+    concurrency: int | None = None  # default: 2 per node
+    rate: float = 100.0             # client ops per second, all threads together (mean)
+    seed: int = field(default_factory=lambda: random.randrange(2**31))
+    test_name: str | None = None
+    nemesis_interval: float = 5.0   # a fault starts every this many seconds...
+    nemesis_duration: float = 3.0   # ...and is healed this many seconds later
+    recovery_time: float = 3.0      # after the final heal, before final reads
+    op_timeout: float = 1.0         # per client request
+    hosts_file: str | None = None   # remote mode (SSH) when set
+    options: dict = field(default_factory=dict)  # workload/system options (value_range, r, w, ...)
+
+    def __post_init__(self):
+        if self.nodes < 1 or self.nodes > 25:
+            raise BadInput(f"--nodes must be between 1 and 25, got {self.nodes}", "--nodes")
+        for n in self.nemesis:
+            if n not in NEMESIS_NAMES:
+                raise BadInput(f"unknown fault {n!r} (known: {', '.join(NEMESIS_NAMES)} or none)", "--nemesis")
+        if self.time_limit <= 0:
+            raise BadInput("--time-limit must be positive", "--time-limit")
+        if self.rate <= 0:
+            raise BadInput("--rate must be positive", "--rate")
+        if self.concurrency is not None and self.concurrency < 1:
+            raise BadInput("--concurrency must be at least 1", "--concurrency")
+
+    @property
+    def threads(self) -> int:
+        return self.concurrency or 2 * self.nodes
+
+    @property
+    def name(self) -> str:
+        if self.test_name:
+            return self.test_name
+        faults = "+".join(self.nemesis) or "none"
+        return f"{self.system}-{self.variant}-{self.workload}-{faults}"
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["nemesis"] = list(self.nemesis)
+        d["concurrency"] = self.threads
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TestSpec":
+        known = {f.name for f in dataclasses.fields(cls)}
+        kw = {k: v for k, v in d.items() if k in known}
+        kw["nemesis"] = tuple(kw.get("nemesis", ()))
+        return cls(**kw)
+
+    def command(self) -> str:
+        """The exact command that reproduces this test."""
+        args = ["splitbrain", "run", "--system", self.system, "--variant", self.variant, "--workload",
+                self.workload, "--nodes", str(self.nodes), "--nemesis", ",".join(self.nemesis) or "none",
+                "--time-limit", f"{self.time_limit:g}", "--concurrency", str(self.threads), "--rate",
+                f"{self.rate:g}", "--seed", str(self.seed)]
+        if self.test_name:
+            args += ["--test-name", self.test_name]
+        if (self.nemesis_interval, self.nemesis_duration) != (5.0, 3.0):
+            args += ["--nemesis-interval", f"{self.nemesis_interval:g}",
+                     "--nemesis-duration", f"{self.nemesis_duration:g}"]
+        if self.hosts_file:
+            args += ["--hosts", self.hosts_file]
+        return shlex.join(args)
+
+
+def parse_nemesis(text: str) -> tuple[str, ...]:
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    if parts == ["none"] or not parts:
+        return ()
+    if "none" in parts:
+        raise BadInput("'none' can't be combined with other faults", "--nemesis")
+    for p in parts:
+        if p not in NEMESIS_NAMES:
+            raise BadInput(f"unknown fault {p!r} (known: {', '.join(NEMESIS_NAMES)} or none)", "--nemesis")
+    return tuple(dict.fromkeys(parts))

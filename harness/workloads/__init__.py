@@ -1,0 +1,56 @@
+"""Workloads: each one file bundling what to do (client ops), how to end (final ops) and how to judge (checkers),
+registered in a plain dict (Maelstrom's ``workloads`` map).
+
+A workload module defines ``WORKLOAD = Workload(...)``. Its op functions are pure functions of the generator
+context (they draw randomness only from ``ctx.rng`` and read time only from ``ctx.time``), so the generator that
+wraps them stays pure and seeded.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+from harness.errors import BadInput
+from harness.history import Op
+
+
+@dataclass(frozen=True)
+class Workload:
+    """``client_op(ctx, options) -> {"f", "key"?, "value"?}`` draws the next client op; ``final_op(ctx, options)``
+    is what every client thread does once after the faults are healed (a final read), or None; ``checkers(options)``
+    returns name -> function(history) -> result dict. ``options`` is the test's options dict (test.json)."""
+
+    name: str
+    description: str
+    client_op: Callable[[Any, dict], dict]
+    final_op: Callable[[Any, dict], dict] | None
+    checkers: Callable[[dict], dict[str, Callable[[Sequence[Op]], dict]]]
+    #: The linearizability model, where the workload is checked for linearizability.
+    model: str | None = None
+    defaults: dict = field(default_factory=dict)
+
+
+_WORKLOADS: dict[str, str] = {
+    "register": "harness.workloads.register",
+    "kv": "harness.workloads.kv",
+    "set": "harness.workloads.set",
+    "counter": "harness.workloads.counter",
+}
+
+
+def workload_names() -> list[str]:
+    return sorted(_WORKLOADS)
+
+
+def register_workload(name: str, module: str) -> None:
+    """Add a workload module (used by plugins and by systems that bring their own)."""
+    _WORKLOADS[name] = module
+
+
+def get_workload(name: str) -> Workload:
+    module = _WORKLOADS.get(name)
+    if module is None:
+        raise BadInput(f"unknown workload {name!r} (known: {', '.join(workload_names())})", "--workload")
+    return importlib.import_module(module).WORKLOAD

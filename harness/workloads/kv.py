@@ -1,0 +1,47 @@
+"""Many independent keys: reads, writes and (where offered) cas, checked per key for linearizability (the kv model
+is split by key, P-compositionality), plus op statistics.
+
+Keys come in windows over test time: every ``key_window_s`` seconds a fresh group of ``keys_at_once`` keys becomes
+active, so each key's sub-history stays small enough to check quickly however long the test runs.
+"""
+
+from __future__ import annotations
+
+from checkers.linearizable import check_linearizable
+from checkers.stats import check_stats
+from harness.workloads import Workload
+
+
+def _active_key(ctx, options: dict) -> str:
+    window = int(ctx.time // int(options.get("key_window_s", 3) * 1e9))
+    per = options.get("keys_at_once", 4)
+    return f"k{window * per + ctx.rng.randrange(per)}"
+
+
+def client_op(ctx, options: dict) -> dict:
+    rng = ctx.rng
+    key = _active_key(ctx, options)
+    values = options.get("value_range", 5)
+    fs = ("read", "write", "cas") if options.get("cas", True) else ("read", "write")
+    f = rng.choice(fs)
+    if f == "read":
+        return {"f": "read", "key": key}
+    if f == "write":
+        return {"f": "write", "key": key, "value": rng.randrange(values)}
+    return {"f": "cas", "key": key, "value": [rng.randrange(values), rng.randrange(values)]}
+
+
+def final_op(ctx, options: dict) -> dict:
+    return {"f": "read", "key": _active_key(ctx, options)}
+
+
+def checkers(options: dict) -> dict:
+    limit = options.get("check_time_limit", 60.0)
+    return {
+        "linearizable": lambda h: check_linearizable(h, "kv", time_limit=limit),
+        "stats": check_stats,
+    }
+
+
+WORKLOAD = Workload("kv", "many keys: read, write, cas per key; linearizability per key (kv model)",
+                    client_op, final_op, checkers, model="kv")

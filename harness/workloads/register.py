@@ -1,0 +1,41 @@
+"""A single register: reads, writes of small random values, and (where the system offers it) compare-and-set.
+Checked for linearizability against the cas-register model, plus op statistics.
+
+Small value ranges (as Jepsen's) make collisions likely, which is what exposes stale reads.
+"""
+
+from __future__ import annotations
+
+from checkers.linearizable import check_linearizable
+from checkers.stats import check_stats
+from harness.workloads import Workload
+
+KEY = "r"
+
+
+def client_op(ctx, options: dict) -> dict:
+    rng = ctx.rng
+    values = options.get("value_range", 5)
+    fs = ("read", "write", "cas") if options.get("cas", True) else ("read", "write")
+    f = rng.choice(fs)
+    if f == "read":
+        return {"f": "read", "key": KEY}
+    if f == "write":
+        return {"f": "write", "key": KEY, "value": rng.randrange(values)}
+    return {"f": "cas", "key": KEY, "value": [rng.randrange(values), rng.randrange(values)]}
+
+
+def final_op(ctx, options: dict) -> dict:
+    return {"f": "read", "key": KEY}
+
+
+def checkers(options: dict) -> dict:
+    limit = options.get("check_time_limit", 60.0)
+    return {
+        "linearizable": lambda h: check_linearizable(h, "cas-register", time_limit=limit),
+        "stats": check_stats,
+    }
+
+
+WORKLOAD = Workload("register", "one register: read, write, cas; linearizability (cas-register model)",
+                    client_op, final_op, checkers, model="cas-register")
