@@ -148,6 +148,9 @@ class ProcessHandle:
     pid: int
     pgid: int
     argv: list[str] = field(default_factory=list)
+    #: The kernel's start time of ``pid`` (clock ticks since boot) where the host can tell, so that a pid reused by
+    #: an unrelated process is never signalled; None if unknown.
+    start_time: int | None = None
 
 
 class Host(abc.ABC):
@@ -166,17 +169,23 @@ class Host(abc.ABC):
              input: str | None = None) -> ExecResult: ...
 
     @abc.abstractmethod
-    def spawn(self, argv: list[str], *, workdir: str, env: dict[str, str], log_prefix: str) -> ProcessHandle: ...
+    def spawn(self, argv: list[str], *, workdir: str, env: dict[str, str], log_prefix: str) -> ProcessHandle:
+        """Start ``argv`` with cwd ``workdir`` (created if missing), the host's environment updated by ``env``,
+        stdin from /dev/null, stdout appended to ``log_prefix + ".stdout.log"`` and stderr to
+        ``log_prefix + ".stderr.log"`` (appended, so a restart keeps the earlier logs), in a new session whose
+        process group id is the returned ``pgid``. Returns at once; must not wait for the process."""
 
     @abc.abstractmethod
     def signal(self, handle: ProcessHandle, sig: int) -> None:
         """Send ``sig`` to the handle's whole process group; no error if it is already gone."""
 
     @abc.abstractmethod
-    def alive(self, handle: ProcessHandle) -> bool: ...
+    def alive(self, handle: ProcessHandle) -> bool:
+        """True while the handle's process exists and is not a zombie (a stopped process is alive)."""
 
     @abc.abstractmethod
-    def write_file(self, path: str, content: str) -> None: ...
+    def write_file(self, path: str, content: str) -> None:
+        """Replace ``path`` atomically (readers such as libfaketime never see a partial file); creates parents."""
 
     @abc.abstractmethod
     def fetch_dir(self, remote_dir: str, local_dir: str) -> None:

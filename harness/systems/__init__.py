@@ -12,6 +12,7 @@ from harness.api import System
 from harness.errors import BadInput
 
 _SYSTEMS: dict[str, str] = {
+    "echo": "harness.systems.echo:EchoSystem",
 }
 
 

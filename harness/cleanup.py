@@ -1,0 +1,120 @@
+"""Cleanup: remove everything a run created, working from its state file alone.
+
+Order matters: processes first (a namespace with a process in it outlives ``ip netns delete``), then namespaces
+(deleting a node namespace also deletes its iptables rules and its veth; deleting the switch namespace deletes the
+bridge and the peer of the controller's veth, which takes the controller's veth with it), then any interface still
+left in the root namespace, then temp dirs, then the state file.
+
+Idempotent: every step checks first and skips what is already gone, so running it twice, with nothing to clean,
+or after the controller was SIGKILLed mid-creation all end with nothing left.
+
+Must not: signal a process that is not provably ours (recorded pgid whose leader has the recorded start time, or a
+process inside one of our namespaces), delete a namespace or interface whose name is not recorded in the state
+file, or delete a directory not recorded as created by the run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import signal
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.errors import ClusterError
+from harness.netns import existing_netns, kill_netns_processes, link_exists, run, wait_gone
+from harness.state import StateStore, owner_alive, process_is
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class CleanupReport:
+    run_id: str
+    killed: list[int] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    skipped_reason: str | None = None
+    problems: list[str] = field(default_factory=list)
+
+
+def _kill_recorded(state: dict, report: CleanupReport) -> None:
+    pids = []
+    for node, rec in (state.get("nodes") or {}).items():
+        pid, pgid, st = rec.get("pid"), rec.get("pgid"), rec.get("start_time")
+        if pgid and process_is(pid, st):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pgid, signal.SIGCONT)
+                os.killpg(pgid, signal.SIGKILL)
+            report.killed.append(pid)
+            pids.append(pid)
+    if wait_gone(pids, 5.0):
+        report.problems.append(f"processes survived SIGKILL: {pids}")
+
+
+def cleanup_run(store: StateStore, run_id: str) -> CleanupReport:
+    """Remove every resource recorded for ``run_id`` and then its state file. Safe to call any number of times."""
+    report = CleanupReport(run_id)
+    state = store.read(run_id)
+    if state is None:
+        return report
+    _kill_recorded(state, report)
+    resources = state.get("resources") or []
+    present = existing_netns()
+    namespaces = [r["name"] for r in resources if r.get("kind") == "netns"]
+    # Node namespaces before the switch, so nothing is left half-connected while we work.
+    namespaces.sort(key=lambda n: n.endswith("-sw"))
+    for ns in namespaces:
+        if ns not in present:
+            continue
+        survivors = kill_netns_processes(ns)
+        if survivors:
+            report.problems.append(f"processes in {ns} survived SIGKILL: {survivors}")
+        res = run(["ip", "netns", "delete", ns], check=False)
+        if res.returncode == 0:
+            report.removed.append(f"netns {ns}")
+        elif ns in existing_netns():
+            report.problems.append(f"could not delete netns {ns}: {res.stderr.strip()}")
+    for r in resources:
+        if r.get("kind") == "link" and link_exists(r["name"]):
+            res = run(["ip", "link", "delete", r["name"]], check=False)
+            if res.returncode == 0 or not link_exists(r["name"]):
+                report.removed.append(f"link {r['name']}")
+            else:
+                report.problems.append(f"could not delete link {r['name']}: {res.stderr.strip()}")
+    for r in resources:
+        if r.get("kind") == "dir" and Path(r["path"]).exists():
+            shutil.rmtree(r["path"], ignore_errors=True)
+            if Path(r["path"]).exists():
+                report.problems.append(f"could not remove {r['path']}")
+            else:
+                report.removed.append(f"dir {r['path']}")
+    if report.problems:
+        # Keep the state file so a later cleanup can retry; the caller reports the problems.
+        return report
+    store.delete(run_id)
+    return report
+
+
+def cleanup(store: StateStore | None = None, run_id: str | None = None, *,
+            include_live: bool = False) -> list[CleanupReport]:
+    """Clean one run (``run_id``, whoever owns it) or every run in the state dir whose creating controller is no
+    longer running (a run of a live test session or engineer is skipped unless ``include_live``)."""
+    store = store or StateStore()
+    if run_id is not None:
+        return [cleanup_run(store, run_id)]
+    reports = []
+    for rid in store.run_ids():
+        state = store.read(rid)
+        if state is not None and owner_alive(state) and not include_live and state["owner"]["pid"] != os.getpid():
+            reports.append(CleanupReport(rid, skipped_reason=f"in use by live process {state['owner']['pid']}"))
+            continue
+        reports.append(cleanup_run(store, rid))
+    return reports
+
+
+def raise_on_problems(reports: list[CleanupReport]) -> None:
+    problems = [f"{r.run_id}: {p}" for r in reports for p in r.problems]
+    if problems:
+        raise ClusterError("cleanup left something behind: " + "; ".join(problems))

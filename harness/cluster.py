@@ -1,0 +1,343 @@
+"""A cluster: named nodes on hosts, their processes, and the process/clock faults the nemesis needs.
+
+:class:`Cluster` is mode-independent: it reaches hosts only through :class:`harness.api.Host`, so a cluster of SSH
+hosts reuses it with other hosts and another ``teardown``. :func:`create_local_cluster` builds one from network
+namespaces on this machine (``harness.netns``); :func:`attach` rebuilds a running one from its state file (what
+the ``splitbrain nemesis`` commands do).
+
+Every node runs under libfaketime (``LD_PRELOAD`` of Debian's ``libfaketime.so.1``, found on the host at run time)
+with ``FAKETIME_TIMESTAMP_FILE`` pointing at a per-node file, ``FAKETIME_NO_CACHE=1`` so a new offset is seen by
+the running process at once, and ``DONT_FAKE_MONOTONIC=1`` so asyncio's timers do not jump (see DESIGN.md: under
+this setting ``time.sleep`` fails with EINVAL; node code sleeps with ``asyncio.sleep``). libfaketime does not
+reach statically linked programs (most Go binaries): their clocks cannot be moved this way.
+
+Layout on each host: ``<workdir>/nodes/<node>/`` holds ``node.stdout.log``, ``node.stderr.log``, ``faketime.rc``,
+the node's config and ``data/`` (the process's cwd and data dir, kept across restarts).
+
+Must not: signal a process it did not start (handles carry pid start times), or leave anything behind when used
+as a context manager, unless ``leave_running`` is set.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+from harness.api import Host, NodeAddress, ProcessHandle, System, node_config
+from harness.errors import BadInput, ClusterError
+from harness.state import StateStore, owner_record
+
+log = logging.getLogger(__name__)
+
+FAKETIME_GLOBS = ("/usr/lib/*/faketime/libfaketime.so.1", "/usr/lib/faketime/libfaketime.so.1",
+                  "/usr/local/lib/faketime/libfaketime.so.1")
+
+
+def _fmt_offset(seconds: float) -> str:
+    """libfaketime's relative offset syntax: a signed number of seconds (fractions allowed)."""
+    return f"{seconds:+.6f}"
+
+
+class Cluster:
+    """Nodes on hosts. Methods are blocking and bounded in time; call them from a thread in asyncio code."""
+
+    def __init__(self, run_id: str, hosts: dict[str, Host], *, store: StateStore, workdir: str,
+                 teardown: Callable[[], None], faketime: bool = True, leave_running: bool = False):
+        self.run_id = run_id
+        self._hosts = dict(hosts)
+        self.store = store
+        self.workdir = workdir
+        self._teardown = teardown
+        self.faketime = faketime
+        #: If True, leaving the ``with`` block does not tear the cluster down (``splitbrain cluster up``).
+        self.leave_running = leave_running
+        self._handles: dict[str, ProcessHandle] = {}
+        self._faketime_lib: str | None = None
+        self._down = False
+        state = store.read(run_id) or {}
+        for node, rec in (state.get("nodes") or {}).items():
+            if rec.get("pid"):
+                self._handles[node] = ProcessHandle(node, rec["pid"], rec["pgid"], rec.get("argv") or [],
+                                                    rec.get("start_time"))
+
+    # ------------------------------------------------------------------------------------------------- topology
+
+    @property
+    def nodes(self) -> list[str]:
+        return list(self._hosts)
+
+    @property
+    def hosts(self) -> dict[str, Host]:
+        return dict(self._hosts)
+
+    def host(self, node: str) -> Host:
+        try:
+            return self._hosts[node]
+        except KeyError:
+            raise BadInput(f"no node {node!r} in this cluster (nodes: {', '.join(self._hosts)})", "node") from None
+
+    def addresses(self, port: int) -> list[NodeAddress]:
+        """Every node's address with ``port`` (all nodes of a shipped system listen on the same port)."""
+        return [NodeAddress(n, h.address, port) for n, h in self._hosts.items()]
+
+    def node_dir(self, node: str) -> str:
+        self.host(node)
+        return os.path.join(self.workdir, "nodes", node)
+
+    def data_dir(self, node: str) -> str:
+        return os.path.join(self.node_dir(node), "data")
+
+    def state(self) -> dict:
+        return self.store.read(self.run_id) or {}
+
+    def _node_state(self, node: str) -> dict:
+        return (self.state().get("nodes") or {}).get(node) or {}
+
+    def _update_node(self, node: str, **fields) -> None:
+        def change(state: dict) -> None:
+            state.setdefault("nodes", {}).setdefault(node, {}).update(fields)
+        self.store.update(self.run_id, change)
+
+    # ------------------------------------------------------------------------------------------------- processes
+
+    def _faketime_path(self, node: str) -> str:
+        if self._faketime_lib is None:
+            host = next(iter(self._hosts.values()))
+            res = host.exec(["sh", "-c", "ls " + " ".join(FAKETIME_GLOBS) + " 2>/dev/null | head -n 1"],
+                            check=False)
+            self._faketime_lib = res.stdout.strip()
+            if not self._faketime_lib:
+                raise ClusterError("libfaketime.so.1 not found on the host (install Debian's 'libfaketime' package)")
+        return self._faketime_lib
+
+    def _clock_file(self, node: str) -> str:
+        return os.path.join(self.node_dir(node), "faketime.rc")
+
+    def start(self, node: str, argv: list[str], env: dict[str, str] | None = None) -> ProcessHandle:
+        """Start ``argv`` as ``node``'s process (cwd: its data dir) and record pid/pgid. ClusterError if it already
+        runs. The argv and env are remembered for :meth:`restart`."""
+        host = self.host(node)
+        if self.is_running(node):
+            raise ClusterError(f"{node} is already running (pid {self._handles[node].pid})")
+        env = dict(env or {})
+        full_env = dict(env)
+        if self.faketime:
+            clock_file = self._clock_file(node)
+            offset = float(self._node_state(node).get("clock_offset") or 0.0)
+            host.write_file(clock_file, _fmt_offset(offset) + "\n")
+            preload = self._faketime_path(node)
+            full_env.update({
+                "LD_PRELOAD": ":".join(p for p in (preload, env.get("LD_PRELOAD")) if p),
+                "FAKETIME_TIMESTAMP_FILE": clock_file,
+                "FAKETIME_NO_CACHE": "1",
+                "DONT_FAKE_MONOTONIC": "1",
+            })
+        cwd = self.data_dir(node)
+        log_prefix = os.path.join(self.node_dir(node), "node")
+        handle = host.spawn(list(argv), workdir=cwd, env=full_env, log_prefix=log_prefix)
+        self._handles[node] = handle
+        self._update_node(node, argv=list(argv), env=env, cwd=cwd, log_prefix=log_prefix, pid=handle.pid,
+                          pgid=handle.pgid, start_time=handle.start_time, paused=False, started=time.time())
+        return handle
+
+    def is_running(self, node: str) -> bool:
+        handle = self._handles.get(node)
+        return handle is not None and self.host(node).alive(handle)
+
+    def kill(self, node: str, timeout: float = 5.0) -> bool:
+        """SIGKILL the node's whole process group and wait (bounded) until it is gone. Returns whether it ran."""
+        handle = self._handles.get(node)
+        if handle is None or not self.host(node).alive(handle):
+            return False
+        host = self.host(node)
+        host.signal(handle, signal.SIGKILL)
+        host.signal(handle, signal.SIGCONT)  # a stopped group dies on SIGKILL anyway; this is for clarity in ps
+        deadline = time.monotonic() + timeout
+        while host.alive(handle):
+            if time.monotonic() > deadline:
+                raise ClusterError(f"{node} (pid {handle.pid}) survived SIGKILL for {timeout:g}s")
+            time.sleep(0.01)
+        self._update_node(node, paused=False)
+        return True
+
+    def restart(self, node: str) -> ProcessHandle:
+        """Kill the node if it runs, then start it again with the same argv, env and data dir."""
+        rec = self._node_state(node)
+        if not rec.get("argv"):
+            raise ClusterError(f"{node} was never started, so it cannot be restarted")
+        self.kill(node)
+        return self.start(node, rec["argv"], rec.get("env") or {})
+
+    def pause(self, node: str) -> bool:
+        """SIGSTOP the node's process group. Returns whether it was running."""
+        if not self.is_running(node):
+            return False
+        self.host(node).signal(self._handles[node], signal.SIGSTOP)
+        self._update_node(node, paused=True)
+        return True
+
+    def resume(self, node: str) -> bool:
+        """SIGCONT the node's process group (harmless if it was not paused). Returns whether it was running."""
+        if not self.is_running(node):
+            return False
+        self.host(node).signal(self._handles[node], signal.SIGCONT)
+        self._update_node(node, paused=False)
+        return True
+
+    def is_paused(self, node: str) -> bool:
+        return bool(self._node_state(node).get("paused")) and self.is_running(node)
+
+    # ------------------------------------------------------------------------------------------------- clocks
+
+    def clock_offset(self, node: str) -> float:
+        return float(self._node_state(node).get("clock_offset") or 0.0)
+
+    def set_clock_offset(self, node: str, seconds: float) -> float:
+        """Make ``node``'s wall clock run ``seconds`` ahead (negative: behind) of real time; takes effect in the
+        running process at once (libfaketime re-reads the file on every call)."""
+        if not self.faketime:
+            raise ClusterError("this cluster was started without libfaketime, so clocks cannot be moved")
+        seconds = float(seconds)
+        self.host(node).write_file(self._clock_file(node), _fmt_offset(seconds) + "\n")
+        self._update_node(node, clock_offset=seconds)
+        return seconds
+
+    # ------------------------------------------------------------------------------------------------- systems
+
+    def start_system(self, system: System, variant: str = "correct", options: dict | None = None,
+                     python: str | None = None) -> list[NodeAddress]:
+        """Write each node's config (``harness.api.node_config``) and start every node of ``system``."""
+        options = options or {}
+        if system.variants and variant not in system.variants:
+            raise BadInput(f"{system.name} has no variant {variant!r} (known: {', '.join(system.variants)})",
+                           "--variant")
+        addrs = self.addresses(system.base_port)
+        python = python or sys.executable
+        # Local hosts share this filesystem: make the shipped systems importable whatever the cwd.
+        root = str(Path(__file__).resolve().parent.parent)
+        for a in addrs:
+            cfg = node_config(a, addrs, variant, self.data_dir(a.name), system.node_config_extra(variant, options))
+            cfg_path = os.path.join(self.node_dir(a.name), "node.json")
+            self.host(a.name).write_file(cfg_path, json.dumps(cfg, indent=1))
+            self.start(a.name, system.node_command(python, cfg_path), {"PYTHONPATH": root})
+
+        def record(state: dict) -> None:
+            state["system"] = {"name": system.name, "variant": variant, "port": system.base_port,
+                               "options": options}
+        self.store.update(self.run_id, record)
+        return addrs
+
+    # ------------------------------------------------------------------------------------------------- teardown
+
+    def collect_logs(self, dest: str) -> None:
+        """Copy each node's directory (logs, config, data) to ``dest/<node>/``."""
+        for node, host in self._hosts.items():
+            try:
+                host.fetch_dir(self.node_dir(node), os.path.join(dest, node))
+            except FileNotFoundError:  # a node that was never started has no directory yet
+                log.info("no directory for %s to collect", node)
+
+    def down(self) -> None:
+        """Kill every node and remove everything the cluster created. Idempotent."""
+        if self._down:
+            return
+        for node in self.nodes:
+            try:
+                self.kill(node)
+            except Exception as e:  # teardown below kills what is left, by namespace
+                log.warning("killing %s failed: %s", node, e)
+        self._teardown()
+        self._down = True
+
+    def __enter__(self) -> "Cluster":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if not self.leave_running:
+            self.down()
+
+
+# ---------------------------------------------------------------------------------------------------------- local
+
+
+def _local_teardown(store: StateStore, run_id: str) -> Callable[[], None]:
+    def teardown() -> None:
+        from harness.cleanup import cleanup_run, raise_on_problems
+        raise_on_problems([cleanup_run(store, run_id)])
+    return teardown
+
+
+def create_local_cluster(n: int, *, run_id: str | None = None, subnet: str | None = None,
+                         workdir: str | None = None, store: StateStore | None = None,
+                         faketime: bool = True, leave_running: bool = False) -> Cluster:
+    """A cluster of ``n`` nodes (``n1``..``nN``), each in its own network namespace on a private bridge.
+
+    Everything is recorded in the state file before it is created; if creation fails midway (Ctrl-C included),
+    what was created is removed before the error propagates. ``workdir`` (default ``/tmp/splitbrain-<run id>``,
+    removed by cleanup) holds the nodes' directories; a given ``workdir`` is kept by cleanup if it existed.
+    """
+    from harness import netns
+    from harness.cleanup import cleanup_run
+    from harness.state import check_run_id
+
+    store = store or StateStore()
+    if not isinstance(n, int) or n < 1:
+        raise BadInput(f"need at least one node, not {n!r}", "--nodes")
+    nodes = [f"n{i}" for i in range(1, n + 1)]
+    with netns.net_lock():
+        if run_id is None:
+            for _ in range(20):
+                run_id = netns.new_run_id()
+                if store.read(run_id) is None and not any(ns.startswith(f"sb-{run_id}-")
+                                                          for ns in netns.existing_netns()):
+                    break
+        check_run_id(run_id)
+        if store.read(run_id) is not None or netns.link_exists(netns.controller_link(run_id)):
+            raise BadInput(f"run id {run_id} is already in use", "--run-id")
+        net = netns.pick_subnet([s.get("subnet") for s in store.all_states()], subnet)
+        wd = os.path.abspath(workdir) if workdir else f"/tmp/splitbrain-{run_id}"
+        store.create(run_id, {"run_id": run_id, "mode": "local", "owner": owner_record(), "created": time.time(),
+                              "subnet": str(net), "workdir": wd, "resources": [], "hosts": {}, "nodes": {},
+                              "system": None})
+        try:
+            if not os.path.exists(wd):
+                store.add_resource(run_id, {"kind": "dir", "path": wd})
+            os.makedirs(os.path.join(wd, "nodes"), exist_ok=True)
+            network = netns.LocalNetwork(store, run_id, nodes, net)
+
+            def record_hosts(state: dict) -> None:
+                state["controller_address"] = network.controller_address
+                state["hosts"] = {n: {"netns": netns.netns_name(run_id, n), "address": network.addresses[n]}
+                                  for n in nodes}
+            store.update(run_id, record_hosts)
+            hosts = network.up()
+        except BaseException:
+            cleanup_run(store, run_id)
+            raise
+    return Cluster(run_id, hosts, store=store, workdir=wd, teardown=_local_teardown(store, run_id),
+                   faketime=faketime, leave_running=leave_running)
+
+
+def attach(run_id: str | None = None, store: StateStore | None = None) -> Cluster:
+    """The running cluster ``run_id`` (default: the current one of ``splitbrain cluster up``), rebuilt from its
+    state file. It is left running when the ``with`` block ends; ``down()`` still tears it down."""
+    from harness.netns import NamespaceHost
+
+    store = store or StateStore()
+    run_id = run_id or store.current()
+    if run_id is None:
+        raise BadInput("no cluster is running (start one with 'splitbrain cluster up')", "--run-id")
+    state = store.read(run_id)
+    if state is None:
+        raise BadInput(f"no cluster with run id {run_id} in {store.dir}", "--run-id")
+    if state.get("mode") != "local":
+        raise BadInput(f"run {run_id} is a {state.get('mode')!r} cluster; only local ones can be attached", "--run-id")
+    hosts = {n: NamespaceHost(n, h["netns"], h["address"]) for n, h in state["hosts"].items()}
+    return Cluster(run_id, hosts, store=store, workdir=state["workdir"], teardown=_local_teardown(store, run_id),
+                   leave_running=True)

@@ -1,0 +1,1 @@
+"""echo: a tiny node for exploring clusters and faults (see server.py)."""
