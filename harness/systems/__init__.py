@@ -13,6 +13,7 @@ from harness.errors import BadInput
 
 _SYSTEMS: dict[str, str] = {
     "echo": "harness.systems.echo:EchoSystem",
+    "crdt-store": "harness.systems.crdt_store:CrdtStoreSystem",
 }
 
 

@@ -1,0 +1,131 @@
+"""Adapter for crdt-store (systems_under_test/crdt_store): always-available CRDT replicas with causal broadcast.
+
+The client maps the workload vocabulary onto the store's request types (see the server module docstring). Which
+CRDT a workload uses comes from ``options["crdt_type"]`` if set, else from the workload name (``CRDT_FOR_WORKLOAD``):
+
+====================  ==============================================================================
+crdt type             ops (Invocation.f -> request type)
+====================  ==============================================================================
+``counter`` (PN)      add -> counter-add, read/final-read -> counter-read
+``gcounter``          add -> gcounter-add, read/final-read -> gcounter-read
+``set`` (OR-Set)      add -> set-add, remove -> set-remove, read/final-read -> set-read
+``lww`` (also kv)     write -> lww-write, read/final-read -> lww-read (with the op's key)
+``mv``                write -> mv-write, read/final-read -> mv-read
+====================  ==============================================================================
+
+``final-read`` is the convergence checker's final read (checkers.convergence); like ``read`` it changes nothing, so
+a timed-out one is a ``fail``. The system also reports each node's delivery log and state (``ReportsState``) for the
+delivery-order checker.
+"""
+
+from __future__ import annotations
+
+from harness.api import Completion, Invocation, NodeAddress, System
+from harness.client_errors import completion_for_error, completion_for_exception
+from harness.jsonline_client import JsonLineClient, JsonLineConnection
+
+CRDT_FOR_WORKLOAD = {
+    "counter": "counter", "crdt-counter": "counter", "crdt-gcounter": "gcounter",
+    "set": "set", "crdt-set": "set",
+    "register": "lww", "kv": "lww", "crdt-lww": "lww", "causal-kv": "lww",
+    "crdt-mv": "mv",
+}
+
+_OPS = {
+    "counter": {"add": "counter-add", "read": "counter-read"},
+    "gcounter": {"add": "gcounter-add", "read": "gcounter-read"},
+    "set": {"add": "set-add", "remove": "set-remove", "read": "set-read"},
+    "lww": {"write": "lww-write", "read": "lww-read"},
+    "mv": {"write": "mv-write", "read": "mv-read"},
+}
+
+READ_FS = frozenset({"read", "final-read"})
+
+
+class CrdtClient(JsonLineClient):
+    def __init__(self, crdt_type: str):
+        super().__init__()
+        if crdt_type not in _OPS:
+            raise ValueError(f"unknown crdt type {crdt_type!r} (known: {', '.join(sorted(_OPS))})")
+        self.crdt_type = crdt_type
+
+    def to_request(self, op: Invocation) -> dict:
+        f = "read" if op.f in READ_FS else op.f
+        rtype = _OPS[self.crdt_type].get(f)
+        if rtype is None:
+            raise ValueError(f"crdt-store's {self.crdt_type} does not support {op.f!r}")
+        req = {"type": rtype}
+        if op.key is not None:
+            req["key"] = op.key
+        if f != "read":
+            req["value"] = op.value
+        return req
+
+    def from_reply(self, op: Invocation, reply: dict) -> Completion:
+        f = "read" if op.f in READ_FS else op.f  # a final read is a read to the error table
+        if reply.get("ok"):
+            return Completion("ok", reply.get("value") if f == "read" else op.value)
+        return completion_for_error(str(reply.get("error", "crashed")), f, reply.get("detail"))
+
+    async def invoke(self, op: Invocation, timeout: float) -> Completion:
+        f = "read" if op.f in READ_FS else op.f
+        try:
+            req = self.to_request(op)
+        except ValueError as e:
+            return completion_for_error("unsupported", f, str(e))
+        sent = False
+        try:
+            if self.conn._writer is None:
+                await self.conn.connect()
+            sent = True
+            reply = await self.conn.request(req, timeout)
+        except Exception as e:
+            return completion_for_exception(e, f, sent=sent)
+        return self.from_reply(op, reply)
+
+
+class CrdtStoreSystem(System):
+    name = "crdt-store"
+    description = "always-available CRDT replicas (counters, OR-set, LWW/MV registers) with causal broadcast"
+    variants = {
+        "correct": "",
+        "fifo-only": "delivers per-sender in order but not causally: an update can overtake one it depends on",
+        "lww-wallclock": "LWW timestamps from the replica's wall clock: under clock skew a later write loses",
+        "two-phase-set": "a removed element can never come back: re-adds are acknowledged and lost",
+        "no-anti-entropy": "updates dropped while a link was down never arrive, so replicas never converge",
+    }
+    workloads = tuple(sorted(CRDT_FOR_WORKLOAD))
+    base_port = 7000
+    package = "systems_under_test.crdt_store"
+
+    def node_command(self, python: str, config_path: str) -> list[str]:
+        return [python, "-m", "systems_under_test.crdt_store.server", "--config", config_path]
+
+    def node_config_extra(self, variant: str, options: dict) -> dict:
+        # A little link delay by default, so updates on different paths really race (fifo-only shows up).
+        return {
+            "anti_entropy_interval": float(options.get("anti_entropy_interval", 0.5)),
+            "ack_timeout": float(options.get("ack_timeout", 1.0)),
+            "link_delay": list(options.get("link_delay", [0.0, 0.05])),
+        }
+
+    def client(self, variant: str, options: dict) -> CrdtClient:
+        crdt_type = options.get("crdt_type") or CRDT_FOR_WORKLOAD.get(options.get("workload", ""), "lww")
+        return CrdtClient(crdt_type)
+
+    async def node_state(self, node: NodeAddress, timeout: float) -> dict:
+        """``{"status", "state", "delivery_log"}`` of one node (ReportsState): the log is fetched in pages."""
+        conn = JsonLineConnection(node)
+        try:
+            status = (await conn.request({"type": "status"}, timeout)).get("value")
+            state = (await conn.request({"type": "state"}, timeout)).get("value")
+            entries: list = []
+            while True:
+                page = (await conn.request({"type": "delivery-log", "since": len(entries), "limit": 5000},
+                                           timeout))["value"]
+                entries.extend(page["entries"])
+                if not page["entries"] or len(entries) >= page["total"]:
+                    break
+            return {"status": status, "state": state, "delivery_log": entries}
+        finally:
+            await conn.close()
