@@ -14,6 +14,7 @@ from harness.errors import BadInput
 _SYSTEMS: dict[str, str] = {
     "echo": "harness.systems.echo:EchoSystem",
     "crdt-store": "harness.systems.crdt_store:CrdtStoreSystem",
+    "quorum-kv": "harness.systems.quorum_kv:QuorumKV",
 }
 
 
