@@ -18,6 +18,7 @@ from harness.errors import EXIT_BAD_INPUT, EXIT_HARNESS_FAILED, SplitbrainError
 #: Modules that each define ``register(group)`` to add their commands. One line per module keeps merges apart.
 COMMAND_MODULES = (
     "harness.cli_check",
+    "harness.cli_run",
 )
 
 

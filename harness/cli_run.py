@@ -1,0 +1,149 @@
+"""Commands ``run``, ``analyze``, ``systems`` and ``workloads``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from checkers.compose import exit_code_for
+from harness import store
+from harness.errors import BadInput
+
+_VERDICT_WORDS = {True: "valid", False: "INVALID", "unknown": "unknown"}
+
+
+def verdict_word(v) -> str:
+    return _VERDICT_WORDS.get(v, "unknown")
+
+
+def print_results(results: dict, run_dir: Path | None, out=None) -> None:
+    """One line per checker, then the overall verdict and where the evidence is."""
+    out = out or sys.stdout
+    for name, r in results["results"].items():
+        extra = r.get("explanation") or r.get("cause") or (r.get("failure") or {}).get("explanation") or ""
+        print(f"  {name:<14} {verdict_word(r.get('valid')):<8} {extra}", file=out)
+    print(f"verdict: {verdict_word(results['valid'])}", file=out)
+    if run_dir is not None:
+        report = run_dir / store.REPORT_FILE
+        print(f"run:     {run_dir}", file=out)
+        if report.exists():
+            print(f"report:  {report}", file=out)
+
+
+@click.command("run")
+@click.option("--system", required=True, help="System under test (see 'splitbrain systems').")
+@click.option("--variant", default="correct", show_default=True, help="Variant of the system (a seeded bug).")
+@click.option("--workload", required=True, help="Workload (see 'splitbrain workloads').")
+@click.option("--nodes", default=3, show_default=True, type=int, help="Number of nodes.")
+@click.option("--nemesis", "nemesis_", default="none", show_default=True,
+              help="Comma-separated faults: partition, kill, pause, clock, loss, or none.")
+@click.option("--time-limit", default=20.0, show_default=True, type=float, help="Seconds of client load.")
+@click.option("--concurrency", default=None, type=int, help="Client threads [default: 2 per node].")
+@click.option("--rate", default=100.0, show_default=True, type=float, help="Client ops per second (mean).")
+@click.option("--seed", default=None, type=int, help="Seed for every random choice [default: random].")
+@click.option("--test-name", default=None, help="Name of the test in the store.")
+@click.option("--nemesis-interval", default=5.0, show_default=True, type=float, help="Seconds between faults.")
+@click.option("--nemesis-duration", default=3.0, show_default=True, type=float, help="Seconds a fault lasts.")
+@click.option("--recovery-time", default=3.0, show_default=True, type=float,
+              help="Seconds to wait after the final heal before final reads.")
+@click.option("--op-timeout", default=1.0, show_default=True, type=float, help="Seconds per client request.")
+@click.option("--hosts", "hosts_file", default=None, type=click.Path(dir_okay=False),
+              help="TOML hosts file: run on remote hosts over SSH instead of local namespaces.")
+@click.option("--store", "store_dir", default=None, type=click.Path(file_okay=False),
+              help="Where runs are stored [default: ./store or $SPLITBRAIN_STORE].")
+@click.option("--option", "options", multiple=True, metavar="KEY=VALUE",
+              help="A workload/system option (value parsed as JSON if it can be), e.g. value_range=3.")
+@click.option("--keep-cluster", is_flag=True, help="Leave the cluster running after the test (clean up later "
+              "with 'splitbrain cleanup').")
+@click.option("--quiet", is_flag=True, help="No live progress.")
+def run_cmd(system, variant, workload, nodes, nemesis_, time_limit, concurrency, rate, seed, test_name,
+            nemesis_interval, nemesis_duration, recovery_time, op_timeout, hosts_file, store_dir, options,
+            keep_cluster, quiet):
+    """Run a test: a cluster, concurrent clients, faults, a history, a verdict and a report."""
+    from harness.runner import run_test
+    from harness.spec import TestSpec, parse_nemesis
+
+    spec_kw = dict(system=system, variant=variant, workload=workload, nodes=nodes,
+                   nemesis=parse_nemesis(nemesis_), time_limit=time_limit, concurrency=concurrency, rate=rate,
+                   test_name=test_name, nemesis_interval=nemesis_interval, nemesis_duration=nemesis_duration,
+                   recovery_time=recovery_time, op_timeout=op_timeout, hosts_file=hosts_file,
+                   options=_parse_options(options))
+    if seed is not None:
+        spec_kw["seed"] = seed
+    spec = TestSpec(**spec_kw)
+    outcome = run_test(spec, store_root=Path(store_dir) if store_dir else store.default_store(),
+                       keep_cluster=keep_cluster, progress=not quiet)
+    print_results(outcome.results, outcome.run_dir)
+    return exit_code_for(outcome.results["valid"])
+
+
+def _parse_options(items) -> dict:
+    out = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise BadInput(f"expected KEY=VALUE, got {item!r}", "--option")
+        try:
+            out[key] = json.loads(raw)
+        except ValueError:
+            out[key] = raw
+    return out
+
+
+@click.command("analyze")
+@click.argument("path", type=click.Path())
+@click.option("--model", default=None, help="Model for an imported history (see 'splitbrain check --help').")
+@click.option("--out", "out", default=None, type=click.Path(file_okay=False),
+              help="New run directory for an imported history.")
+@click.option("--format", "fmt", default="auto", show_default=True,
+              type=click.Choice(["auto", "jsonl", "edn", "jepsen-log"]), help="Format of an imported history.")
+@click.option("--no-report", is_flag=True, help="Don't (re)write report.html.")
+def analyze_cmd(path, model, out, fmt, no_report):
+    """Re-check a stored run (PATH is a run directory), or import a history from elsewhere (PATH is a file, with
+    --model and --out) into a new run directory and check it."""
+    from harness.analysis import analyze_run, import_history
+
+    p = Path(path)
+    if p.is_dir():
+        if model or out:
+            raise BadInput("--model and --out are for importing a history file, not for a run directory", path)
+        run_dir = p
+    else:
+        if not p.exists():
+            raise BadInput("no such file or run directory", path)
+        if not model or not out:
+            raise BadInput("importing a history file needs --model and --out", path)
+        run_dir = import_history(p, model=model, out=Path(out), fmt=fmt)
+    results = analyze_run(run_dir, render=not no_report)
+    print_results(results, store.resolve_run_dir(run_dir))
+    return exit_code_for(results["valid"])
+
+
+@click.command("systems")
+def systems_cmd():
+    """List the systems under test, their variants and the bug each variant seeds."""
+    from harness.systems import get_system, system_names
+
+    for name in system_names():
+        s = get_system(name)
+        click.echo(f"{name}: {s.description}")
+        click.echo(f"  workloads: {', '.join(s.workloads)}")
+        for v, bug in s.variants.items():
+            click.echo(f"  --variant {v:<18} {bug or 'correct: no seeded bug'}")
+
+
+@click.command("workloads")
+def workloads_cmd():
+    """List the workloads."""
+    from harness.workloads import get_workload, workload_names
+
+    for name in workload_names():
+        click.echo(f"{name:<14} {get_workload(name).description}")
+
+
+def register(group: click.Group) -> None:
+    for cmd in (run_cmd, analyze_cmd, systems_cmd, workloads_cmd):
+        group.add_command(cmd)
