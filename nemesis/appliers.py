@@ -1,0 +1,134 @@
+"""Appliers: turn fault plans into actions on a cluster, only through ``Host.exec`` and ``Cluster`` methods (so
+they work on network namespaces and over SSH alike), and return JSON data saying what was done.
+
+Network faults live in iptables chains of the project's own, named with the run id and jumped to from INPUT on
+each node's host: ``sbp-<run id>`` for partitions (DROP by source address) and ``sbl-<run id>`` for packet loss
+(``statistic --mode random``). Healing removes exactly those jumps and chains and nothing else. On a local cluster
+the chains are inside the node's namespace; on an SSH host they would be in the host's own tables, which is why
+nothing here ever flushes or changes a chain it did not create.
+
+Must not: touch any chain but its own, block the controller (rules match node addresses only, loss spares
+loopback), or run for unbounded time (strobe is bounded by its duration and a flip count).
+"""
+
+from __future__ import annotations
+
+import shlex
+import time
+from typing import TYPE_CHECKING
+
+from nemesis.grudge import Grudge, validate
+
+if TYPE_CHECKING:
+    from harness.cluster import Cluster
+
+IPT = "iptables -w 5"
+MAX_STROBE_FLIPS = 10_000
+
+
+def partition_chain(run_id: str) -> str:
+    return f"sbp-{run_id}"
+
+
+def loss_chain(run_id: str) -> str:
+    return f"sbl-{run_id}"
+
+
+def _install_script(chain: str, rules: list[list[str]]) -> str:
+    """(Re)create ``chain`` with exactly ``rules`` and make sure INPUT jumps to it once, as one shell script so a
+    host needs one round trip."""
+    c = shlex.quote(chain)
+    lines = [
+        "set -e",
+        f"{IPT} -N {c} 2>/dev/null || {IPT} -F {c}",
+        f"{IPT} -C INPUT -j {c} 2>/dev/null || {IPT} -I INPUT 1 -j {c}",
+    ]
+    lines += [f"{IPT} -A {c} " + " ".join(shlex.quote(a) for a in rule) for rule in rules]
+    return "\n".join(lines)
+
+
+def _remove_script(chain: str) -> str:
+    """Remove every INPUT jump to ``chain`` (bounded loop) and the chain itself; no-op if it does not exist."""
+    c = shlex.quote(chain)
+    return "\n".join([
+        f"for i in 1 2 3 4 5 6 7 8; do {IPT} -D INPUT -j {c} 2>/dev/null || break; done",
+        f"if {IPT} -S {c} >/dev/null 2>&1; then {IPT} -F {c} && {IPT} -X {c}; fi",
+    ])
+
+
+def _sh(cluster: "Cluster", node: str, script: str) -> None:
+    cluster.host(node).exec(["sh", "-c", script], timeout=15.0)
+
+
+# ---------------------------------------------------------------------------------------------------------- network
+
+
+def apply_partition(cluster: "Cluster", grudge: Grudge) -> dict:
+    """Replace the current partition by ``grudge``: each node drops packets whose source is a node it holds a grudge
+    against. Nodes without a grudge get no chain at all. Returns the canonical grudge and the rules per node."""
+    grudge = validate(grudge, cluster.nodes)
+    chain = partition_chain(cluster.run_id)
+    addr = {n: cluster.host(n).address for n in cluster.nodes}
+    rules = {}
+    for node in cluster.nodes:
+        srcs = grudge.get(node, [])
+        if srcs:
+            rules[node] = [addr[s] for s in srcs]
+            _sh(cluster, node, _install_script(chain, [["-s", addr[s], "-j", "DROP"] for s in srcs]))
+        else:
+            _sh(cluster, node, _remove_script(chain))
+    return {"grudge": grudge, "dropped": rules}
+
+
+def heal_partition(cluster: "Cluster") -> dict:
+    chain = partition_chain(cluster.run_id)
+    for node in cluster.nodes:
+        _sh(cluster, node, _remove_script(chain))
+    return {"healed": cluster.nodes}
+
+
+def apply_loss(cluster: "Cluster", nodes: list[str], probability: float) -> dict:
+    """On each of ``nodes``, drop incoming packets (except loopback) with ``probability``; other nodes get none."""
+    if not 0.0 <= probability <= 1.0:
+        raise ValueError(f"probability must be between 0 and 1, not {probability}")
+    chain = loss_chain(cluster.run_id)
+    for node in nodes:
+        cluster.host(node)
+    for node in cluster.nodes:
+        if node in nodes:
+            _sh(cluster, node, _install_script(chain, [["!", "-i", "lo", "-m", "statistic", "--mode", "random",
+                                                        "--probability", f"{probability:.6f}", "-j", "DROP"]]))
+        else:
+            _sh(cluster, node, _remove_script(chain))
+    return {"nodes": sorted(nodes), "probability": probability}
+
+
+def heal_loss(cluster: "Cluster") -> dict:
+    chain = loss_chain(cluster.run_id)
+    for node in cluster.nodes:
+        _sh(cluster, node, _remove_script(chain))
+    return {"healed": cluster.nodes}
+
+
+# ---------------------------------------------------------------------------------------------------------- clocks
+
+
+def strobe(cluster: "Cluster", nodes: list[str], delta: float, period: float, duration: float) -> dict:
+    """Flip each node's clock between its current offset and that plus ``delta`` every ``period`` seconds for
+    ``duration`` seconds (bounded by MAX_STROBE_FLIPS), then leave it at the original offset. Blocks meanwhile."""
+    base = {n: cluster.clock_offset(n) for n in nodes}
+    flips = 0
+    deadline = time.monotonic() + duration
+    up = False
+    try:
+        while time.monotonic() < deadline and flips < MAX_STROBE_FLIPS:
+            up = not up
+            for n in nodes:
+                cluster.set_clock_offset(n, base[n] + (delta if up else 0.0))
+            flips += 1
+            time.sleep(max(0.0, min(period, deadline - time.monotonic())))
+    finally:
+        for n in nodes:
+            cluster.set_clock_offset(n, base[n])
+    return {"nodes": sorted(nodes), "delta": delta, "period": period, "flips": flips,
+            "offsets": {n: base[n] for n in sorted(nodes)}}

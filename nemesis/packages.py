@@ -1,0 +1,273 @@
+"""Fault packages: for each kind of fault, pure plan functions plus the applier that carries a plan out.
+
+A package has
+  * ``start_op(rng, nodes, leader=None) -> Invocation`` and ``stop_op(rng, nodes, leader=None, start=None)``:
+    PURE; the generator calls them. ``f`` is ``start-<name>`` / ``stop-<name>``; ``value`` is the plan as JSON
+    data (no host is touched, randomness only from ``rng``). ``start`` is the start invocation being undone, so a
+    stop can target exactly the nodes the start hit (without it, a stop undoes the fault on every node).
+  * ``apply(cluster, invocation) -> JSON value`` describing what was actually done (the runner records it as the
+    completion of the "nemesis" op; this module writes no history);
+  * ``heal(cluster) -> JSON value``: undo every fault of this kind, whatever happened before (final phase).
+
+Packages are frozen dataclasses; their fields are options (``dataclasses.replace(PACKAGES["kill"],
+targets=("leader",))``). ``PACKAGES`` holds the defaults.
+
+Must not: raise for a plan that targets a node that is already down/healed (report it instead); accept a malformed
+plan (BadInput naming the op).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Sequence
+
+from harness.api import Invocation
+from harness.errors import BadInput
+from nemesis import appliers
+from nemesis.grudge import SHAPES, majority
+
+if TYPE_CHECKING:
+    from harness.cluster import Cluster
+
+TARGETS = ("one", "minority", "majority", "all", "leader")
+
+
+def select_nodes(rng: random.Random, nodes: Sequence[str], target: str, leader: str | None = None) -> list[str]:
+    """Pure: which nodes a process fault hits. ``minority`` is ``(n-1)//2`` nodes (at least one), ``majority``
+    ``n//2+1``; ``leader`` falls back to one random node when no leader is known. Sorted output."""
+    nodes = sorted(nodes)
+    n = len(nodes)
+    if n == 0:
+        return []
+    if target == "one":
+        return [rng.choice(nodes)]
+    if target == "minority":
+        return sorted(rng.sample(nodes, max(1, (n - 1) // 2)))
+    if target == "majority":
+        return sorted(rng.sample(nodes, majority(n)))
+    if target == "all":
+        return nodes
+    if target == "leader":
+        return [leader] if leader in nodes else [rng.choice(nodes)]
+    raise ValueError(f"unknown target {target!r} (known: {', '.join(TARGETS)})")
+
+
+def _plan(inv: Invocation, kind: type, what: str) -> Any:
+    if not isinstance(inv.value, kind):
+        raise BadInput(f"{inv.f} needs {what} as its value, not {inv.value!r}", "nemesis plan")
+    return inv.value
+
+
+def _nodes_of(inv: Invocation, cluster: "Cluster") -> list[str]:
+    """The nodes a stop op names (``value["nodes"]``), or every node when it names none."""
+    value = inv.value if isinstance(inv.value, dict) else {}
+    nodes = value.get("nodes")
+    if nodes is None:
+        return cluster.nodes
+    for n in nodes:
+        cluster.host(n)  # BadInput for an unknown node
+    return list(nodes)
+
+
+@dataclass(frozen=True)
+class FaultPackage:
+    name: str = ""
+
+    @property
+    def fs(self) -> tuple[str, str]:
+        return (f"start-{self.name}", f"stop-{self.name}")
+
+    def stop_op(self, rng: random.Random | None = None, nodes: Sequence[str] = (), leader: str | None = None,
+                start: Invocation | None = None) -> Invocation:
+        targets = None
+        if start is not None and isinstance(start.value, dict) and "nodes" in start.value:
+            targets = list(start.value["nodes"])
+        return Invocation(f"stop-{self.name}", {"nodes": targets})
+
+
+@dataclass(frozen=True)
+class PartitionPackage(FaultPackage):
+    """Network partitions by grudge shape (``nemesis.grudge.SHAPES``); the leader, when known, is the one
+    ``isolate`` cuts off."""
+
+    name: str = "partition"
+    shapes: tuple[str, ...] = ("halves", "random-halves", "isolate", "majorities-ring", "bridge", "one-way")
+
+    def start_op(self, rng: random.Random, nodes: Sequence[str], leader: str | None = None) -> Invocation:
+        shape = rng.choice(self.shapes)
+        grudge = SHAPES[shape](sorted(nodes), rng, leader)
+        return Invocation("start-partition", {"shape": shape, "grudge": grudge})
+
+    def stop_op(self, rng=None, nodes=(), leader=None, start=None) -> Invocation:
+        return Invocation("stop-partition", None)
+
+    def apply(self, cluster: "Cluster", inv: Invocation) -> Any:
+        if inv.f == "start-partition":
+            plan = _plan(inv, dict, "an object with a grudge")
+            try:
+                return {"shape": plan.get("shape"), **appliers.apply_partition(cluster, plan.get("grudge", {}))}
+            except ValueError as e:
+                raise BadInput(str(e), "nemesis plan") from None
+        return appliers.heal_partition(cluster)
+
+    def heal(self, cluster: "Cluster") -> Any:
+        return appliers.heal_partition(cluster)
+
+
+@dataclass(frozen=True)
+class KillPackage(FaultPackage):
+    """SIGKILL then restart (same argv, same data dir)."""
+
+    name: str = "kill"
+    targets: tuple[str, ...] = TARGETS
+
+    def start_op(self, rng: random.Random, nodes: Sequence[str], leader: str | None = None) -> Invocation:
+        target = rng.choice(self.targets)
+        return Invocation(f"start-{self.name}", {"target": target,
+                                                  "nodes": select_nodes(rng, nodes, target, leader)})
+
+    def apply(self, cluster: "Cluster", inv: Invocation) -> Any:
+        if inv.f == f"start-{self.name}":
+            plan = _plan(inv, dict, "an object with nodes")
+            nodes = _nodes_of(inv, cluster) if plan.get("nodes") is not None else []
+            return self._start(cluster, nodes)
+        return self._stop(cluster, _nodes_of(inv, cluster))
+
+    def _start(self, cluster: "Cluster", nodes: list[str]) -> dict:
+        done = [n for n in nodes if cluster.kill(n)]
+        return {"killed": done, "already-down": [n for n in nodes if n not in done]}
+
+    def _stop(self, cluster: "Cluster", nodes: list[str]) -> dict:
+        started = []
+        recorded = cluster.state().get("nodes") or {}
+        for n in nodes:
+            if not cluster.is_running(n) and (recorded.get(n) or {}).get("argv"):
+                cluster.restart(n)
+                started.append(n)
+        return {"restarted": started}
+
+    def heal(self, cluster: "Cluster") -> Any:
+        return self._stop(cluster, cluster.nodes)
+
+
+@dataclass(frozen=True)
+class PausePackage(KillPackage):
+    """SIGSTOP then SIGCONT of the node's whole process group."""
+
+    name: str = "pause"
+
+    def _start(self, cluster: "Cluster", nodes: list[str]) -> dict:
+        done = [n for n in nodes if cluster.pause(n)]
+        return {"paused": done, "not-running": [n for n in nodes if n not in done]}
+
+    def _stop(self, cluster: "Cluster", nodes: list[str]) -> dict:
+        return {"resumed": [n for n in nodes if cluster.resume(n)]}
+
+
+@dataclass(frozen=True)
+class ClockPackage(FaultPackage):
+    """Clock offsets through libfaketime: ``offset`` (set), ``bump`` (add), ``strobe`` (flip back and forth for a
+    while; apply blocks for ``strobe_duration``); stop resets every clock to real time."""
+
+    name: str = "clock"
+    modes: tuple[str, ...] = ("offset", "bump", "strobe")
+    targets: tuple[str, ...] = ("one", "minority", "majority", "all")
+    max_offset: float = 60.0
+    strobe_period: float = 0.2
+    strobe_duration: float = 2.0
+
+    def start_op(self, rng: random.Random, nodes: Sequence[str], leader: str | None = None) -> Invocation:
+        mode = rng.choice(self.modes)
+        targets = select_nodes(rng, nodes, rng.choice(self.targets), leader)
+        amount = {n: round(rng.uniform(-self.max_offset, self.max_offset), 3) for n in targets}
+        if mode == "strobe":
+            value = {"mode": "strobe", "nodes": targets, "delta": round(rng.uniform(1, self.max_offset), 3),
+                     "period": self.strobe_period, "duration": self.strobe_duration}
+        else:
+            value = {"mode": mode, "nodes": targets, "seconds": amount}
+        return Invocation("start-clock", value)
+
+    def stop_op(self, rng=None, nodes=(), leader=None, start=None) -> Invocation:
+        return Invocation("stop-clock", {"mode": "reset", "nodes": None})
+
+    def apply(self, cluster: "Cluster", inv: Invocation) -> Any:
+        plan = _plan(inv, dict, "an object with a mode") if inv.f == "start-clock" else {"mode": "reset"}
+        mode = plan.get("mode")
+        nodes = _nodes_of(inv, cluster)
+        try:
+            if mode == "offset":
+                return {"mode": mode, "offsets": {n: cluster.set_clock_offset(n, float(plan["seconds"][n]))
+                                                  for n in sorted(plan["seconds"])}}
+            if mode == "bump":
+                return {"mode": mode, "offsets": {
+                    n: cluster.set_clock_offset(n, cluster.clock_offset(n) + float(plan["seconds"][n]))
+                    for n in sorted(plan["seconds"])}}
+            if mode == "strobe":
+                duration = min(float(plan.get("duration", self.strobe_duration)), 60.0)
+                return {"mode": mode, **appliers.strobe(cluster, nodes, float(plan["delta"]),
+                                                        max(0.01, float(plan.get("period", 0.2))), duration)}
+            if mode == "reset":
+                return {"mode": mode, "offsets": {n: cluster.set_clock_offset(n, 0.0) for n in nodes}}
+        except (KeyError, TypeError, ValueError) as e:
+            raise BadInput(f"malformed clock plan {plan!r} ({e})", "nemesis plan") from None
+        raise BadInput(f"unknown clock mode {mode!r}", "nemesis plan")
+
+    def heal(self, cluster: "Cluster") -> Any:
+        return self.apply(cluster, Invocation("stop-clock", {"mode": "reset", "nodes": None}))
+
+
+@dataclass(frozen=True)
+class LossPackage(FaultPackage):
+    """Random packet loss on incoming packets of some nodes (iptables ``statistic``; tc netem is unavailable)."""
+
+    name: str = "loss"
+    probabilities: tuple[float, ...] = (0.1, 0.3, 0.5)
+    targets: tuple[str, ...] = ("one", "minority", "majority", "all")
+
+    def start_op(self, rng: random.Random, nodes: Sequence[str], leader: str | None = None) -> Invocation:
+        return Invocation("start-loss", {"nodes": select_nodes(rng, nodes, rng.choice(self.targets), leader),
+                                         "probability": rng.choice(self.probabilities)})
+
+    def stop_op(self, rng=None, nodes=(), leader=None, start=None) -> Invocation:
+        return Invocation("stop-loss", None)
+
+    def apply(self, cluster: "Cluster", inv: Invocation) -> Any:
+        if inv.f == "start-loss":
+            plan = _plan(inv, dict, "an object with nodes and probability")
+            try:
+                return appliers.apply_loss(cluster, _nodes_of(inv, cluster), float(plan["probability"]))
+            except (KeyError, TypeError, ValueError) as e:
+                raise BadInput(f"malformed loss plan {plan!r} ({e})", "nemesis plan") from None
+        return appliers.heal_loss(cluster)
+
+    def heal(self, cluster: "Cluster") -> Any:
+        return appliers.heal_loss(cluster)
+
+
+PACKAGES: dict[str, FaultPackage] = {
+    "partition": PartitionPackage(),
+    "kill": KillPackage(),
+    "pause": PausePackage(),
+    "clock": ClockPackage(),
+    "loss": LossPackage(),
+}
+
+
+def package_for(f: str) -> FaultPackage:
+    """The package that handles op ``f`` (``start-kill`` -> kill); BadInput if none does."""
+    for pkg in PACKAGES.values():
+        if f in pkg.fs:
+            return pkg
+    raise BadInput(f"no fault package handles {f!r}", "nemesis plan")
+
+
+def apply(cluster: "Cluster", inv: Invocation) -> Any:
+    """Carry out a nemesis invocation with the package that owns its ``f``."""
+    return package_for(inv.f).apply(cluster, inv)
+
+
+def heal_all(cluster: "Cluster") -> dict:
+    """Undo every kind of fault (resume before restart, so a paused node is not mistaken for a dead one)."""
+    order = ("pause", "partition", "loss", "clock", "kill")
+    return {name: PACKAGES[name].heal(cluster) for name in order}
