@@ -32,7 +32,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from checkers.models import NO_EXPECT, UNKNOWN, Model
+from checkers.models import NO_EXPECT, UNKNOWN, Model, _freeze
 
 _ILLEGAL = object()
 _MISS = object()
@@ -60,6 +60,7 @@ class LinOp:
     info: bool
     read_only: bool
     expect: Any = NO_EXPECT
+    footprint: Any = None
 
 
 @dataclass(slots=True)
@@ -76,51 +77,44 @@ def prepare(history: list, model: Model, *, keyed: bool = False) -> Prepared:
     Drops ``fail`` ops (they did not happen) and unknown-outcome ops that are read-only (they can't constrain
     anything). With ``keyed``, inputs are ``(key, value)`` for a keyed model checked whole.
     """
-    open_: dict[Any, tuple[Any, int]] = {}
-    records: list[tuple] = []  # (invoke op, completion op or None)
-    pairs = 0
+    # Pair by position in ``history``: indices are only reported, never trusted to be unique here.
+    open_: dict[Any, int] = {}
+    comp_of: dict[int, int] = {}       # invoke position -> completion position
+    invokes: list[int] = []
     for pos, op in enumerate(history):
         if op.type == "invoke":
-            pairs += 1
-            open_[op.process] = (op, len(records))
-            records.append([op, None])
+            open_[op.process] = pos
+            invokes.append(pos)
         else:
-            slot = open_.pop(op.process, None)
-            if slot is not None:
-                records[slot[1]][1] = op
+            ip = open_.pop(op.process, None)
+            if ip is not None:
+                comp_of[ip] = pos
     ops: list[LinOp] = []
-    by_invoke: dict[int, LinOp] = {}
-    for inv, comp in records:
-        ctype = comp.type if comp is not None else "info"
+    at: dict[int, tuple[bool, int]] = {}   # position -> (is_return, op id)
+    fp = model.footprint
+    for ip in invokes:
+        inv = history[ip]
+        cp = comp_of.get(ip)
+        comp = None if cp is None else history[cp]
+        ctype = "info" if comp is None else comp.type
         if ctype == "fail":
             continue
         info = ctype == "info"
-        inp = (_key(inv.key), inv.value) if keyed else inv.value
+        inp = (_freeze(inv.key), inv.value) if keyed else inv.value
         out = UNKNOWN if info else comp.value
         ro = bool(model.read_only(inv.f, inp, out))
         if info and ro:
             continue
         lo = LinOp(len(ops), inv.index, None if comp is None else comp.index, inv.process, inv.f, inp, out, info,
                    ro, model.read_expect(inv.f, inp, out) if ro else NO_EXPECT)
+        if fp is not None:
+            lo.footprint = fp(inv.f, inp)
         ops.append(lo)
-        by_invoke[inv.index] = lo
-    by_complete = {lo.complete: lo for lo in ops if not lo.info}
-    events: list[tuple[bool, int]] = []
-    for op in history:
-        if op.type == "invoke":
-            lo = by_invoke.get(op.index)
-            if lo is not None:
-                events.append((False, lo.id))
-        elif op.type == "ok":
-            lo = by_complete.get(op.index)
-            if lo is not None:
-                events.append((True, lo.id))
-    return Prepared(ops, events, pairs)
-
-
-def _key(k):
-    from checkers.models import _freeze
-    return _freeze(k)
+        at[ip] = (False, lo.id)
+        if not info:
+            at[cp] = (True, lo.id)
+    events = [at[pos] for pos in sorted(at)]
+    return Prepared(ops, events, len(invokes))
 
 
 @dataclass
@@ -193,6 +187,9 @@ def search(prep: Prepared, model: Model, budget: _Budget, *, trace: bool = False
     gread_bits = 0
     last_certain = 0
     steps = 0
+    fpmask: dict[Any, int] = {}        # footprint -> bits of pending state-changing ops touching it
+    global_ops = 0                     # pending state-changing ops with no footprint (may touch anything)
+    use_fp = model.footprint is not None
 
     def place_reads(s, L):
         """Place every pending read that is legal in state ``s`` (never hurts, so no branching)."""
@@ -200,11 +197,17 @@ def search(prep: Prepared, model: Model, budget: _Budget, *, trace: bool = False
         if gread_bits & ~L:
             for r in greads:
                 rb = r_bit[r.id]
-                if not L & rb and step(s, r.f, r.input, r.output)[0]:
-                    add |= rb
+                if not L & rb:
+                    rc = rcache[rb]
+                    ok = rc.get(s)
+                    if ok is None:
+                        ok = rc[s] = bool(step(s, r.f, r.input, r.output)[0])
+                    if ok:
+                        add |= rb
         return add
 
     r_bit: dict[int, int] = {}
+    rcache: dict[int, dict] = {}       # bit -> {state: legal?} for pending reads without an expected state
 
     for ev_index, (is_return, oid) in enumerate(prep.events):
         if stop_event is not None and ev_index == stop_event:
@@ -234,6 +237,7 @@ def search(prep: Prepared, model: Model, budget: _Budget, *, trace: bool = False
                 else:
                     greads.append(lo)
                     gread_bits |= b
+                    rcache[b] = {}
                     new = {}
                     for (s, L), path in configs.items():
                         if step(s, lo.f, lo.input, lo.output)[0]:
@@ -247,10 +251,19 @@ def search(prep: Prepared, model: Model, budget: _Budget, *, trace: bool = False
                 trans[b] = {}
                 if lo.info:
                     infomask |= b
+                if use_fp:
+                    if lo.footprint is None:
+                        global_ops += 1
+                    else:
+                        fpmask[lo.footprint] = fpmask.get(lo.footprint, 0) | b
             continue
 
         # A return of op lo: every configuration must place it now.
         xb = r_bit[oid]
+        # Only ops that may interact with lo need trying before it: others commute with it and can wait.
+        cand = cmask
+        if use_fp and not global_ops and lo.footprint is not None:
+            cand = fpmask.get(lo.footprint, 0) | (xb & cmask)
         new: dict = {}
         newgroups: dict = {}           # (state, mask without info bits) -> list of info masks kept (antichain)
         failed_reach: set | None = set() if trace else None
@@ -296,7 +309,7 @@ def search(prep: Prepared, model: Model, budget: _Budget, *, trace: bool = False
                 s, L, path = stack.pop()
                 if trace:
                     failed_reach.add(s)
-                avail = cmask & ~L
+                avail = cand & ~L
                 while avail:
                     b = avail & -avail
                     avail ^= b
@@ -355,9 +368,19 @@ def search(prep: Prepared, model: Model, budget: _Budget, *, trace: bool = False
             else:
                 greads.remove(lo)
                 gread_bits &= ~xb
+                del rcache[xb]
         else:
             cmask &= ~xb
             del trans[xb]
+            if use_fp:
+                if lo.footprint is None:
+                    global_ops -= 1
+                else:
+                    m = fpmask[lo.footprint] & ~xb
+                    if m:
+                        fpmask[lo.footprint] = m
+                    else:
+                        del fpmask[lo.footprint]
         steps += 1
         if steps >= _CHECK_EVERY:
             steps = 0

@@ -23,6 +23,10 @@ Two optional hints make the search faster and must agree with ``step``:
   then places such an op as soon as it is legal, without branching (placing it can never hurt).
 - ``read_expect(f, input, output) -> state | NO_EXPECT``: for a read-only op that is legal in exactly one state,
   that state (so the checker can find every satisfied read with one dict lookup).
+- ``footprint(f, input) -> hashable | None``: which independent part of the state an op touches. Ops with
+  different non-None footprints must commute and never affect each other's legality (a kv store's keys); None
+  means "may touch anything". The search uses it to avoid trying orders of independent ops (partial-order
+  reduction) when a keyed model is checked whole.
 
 Op vocabulary: register ``read``/``write``; cas-register adds ``cas`` with value ``[old, new]``; kv per key
 ``get``/``read``, ``put``/``write``, ``append``, ``cas`` (a missing key reads as ``""``; ``null`` is read as the
@@ -123,6 +127,7 @@ class Model:
     to_json: Callable[[Any], Any] = _jsonable
     read_only: Callable[[str, Any, Any], bool] = _never_read_only
     read_expect: Callable[[str, Any, Any], Any] = _no_expect
+    footprint: "Callable[[str, Any], Any] | None" = None
     keyed: bool = False
     splittable: bool = False
     per_key: "Model | None" = field(default=None, repr=False)
@@ -253,7 +258,8 @@ def _kv_describe_op(f, i, o):
 
 KV = Model("kv", frozenset, _kv_step, describe_state=_kv_store_describe_state, describe_op=_kv_describe_op,
            to_json=lambda s: {str(k): _jsonable(v) for k, v in sorted(s, key=repr)},
-           read_only=_register_read_only, keyed=True, splittable=True, per_key=KV_KEY)
+           read_only=_register_read_only, footprint=lambda f, i: i[0], keyed=True, splittable=True,
+           per_key=KV_KEY)
 
 
 # --- counter --------------------------------------------------------------------------------------------------
