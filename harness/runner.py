@@ -1,0 +1,219 @@
+"""The runner: one test from spec to verdict.
+
+cluster up -> nodes started -> clients and nemesis driven by one generator through the interpreter, with the history
+written as it goes -> final heal, recovery pause, final reads on every node -> logs collected -> cluster down ->
+checkers -> results.json -> report.html.
+
+The cluster is always torn down (on errors and Ctrl-C too) unless ``keep_cluster`` is set; whatever a killed
+controller leaves behind, ``splitbrain cleanup`` removes from the state files.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import logging
+import random
+import socket
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness import store
+from harness.analysis import check_history, render_report
+from harness.api import Completion, Invocation, KnowsLeader, NodeAddress, ReportsState
+from harness.errors import BadInput, ClusterError, UnreachableNode
+from harness.history import NEMESIS, HistoryWriter, read_history
+from harness.progress import Progress
+from harness.spec import TestSpec
+from harness.workers import ClientWorker, NemesisWorker
+
+log = logging.getLogger(__name__)
+
+HEAL_ALL = "heal-all"
+
+
+@dataclass
+class RunOutcome:
+    run_dir: Path
+    results: dict
+
+
+def run_test(spec: TestSpec, *, store_root: Path, keep_cluster: bool = False, progress: bool = True) -> RunOutcome:
+    """Run ``spec`` end to end and return the run directory and the combined results."""
+    from harness.systems import get_system
+    from harness.workloads import get_workload
+
+    system = get_system(spec.system)
+    workload = get_workload(spec.workload)
+    if system.variants and spec.variant not in system.variants:
+        raise BadInput(f"{system.name} has no variant {spec.variant!r} (known: {', '.join(system.variants)})",
+                       "--variant")
+    if system.workloads and spec.workload not in system.workloads:
+        raise BadInput(f"{system.name} does not support the {spec.workload!r} workload (it supports: "
+                       f"{', '.join(system.workloads)})", "--workload")
+    options = {**workload.defaults, **getattr(system, "workload_options", lambda w: {})(spec.workload),
+               **spec.options, "workload": spec.workload}
+    spec = dataclasses.replace(spec, options=options)
+
+    run_dir = store.new_run_dir(store_root, spec.name)
+    store.write_json(run_dir / store.TEST_FILE, {
+        "name": spec.name, **spec.to_dict(), "nodes": [f"n{i}" for i in range(1, spec.nodes + 1)],
+        "node_count": spec.nodes, "command": spec.command(), "versions": store.versions(),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    })
+    ui = Progress(spec.time_limit, enabled=progress)
+    cluster = _make_cluster(spec, run_dir)
+    history_path = run_dir / store.HISTORY_FILE
+    try:
+        with cluster:
+            cluster.leave_running = keep_cluster
+            ui.set_phase("starting nodes")
+            addrs = cluster.start_system(system, spec.variant, options)
+            _wait_ready(addrs, cluster, timeout=20.0)
+            asyncio.run(_drive(spec, system, workload, cluster, addrs, run_dir, history_path, ui))
+            ui.set_phase("collecting logs")
+            cluster.collect_logs(str(run_dir / "nodes"))
+    finally:
+        ui.stop()
+    ui_line = sys.stderr if progress else None
+    if ui_line:
+        print("checking the history ...", file=ui_line, flush=True)
+    history = read_history(history_path)
+    checkers = workload.checkers({**options, "run_dir": str(run_dir)})
+    results = check_history(history, checkers)
+    store.write_json(run_dir / store.RESULTS_FILE, results)
+    render_report(run_dir)
+    return RunOutcome(run_dir, results)
+
+
+def _make_cluster(spec: TestSpec, run_dir: Path):
+    if spec.hosts_file:
+        from harness.ssh import create_ssh_cluster
+        return create_ssh_cluster(spec.hosts_file, spec.nodes)
+    from harness.cluster import create_local_cluster
+    return create_local_cluster(spec.nodes)
+
+
+def _wait_ready(addrs: list[NodeAddress], cluster, timeout: float) -> None:
+    """Block until every node accepts TCP connections; a node that dies or never listens is reported with its
+    log path."""
+    deadline = time.monotonic() + timeout
+    pending = list(addrs)
+    while pending:
+        a = pending[0]
+        try:
+            with socket.create_connection((a.host, a.port), timeout=0.5):
+                pending.pop(0)
+                continue
+        except OSError:
+            pass
+        if not cluster.is_running(a.name):
+            raise ClusterError(f"node {a.name} exited while starting; see its log in "
+                               f"{cluster.node_dir(a.name)}/node.stderr.log")
+        if time.monotonic() > deadline:
+            raise UnreachableNode(f"node did not accept connections within {timeout:g} s",
+                                  f"{a.name} ({a.endpoint})")
+        time.sleep(0.1)
+
+
+class _LeaderAwareNemesis(NemesisWorker):
+    """The nemesis worker, plus: ``heal-all`` heals every package; a process fault aimed at the leader hits the
+    node the system reports as leader at the moment it is applied (the generator, being pure, can't know it)."""
+
+    def __init__(self, cluster, packages, system, addrs, op_timeout):
+        super().__init__(cluster, packages)
+        self.system = system
+        self.addrs = addrs
+        self.op_timeout = op_timeout
+
+    async def invoke(self, process, op: Invocation) -> Completion:
+        if op.f == HEAL_ALL:
+            return Completion("ok", {name: v for name, v in await self.heal_all()})
+        value = op.value
+        if isinstance(value, dict) and value.get("target") == "leader" and isinstance(self.system, KnowsLeader):
+            leader, term = await self.system.leader(self.addrs, self.op_timeout)
+            if leader:
+                op = Invocation(op.f, {**value, "nodes": [leader], "term": term}, op.key)
+        return await super().invoke(process, op)
+
+
+async def _watch_leaders(system, addrs, path: Path, history: HistoryWriter, interval: float = 0.25) -> None:
+    """Record every leader/term change the system reports (annotations.jsonl), for the report's timeline."""
+    last = None
+    with open(path, "a", encoding="utf-8") as f:
+        while True:
+            try:
+                leader, term = await system.leader(addrs, timeout=0.5)
+            except Exception as e:  # nodes down or partitioned: just try again
+                log.debug("leader poll: %s", e)
+                leader, term = None, None
+            if (leader, term) != last and (leader is not None or last is not None):
+                last = (leader, term)
+                f.write(json.dumps({"time": history.now(), "kind": "leader", "node": leader, "term": term}) + "\n")
+                f.flush()
+            await asyncio.sleep(interval)
+
+
+async def _drive(spec: TestSpec, system, workload, cluster, addrs, run_dir: Path, history_path: Path,
+                 ui: Progress) -> None:
+    from harness import generator as g
+    from harness.interpreter import run as interpret
+    from nemesis import PACKAGES
+
+    options = spec.options
+    threads = spec.threads
+    rng = random.Random(spec.seed)
+    workers: dict[Any, Any] = {
+        t: ClientWorker(lambda: system.client(spec.variant, options), addrs[t % len(addrs)], spec.op_timeout)
+        for t in range(threads)
+    }
+    packages = {name: PACKAGES[name] for name in spec.nemesis}
+    nemesis_worker = _LeaderAwareNemesis(cluster, PACKAGES if not packages else packages, system, addrs,
+                                         spec.op_timeout)
+    workers[NEMESIS] = nemesis_worker
+
+    client_gen = g.stagger(1.0 / spec.rate, lambda ctx: workload.client_op(ctx, options))
+    main = g.clients(client_gen)
+    if packages:
+        main = g.any_of(main, g.nemesis(g.nemesis_cycle(list(packages.values()), spec.nemesis_interval,
+                                                        spec.nemesis_duration, nodes=cluster.nodes)))
+    phases = [g.time_limit(spec.time_limit, main), g.nemesis(g.once({"f": HEAL_ALL}))]
+    if workload.final_op is not None:
+        phases += [g.sleep(spec.recovery_time),
+                   g.clients(g.each_thread(g.once(lambda ctx: workload.final_op(ctx, options))))]
+    gen = g.phases(*phases)
+
+    watcher = None
+    with HistoryWriter(history_path) as history:
+        if isinstance(system, KnowsLeader):
+            watcher = asyncio.create_task(_watch_leaders(system, addrs, run_dir / store.ANNOTATIONS_FILE, history))
+        ui.start()
+        ui.set_phase("running")
+        try:
+            await interpret(gen, workers=workers, history=history, rng=rng, concurrency=threads,
+                            on_event=ui.on_op)
+        finally:
+            if watcher is not None:
+                watcher.cancel()
+                await asyncio.gather(watcher, return_exceptions=True)
+            # Whatever happened, leave no fault behind (the generator's heal-all may not have run).
+            await nemesis_worker.heal_all()
+            for w in workers.values():
+                if isinstance(w, ClientWorker):
+                    await w.close()
+            if isinstance(system, ReportsState):
+                await _save_node_state(system, addrs, run_dir)
+
+
+async def _save_node_state(system, addrs, run_dir: Path) -> None:
+    states = {}
+    for a in addrs:
+        try:
+            states[a.name] = await system.node_state(a, timeout=2.0)
+        except Exception as e:
+            states[a.name] = {"error": f"{type(e).__name__}: {e}"}
+    store.write_json(run_dir / store.NODE_STATE_FILE, states)
