@@ -15,6 +15,7 @@ _SYSTEMS: dict[str, str] = {
     "echo": "harness.systems.echo:EchoSystem",
     "crdt-store": "harness.systems.crdt_store:CrdtStoreSystem",
     "quorum-kv": "harness.systems.quorum_kv:QuorumKV",
+    "raft-kv": "harness.systems.raft_kv:RaftKV",
 }
 
 

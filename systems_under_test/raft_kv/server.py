@@ -1,0 +1,373 @@
+"""A Raft key-value node: ``python -m systems_under_test.raft_kv.server --config FILE``.
+
+The driver around the pure ``RaftCore``: one TCP port for clients and peers (JSON lines; see
+docs/ARCHITECTURE.md), a ticker, and one *ready* step that runs after every burst of input and does, in this order
+and without yielding to the event loop: send the leader's appends (they may precede the leader's own write),
+write the core's durable state (fsync), send the replies that promised something durable, restore an installed
+snapshot, apply newly committed entries and answer their clients, answer confirmed reads, and compact the log into
+a snapshot when it passed ``snapshot_threshold`` entries. Everything that arrived while the previous step was
+writing shares the next write: that is the batching of appends and fsyncs.
+
+Client requests: ``read``/``write``/``cas``/``counter-add``/``counter-read``/``set-add``/``set-read`` with ``key``,
+``value``, and for writes optionally ``client`` and ``seq`` (deduplication); ``timeout`` (seconds) bounds the wait;
+``status``. A node that is not the leader forwards the request to the leader it knows (over its peer link) and
+relays the answer; a forwarded request that reaches a non-leader is answered ``not-leader`` with a hint, never
+forwarded again. Errors: ``not-leader``/``no-leader``/``unavailable`` (definite: nothing was appended),
+``cas-mismatch`` (definite), ``timeout`` (indefinite: the entry may still commit; also every write pending when its
+leader steps down). Reads are answered after a ReadIndex round (``stale-read``: at once from local state).
+
+Sleeps are ``asyncio.sleep`` only (the node runs under libfaketime, where ``time.sleep`` fails), timers use
+``time.monotonic``. Must not: answer a write before its entry is applied, send a vote or an append reply before
+the state it promises is durable, or answer ``not-leader`` for a write it appended.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import logging
+import os
+import random
+import signal
+import sys
+import time
+
+from .core import LEADER, RaftCore
+from .net import PeerLink, encode, tune_socket
+from .state_machine import KVStateMachine
+from .storage import Storage
+
+VARIANTS = ("correct", "stale-read", "commit-old-term", "volatile-vote", "no-dedup")
+WRITE_OPS = {"write": "write", "cas": "cas", "counter-add": "counter-add", "set-add": "set-add"}
+READ_OPS = ("read", "counter-read", "set-read")
+DEFAULTS = {"election_timeout": [0.3, 0.6], "heartbeat_interval": 0.05, "snapshot_threshold": 5000,
+            "request_timeout": 5.0, "check_quorum": True, "max_batch": 512}
+
+log = logging.getLogger("raft_kv")
+
+
+def _err(code: str, detail: str = "", **extra) -> dict:
+    return {"ok": False, "error": code, "detail": detail, **extra}
+
+
+class Node:
+    def __init__(self, cfg: dict):
+        self.cfg = {**DEFAULTS, **cfg}
+        self.name: str = cfg["node"]
+        self.variant: str = cfg.get("variant", "correct")
+        if self.variant not in VARIANTS:
+            raise ValueError(f"unknown variant {self.variant!r} (known: {', '.join(VARIANTS)})")
+        self.storage = Storage(cfg["data_dir"], persist_vote=self.variant != "volatile-vote")
+        term, voted_for, rlog, snap = self.storage.load()
+        self.sm = KVStateMachine(dedup=self.variant != "no-dedup")
+        if snap is not None:
+            self.sm.restore(snap)
+        et = tuple(float(x) for x in self.cfg["election_timeout"])
+        self.core = RaftCore(
+            self.name, list(cfg["nodes"]), term=term, voted_for=voted_for, log=rlog, snapshot_data=snap,
+            rng=random.Random(), now=time.monotonic(), election_timeout=et,
+            heartbeat_interval=float(self.cfg["heartbeat_interval"]),
+            check_quorum=2 * et[1] if self.cfg["check_quorum"] else None, max_batch=int(self.cfg["max_batch"]),
+            commit_old_terms=self.variant == "commit-old-term", stale_reads=self.variant == "stale-read")
+        self.links = {p: PeerLink(p, addr[0], int(addr[1])) for p, addr in cfg["nodes"].items() if p != self.name}
+        self.snapshot_threshold = int(self.cfg["snapshot_threshold"])
+        self.request_timeout = float(self.cfg["request_timeout"])
+        self.waiters: dict[int, tuple[int, asyncio.Future]] = {}        # log index -> (term, future)
+        self.read_waiters: dict[int, tuple[int, str, object, asyncio.Future]] = {}  # tag -> (term, kind, key, fut)
+        self.parked_reads: list[tuple[int, int]] = []                    # (read index, tag)
+        self.fwd_waiters: dict[int, asyncio.Future] = {}
+        self._ids = itertools.count(1)
+        self._kick: asyncio.Event | None = None
+        self._last_role = (self.core.role, self.core.term, self.core.leader)
+        self._tasks: set[asyncio.Task] = set()
+
+    # ------------------------------------------------------------------------------------------- lifecycle
+
+    async def run(self, stop: asyncio.Event) -> None:
+        self._kick = asyncio.Event()
+        host, port = self.cfg["listen"]
+        server = await asyncio.start_server(self._serve_conn, host, int(port), reuse_address=True, limit=2**26)
+        log.info("node %s (%s) listening on %s:%s, term %d, log %d..%d", self.name, self.variant, host, port,
+                 self.core.term, self.core.log.snapshot_index, self.core.log.last_index)
+        loops = [asyncio.create_task(self._ready_loop()), asyncio.create_task(self._ticker())]
+        try:
+            await stop.wait()
+        finally:
+            for t in loops:
+                t.cancel()
+            server.close()
+            for link in self.links.values():
+                await link.close()
+            self.storage.close()
+
+    def kick(self) -> None:
+        self._kick.set()
+
+    async def _ticker(self) -> None:
+        interval = min(0.01, self.core.heartbeat_interval / 2)
+        while True:
+            await asyncio.sleep(interval)
+            self.core.tick(time.monotonic())
+            c = self.core
+            if c.outbox or c.hard_dirty or (c.role, c.term, c.leader) != self._last_role:
+                self.kick()
+
+    async def _ready_loop(self) -> None:
+        while True:
+            await self._kick.wait()
+            self._kick.clear()
+            try:
+                self._ready()
+            except Exception:
+                # A node whose ready step broke must not linger half-alive (answering status, never committing):
+                # die loudly; its durable state is consistent (SQLite transactions), so a restart is safe.
+                log.exception("ready step failed; exiting")
+                os._exit(70)
+
+    def _ready(self) -> None:
+        """One ready step (see the module docstring). Synchronous on purpose: nothing interleaves."""
+        core = self.core
+        core.replicate(time.monotonic())
+        out = core.take_outbox()
+        for to, msg, after_persist in out:
+            if not after_persist:
+                self.links[to].send(msg)
+        batch = core.take_persist()
+        if batch is not None:
+            self.storage.write(batch)
+            core.on_persisted(*batch["last"])
+        for to, msg, after_persist in out:
+            if after_persist:
+                self.links[to].send(msg)
+        self._note_role_change()
+        snap = core.take_snapshot_to_restore()
+        if snap is not None:
+            self.sm.restore(snap)
+        for index, term, cmd in core.take_committed():
+            result = self.sm.apply(cmd)
+            w = self.waiters.pop(index, None)
+            if w is not None and not w[1].done():
+                if w[0] == term:
+                    w[1].set_result(result)
+                else:  # cannot happen while we lead (the waiters are failed at step-down); be safe: indefinite
+                    w[1].set_result(_err("timeout", f"entry {index} was replaced"))
+        for tag, read_index in core.take_confirmed_reads():
+            self.parked_reads.append((read_index, tag))
+        if self.parked_reads:
+            still = []
+            for read_index, tag in self.parked_reads:
+                if read_index <= core.last_applied:
+                    w = self.read_waiters.pop(tag, None)
+                    if w is not None and not w[3].done():
+                        w[3].set_result({"ok": True, "value": self.sm.read(w[1], w[2])})
+                else:
+                    still.append((read_index, tag))
+            self.parked_reads = still
+        if core.last_applied - core.log.snapshot_index >= self.snapshot_threshold:
+            core.compact(core.last_applied, self.sm.snapshot())
+        if core.outbox or core.hard_dirty or core.snapshot_dirty or core.log_dirty_from is not None:
+            self.kick()
+
+    def _note_role_change(self) -> None:
+        state = (self.core.role, self.core.term, self.core.leader)
+        if state == self._last_role:
+            return
+        log.info("role %s term %d leader %s", *state)
+        self._last_role = state
+        # Writes pending at a leader that stepped down may still commit under the next leader: indefinite.
+        for index, (term, fut) in list(self.waiters.items()):
+            if not self._leads_in(term):
+                del self.waiters[index]
+                if not fut.done():
+                    fut.set_result(_err("timeout", "leadership lost before the entry committed"))
+        for tag, (term, _, _, fut) in list(self.read_waiters.items()):
+            if not self._leads_in(term):
+                del self.read_waiters[tag]
+                if not fut.done():
+                    fut.set_result(_err("not-leader", "leadership lost before the read was confirmed",
+                                        leader=self.core.leader))
+
+    def _leads_in(self, term: int) -> bool:
+        return self.core.role == LEADER and self.core.term == term
+
+    # ------------------------------------------------------------------------------------------- connections
+
+    async def _serve_conn(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        tune_socket(writer.get_extra_info("socket"), user_timeout=False)
+        try:
+            while True:
+                line = await reader.readline()
+                if not line:
+                    break
+                try:
+                    msg = json.loads(line)
+                    if not isinstance(msg, dict):
+                        raise ValueError("not an object")
+                except ValueError as e:
+                    writer.write(encode(_err("bad-request", f"not a JSON object: {e}")))
+                    continue
+                if msg.get("type") == "peer":
+                    self._on_peer(msg.get("m") or {})
+                    continue
+                task = asyncio.create_task(self._client_request(msg, writer))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
+            pass
+        except asyncio.CancelledError:
+            pass  # shutdown; re-raising makes Python 3.11's stream callback log a spurious traceback
+        finally:
+            writer.close()
+
+    def _on_peer(self, m: dict) -> None:
+        kind = m.get("t")
+        if kind == "fwd":
+            task = asyncio.create_task(self._serve_forwarded(m))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        elif kind == "fwd-r":
+            fut = self.fwd_waiters.pop(m.get("rid"), None)
+            if fut is not None and not fut.done():
+                fut.set_result(m.get("reply") or _err("crashed", "empty forwarded reply"))
+        elif m.get("from") in self.links:
+            self.core.step(m, time.monotonic())
+            self.kick()
+
+    async def _serve_forwarded(self, m: dict) -> None:
+        reply = await self.handle(m.get("req") or {})
+        self.links[m["from"]].send({"t": "fwd-r", "rid": m.get("rid"), "reply": reply})
+
+    async def _client_request(self, msg: dict, writer: asyncio.StreamWriter) -> None:
+        try:
+            reply = await self.handle(msg)
+        except Exception as e:  # a bug here must not kill the connection silently
+            log.exception("request %r failed", msg)
+            reply = _err("crashed", f"{type(e).__name__}: {e}")
+        reply["id"] = msg.get("id")
+        if not writer.is_closing():
+            writer.write(encode(reply))
+
+    # ------------------------------------------------------------------------------------------- requests
+
+    async def handle(self, msg: dict) -> dict:
+        typ = msg.get("type")
+        if typ == "status":
+            st = self.status()
+            return {"ok": True, **st, "value": st}
+        if typ not in WRITE_OPS and typ not in READ_OPS:
+            return _err("bad-request", f"unknown request type {typ!r}")
+        try:
+            timeout = min(float(msg.get("timeout", self.request_timeout)), 120.0)
+        except (TypeError, ValueError):
+            return _err("bad-request", "timeout must be a number")
+        deadline = time.monotonic() + timeout
+        routed = await self._route(msg, deadline)
+        if routed is not None:
+            return routed
+        if typ in WRITE_OPS:
+            return await self._write(msg, deadline)
+        return await self._read(msg, deadline)
+
+    async def _route(self, msg: dict, deadline: float) -> dict | None:
+        """None if we lead and should serve ``msg`` here; else the answer got by forwarding (or an error)."""
+        give_up = min(deadline, time.monotonic() + 2 * self.core.election_timeout[1])
+        while True:
+            if self.core.role == LEADER:
+                return None
+            if msg.get("forwarded"):
+                return _err("not-leader", f"{self.name} is not the leader", leader=self.core.leader)
+            leader = self.core.leader
+            if leader is not None and leader != self.name and leader in self.links:
+                return await self._forward(leader, msg, deadline)
+            if time.monotonic() >= give_up:
+                return _err("no-leader", "no leader known", leader=None)
+            await asyncio.sleep(0.02)
+
+    async def _forward(self, leader: str, msg: dict, deadline: float) -> dict:
+        remaining = deadline - time.monotonic()
+        rid = next(self._ids)
+        fut = asyncio.get_running_loop().create_future()
+        self.fwd_waiters[rid] = fut
+        req = {k: v for k, v in msg.items() if k != "id"}
+        req.update(forwarded=True, timeout=max(remaining - 0.05, 0.01))
+        if not self.links[leader].send({"t": "fwd", "from": self.name, "rid": rid, "req": req}):
+            self.fwd_waiters.pop(rid, None)
+            return _err("unavailable", f"leader {leader} unreachable from {self.name}", leader=leader)
+        try:
+            return await asyncio.wait_for(fut, max(remaining, 0.01))
+        except asyncio.TimeoutError:
+            return _err("timeout", f"no answer from leader {leader}")
+        finally:
+            self.fwd_waiters.pop(rid, None)
+
+    async def _write(self, msg: dict, deadline: float) -> dict:
+        cmd = {"op": WRITE_OPS[msg["type"]], "key": msg.get("key"), "value": msg.get("value")}
+        if msg.get("client") is not None and msg.get("seq") is not None:
+            cmd["client"], cmd["seq"] = str(msg["client"]), msg["seq"]
+        placed = self.core.propose(cmd, time.monotonic())
+        if placed is None:
+            return _err("not-leader", f"{self.name} is not the leader", leader=self.core.leader)
+        index, term = placed
+        fut = asyncio.get_running_loop().create_future()
+        self.waiters[index] = (term, fut)
+        self.kick()
+        try:
+            return await asyncio.wait_for(asyncio.shield(fut), max(deadline - time.monotonic(), 0.001))
+        except asyncio.TimeoutError:
+            if self.waiters.get(index, (None, None))[1] is fut:
+                del self.waiters[index]
+            return _err("timeout", f"entry {index} not committed in time")
+
+    async def _read(self, msg: dict, deadline: float) -> dict:
+        tag = next(self._ids)
+        fut = asyncio.get_running_loop().create_future()
+        self.read_waiters[tag] = (self.core.term, msg["type"], msg.get("key"), fut)
+        if not self.core.request_read(tag, time.monotonic()):
+            del self.read_waiters[tag]
+            return _err("not-leader", f"{self.name} is not the leader", leader=self.core.leader)
+        self.kick()
+        try:
+            return await asyncio.wait_for(asyncio.shield(fut), max(deadline - time.monotonic(), 0.001))
+        except asyncio.TimeoutError:
+            self.read_waiters.pop(tag, None)
+            return _err("timeout", "read not confirmed in time")
+
+    def status(self) -> dict:
+        c = self.core
+        return {"node": self.name, "variant": self.variant, "role": c.role, "term": c.term, "leader": c.leader,
+                "voted_for": c.voted_for, "commit_index": c.commit_index, "last_applied": c.last_applied,
+                "log_length": len(c.log.entries), "last_index": c.log.last_index,
+                "snapshot_index": c.log.snapshot_index, "storage_commits": self.storage.commits,
+                "safety_violations": c.safety_violations}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--config", required=True)
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    try:
+        with open(args.config) as f:
+            cfg = json.load(f)
+        cfg.setdefault("data_dir", os.getcwd())
+        node = Node(cfg)
+    except (OSError, ValueError, KeyError) as e:
+        print(f"raft_kv: bad config {args.config}: {e}", file=sys.stderr)
+        return 2
+
+    async def _main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await node.run(stop)
+
+    asyncio.run(_main())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,85 @@
+"""Durable Raft state in one SQLite file: current term and vote, the log, and the latest snapshot.
+
+Why SQLite rather than an append-only file with fsync: a Raft write is often several changes that must land
+together (truncate a conflicting suffix, append the leader's entries, move the term; or install a snapshot and
+drop the log below it). A SQLite transaction makes that atomic and survives a torn write at a crash, which an
+append-only file would need its own framing, checksums, truncation and compaction rewrite for. The cost measured
+on this project's machines: one WAL commit with ``synchronous=FULL`` (an fsync) is ~0.3 ms, the same as a bare
+``fsync`` of an appended file, and the server batches many entries per commit anyway.
+
+Contract: ``write(batch)`` returns only after the batch is on disk (the WAL is fsynced at commit), so the caller
+may then send the replies that depend on it. A batch is what ``RaftCore.take_persist`` returns. ``load()``
+returns exactly what the last completed ``write`` left, never a partial batch.
+
+``persist_vote=False`` is the ``volatile-vote`` variant: term and vote are kept only in memory, and after a restart
+the term is taken from the last log entry and the vote is forgotten, so a node can vote twice in one term.
+Writes are synchronous on the event loop on purpose: with ~0.3 ms commits a thread hand-off costs about as much,
+and doing it inline keeps "persist, then send" trivially ordered.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from typing import Any
+
+from .core import Log
+
+
+class Storage:
+    def __init__(self, data_dir: str, persist_vote: bool = True):
+        os.makedirs(data_dir, exist_ok=True)
+        self.persist_vote = persist_vote
+        self.db = sqlite3.connect(os.path.join(data_dir, "raft.sqlite3"), isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=FULL")  # fsync the WAL at every commit
+        self.db.executescript("""
+            CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT);
+            CREATE TABLE IF NOT EXISTS log (idx INTEGER PRIMARY KEY, term INTEGER NOT NULL, cmd TEXT NOT NULL);
+            CREATE TABLE IF NOT EXISTS snapshot (id INTEGER PRIMARY KEY CHECK (id = 1), idx INTEGER NOT NULL,
+                                                 term INTEGER NOT NULL, data TEXT NOT NULL);
+        """)
+        self.commits = 0
+
+    def load(self) -> tuple[int, str | None, Log, Any]:
+        """(term, voted_for, log, snapshot data) as last written."""
+        row = self.db.execute("SELECT idx, term, data FROM snapshot WHERE id = 1").fetchone()
+        snap_index, snap_term, snap_data = (row[0], row[1], json.loads(row[2])) if row else (0, 0, None)
+        entries = [[t, json.loads(c)] for t, c in
+                   self.db.execute("SELECT term, cmd FROM log WHERE idx > ? ORDER BY idx", (snap_index,))]
+        log = Log(snap_index, snap_term, entries)
+        if self.persist_vote:
+            meta = dict(self.db.execute("SELECT k, v FROM meta"))
+            term = json.loads(meta.get("term", "0"))
+            voted_for = json.loads(meta.get("voted_for", "null"))
+        else:
+            term, voted_for = log.last_term, None  # the volatile-vote bug: the vote is forgotten
+        return term, voted_for, log, snap_data
+
+    def write(self, batch: dict) -> None:
+        db = self.db
+        db.execute("BEGIN")
+        try:
+            if batch["hard"] is not None and self.persist_vote:
+                term, voted_for = batch["hard"]
+                db.executemany("INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)",
+                               [("term", json.dumps(term)), ("voted_for", json.dumps(voted_for))])
+            if batch["snapshot"] is not None:
+                idx, term, data = batch["snapshot"]
+                db.execute("INSERT OR REPLACE INTO snapshot (id, idx, term, data) VALUES (1, ?, ?, ?)",
+                           (idx, term, json.dumps(data)))
+                db.execute("DELETE FROM log WHERE idx <= ?", (idx,))
+            if batch["truncate_from"] is not None:
+                db.execute("DELETE FROM log WHERE idx >= ?", (batch["truncate_from"],))
+            if batch["entries"]:
+                db.executemany("INSERT OR REPLACE INTO log (idx, term, cmd) VALUES (?, ?, ?)",
+                               [(i, t, json.dumps(c)) for i, t, c in batch["entries"]])
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        self.commits += 1
+
+    def close(self) -> None:
+        self.db.close()
