@@ -126,11 +126,9 @@ def set_value(rec: dict | None) -> list:
 
 
 def _max_entries(x: dict, y: dict) -> dict:
-    out = dict(x)
-    for node, total in y.items():
-        if total > out.get(node, 0):
-            out[node] = total
-    return out
+    # zero totals are dropped so that equal counters have equal representations (merge stays commutative)
+    out = {node: max(x.get(node, 0), y.get(node, 0)) for node in x.keys() | y.keys()}
+    return {node: t for node, t in sorted(out.items()) if t > 0}
 
 
 def merge_counter(a: dict | None, b: dict | None) -> dict | None:
@@ -168,7 +166,7 @@ def counter_increment(own: tuple[int, int], node: str, delta: int) -> tuple[tupl
         p += delta
     else:
         n -= delta
-    return (p, n), {"p": {node: p}, "n": {node: n}}
+    return (p, n), {"p": {node: p} if p else {}, "n": {node: n} if n else {}}
 
 
 def check_delta(d: Any) -> int:
@@ -227,5 +225,5 @@ def validate(kind: str, rec: Any) -> dict:
         entries = rec.get(side)
         if not isinstance(entries, dict) or not all(_is_int(t) and t >= 0 for t in entries.values()):
             raise BadRecord(f"a counter record needs {side} = {{node: total >= 0}}")
-        out[side] = dict(entries)
+        out[side] = {node: t for node, t in sorted(entries.items()) if t > 0}  # canonical: no zero totals
     return out
