@@ -1,0 +1,84 @@
+"""``splitbrain check PATH... --model MODEL``: check recorded histories for linearizability.
+
+One line per file (path, verdict, client ops, milliseconds spent checking -- parsing excluded), then a summary;
+``--json`` prints one JSON object per file instead (file, valid, ops, check_ms and the evidence). Exit code over
+all files: 0 all valid, 1 any invalid, 2 else any unknown; a bad flag or a malformed history is exit 254 with
+one sentence naming ``file:line`` (raised as BadInput/MalformedHistory and printed by ``harness.cli.main``).
+Files are read and validated before any checking starts, so bad input never yields a partial verdict.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import click
+
+from harness.errors import EXIT_INVALID, EXIT_UNKNOWN, EXIT_VALID, BadInput
+from harness.importers import FORMATS, load_history
+
+
+def _verdict_text(valid) -> str:
+    return {True: "valid", False: "INVALID"}.get(valid, "unknown")
+
+
+def _json_default(o):
+    if isinstance(o, (set, frozenset, tuple)):
+        return list(o)
+    return repr(o)
+
+
+@click.command("check")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--model", "model_name", required=True,
+              help="Consistency model: register, cas-register, kv, counter, set, queue, mutex.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="auto", show_default=True,
+              help="History format (auto guesses from the first line).")
+@click.option("--time-limit", type=float, default=None, metavar="SECONDS",
+              help="Give up on a file after this long: its verdict is then 'unknown'.")
+@click.option("--memory-limit", "memory_limit_mb", type=int, default=None, metavar="MB",
+              help="Give up on a file when the search grows by more than this much memory.")
+@click.option("--no-split", is_flag=True, help="Check a kv history as one object instead of key by key.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per file, with the evidence.")
+def check_cmd(paths, model_name, fmt, time_limit, memory_limit_mb, no_split, as_json):
+    """Check histories (JSON Lines, Jepsen EDN or jepsen.util logs) for linearizability."""
+    from checkers.linearizable import check_linearizable
+    from checkers.models import get_model
+
+    model = get_model(model_name)
+    if time_limit is not None and time_limit <= 0:
+        raise BadInput("the time limit must be a positive number of seconds", "--time-limit")
+    if memory_limit_mb is not None and memory_limit_mb <= 0:
+        raise BadInput("the memory limit must be a positive number of megabytes", "--memory-limit")
+    histories = [(p, load_history(p, fmt)) for p in paths]
+    verdicts = []
+    total_ms = 0.0
+    for path, ops in histories:
+        result = check_linearizable(ops, model, time_limit=time_limit, memory_limit_mb=memory_limit_mb,
+                                    split=not no_split)
+        verdicts.append(result["valid"])
+        total_ms += result["check_ms"]
+        if as_json:
+            click.echo(json.dumps({"file": path, **result}, ensure_ascii=False, default=_json_default))
+            continue
+        line = f"{path}  {_verdict_text(result['valid'])}  {result['ops']} ops  {result['check_ms']:.1f} ms"
+        if result["valid"] == "unknown":
+            line += f"  ({result.get('cause', 'no cause given')})"
+        click.echo(line)
+        if result["valid"] is False:
+            click.echo(f"    {result['failure']['explanation']}")
+    if not as_json:
+        n_bad = sum(1 for v in verdicts if v is False)
+        n_unknown = sum(1 for v in verdicts if v == "unknown")
+        click.echo(f"{len(verdicts)} file(s): {len(verdicts) - n_bad - n_unknown} valid, {n_bad} invalid, "
+                   f"{n_unknown} unknown; {total_ms:.1f} ms checking")
+    if any(v is False for v in verdicts):
+        return EXIT_INVALID
+    if any(v == "unknown" for v in verdicts):
+        return EXIT_UNKNOWN
+    return EXIT_VALID
+
+
+def register(group: click.Group) -> None:
+    """Add the ``check`` command to the top-level group."""
+    group.add_command(check_cmd)

@@ -1,0 +1,232 @@
+"""The checker against a brute-force checker (every order of the ops) on small random histories, for every
+model. Also home of the simulated atomic objects that tests/test_linearizable.py uses to make histories.
+
+The simulator's semantics are written here independently of checkers/models.py, so a valid simulated history
+judged invalid points at the model or the search; the brute force shares only ``model.step``.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from checkers.linearizable import check_linearizable
+from checkers.models import MODELS, UNKNOWN
+from harness.history import Op, validate_history
+
+# --- simulated atomic objects ---------------------------------------------------------------------------------
+
+NEVER = {"register": 99, "cas-register": 99, "kv": "never-written", "counter": -999, "set": [999],
+         "queue": 999, "mutex": None}
+
+
+def _gen_op(rng: random.Random, model: str, values, keys, uid):
+    """(f, key, invoke value) for a random op of ``model``; ``uid`` makes written values unique if wanted."""
+    v = rng.choice(values) if values else uid
+    if model == "register":
+        return rng.choice([("read", None, None), ("write", None, v)])
+    if model == "cas-register":
+        return rng.choice([("read", None, None), ("write", None, v),
+                           ("cas", None, [rng.choice(values or [uid - 1, uid - 2]), v])])
+    if model == "kv":
+        k = rng.choice(keys)
+        return rng.choice([("get", k, None), ("put", k, f"p{v}"), ("append", k, f"[{v}]"),
+                           ("cas", k, [rng.choice(["", f"p{v}", "p0"]), f"c{v}"])])
+    if model == "counter":
+        return rng.choice([("read", None, None), ("add", None, rng.choice([1, 2, 5]))])
+    if model == "set":
+        return rng.choice([("read", None, None), ("add", None, v)])
+    if model == "queue":
+        return rng.choice([("dequeue", None, None), ("enqueue", None, v)])
+    return rng.choice([("acquire", None, None), ("release", None, None)])
+
+
+def _apply(model: str, state, f, key, value):
+    """Run an op atomically. Returns (took effect?, completion value, new state); state is a plain value/dict."""
+    if model in ("register", "cas-register"):
+        if f == "read":
+            return True, state, state
+        if f == "write":
+            return True, value, value
+        return (True, value, value[1]) if state == value[0] else (False, value, state)
+    if model == "kv":
+        cur = state.get(key, "")
+        if f == "get":
+            return True, cur, state
+        if f == "put":
+            new = value
+        elif f == "append":
+            new = cur + value
+        else:
+            if cur != value[0]:
+                return False, value, state
+            new = value[1]
+        return True, value, {**state, key: new}
+    if model == "counter":
+        return (True, state, state) if f == "read" else (True, value, state + value)
+    if model == "set":
+        return (True, sorted(state), state) if f == "read" else (True, value, state | {value})
+    if model == "queue":
+        if f == "enqueue":
+            return True, value, state + (value,)
+        return (True, state[0], state[1:]) if state else (True, None, state)
+    if f == "acquire":
+        return (False, None, state) if state else (True, None, True)
+    return (True, None, False) if state else (False, None, state)
+
+
+_INIT = {"register": None, "cas-register": None, "kv": {}, "counter": 0, "set": frozenset(), "queue": (),
+         "mutex": False}
+
+
+def simulate(seed: int, model: str, n_ops: int, *, procs: int = 3, p_info: float = 0.1, p_fail: float = 0.1,
+             p_unfinished: float = 0.05, values=(0, 1, 2, 3), keys=("a", "b")) -> list[Op]:
+    """A history of ``n_ops`` ops against a correct atomic ``model`` object with random concurrency.
+
+    Each op takes effect at one random moment between its invoke and its completion (so the history is
+    linearizable by construction); an op may instead fail without effect, crash (``info``, with or without
+    effect; its process retires), or never complete.
+    """
+    rng = random.Random(seed)
+    state = _INIT[model]
+    ops: list[Op] = []
+    idle = list(range(procs))
+    next_proc = procs
+    pending: dict[int, dict] = {}
+    invoked = 0
+
+    def emit(process, type_, f, value, key):
+        ops.append(Op(len(ops), len(ops), process, type_, f, value, key=key))
+
+    while invoked < n_ops or pending:
+        choices = []
+        if invoked < n_ops and idle:
+            choices.append("invoke")
+        if any(not p["done"] for p in pending.values()):
+            choices.append("apply")
+        if pending:
+            choices.append("complete")
+        c = rng.choice(choices)
+        if c == "invoke":
+            p = idle.pop(rng.randrange(len(idle)))
+            f, key, value = _gen_op(rng, model, list(values), keys, 1000 + invoked)
+            invoked += 1
+            pending[p] = {"f": f, "key": key, "value": value, "done": False, "effect": False, "out": None}
+            emit(p, "invoke", f, value, key)
+        elif c == "apply":
+            p = rng.choice([q for q, x in pending.items() if not x["done"]])
+            x = pending[p]
+            x["done"] = True
+            if rng.random() >= p_fail:
+                x["effect"], x["out"], state = _apply(model, state, x["f"], x["key"], x["value"])
+        else:
+            p = rng.choice(list(pending))
+            x = pending.pop(p)
+            r = rng.random()
+            if invoked >= n_ops and r < p_unfinished:
+                continue  # never completes: counts as info
+            if r < p_info:
+                emit(p, "info", x["f"], None, x["key"])
+                idle.append(next_proc)
+                next_proc += 1
+                continue
+            if not x["done"]:
+                x["done"] = True
+                if rng.random() >= p_fail:
+                    x["effect"], x["out"], state = _apply(model, state, x["f"], x["key"], x["value"])
+            emit(p, "ok" if x["effect"] else "fail", x["f"], x["out"] if x["effect"] else x["value"], x["key"])
+            idle.append(p)
+    validate_history(ops)
+    return ops
+
+
+# --- brute force ----------------------------------------------------------------------------------------------
+
+def brute_force(history: list[Op], model_name: str) -> bool:
+    """Is there an order of the ops, respecting real time, that the model accepts? Tries them all. ``fail`` ops
+    are left out; ``info`` ops and invokes with no completion may be placed anywhere after their invoke or not
+    at all."""
+    m = MODELS[model_name]
+    comp: dict[int, Op | None] = {}
+    open_: dict = {}
+    invokes = []
+    for op in history:
+        if op.process == "nemesis":
+            continue
+        if op.type == "invoke":
+            open_[op.process] = op
+            invokes.append(op)
+            comp[op.index] = None
+        else:
+            comp[open_.pop(op.process).index] = op
+    items = []  # (invoke index, completion index or inf, f, input, output, required)
+    for inv in invokes:
+        c = comp[inv.index]
+        if c is not None and c.type == "fail":
+            continue
+        inp = (inv.key, inv.value) if m.keyed else inv.value
+        if c is None or c.type == "info":
+            items.append((inv.index, float("inf"), inv.f, inp, UNKNOWN, False))
+        else:
+            items.append((inv.index, c.index, inv.f, inp, c.value, True))
+    n = len(items)
+    required = sum(1 for it in items if it[5])
+
+    def rec(placed: int, state, n_required: int) -> bool:
+        if n_required == required:
+            return True
+        # the earliest completion among unplaced required ops bounds which ops may go next
+        bound = min(it[1] for j, it in enumerate(items) if not placed >> j & 1 and it[5])
+        for j, (inv, _c, f, i, o, req) in enumerate(items):
+            if placed >> j & 1 or inv > bound:
+                continue
+            legal, new = m.step(state, f, i, o)
+            if legal and rec(placed | 1 << j, new, n_required + req):
+                return True
+        return False
+
+    return rec(0, m.init(), 0)
+
+
+def _perturb(rng: random.Random, history: list[Op], model: str) -> list[Op]:
+    """Change one completion's value (or turn an ok into fail) so the history is often, not always, invalid."""
+    idx = [i for i, op in enumerate(history) if op.type == "ok"]
+    if not idx:
+        return history
+    i = rng.choice(idx)
+    op = history[i]
+    if rng.random() < 0.3:
+        new = Op(op.index, op.time, op.process, "fail", op.f, op.value, key=op.key)
+    else:
+        choices = {"register": [None, 0, 1, 2], "cas-register": [None, 0, 1, 2], "kv": ["", "p0", "p1", "[0]"],
+                   "counter": [0, 1, 2, 3], "set": [[], [0], [0, 1]], "queue": [None, 0, 1], "mutex": [None]}
+        new = Op(op.index, op.time, op.process, op.type, op.f, rng.choice(choices[model]), key=op.key)
+    return history[:i] + [new] + history[i + 1:]
+
+
+@pytest.mark.timeout(120)
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 8), model=st.sampled_from(sorted(MODELS)),
+       perturb=st.booleans())
+def test_checker_agrees_with_brute_force(seed, n, model, perturb):
+    h = simulate(seed, model, n, procs=3, values=(0, 1, 2), keys=("a", "b"))
+    if perturb:
+        h = _perturb(random.Random(seed), h, model)
+    expected = brute_force(h, model)
+    got = check_linearizable(h, model, parallel=False)
+    assert got["valid"] is expected, (got, [op.to_dict() for op in h])
+    if model == "kv":  # the whole store checked as one object must agree too
+        assert check_linearizable(h, model, parallel=False, split=False)["valid"] is expected
+
+
+def test_brute_force_itself_on_known_histories():
+    # write 1 completes, then a read of nil starts: stale. With the write crashed (info) it is fine.
+    def h(wtype):
+        return [Op(0, 0, 0, "invoke", "write", 1), Op(1, 1, 0, wtype, "write", 1),
+                Op(2, 2, 1, "invoke", "read", None), Op(3, 3, 1, "ok", "read", None)]
+    assert brute_force(h("ok"), "register") is False
+    assert brute_force(h("info"), "register") is True
+    assert brute_force(h("fail"), "register") is True
