@@ -19,6 +19,8 @@ from harness.errors import EXIT_BAD_INPUT, EXIT_HARNESS_FAILED, SplitbrainError
 COMMAND_MODULES = (
     "harness.cli_check",
     "harness.cli_run",
+    "harness.cli_report",
+    "harness.cli_cluster",
 )
 
 
