@@ -143,12 +143,13 @@ class StateStore:
         self.update(run_id, add)
 
     def delete(self, run_id: str) -> None:
+        was_current = self._current_raw() == run_id
         with self._locked(run_id):
             with contextlib.suppress(FileNotFoundError):
                 self.path(run_id).unlink()
         with contextlib.suppress(FileNotFoundError):
             (self.dir / f"{run_id}.lock").unlink()
-        if self.current() == run_id:
+        if was_current and self._current_raw() == run_id:
             self.set_current(None)
 
     def run_ids(self) -> list[str]:
@@ -157,10 +158,16 @@ class StateStore:
     def all_states(self) -> list[dict]:
         return [s for s in (self.read(r) for r in self.run_ids()) if s is not None]
 
-    def current(self) -> str | None:
+    def _current_raw(self) -> str | None:
         try:
-            run_id = (self.dir / "current").read_text().strip()
+            return (self.dir / "current").read_text().strip()
         except FileNotFoundError:
+            return None
+
+    def current(self) -> str | None:
+        """The run ``cluster up`` left running, if its state file still exists."""
+        run_id = self._current_raw()
+        if run_id is None:
             return None
         return run_id if RUN_ID_RE.match(run_id) and self.path(run_id).exists() else None
 

@@ -1,9 +1,9 @@
 """Fault packages: for each kind of fault, pure plan functions plus the applier that carries a plan out.
 
 A package has
-  * ``start_op(rng, nodes, leader=None) -> Invocation`` and ``stop_op(rng, nodes, leader=None, start=None)``:
+  * ``start_op(rng, nodes, leader=None) -> Invocation`` and ``stop_op(rng, nodes, leader=None, started=None)``:
     PURE; the generator calls them. ``f`` is ``start-<name>`` / ``stop-<name>``; ``value`` is the plan as JSON
-    data (no host is touched, randomness only from ``rng``). ``start`` is the start invocation being undone, so a
+    data (no host is touched, randomness only from ``rng``). ``started`` is the start invocation being undone, so a
     stop can target exactly the nodes the start hit (without it, a stop undoes the fault on every node).
   * ``apply(cluster, invocation) -> JSON value`` describing what was actually done (the runner records it as the
     completion of the "nemesis" op; this module writes no history);
@@ -79,10 +79,13 @@ class FaultPackage:
         return (f"start-{self.name}", f"stop-{self.name}")
 
     def stop_op(self, rng: random.Random | None = None, nodes: Sequence[str] = (), leader: str | None = None,
-                start: Invocation | None = None) -> Invocation:
+                started: Invocation | None = None) -> Invocation:
         targets = None
-        if start is not None and isinstance(start.value, dict) and "nodes" in start.value:
-            targets = list(start.value["nodes"])
+        # A leader-targeted start may be re-aimed by the runner at whoever leads when it is applied, so its stop
+        # must not trust the nodes in the plan: it undoes the fault everywhere.
+        if (started is not None and isinstance(started.value, dict) and started.value.get("nodes") is not None
+                and started.value.get("target") != "leader"):
+            targets = list(started.value["nodes"])
         return Invocation(f"stop-{self.name}", {"nodes": targets})
 
 
@@ -99,7 +102,7 @@ class PartitionPackage(FaultPackage):
         grudge = SHAPES[shape](sorted(nodes), rng, leader)
         return Invocation("start-partition", {"shape": shape, "grudge": grudge})
 
-    def stop_op(self, rng=None, nodes=(), leader=None, start=None) -> Invocation:
+    def stop_op(self, rng=None, nodes=(), leader=None, started=None) -> Invocation:
         return Invocation("stop-partition", None)
 
     def apply(self, cluster: "Cluster", inv: Invocation) -> Any:
@@ -188,7 +191,7 @@ class ClockPackage(FaultPackage):
             value = {"mode": mode, "nodes": targets, "seconds": amount}
         return Invocation("start-clock", value)
 
-    def stop_op(self, rng=None, nodes=(), leader=None, start=None) -> Invocation:
+    def stop_op(self, rng=None, nodes=(), leader=None, started=None) -> Invocation:
         return Invocation("stop-clock", {"mode": "reset", "nodes": None})
 
     def apply(self, cluster: "Cluster", inv: Invocation) -> Any:
@@ -229,7 +232,7 @@ class LossPackage(FaultPackage):
         return Invocation("start-loss", {"nodes": select_nodes(rng, nodes, rng.choice(self.targets), leader),
                                          "probability": rng.choice(self.probabilities)})
 
-    def stop_op(self, rng=None, nodes=(), leader=None, start=None) -> Invocation:
+    def stop_op(self, rng=None, nodes=(), leader=None, started=None) -> Invocation:
         return Invocation("stop-loss", None)
 
     def apply(self, cluster: "Cluster", inv: Invocation) -> Any:

@@ -108,7 +108,7 @@ def test_process_fault_packages_and_heal_all(echo_cluster, echo):
     start = Invocation("start-kill", {"target": "majority", "nodes": g_nodes})
     res = apply(c, start)
     assert res["killed"] == g_nodes and all(not c.is_running(n) for n in g_nodes)
-    stop = kill.stop_op(rng, c.nodes, start=start)
+    stop = kill.stop_op(rng, c.nodes, started=start)
     assert stop.value == {"nodes": g_nodes}
     assert apply(c, stop)["restarted"] == g_nodes
     for a in addrs:

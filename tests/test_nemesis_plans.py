@@ -27,7 +27,7 @@ def test_start_and_stop_ops_are_pure_json_plans(nodes, seed, data):
         b = pkg.start_op(random.Random(seed), list(nodes), leader)
         assert a == b and a.f == f"start-{name}"
         assert json.loads(json.dumps(a.value)) == a.value
-        stop = pkg.stop_op(random.Random(seed), nodes, leader, start=a)
+        stop = pkg.stop_op(random.Random(seed), nodes, leader, started=a)
         assert stop.f == f"stop-{name}" and json.loads(json.dumps(stop.value)) == stop.value
         assert package_for(a.f) is pkg and package_for(stop.f) is pkg
         if isinstance(a.value, dict) and "nodes" in a.value:
@@ -64,3 +64,12 @@ def test_unknown_ops_and_malformed_plans_are_bad_input():
         PACKAGES["partition"].apply(None, Invocation("start-partition", ["n1"]))
     with pytest.raises(ValueError):
         select_nodes(random.Random(0), ["n1"], "most")
+
+
+def test_stop_undoes_exactly_the_started_nodes_except_for_leader_targets():
+    kill = PACKAGES["kill"]
+    started = Invocation("start-kill", {"target": "minority", "nodes": ["n2"]})
+    assert kill.stop_op(random.Random(0), ["n1", "n2", "n3"], started=started).value == {"nodes": ["n2"]}
+    # the runner may re-aim a leader-targeted fault at the current leader, so the stop covers every node
+    started = Invocation("start-pause", {"target": "leader", "nodes": ["n1"]})
+    assert PACKAGES["pause"].stop_op(random.Random(0), ["n1", "n2"], started=started).value == {"nodes": None}
