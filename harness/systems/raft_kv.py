@@ -59,6 +59,15 @@ class RaftKVClient(Client):
         self.conns: dict[str, JsonLineConnection] = {}
 
     async def open(self, node: NodeAddress) -> None:
+        """Bind to ``node``; without a node list, learn the others from its status (best effort, so that a retry
+        can go elsewhere when this node is down or cut off)."""
+        if not self.nodes:
+            status = await node_status(node, 0.5)
+            try:
+                self.nodes = [NodeAddress(name, host, int(port))
+                              for name, (host, port) in sorted(((status or {}).get("nodes") or {}).items())]
+            except (TypeError, ValueError):
+                self.nodes = []
         self.order = [node] + [n for n in self.nodes if n.name != node.name]
 
     def to_request(self, op: Invocation) -> dict:
@@ -88,7 +97,7 @@ class RaftKVClient(Client):
             return completion_for_error("unsupported", op.f, str(e))
         is_write = req["type"] in WRITE_TYPES
         deadline = time.monotonic() + timeout - 0.02  # leave the runner its own margin
-        per_attempt = self.attempt_timeout or max(1.0, timeout / 3)
+        per_attempt = self.attempt_timeout or max(0.25, timeout / 3)
         uncertain = False   # an earlier attempt may have reached a leader
         last: Completion | None = None
         target = 0

@@ -24,6 +24,7 @@ the state it promises is durable, or answer ``not-leader`` for a write it append
 from __future__ import annotations
 
 import argparse
+import hashlib
 import asyncio
 import itertools
 import json
@@ -82,6 +83,7 @@ class Node:
         self._kick: asyncio.Event | None = None
         self._last_role = (self.core.role, self.core.term, self.core.leader)
         self._tasks: set[asyncio.Task] = set()
+        self.snapshots_installed = 0
 
     # ------------------------------------------------------------------------------------------- lifecycle
 
@@ -145,6 +147,7 @@ class Node:
         snap = core.take_snapshot_to_restore()
         if snap is not None:
             self.sm.restore(snap)
+            self.snapshots_installed += 1
         for index, term, cmd in core.take_committed():
             result = self.sm.apply(cmd)
             w = self.waiters.pop(index, None)
@@ -254,7 +257,7 @@ class Node:
     async def handle(self, msg: dict) -> dict:
         typ = msg.get("type")
         if typ == "status":
-            st = self.status()
+            st = self.status(digest=bool(msg.get("digest")))
             return {"ok": True, **st, "value": st}
         if typ not in WRITE_OPS and typ not in READ_OPS:
             return _err("bad-request", f"unknown request type {typ!r}")
@@ -334,13 +337,20 @@ class Node:
             self.read_waiters.pop(tag, None)
             return _err("timeout", "read not confirmed in time")
 
-    def status(self) -> dict:
+    def status(self, digest: bool = False) -> dict:
+        """What the node reports about itself. ``digest``: a hash of the whole applied state (costs a full
+        serialisation, so only on request), to compare replicas."""
         c = self.core
+        extra = {}
+        if digest:
+            blob = json.dumps(self.sm.snapshot(), sort_keys=True).encode()
+            extra["digest"] = hashlib.sha256(blob).hexdigest()[:16]
         return {"node": self.name, "variant": self.variant, "role": c.role, "term": c.term, "leader": c.leader,
                 "voted_for": c.voted_for, "commit_index": c.commit_index, "last_applied": c.last_applied,
                 "log_length": len(c.log.entries), "last_index": c.log.last_index,
                 "snapshot_index": c.log.snapshot_index, "storage_commits": self.storage.commits,
-                "safety_violations": c.safety_violations}
+                "safety_violations": c.safety_violations, "snapshots_installed": self.snapshots_installed,
+                "nodes": self.cfg["nodes"], **extra}
 
 
 def main(argv: list[str] | None = None) -> int:
