@@ -1,1 +1,3 @@
 """Checkers: read a history, return a verdict with evidence. They know the history format and nothing else."""
+from checkers.causal import check_causal, check_delivery_order  # noqa: F401
+from checkers.convergence import check_convergence  # noqa: F401

@@ -1,0 +1,486 @@
+"""Causal consistency of a key-value (read/write register) history, and the delivery order of replicas.
+
+``check_causal`` is for *differentiated* histories: every value is written at most once (else the result is
+``unknown``). Ops: ``write`` (value; per ``key``) and ``read`` (ok value; ``None`` is the initial value). A session is
+a client process; program order (po) is its invocation order. ``ok`` and ``info`` writes count (``info`` may have
+happened; it is the last op of its session), ``fail`` writes did not happen, only ``ok`` reads are judged. Read-from
+(rf) links a read to the unique write of its value; causal order co = (po ∪ rf)+.
+
+Bad patterns after Bouajjani, Enea, Guerraoui, Hamza, "On verifying causal consistency" (POPL 2017), each found in
+polynomial time with per-session vector clocks over co (the co-past of an op is a prefix of every session):
+
+- ``CyclicCO``: co has a cycle.
+- ``ThinAirRead``: a read returns a value no (non-failed) write wrote.
+- ``WriteCOInitRead``: a read returns the initial value although a write of that key is co-before it.
+- ``WriteCORead``: write w1 co-before write w2 (same key) co-before a read that returns w1's value.
+- ``WriteHBInitRead`` / ``CyclicHB`` (causal memory, CM): per session, hb is co on the causal past plus, for a read of
+  the session that returns w2's value, w1 -> w2 for every other write w1 of the key hb-before that read (fixpoint);
+  bad if a session's read returns the initial value with a write of the key hb-before it, or if hb is cyclic.
+- ``CyclicCF`` (causal convergence, CCv): w1 -> w2 when w1 is co-before a read of w2's value (same key); bad if
+  that together with co is cyclic.
+
+Models: ``CC`` = CyclicCO, ThinAirRead, WriteCOInitRead, WriteCORead; ``CM`` = CC + WriteHBInitRead + CyclicHB;
+``CCv`` = CC + CyclicCF. ``valid`` answers for ``model`` (default ``CC``); ``models`` gives all three; anomalies of
+the other models are listed under ``other_anomalies``.
+
+Session guarantees (Terry et al.), each reported separately; a read violates one if it returns the initial value
+although a *required* write of its key exists, or returns a write strictly co-before a required write:
+read-your-writes (required: the session's last write of the key), monotonic-reads (the writes its earlier reads of the
+key returned), monotonic-writes (for each write its earlier reads returned, the writer session's last write of the
+key before it), writes-follow-reads (for each such write, what the writer session's last read of the key before it
+returned). They are implied by CC.
+
+``check_delivery_order`` takes each replica's delivery log (node -> [{"id", "origin", "seq"?, "vc"}] in delivery
+order; ``vc[origin]`` is the update's own sequence number) and reports every delivery that came before an update it
+depends on (happens-before by vector clock), duplicates, and per-origin gaps.
+
+Each anomaly: ``{"type", "ops": [invoke indices], "explanation": one sentence, ...}``. Past ``time_limit`` seconds
+the verdict is ``"unknown"``, never ``true``. Nothing here mutates the history.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import time as _time
+from typing import Any, Sequence
+
+from harness.history import FAIL, OK, Op, pair_ops
+
+INIT = None
+MODELS = ("CC", "CM", "CCv")
+_CC = ("CyclicCO", "ThinAirRead", "WriteCOInitRead", "WriteCORead")
+_PATTERN_MODELS = {**{p: list(MODELS) for p in _CC}, "WriteHBInitRead": ["CM"], "CyclicHB": ["CM"],
+                   "CyclicCF": ["CCv"]}
+GUARANTEES = ("read-your-writes", "monotonic-reads", "monotonic-writes", "writes-follow-reads")
+_MAX_PER_TYPE = 100
+
+
+class _Timeout(Exception):
+    pass
+
+
+def _c(v: Any) -> str:
+    return json.dumps(v, sort_keys=True, separators=(",", ":"))
+
+
+class _Hist:
+    """The history as sessions of reads and writes, with rf resolved. Op ids are positions in ``ops``."""
+
+    def __init__(self, history: Sequence[Op], read_f: str, write_f: str):
+        self.ops: list[dict] = []
+        self.sessions: list[list[int]] = []
+        sess_of: dict[Any, int] = {}
+        for p in pair_ops(history):
+            f = p.invoke.f
+            if f == write_f and p.type != FAIL:
+                kind, value = "w", p.invoke.value
+            elif f == read_f and p.type == OK:
+                kind, value = "r", p.complete.value
+            else:
+                continue
+            s = sess_of.setdefault(p.invoke.process, len(sess_of))
+            if s == len(self.sessions):
+                self.sessions.append([])
+            oid = len(self.ops)
+            self.sessions[s].append(oid)
+            self.ops.append({"kind": kind, "key": _c(p.invoke.key), "value": value, "index": p.invoke.index,
+                             "session": s, "pos": len(self.sessions[s]), "process": p.invoke.process})
+        self.failed_writes = {(_c(p.invoke.key), _c(p.invoke.value)): p.invoke.index
+                              for p in pair_ops(history) if p.invoke.f == write_f and p.type == FAIL}
+        self.writer: dict[tuple, int] = {}
+        self.duplicate = None
+        for oid, o in enumerate(self.ops):
+            if o["kind"] == "w":
+                k = (o["key"], _c(o["value"]))
+                if k in self.writer:
+                    self.duplicate = (self.writer[k], oid)
+                self.writer[k] = oid
+        self.src: dict[int, int | None] = {}   # read -> write it read from (None: initial value)
+        self.thin_air: list[int] = []
+        for oid, o in enumerate(self.ops):
+            if o["kind"] == "r":
+                if o["value"] is INIT:
+                    self.src[oid] = None
+                else:
+                    w = self.writer.get((o["key"], _c(o["value"])))
+                    if w is None:
+                        self.thin_air.append(oid)
+                    else:
+                        self.src[oid] = w
+        # (session, key) -> positions / op ids of its writes, in po order
+        self.wpos: dict[tuple[int, str], list[int]] = {}
+        self.wids: dict[tuple[int, str], list[int]] = {}
+        for oid, o in enumerate(self.ops):
+            if o["kind"] == "w":
+                self.wpos.setdefault((o["session"], o["key"]), []).append(o["pos"])
+                self.wids.setdefault((o["session"], o["key"]), []).append(oid)
+
+    def last_write_upto(self, s: int, key: str, pos: int) -> int | None:
+        """The last write of ``key`` in session ``s`` at position <= ``pos``."""
+        ps = self.wpos.get((s, key))
+        if not ps:
+            return None
+        i = bisect.bisect_right(ps, pos)
+        return self.wids[(s, key)][i - 1] if i else None
+
+    def edges(self, extra: dict[int, list[int]] | None = None) -> list[list[int]]:
+        """Predecessors of each op: po predecessor, rf source, and ``extra`` ones."""
+        preds: list[list[int]] = [[] for _ in self.ops]
+        for sess in self.sessions:
+            for a, b in zip(sess, sess[1:]):
+                preds[b].append(a)
+        for r, w in self.src.items():
+            if w is not None:
+                preds[r].append(w)
+        for b, As in (extra or {}).items():
+            preds[b].extend(As)
+        return preds
+
+
+def _vectors(h: _Hist, preds: list[list[int]], deadline: float):
+    """Per-op vector (per session: how many of its ops are <= the op in the order the edges generate), or a cycle."""
+    n, P = len(h.ops), len(h.sessions)
+    succ: list[list[int]] = [[] for _ in range(n)]
+    indeg = [0] * n
+    for b, As in enumerate(preds):
+        for a in As:
+            succ[a].append(b)
+            indeg[b] += 1
+    order = [i for i in range(n) if indeg[i] == 0]
+    vc: list[list[int] | None] = [None] * n
+    k = 0
+    while k < len(order):
+        if k % 2048 == 0 and _time.monotonic() > deadline:
+            raise _Timeout()
+        b = order[k]
+        k += 1
+        v = [0] * P
+        for a in preds[b]:
+            va = vc[a]
+            v = [x if x >= y else y for x, y in zip(v, va)]
+        o = h.ops[b]
+        v[o["session"]] = o["pos"]
+        vc[b] = v
+        for c in succ[b]:
+            indeg[c] -= 1
+            if indeg[c] == 0:
+                order.append(c)
+    if len(order) < n:
+        return None, _find_cycle(preds, {i for i in range(n) if vc[i] is None})
+    return vc, None
+
+
+def _find_cycle(preds: list[list[int]], nodes: set[int]) -> list[int]:
+    """One cycle among ``nodes`` (each has a predecessor in ``nodes``): walk predecessors until one repeats."""
+    start = next(iter(nodes))
+    seen: dict[int, int] = {}
+    path: list[int] = []
+    x = start
+    while x not in seen:
+        seen[x] = len(path)
+        path.append(x)
+        x = next(a for a in preds[x] if a in nodes)
+    cyc = path[seen[x]:]
+    cyc.reverse()  # predecessors walked backwards: reverse to get the order of the edges
+    return cyc
+
+
+def _co(h: _Hist, vc, a: int, b: int) -> bool:
+    """a strictly co-before b."""
+    oa = h.ops[a]
+    return a != b and vc[b][oa["session"]] >= oa["pos"]
+
+
+def check_causal(history: Sequence[Op], *, model: str = "CC", read_f: str = "read", write_f: str = "write",
+                 time_limit: float = 30.0) -> dict:
+    if model not in MODELS:
+        raise ValueError(f"unknown causal model {model!r} (known: {', '.join(MODELS)})")
+    deadline = _time.monotonic() + time_limit
+    h = _Hist(history, read_f, write_f)
+    base = {"checker": "causal", "model": model, "ops": len(h.ops), "sessions": len(h.sessions)}
+    if h.duplicate is not None:
+        a, b = h.duplicate
+        return {**base, "valid": "unknown", "anomalies": [],
+                "error": f"value {_c(h.ops[b]['value'])} is written twice (ops {h.ops[a]['index']} and "
+                         f"{h.ops[b]['index']}): the causal checker needs every written value to be unique"}
+    found: list[dict] = []
+    status = {m: True for m in MODELS}
+    guarantees: dict[str, Any] = {g: {"valid": True, "count": 0} for g in GUARANTEES}
+    try:
+        vc = _cc(h, found, deadline)
+        if vc is None:
+            for g in GUARANTEES:
+                guarantees[g] = {"valid": "unknown", "count": 0, "error": "causal order is cyclic"}
+            for m in ("CM", "CCv"):
+                status[m] = False
+        else:
+            _sessions(h, vc, found, guarantees, deadline)
+            for m, fn in (("CCv", _ccv), ("CM", _cm)):
+                try:
+                    fn(h, vc, found, deadline)
+                except _Timeout:
+                    status[m] = "unknown"
+    except _Timeout:
+        return {**base, "valid": "unknown", "anomalies": found[:_MAX_PER_TYPE],
+                "error": f"time limit of {time_limit} s reached"}
+    counts: dict[str, int] = {}
+    for a in found:
+        counts[a["type"]] = counts.get(a["type"], 0) + 1
+        for m in _PATTERN_MODELS.get(a["type"], MODELS):
+            status[m] = False
+    for m in MODELS:  # CM and CCv include every CC pattern
+        if status["CC"] is False:
+            status[m] = False
+    mine = [a for a in found if model in _PATTERN_MODELS.get(a["type"], MODELS)]
+    other = [a for a in found if a not in mine]
+    valid = status[model]
+    if valid is True and any(g["valid"] is False for g in guarantees.values()):
+        valid = False
+    out = {**base, "valid": valid, "models": status, "anomaly_counts": counts,
+           "anomalies": _cap(mine), "other_anomalies": _cap(other), "session_guarantees": guarantees}
+    return out
+
+
+def _cap(anoms: list[dict]) -> list[dict]:
+    seen: dict[str, int] = {}
+    out = []
+    for a in anoms:
+        seen[a["type"]] = seen.get(a["type"], 0) + 1
+        if seen[a["type"]] <= _MAX_PER_TYPE:
+            out.append(a)
+    return out
+
+
+def _desc(h: _Hist, oid: int) -> str:
+    o = h.ops[oid]
+    key = "" if o["key"] == "null" else f" {o['key']}"
+    verb = "write" if o["kind"] == "w" else "read"
+    return f"op {o['index']} ({verb}{key} {_c(o['value'])} by process {o['process']})"
+
+
+def _anom(h: _Hist, typ: str, oids: list[int], explanation: str) -> dict:
+    return {"type": typ, "ops": [h.ops[i]["index"] for i in oids], "explanation": explanation}
+
+
+def _cc(h: _Hist, found: list[dict], deadline: float):
+    """The CC patterns; returns the co vectors, or None if co is cyclic."""
+    for r in h.thin_air:
+        k = (h.ops[r]["key"], _c(h.ops[r]["value"]))
+        why = (f"only the failed write op {h.failed_writes[k]} wrote it" if k in h.failed_writes
+               else "no write wrote it")
+        found.append(_anom(h, "ThinAirRead", [r], f"{_desc(h, r)} returned a value that {why}."))
+    preds = h.edges()
+    vc, cycle = _vectors(h, preds, deadline)
+    if cycle is not None:
+        found.append(_anom(h, "CyclicCO", cycle,
+                           "These ops form a cycle of program order and read-from edges, so no causal order "
+                           "exists: " + " -> ".join(_desc(h, i) for i in cycle) + "."))
+        return None
+    for r, w1 in h.src.items():
+        if _time.monotonic() > deadline:
+            raise _Timeout()
+        key = h.ops[r]["key"]
+        for s in range(len(h.sessions)):
+            w2 = h.last_write_upto(s, key, vc[r][s])
+            if w2 is None:
+                continue
+            if w1 is None:
+                found.append(_anom(h, "WriteCOInitRead", [w2, r],
+                                   f"{_desc(h, r)} returned the initial value although {_desc(h, w2)} is "
+                                   "causally before it."))
+                break
+            if w2 != w1 and _co(h, vc, w1, w2):
+                found.append(_anom(h, "WriteCORead", [w1, w2, r],
+                                   f"{_desc(h, r)} returned the value of {_desc(h, w1)}, which the causally later "
+                                   f"{_desc(h, w2)} had overwritten before the read."))
+                break
+    return vc
+
+
+def _stale(h: _Hist, vc, r: int, required: int) -> bool:
+    """Read r returns the initial value or a write strictly co-before the write ``required``."""
+    w = h.src.get(r)
+    return w is None or _co(h, vc, w, required)
+
+
+def _sessions(h: _Hist, vc, found: list[dict], guarantees: dict, deadline: float) -> None:
+    read_pos: dict[tuple[int, str], list[int]] = {}   # (session, key) -> positions of its reads (for WFR)
+    read_src: dict[tuple[int, str], list] = {}        # ... and the writes they returned
+    for oid, o in enumerate(h.ops):
+        if o["kind"] == "r" and oid in h.src:
+            read_pos.setdefault((o["session"], o["key"]), []).append(o["pos"])
+            read_src.setdefault((o["session"], o["key"]), []).append(h.src[oid])
+    for s, sess in enumerate(h.sessions):
+        if _time.monotonic() > deadline:
+            raise _Timeout()
+        last_write: dict[str, int] = {}
+        read_so_far: dict[str, list[int]] = {}   # key -> writes returned by this session's reads
+        observed: dict[int, int] = {}            # writer session -> highest pos of its writes we read
+        for oid in sess:
+            o = h.ops[oid]
+            key = o["key"]
+            if o["kind"] == "w":
+                last_write[key] = oid
+                continue
+            if oid not in h.src:
+                continue  # thin-air read: reported above
+            checks = []
+            if key in last_write:
+                checks.append(("read-your-writes", last_write[key], "its own earlier"))
+            for w in read_so_far.get(key, ()):
+                checks.append(("monotonic-reads", w, "the value its earlier read returned,"))
+            for t, pos in observed.items():
+                w1 = h.last_write_upto(t, key, pos - 1)
+                if w1 is not None:
+                    checks.append(("monotonic-writes", w1, "the write that precedes, in its session, a write "
+                                                           "this session already read:"))
+                i = bisect.bisect_left(read_pos.get((t, key), ()), pos)
+                if i and read_src[(t, key)][i - 1] is not None:
+                    checks.append(("writes-follow-reads", read_src[(t, key)][i - 1], "what the writer of a write this "
+                                                                       "session already read had itself read,"))
+            for g, req, what in checks:
+                if h.src[oid] != req and _stale(h, vc, oid, req):
+                    guarantees[g]["valid"] = False
+                    guarantees[g]["count"] += 1
+                    got = "the initial value" if h.src[oid] is None else "an older value"
+                    found.append(_anom(h, g, [req, oid], f"{_desc(h, oid)} returned {got}, missing {what} "
+                                                         f"{_desc(h, req)}."))
+                    break
+            w = h.src[oid]
+            if w is not None:
+                read_so_far.setdefault(key, []).append(w)
+                t = h.ops[w]["session"]
+                observed[t] = max(observed.get(t, 0), h.ops[w]["pos"])
+
+
+def _ccv(h: _Hist, vc, found: list[dict], deadline: float) -> None:
+    extra: dict[int, list[int]] = {}
+    for r, w2 in h.src.items():
+        if w2 is None:
+            continue
+        if _time.monotonic() > deadline:
+            raise _Timeout()
+        key = h.ops[r]["key"]
+        for s in range(len(h.sessions)):
+            w1 = h.last_write_upto(s, key, vc[r][s])
+            if w1 is not None and w1 != w2 and not _co(h, vc, w1, w2):
+                extra.setdefault(w2, []).append(w1)
+    _, cycle = _vectors(h, h.edges(extra), deadline)
+    if cycle is not None:
+        found.append(_anom(h, "CyclicCF", cycle,
+                           "No single order of writes can explain these reads (causal order plus 'w1 was "
+                           "visible to a read that chose w2' is cyclic): " + " -> ".join(_desc(h, i) for i in cycle)
+                           + "."))
+
+
+def _cm(h: _Hist, vc, found: list[dict], deadline: float) -> None:
+    for sess in h.sessions:
+        reads = [oid for oid in sess if h.ops[oid]["kind"] == "r" and oid in h.src]
+        extra: dict[int, list[int]] = {}
+        have: set[tuple[int, int]] = set()
+        hb = vc
+        while hb is not None:  # fixpoint: each round's new write->write edges may reveal more
+            changed = False
+            for r in reads:
+                w2 = h.src[r]
+                if w2 is None:
+                    continue
+                key = h.ops[r]["key"]
+                for s in range(len(h.sessions)):
+                    w1 = h.last_write_upto(s, key, hb[r][s])
+                    if w1 is not None and w1 != w2 and (w1, w2) not in have and not _co(h, hb, w1, w2):
+                        have.add((w1, w2))
+                        extra.setdefault(w2, []).append(w1)
+                        changed = True
+            if not changed:
+                break
+            hb, cycle = _vectors(h, h.edges(extra), deadline)
+            if cycle is not None:
+                found.append(_anom(h, "CyclicHB", cycle,
+                                   f"Process {h.ops[sess[0]]['process']}'s reads force these ops into a cycle "
+                                   "(each write must precede the write a read chose over it): "
+                                   + " -> ".join(_desc(h, i) for i in cycle) + "."))
+        if hb is None:
+            continue
+        for r in reads:
+            if h.src[r] is not None:
+                continue
+            key = h.ops[r]["key"]
+            for s in range(len(h.sessions)):
+                w = h.last_write_upto(s, key, hb[r][s])
+                if w is not None:
+                    found.append(_anom(h, "WriteHBInitRead", [w, r],
+                                       f"{_desc(h, r)} returned the initial value, but the session's own reads "
+                                       f"force {_desc(h, w)} to come before it."))
+                    break
+
+
+def check_delivery_order(delivery_logs: dict, *, time_limit: float = 30.0) -> dict:
+    """Judge each replica's delivery order against happens-before (see the module docstring)."""
+    deadline = _time.monotonic() + time_limit
+    anomalies: list[dict] = []
+    counts: dict[str, int] = {}
+    all_ids: set[str] = set()
+    per_node: dict[str, set] = {}
+    for node, entries in sorted(delivery_logs.items()):
+        pos_of: dict[str, int] = {}
+        for i, e in enumerate(entries):
+            pos_of.setdefault(_uid(e), i)
+        got: dict[str, int] = {}       # origin -> contiguous seq delivered
+        extra: dict[str, set] = {}     # origin -> seqs delivered beyond a gap
+        seen: set[str] = set()
+        for i, e in enumerate(entries):
+            if i % 4096 == 0 and _time.monotonic() > deadline:
+                return {"valid": "unknown", "checker": "delivery-order", "anomalies": anomalies[:_MAX_PER_TYPE],
+                        "error": f"time limit of {time_limit} s reached"}
+            uid, origin, seq, vc = _uid(e), e["origin"], _seq(e), e.get("vc") or {}
+            problem = None
+            if uid in seen:
+                problem = ("duplicate-delivery", [uid], f"{node} delivered {uid} a second time (position {i}).")
+            elif seq > got.get(origin, 0) + 1:
+                missing = f"{origin}:{got.get(origin, 0) + 1}"
+                problem = ("fifo-violation", [missing, uid],
+                           f"{node} delivered {uid} before {missing}, an earlier update of the same origin"
+                           + _later(pos_of, missing) + ".")
+            else:
+                for k, n in sorted(vc.items()):
+                    if k != origin and n > got.get(k, 0) and not all(x in extra.get(k, ()) for x in
+                                                                     range(got.get(k, 0) + 1, n + 1)):
+                        missing = f"{k}:{got.get(k, 0) + 1}"
+                        problem = ("causal-violation", [missing, uid],
+                                   f"{node} delivered {uid} before {missing}, which happened before it (its "
+                                   f"vector clock has {k}:{n})" + _later(pos_of, missing) + ".")
+                        break
+            if problem is not None:
+                counts[problem[0]] = counts.get(problem[0], 0) + 1
+                if counts[problem[0]] <= _MAX_PER_TYPE:
+                    anomalies.append({"type": problem[0], "node": node, "ops": [], "updates": problem[1],
+                                      "position": i, "explanation": problem[2]})
+            seen.add(uid)
+            if seq == got.get(origin, 0) + 1:
+                got[origin] = seq
+                ex = extra.get(origin, set())
+                while got[origin] + 1 in ex:
+                    got[origin] += 1
+                    ex.discard(got[origin])
+            elif seq > got.get(origin, 0):
+                extra.setdefault(origin, set()).add(seq)
+        per_node[node] = seen
+        all_ids |= seen
+    undelivered = {n: len(all_ids - s) for n, s in per_node.items()}
+    return {"valid": not anomalies, "checker": "delivery-order", "anomalies": anomalies,
+            "anomaly_counts": counts, "delivered": {n: len(s) for n, s in per_node.items()},
+            "undelivered": undelivered}
+
+
+def _uid(e: dict) -> str:
+    return e.get("id") or f"{e['origin']}:{_seq(e)}"
+
+
+def _seq(e: dict) -> int:
+    return int(e["seq"]) if e.get("seq") is not None else int(e["vc"][e["origin"]])
+
+
+def _later(pos_of: dict, uid: str) -> str:
+    return f" (it came only at position {pos_of[uid]})" if uid in pos_of else " (it never came)"
