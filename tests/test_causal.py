@@ -9,7 +9,7 @@ from hypothesis import given, settings, strategies as st
 
 from checkers.causal import check_causal, check_delivery_order
 from checkers.convergence import check_convergence
-from tests.crdt_histories import H
+from tests.test_crdt_histories import H
 
 
 def types(res):

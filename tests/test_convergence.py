@@ -8,7 +8,7 @@ import random
 from hypothesis import given, settings, strategies as st
 
 from checkers.convergence import check_convergence
-from tests.crdt_histories import H
+from tests.test_crdt_histories import H
 
 
 def finals(h, values, key=None, rounds=1):

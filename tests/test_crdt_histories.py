@@ -1,4 +1,4 @@
-"""Helpers for building small histories by hand in the causal/convergence checker tests (not a test module)."""
+"""Helpers for building small histories by hand in the causal/convergence checker tests (no tests here)."""
 
 from __future__ import annotations
 
