@@ -23,7 +23,7 @@ NEVER = {"register": 99, "cas-register": 99, "kv": "never-written", "counter": -
          "queue": 999, "mutex": None}
 
 
-def _gen_op(rng: random.Random, model: str, values, keys, uid):
+def _gen_op(rng: random.Random, model: str, values, keys, uid, kv_ops):
     """(f, key, invoke value) for a random op of ``model``; ``uid`` makes written values unique if wanted."""
     v = rng.choice(values) if values else uid
     if model == "register":
@@ -33,8 +33,9 @@ def _gen_op(rng: random.Random, model: str, values, keys, uid):
                            ("cas", None, [rng.choice(values or [uid - 1, uid - 2]), v])])
     if model == "kv":
         k = rng.choice(keys)
-        return rng.choice([("get", k, None), ("put", k, f"p{v}"), ("append", k, f"[{v}]"),
-                           ("cas", k, [rng.choice(["", f"p{v}", "p0"]), f"c{v}"])])
+        f = rng.choice(kv_ops)
+        return {"get": ("get", k, None), "put": ("put", k, f"p{v}"), "append": ("append", k, f"[{v}]"),
+                "cas": ("cas", k, [rng.choice(["", f"p{v}", "p0"]), f"c{v}"])}[f]
     if model == "counter":
         return rng.choice([("read", None, None), ("add", None, rng.choice([1, 2, 5]))])
     if model == "set":
@@ -83,7 +84,8 @@ _INIT = {"register": None, "cas-register": None, "kv": {}, "counter": 0, "set": 
 
 
 def simulate(seed: int, model: str, n_ops: int, *, procs: int = 3, p_info: float = 0.1, p_fail: float = 0.1,
-             p_unfinished: float = 0.05, values=(0, 1, 2, 3), keys=("a", "b")) -> list[Op]:
+             p_unfinished: float = 0.05, values=(0, 1, 2, 3), keys=("a", "b"),
+             kv_ops=("get", "put", "append", "cas")) -> list[Op]:
     """A history of ``n_ops`` ops against a correct atomic ``model`` object with random concurrency.
 
     Each op takes effect at one random moment between its invoke and its completion (so the history is
@@ -112,7 +114,7 @@ def simulate(seed: int, model: str, n_ops: int, *, procs: int = 3, p_info: float
         c = rng.choice(choices)
         if c == "invoke":
             p = idle.pop(rng.randrange(len(idle)))
-            f, key, value = _gen_op(rng, model, list(values), keys, 1000 + invoked)
+            f, key, value = _gen_op(rng, model, list(values), keys, 1000 + invoked, kv_ops)
             invoked += 1
             pending[p] = {"f": f, "key": key, "value": value, "done": False, "effect": False, "out": None}
             emit(p, "invoke", f, value, key)

@@ -1,0 +1,35 @@
+"""Every history of the reference corpus (/work/shared/corpus, Porcupine's test data) gets the verdict that
+expected.csv gives it, and the op count it states."""
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from checkers.linearizable import check_linearizable
+from harness.importers import load_history
+
+CORPUS = Path("/work/shared/corpus")
+ROWS = list(csv.DictReader(open(CORPUS / "expected.csv"))) if (CORPUS / "expected.csv").exists() else []
+
+pytestmark = pytest.mark.skipif(not ROWS, reason="the reference corpus is not on this machine")
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("row", ROWS, ids=[r["file"] for r in ROWS])
+def test_corpus_verdict(row):
+    history = load_history(CORPUS / row["file"])
+    r = check_linearizable(history, row["model"], time_limit=30)
+    assert r["valid"] is (row["linearizable"] == "true"), r
+    assert r["ops"] == int(row["ops"])
+    if r["valid"] is False:
+        f = r["failure"]
+        assert f["explanation"] and f["window"] and f["stuck_op"] in f["window"]
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("name", ["c10-ok", "c10-bad"])
+def test_kv_corpus_without_the_split_agrees(name):
+    row = next(r for r in ROWS if r["file"] == f"kv/{name}.txt")
+    r = check_linearizable(load_history(CORPUS / row["file"]), "kv", split=False, time_limit=30)
+    assert r["valid"] is (row["linearizable"] == "true") and r["partitions"] == 1
