@@ -43,7 +43,8 @@ Variants (the seeded bugs):
   delivery, later updates of the same origin wait behind them forever).
 
 Config extras: ``anti_entropy_interval`` (s, 0.5), ``ack_timeout`` (s, 1.0), ``link_delay`` ([min, max] s,
-[0, 0]), ``batch_limit`` (updates per gossip message, 2000), ``fsync`` (true).
+[0, 0]), ``link_delay_to`` ({peer: [min, max]}, overrides per peer), ``batch_limit`` (updates per gossip
+message, 2000), ``fsync`` (true).
 """
 
 from __future__ import annotations
@@ -151,8 +152,9 @@ class PeerLink:
                 # without anti-entropy (or with nothing missing) an empty gossip is a heartbeat refreshing `known`
             elif not batch:
                 continue
-            if node.link_delay[1] > 0:
-                await asyncio.sleep(random.uniform(*node.link_delay))
+            lo, hi = node.link_delay_to.get(self.peer, node.link_delay)
+            if hi > 0:
+                await asyncio.sleep(random.uniform(lo, hi))
             try:
                 reply = await asyncio.wait_for(
                     self._request({"type": "gossip", "from": node.name, "updates": batch}), node.ack_timeout)
@@ -172,6 +174,7 @@ class Node:
         self.ae_interval = float(cfg.get("anti_entropy_interval", 0.5))
         self.ack_timeout = float(cfg.get("ack_timeout", 1.0))
         self.link_delay = tuple(float(x) for x in cfg.get("link_delay", (0.0, 0.0)))
+        self.link_delay_to = {p: tuple(float(x) for x in d) for p, d in cfg.get("link_delay_to", {}).items()}
         self.batch_limit = int(cfg.get("batch_limit", 2000))
         self.fsync = bool(cfg.get("fsync", True))
         self.anti_entropy = self.variant != "no-anti-entropy"
