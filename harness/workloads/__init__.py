@@ -37,6 +37,9 @@ _WORKLOADS: dict[str, str] = {
     "kv": "harness.workloads.kv",
     "set": "harness.workloads.set",
     "counter": "harness.workloads.counter",
+    "crdt-counter": "harness.workloads.crdt_counter",
+    "crdt-set": "harness.workloads.crdt_set",
+    "causal-kv": "harness.workloads.causal_kv",
 }
 
 
