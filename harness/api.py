@@ -110,6 +110,11 @@ class System(abc.ABC):
         """System-specific keys added to every node's config (e.g. quorum sizes)."""
         return {}
 
+    def workload_options(self, workload: str) -> dict:
+        """Defaults this system needs for a workload (e.g. ``{"cas": False}`` where cas can't be atomic); the
+        user's ``--option`` flags override them."""
+        return {}
+
     @abc.abstractmethod
     def client(self, variant: str, options: dict) -> Client:
         """A new, unopened client."""

@@ -45,11 +45,12 @@ class Progress:
     def on_op(self, op: Op) -> None:
         if op.process == NEMESIS:
             if op.type == INVOKE:
-                name = op.f.removeprefix("start-").removeprefix("stop-")
-                if op.f.startswith("stop-") or op.f in ("resume", "restart", "heal", "reset-clock"):
-                    self.faults.discard(name)
-                else:
-                    self.faults.add(name)
+                if op.f == "heal-all":
+                    self.faults.clear()
+                elif op.f.startswith("stop-"):
+                    self.faults.discard(op.f.removeprefix("stop-"))
+                elif op.f.startswith("start-"):
+                    self.faults.add(op.f.removeprefix("start-"))
             return
         if op.type == INVOKE:
             self.invoked += 1

@@ -55,8 +55,8 @@ def run_test(spec: TestSpec, *, store_root: Path, keep_cluster: bool = False, pr
     if system.workloads and spec.workload not in system.workloads:
         raise BadInput(f"{system.name} does not support the {spec.workload!r} workload (it supports: "
                        f"{', '.join(system.workloads)})", "--workload")
-    options = {**workload.defaults, **getattr(system, "workload_options", lambda w: {})(spec.workload),
-               **spec.options, "workload": spec.workload}
+    options = {**workload.defaults, **system.workload_options(spec.workload), **spec.options,
+               "workload": spec.workload, "op_timeout": spec.op_timeout}
     spec = dataclasses.replace(spec, options=options)
 
     run_dir = store.new_run_dir(store_root, spec.name)
@@ -71,6 +71,8 @@ def run_test(spec: TestSpec, *, store_root: Path, keep_cluster: bool = False, pr
     try:
         with cluster:
             cluster.leave_running = keep_cluster
+            store.write_json(run_dir / "cluster.json", {"run_id": cluster.run_id, "nodes": cluster.nodes,
+                                                        "mode": "ssh" if spec.hosts_file else "local"})
             ui.set_phase("starting nodes")
             addrs = cluster.start_system(system, spec.variant, options)
             _wait_ready(addrs, cluster, timeout=20.0)
@@ -179,8 +181,11 @@ async def _drive(spec: TestSpec, system, workload, cluster, addrs, run_dir: Path
     client_gen = g.stagger(1.0 / spec.rate, lambda ctx: workload.client_op(ctx, options))
     main = g.clients(client_gen)
     if packages:
-        main = g.any_of(main, g.nemesis(g.nemesis_cycle(list(packages.values()), spec.nemesis_interval,
-                                                        spec.nemesis_duration, nodes=cluster.nodes)))
+        # The first fault comes after a quiet spell, so the history shows the system healthy first.
+        cycle = g.nemesis_cycle(list(packages.values()), spec.nemesis_interval, spec.nemesis_duration,
+                                nodes=cluster.nodes)
+        quiet = max(0.0, spec.nemesis_interval - spec.nemesis_duration)
+        main = g.any_of(main, g.nemesis(g.phases(g.sleep(quiet), cycle)) if quiet else cycle)
     phases = [g.time_limit(spec.time_limit, main), g.nemesis(g.once({"f": HEAL_ALL}))]
     if workload.final_op is not None:
         phases += [g.sleep(spec.recovery_time),

@@ -92,7 +92,13 @@ class QuorumKV(System):
         for opt, key in (("r", "r"), ("w", "w"), ("coordinator_timeout", "timeout")):
             if options.get(opt) is not None:
                 extra[key] = options[opt]
+        if "timeout" not in extra and options.get("op_timeout"):
+            # The coordinator must give up (and answer) before the client does, or every slow quorum is an info.
+            extra["timeout"] = round(0.6 * float(options["op_timeout"]), 3)
         return extra
+
+    def workload_options(self, workload: str) -> dict:
+        return {"cas": False}  # leaderless cas is not atomic: the workloads must not pretend
 
     def client(self, variant: str, options: dict) -> QuorumKVClient:
         if "workload" not in options:
