@@ -1,12 +1,13 @@
 """A Raft key-value node: ``python -m systems_under_test.raft_kv.server --config FILE``.
 
 The driver around the pure ``RaftCore``: one TCP port for clients and peers (JSON lines; see
-docs/ARCHITECTURE.md), a ticker, and one *ready* step that runs after every burst of input and does, in this order
-and without yielding to the event loop: send the leader's appends (they may precede the leader's own write),
-write the core's durable state (fsync), send the replies that promised something durable, restore an installed
-snapshot, apply newly committed entries and answer their clients, answer confirmed reads, and compact the log into
-a snapshot when it passed ``snapshot_threshold`` entries. Everything that arrived while the previous step was
-writing shares the next write: that is the batching of appends and fsyncs.
+docs/ARCHITECTURE.md), a ticker, and a *ready* step that runs after every burst of input: send the leader's appends
+(they may precede the leader's own write, Raft 10.2.1), write the core's durable state (fsync, in a worker
+thread), then send the replies that promised something durable (votes, append acknowledgements). While the disk
+works the loop goes on taking requests, sending appends and applying committed entries; what arrives meanwhile
+shares the next write: that is the batching of appends and fsyncs. Applying restores installed snapshots, applies
+committed entries, answers their clients and confirmed reads, and compacts the log into a snapshot once it holds
+``snapshot_threshold`` applied entries.
 
 Client requests: ``read``/``write``/``cas``/``counter-add``/``counter-read``/``set-add``/``set-read`` with ``key``,
 ``value``, and for writes optionally ``client`` and ``seq`` (deduplication); ``timeout`` (seconds) bounds the wait;
@@ -34,6 +35,7 @@ import random
 import signal
 import sys
 import time
+from typing import Callable
 
 from .core import LEADER, RaftCore
 from .net import PeerLink, encode, tune_socket
@@ -47,6 +49,7 @@ DEFAULTS = {"election_timeout": [0.3, 0.6], "heartbeat_interval": 0.05, "snapsho
             "request_timeout": 5.0, "check_quorum": True, "max_batch": 512}
 
 log = logging.getLogger("raft_kv")
+Reply = Callable[[dict], None]
 
 
 def _err(code: str, detail: str = "", **extra) -> dict:
@@ -75,15 +78,19 @@ class Node:
         self.links = {p: PeerLink(p, addr[0], int(addr[1])) for p, addr in cfg["nodes"].items() if p != self.name}
         self.snapshot_threshold = int(self.cfg["snapshot_threshold"])
         self.request_timeout = float(self.cfg["request_timeout"])
-        self.waiters: dict[int, tuple[int, asyncio.Future]] = {}        # log index -> (term, future)
-        self.read_waiters: dict[int, tuple[int, str, object, asyncio.Future]] = {}  # tag -> (term, kind, key, fut)
-        self.parked_reads: list[tuple[int, int]] = []                    # (read index, tag)
-        self.fwd_waiters: dict[int, asyncio.Future] = {}
+        # Requests in progress are callbacks, not tasks: one reply function each, called exactly once (the
+        # entry popped first), by the apply step, a leadership change, or the deadline sweep.
+        self.waiters: dict[int, tuple[int, Reply, float]] = {}                # log index -> (term, reply, deadline)
+        self.read_waiters: dict[int, tuple[int, str, object, Reply, float]] = {}  # tag -> (term, kind, key, ...)
+        self.parked_reads: list[tuple[int, int]] = []                         # (read index, tag)
+        self.fwd_waiters: dict[int, tuple[Reply, float]] = {}                 # forward id -> (reply, deadline)
+        self.no_leader: list[tuple[dict, float, float, Reply]] = []  # (request, deadline, give up at, reply)
+        self._next_sweep = 0.0
         self._ids = itertools.count(1)
         self._kick: asyncio.Event | None = None
         self._last_role = (self.core.role, self.core.term, self.core.leader)
-        self._tasks: set[asyncio.Task] = set()
         self.snapshots_installed = 0
+        self._held: list[tuple[str, dict, bool]] = []   # replies waiting for the next durable write
 
     # ------------------------------------------------------------------------------------------- lifecycle
 
@@ -111,7 +118,11 @@ class Node:
         interval = min(0.01, self.core.heartbeat_interval / 2)
         while True:
             await asyncio.sleep(interval)
-            self.core.tick(time.monotonic())
+            now = time.monotonic()
+            self.core.tick(now)
+            if now >= self._next_sweep:
+                self._next_sweep = now + 0.02
+                self._sweep(now)
             c = self.core
             if c.outbox or c.hard_dirty or (c.role, c.term, c.leader) != self._last_role:
                 self.kick()
@@ -121,28 +132,59 @@ class Node:
             await self._kick.wait()
             self._kick.clear()
             try:
-                self._ready()
+                await self._ready()
             except Exception:
                 # A node whose ready step broke must not linger half-alive (answering status, never committing):
                 # die loudly; its durable state is consistent (SQLite transactions), so a restart is safe.
                 log.exception("ready step failed; exiting")
                 os._exit(70)
 
-    def _ready(self) -> None:
-        """One ready step (see the module docstring). Synchronous on purpose: nothing interleaves."""
+    def _send_early(self) -> None:
+        """Send what may leave before the next write (the leader's appends); hold back the rest for after it."""
+        self.core.replicate(time.monotonic())
+        for item in self.core.take_outbox():
+            if item[2]:
+                self._held.append(item)
+            else:
+                self.links[item[0]].send(item[1])
+
+    async def _ready(self) -> None:
+        """One ready step (see the module docstring). The write runs in a thread so that, while it waits for
+        the disk, the loop keeps taking requests, sending the leader's appends and applying what the *other*
+        nodes' acknowledgements commit (in a 3-node cluster two followers are a majority without the leader's
+        own write). Replies held back before the write are sent after it; those produced during it wait for
+        the next write, which covers the state they promise."""
         core = self.core
-        core.replicate(time.monotonic())
-        out = core.take_outbox()
-        for to, msg, after_persist in out:
-            if not after_persist:
-                self.links[to].send(msg)
+        self._send_early()
+        after_this_write, self._held = self._held, []
         batch = core.take_persist()
+        self._apply()
         if batch is not None:
-            self.storage.write(batch)
+            write = asyncio.ensure_future(asyncio.to_thread(self.storage.write, batch))
+            while not write.done():
+                kicked = asyncio.ensure_future(self._kick.wait())
+                await asyncio.wait((write, kicked), return_when=asyncio.FIRST_COMPLETED)
+                kicked.cancel()
+                if self._kick.is_set() and not write.done():
+                    self._kick.clear()
+                    self._send_early()
+                    self._apply()
+                    self.kick()  # whatever arrived meanwhile needs the next write
+            write.result()
             core.on_persisted(*batch["last"])
-        for to, msg, after_persist in out:
-            if after_persist:
-                self.links[to].send(msg)
+        for to, msg, _ in after_this_write:
+            self.links[to].send(msg)
+        self._apply()
+        if core.last_applied - core.log.snapshot_index >= self.snapshot_threshold:
+            core.compact(core.last_applied, self.sm.snapshot())
+        if (self._held or core.outbox or core.hard_dirty or core.snapshot_dirty
+                or core.log_dirty_from is not None):
+            self.kick()
+
+    def _apply(self) -> None:
+        """Restore an installed snapshot, apply committed entries and answer their writers, answer reads whose
+        ReadIndex the state has reached. In-memory only."""
+        core = self.core
         self._note_role_change()
         snap = core.take_snapshot_to_restore()
         if snap is not None:
@@ -151,11 +193,11 @@ class Node:
         for index, term, cmd in core.take_committed():
             result = self.sm.apply(cmd)
             w = self.waiters.pop(index, None)
-            if w is not None and not w[1].done():
+            if w is not None:
                 if w[0] == term:
-                    w[1].set_result(result)
+                    w[1](dict(result))
                 else:  # cannot happen while we lead (the waiters are failed at step-down); be safe: indefinite
-                    w[1].set_result(_err("timeout", f"entry {index} was replaced"))
+                    w[1](_err("timeout", f"entry {index} was replaced"))
         for tag, read_index in core.take_confirmed_reads():
             self.parked_reads.append((read_index, tag))
         if self.parked_reads:
@@ -163,15 +205,11 @@ class Node:
             for read_index, tag in self.parked_reads:
                 if read_index <= core.last_applied:
                     w = self.read_waiters.pop(tag, None)
-                    if w is not None and not w[3].done():
-                        w[3].set_result({"ok": True, "value": self.sm.read(w[1], w[2])})
+                    if w is not None:
+                        w[3]({"ok": True, "value": self.sm.read(w[1], w[2])})
                 else:
                     still.append((read_index, tag))
             self.parked_reads = still
-        if core.last_applied - core.log.snapshot_index >= self.snapshot_threshold:
-            core.compact(core.last_applied, self.sm.snapshot())
-        if core.outbox or core.hard_dirty or core.snapshot_dirty or core.log_dirty_from is not None:
-            self.kick()
 
     def _note_role_change(self) -> None:
         state = (self.core.role, self.core.term, self.core.leader)
@@ -180,17 +218,43 @@ class Node:
         log.info("role %s term %d leader %s", *state)
         self._last_role = state
         # Writes pending at a leader that stepped down may still commit under the next leader: indefinite.
-        for index, (term, fut) in list(self.waiters.items()):
+        for index, (term, reply, _) in list(self.waiters.items()):
             if not self._leads_in(term):
                 del self.waiters[index]
-                if not fut.done():
-                    fut.set_result(_err("timeout", "leadership lost before the entry committed"))
-        for tag, (term, _, _, fut) in list(self.read_waiters.items()):
+                reply(_err("timeout", "leadership lost before the entry committed"))
+        for tag, (term, _, _, reply, _) in list(self.read_waiters.items()):
             if not self._leads_in(term):
                 del self.read_waiters[tag]
-                if not fut.done():
-                    fut.set_result(_err("not-leader", "leadership lost before the read was confirmed",
-                                        leader=self.core.leader))
+                reply(_err("not-leader", "leadership lost before the read was confirmed", leader=self.core.leader))
+        if self.no_leader and self.core.leader is not None:
+            waiting, self.no_leader = self.no_leader, []
+            for msg, deadline, _, reply in waiting:
+                self._route(msg, deadline, reply)
+
+    def _sweep(self, now: float) -> None:
+        """Answer requests whose deadline passed: ``timeout`` (indefinite for writes: the entry may yet commit)."""
+        for index, (_, reply, deadline) in list(self.waiters.items()):
+            if now >= deadline:
+                del self.waiters[index]
+                reply(_err("timeout", f"entry {index} not committed in time"))
+        for tag, (_, _, _, reply, deadline) in list(self.read_waiters.items()):
+            if now >= deadline:
+                del self.read_waiters[tag]
+                reply(_err("timeout", "read not confirmed in time"))
+        for rid, (reply, deadline) in list(self.fwd_waiters.items()):
+            if now >= deadline:
+                del self.fwd_waiters[rid]
+                reply(_err("timeout", "no answer from the leader"))
+        if self.no_leader:
+            waiting, self.no_leader = self.no_leader, []
+            for item in waiting:
+                msg, deadline, give_up, reply = item
+                if now >= give_up:
+                    reply(_err("no-leader", "no leader known", leader=None))
+                elif self.core.leader is not None:
+                    self._route(msg, deadline, reply)
+                else:
+                    self.no_leader.append(item)
 
     def _leads_in(self, term: int) -> bool:
         return self.core.role == LEADER and self.core.term == term
@@ -199,6 +263,14 @@ class Node:
 
     async def _serve_conn(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         tune_socket(writer.get_extra_info("socket"), user_timeout=False)
+
+        def reply_to(rid):
+            def reply(body: dict) -> None:
+                body["id"] = rid
+                if not writer.is_closing():
+                    writer.write(encode(body))
+            return reply
+
         try:
             while True:
                 line = await reader.readline()
@@ -214,9 +286,7 @@ class Node:
                 if msg.get("type") == "peer":
                     self._on_peer(msg.get("m") or {})
                     continue
-                task = asyncio.create_task(self._client_request(msg, writer))
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
+                self.handle(msg, reply_to(msg.get("id")))
         except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
             pass
         except asyncio.CancelledError:
@@ -227,115 +297,87 @@ class Node:
     def _on_peer(self, m: dict) -> None:
         kind = m.get("t")
         if kind == "fwd":
-            task = asyncio.create_task(self._serve_forwarded(m))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            sender, rid = m.get("from"), m.get("rid")
+            if sender in self.links:
+                link = self.links[sender]
+                self.handle(m.get("req") or {}, lambda body: link.send({"t": "fwd-r", "rid": rid, "reply": body}))
         elif kind == "fwd-r":
-            fut = self.fwd_waiters.pop(m.get("rid"), None)
-            if fut is not None and not fut.done():
-                fut.set_result(m.get("reply") or _err("crashed", "empty forwarded reply"))
+            w = self.fwd_waiters.pop(m.get("rid"), None)
+            if w is not None:
+                w[0](m.get("reply") or _err("crashed", "empty forwarded reply"))
         elif m.get("from") in self.links:
             self.core.step(m, time.monotonic())
             self.kick()
 
-    async def _serve_forwarded(self, m: dict) -> None:
-        reply = await self.handle(m.get("req") or {})
-        self.links[m["from"]].send({"t": "fwd-r", "rid": m.get("rid"), "reply": reply})
-
-    async def _client_request(self, msg: dict, writer: asyncio.StreamWriter) -> None:
-        try:
-            reply = await self.handle(msg)
-        except Exception as e:  # a bug here must not kill the connection silently
-            log.exception("request %r failed", msg)
-            reply = _err("crashed", f"{type(e).__name__}: {e}")
-        reply["id"] = msg.get("id")
-        if not writer.is_closing():
-            writer.write(encode(reply))
-
     # ------------------------------------------------------------------------------------------- requests
 
-    async def handle(self, msg: dict) -> dict:
-        typ = msg.get("type")
-        if typ == "status":
-            st = self.status(digest=bool(msg.get("digest")))
-            return {"ok": True, **st, "value": st}
-        if typ not in WRITE_OPS and typ not in READ_OPS:
-            return _err("bad-request", f"unknown request type {typ!r}")
+    def handle(self, msg: dict, reply: Reply) -> None:
+        """Start serving a client (or forwarded) request; ``reply`` is called exactly once with the answer."""
         try:
-            timeout = min(float(msg.get("timeout", self.request_timeout)), 120.0)
-        except (TypeError, ValueError):
-            return _err("bad-request", "timeout must be a number")
-        deadline = time.monotonic() + timeout
-        routed = await self._route(msg, deadline)
-        if routed is not None:
-            return routed
-        if typ in WRITE_OPS:
-            return await self._write(msg, deadline)
-        return await self._read(msg, deadline)
+            typ = msg.get("type")
+            if typ == "status":
+                st = self.status(digest=bool(msg.get("digest")))
+                reply({"ok": True, **st, "value": st})
+                return
+            if typ not in WRITE_OPS and typ not in READ_OPS:
+                reply(_err("bad-request", f"unknown request type {typ!r}"))
+                return
+            try:
+                timeout = min(float(msg.get("timeout", self.request_timeout)), 120.0)
+            except (TypeError, ValueError):
+                reply(_err("bad-request", "timeout must be a number"))
+                return
+            self._route(msg, time.monotonic() + timeout, reply)
+        except Exception as e:  # a bug here must not kill the connection silently
+            log.exception("request %r failed", msg)
+            reply(_err("crashed", f"{type(e).__name__}: {e}"))
 
-    async def _route(self, msg: dict, deadline: float) -> dict | None:
-        """None if we lead and should serve ``msg`` here; else the answer got by forwarding (or an error)."""
-        give_up = min(deadline, time.monotonic() + 2 * self.core.election_timeout[1])
-        while True:
-            if self.core.role == LEADER:
-                return None
-            if msg.get("forwarded"):
-                return _err("not-leader", f"{self.name} is not the leader", leader=self.core.leader)
-            leader = self.core.leader
-            if leader is not None and leader != self.name and leader in self.links:
-                return await self._forward(leader, msg, deadline)
-            if time.monotonic() >= give_up:
-                return _err("no-leader", "no leader known", leader=None)
-            await asyncio.sleep(0.02)
+    def _route(self, msg: dict, deadline: float, reply: Reply) -> None:
+        """Serve here as leader, forward to the known leader, or wait (bounded) for one to be known."""
+        core = self.core
+        if core.role == LEADER:
+            if msg["type"] in WRITE_OPS:
+                self._write(msg, deadline, reply)
+            else:
+                self._read(msg, deadline, reply)
+        elif msg.get("forwarded"):
+            reply(_err("not-leader", f"{self.name} is not the leader", leader=core.leader))
+        elif core.leader is not None and core.leader in self.links:
+            self._forward(core.leader, msg, deadline, reply)
+        else:
+            give_up = min(deadline, time.monotonic() + 2 * core.election_timeout[1])
+            self.no_leader.append((msg, deadline, give_up, reply))
 
-    async def _forward(self, leader: str, msg: dict, deadline: float) -> dict:
+    def _forward(self, leader: str, msg: dict, deadline: float, reply: Reply) -> None:
         remaining = deadline - time.monotonic()
         rid = next(self._ids)
-        fut = asyncio.get_running_loop().create_future()
-        self.fwd_waiters[rid] = fut
         req = {k: v for k, v in msg.items() if k != "id"}
         req.update(forwarded=True, timeout=max(remaining - 0.05, 0.01))
         if not self.links[leader].send({"t": "fwd", "from": self.name, "rid": rid, "req": req}):
-            self.fwd_waiters.pop(rid, None)
-            return _err("unavailable", f"leader {leader} unreachable from {self.name}", leader=leader)
-        try:
-            return await asyncio.wait_for(fut, max(remaining, 0.01))
-        except asyncio.TimeoutError:
-            return _err("timeout", f"no answer from leader {leader}")
-        finally:
-            self.fwd_waiters.pop(rid, None)
+            reply(_err("unavailable", f"leader {leader} unreachable from {self.name}", leader=leader))
+            return
+        self.fwd_waiters[rid] = (reply, deadline)
 
-    async def _write(self, msg: dict, deadline: float) -> dict:
+    def _write(self, msg: dict, deadline: float, reply: Reply) -> None:
         cmd = {"op": WRITE_OPS[msg["type"]], "key": msg.get("key"), "value": msg.get("value")}
         if msg.get("client") is not None and msg.get("seq") is not None:
             cmd["client"], cmd["seq"] = str(msg["client"]), msg["seq"]
         placed = self.core.propose(cmd, time.monotonic())
         if placed is None:
-            return _err("not-leader", f"{self.name} is not the leader", leader=self.core.leader)
+            reply(_err("not-leader", f"{self.name} is not the leader", leader=self.core.leader))
+            return
         index, term = placed
-        fut = asyncio.get_running_loop().create_future()
-        self.waiters[index] = (term, fut)
+        self.waiters[index] = (term, reply, deadline)
         self.kick()
-        try:
-            return await asyncio.wait_for(asyncio.shield(fut), max(deadline - time.monotonic(), 0.001))
-        except asyncio.TimeoutError:
-            if self.waiters.get(index, (None, None))[1] is fut:
-                del self.waiters[index]
-            return _err("timeout", f"entry {index} not committed in time")
 
-    async def _read(self, msg: dict, deadline: float) -> dict:
+    def _read(self, msg: dict, deadline: float, reply: Reply) -> None:
         tag = next(self._ids)
-        fut = asyncio.get_running_loop().create_future()
-        self.read_waiters[tag] = (self.core.term, msg["type"], msg.get("key"), fut)
+        self.read_waiters[tag] = (self.core.term, msg["type"], msg.get("key"), reply, deadline)
         if not self.core.request_read(tag, time.monotonic()):
             del self.read_waiters[tag]
-            return _err("not-leader", f"{self.name} is not the leader", leader=self.core.leader)
+            reply(_err("not-leader", f"{self.name} is not the leader", leader=self.core.leader))
+            return
         self.kick()
-        try:
-            return await asyncio.wait_for(asyncio.shield(fut), max(deadline - time.monotonic(), 0.001))
-        except asyncio.TimeoutError:
-            self.read_waiters.pop(tag, None)
-            return _err("timeout", "read not confirmed in time")
 
     def status(self, digest: bool = False) -> dict:
         """What the node reports about itself. ``digest``: a hash of the whole applied state (costs a full
