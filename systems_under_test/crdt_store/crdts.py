@@ -7,7 +7,8 @@ An update is ``{"id": "n1:7", "origin": "n1", "seq": 7, "vc": {...}, "op": {...}
   both keep per-origin P and N totals so the state reads as the classic state-based counters).
 - ``set-add``: ``{"t", "k", "e"}`` (its tag is the update id); ``set-remove``: ``{"t", "k", "e", "tags"}`` removes the add-tags the
   origin had observed (OR-Set, add wins: a concurrent add's tag is not among them). With ``two_phase=True`` a remove
-  also tombstones the element and later adds of it are ignored forever (the seeded ``two-phase-set`` bug).
+  tombstones the element instead: it is gone and later adds of it are ignored forever (the seeded ``two-phase-set``
+  bug; replicas still converge).
 - ``lww``: ``{"t", "k", "v", "ts"}``, ``ts = [time, origin]``; the largest ``ts`` wins.
 - ``mv``: ``{"t", "k", "v", "over"}`` replaces the entries (update ids) the origin had observed; concurrent writes
   stay side by side (multi-value register).
@@ -64,13 +65,16 @@ class Replica:
         elif t == "set-remove":
             s = self.sets.setdefault(k, {"tags": {}, "tomb": set()})
             e = canon(op["e"])
+            if self.two_phase:
+                # A 2P-set: the tombstone removes the element outright, whatever adds it has or hasn't seen.
+                s["tags"].pop(e, None)
+                s["tomb"].add(e)
+                return
             tags = s["tags"].get(e)
             if tags is not None:
                 tags.difference_update(op["tags"])
                 if not tags:
                     del s["tags"][e]
-            if self.two_phase:
-                s["tomb"].add(e)
         elif t == "lww":
             ts = op["ts"]
             self.max_ts = max(self.max_ts, ts[0])

@@ -134,6 +134,7 @@ class PeerLink:
                     self._abort()
                     await asyncio.sleep(min(0.2, node.ack_timeout))
                     continue
+                last_ae = 0.0  # a link that was down has surely missed something: repair at once
             if not self.queue:
                 try:
                     await asyncio.wait_for(self.wake.wait(), node.ae_interval)
