@@ -1,0 +1,124 @@
+"""Benchmark: ops/s the interpreter sustains with no-op workers (history written to a real temp file), and ops/s
+of the pure generator stack alone (in the simulator and by bare op/update calls).
+
+    .venv/bin/python bench/bench_interpreter.py [--seconds 3] [--concurrency 10]
+
+Goal (Jepsen's anchor): at least 20,000 ops/s through the interpreter. An "op" is one invoke plus its completion.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from harness import generator as gen  # noqa: E402
+from harness.api import Completion  # noqa: E402
+from harness.history import HistoryWriter, read_history  # noqa: E402
+from harness.interpreter import run  # noqa: E402
+
+_OK = Completion("ok", None)
+
+
+class NoopWorker:
+    """Completes every op at once without suspending: measures the interpreter, not a system."""
+
+    async def invoke(self, process, op):
+        return _OK
+
+
+class YieldWorker:
+    """Suspends once (as any real network call does) before completing."""
+
+    async def invoke(self, process, op):
+        await asyncio.sleep(0)
+        return _OK
+
+
+def client_op(ctx):
+    rng = ctx.rng
+    if rng.random() < 0.5:
+        return {"f": "read", "key": "r"}
+    return {"f": "write", "key": "r", "value": rng.randrange(5)}
+
+
+def typical(seconds: float):
+    """The shape a real test has: a timed main phase of client ops alongside a fault cycle, then a final phase."""
+
+    class FakePackage:
+        def start_op(self, rng, nodes, leader=None):
+            from harness.api import Invocation
+            return Invocation("start-partition", {"n1": ["n2"]})
+
+        def stop_op(self, rng, nodes, leader=None):
+            from harness.api import Invocation
+            return Invocation("stop-partition", None)
+
+    pkgs = [FakePackage()]
+    return gen.phases(
+        gen.time_limit(seconds, gen.any_of(gen.clients(client_op),
+                                           gen.nemesis_cycle(pkgs, 0.5, 0.2, nodes=["n1", "n2", "n3"]))),
+        gen.final_phase({"f": "read", "key": "r"}, packages=pkgs))
+
+
+async def bench_interpreter(seconds: float, concurrency: int, worker_cls) -> tuple[float, int]:
+    with tempfile.TemporaryDirectory(prefix="splitbrain-bench-") as d:
+        path = os.path.join(d, "history.jsonl")
+        workers = {t: worker_cls() for t in range(concurrency)}
+        workers["nemesis"] = worker_cls()
+        with HistoryWriter(path) as h:
+            stats = await run(typical(seconds), workers=workers, history=h, rng=random.Random(1),
+                              concurrency=concurrency)
+        ops = read_history(path)  # validates: the benchmark must also produce a legal history
+        assert stats.abandoned == 0 and len(ops) == 2 * stats.invoked
+    return stats.ops_per_s, stats.invoked
+
+
+def bench_simulator(seconds: float, concurrency: int) -> tuple[float, int]:
+    t = time.perf_counter()
+    h = gen.simulate(typical(seconds * 100), concurrency=concurrency, latency=1_000_000, max_ops=200_000)
+    dt = time.perf_counter() - t
+    n = sum(1 for op in h if op.type == "invoke")
+    return n / dt, n
+
+
+def bench_bare(n: int, concurrency: int) -> float:
+    """op + two updates per op through the typical stack, no history records: the generator's own cost."""
+    from harness.history import Op
+    sched = gen.Scheduler(typical(1e6), concurrency=concurrency, nemesis=True, rng=random.Random(1))
+    now = 0
+    t = time.perf_counter()
+    for i in range(n):
+        x = sched.next(now)
+        if type(x) is gen.GenOp:
+            ev = Op(0, now, x.process, "invoke", x.f, x.value, None, x.key, None)
+            sched.started(x, ev, now)
+            sched.completed(Op(0, now, x.process, "ok", x.f, x.value, None, x.key, None), now)
+        now += 1000
+    return n / (time.perf_counter() - t)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=3.0)
+    ap.add_argument("--concurrency", type=int, default=10)
+    a = ap.parse_args()
+    rate, n = asyncio.run(bench_interpreter(a.seconds, a.concurrency, NoopWorker))
+    print(f"interpreter, no-op worker:        {rate:10,.0f} ops/s ({n} ops, concurrency {a.concurrency}, "
+          "history on disk)")
+    rate, n = asyncio.run(bench_interpreter(a.seconds, a.concurrency, YieldWorker))
+    print(f"interpreter, worker that yields:  {rate:10,.0f} ops/s ({n} ops)")
+    rate, n = bench_simulator(a.seconds, a.concurrency)
+    print(f"simulator (generator + scheduler): {rate:9,.0f} ops/s ({n} ops)")
+    print(f"generator alone (op + 2 updates): {bench_bare(200_000, a.concurrency):10,.0f} ops/s")
+
+
+if __name__ == "__main__":
+    main()
