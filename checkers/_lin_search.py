@@ -209,7 +209,38 @@ def search(prep: Prepared, model: Model, budget: _Budget, *, trace: bool = False
     r_bit: dict[int, int] = {}
     rcache: dict[int, dict] = {}       # bit -> {state: legal?} for pending reads without an expected state
 
+    def _release(lo, xb):
+        """The op returned and every configuration placed it: forget it and free its bit."""
+        nonlocal cmask, gread_bits, global_ops
+        del bit_op[xb]
+        free_bits.append(xb)
+        if lo.read_only:
+            if lo.expect is not NO_EXPECT:
+                m = rmask[lo.expect] & ~xb
+                if m:
+                    rmask[lo.expect] = m
+                else:
+                    del rmask[lo.expect]
+            else:
+                greads.remove(lo)
+                gread_bits &= ~xb
+                del rcache[xb]
+        else:
+            cmask &= ~xb
+            del trans[xb]
+            if use_fp:
+                if lo.footprint is None:
+                    global_ops -= 1
+                else:
+                    m = fpmask[lo.footprint] & ~xb
+                    if m:
+                        fpmask[lo.footprint] = m
+                    else:
+                        del fpmask[lo.footprint]
+
     for ev_index, (is_return, oid) in enumerate(prep.events):
+        if not ev_index & 1023:
+            budget.check()  # the per-event work is bounded, the closures below count their own steps
         if stop_event is not None and ev_index == stop_event:
             break
         lo = ops[oid]
@@ -260,6 +291,14 @@ def search(prep: Prepared, model: Model, budget: _Budget, *, trace: bool = False
 
         # A return of op lo: every configuration must place it now.
         xb = r_bit[oid]
+        if len(configs) == 1:
+            # Fast path (most returns): the one configuration already placed the op, e.g. a read placed on call.
+            (s0, L0), p0 = next(iter(configs.items()))
+            if L0 & xb:
+                configs = {(s0, L0 ^ xb): p0}
+                last_certain = ev_index + 1
+                _release(lo, xb)
+                continue
         # Only ops that may interact with lo need trying before it: others commute with it and can wait.
         cand = cmask
         if use_fp and not global_ops and lo.footprint is not None:
@@ -355,32 +394,7 @@ def search(prep: Prepared, model: Model, budget: _Budget, *, trace: bool = False
         configs = new
         if len(configs) == 1:
             last_certain = ev_index + 1
-        # free the returned op's bit
-        del bit_op[xb]
-        free_bits.append(xb)
-        if lo.read_only:
-            if lo.expect is not NO_EXPECT:
-                m = rmask[lo.expect] & ~xb
-                if m:
-                    rmask[lo.expect] = m
-                else:
-                    del rmask[lo.expect]
-            else:
-                greads.remove(lo)
-                gread_bits &= ~xb
-                del rcache[xb]
-        else:
-            cmask &= ~xb
-            del trans[xb]
-            if use_fp:
-                if lo.footprint is None:
-                    global_ops -= 1
-                else:
-                    m = fpmask[lo.footprint] & ~xb
-                    if m:
-                        fpmask[lo.footprint] = m
-                    else:
-                        del fpmask[lo.footprint]
+        _release(lo, xb)
         steps += 1
         if steps >= _CHECK_EVERY:
             steps = 0

@@ -135,8 +135,16 @@ class Model:
     def partition(self, ops: list) -> dict[Any, list]:
         """Split client ops by ``Op.key`` (only meaningful when ``splittable``). Keeps history order."""
         parts: dict[Any, list] = {}
+        plain = (str, int, type(None))
         for op in ops:
-            parts.setdefault(_freeze(op.key), []).append(op)
+            k = op.key
+            if k.__class__ not in plain:
+                k = _freeze(k)
+            p = parts.get(k)
+            if p is None:
+                parts[k] = [op]
+            else:
+                p.append(op)
         return parts
 
 
