@@ -7,13 +7,16 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import random
 import shutil
 import time
 
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from checkers.linearizable import check_linearizable
 from harness.api import Invocation, NodeAddress
+from harness.history import Op
 from harness.systems import get_system
 from harness.systems.quorum_kv import QuorumKV, QuorumKVClient
 from systems_under_test.quorum_kv import records
@@ -180,7 +183,9 @@ def clusters():
     made: list[LocalCluster] = []
 
     def make(variant="correct", **extra) -> LocalCluster:
-        c = LocalCluster(variant, 3, extra or None)
+        # a generous coordinator timeout: these tests are about semantics, and a loaded 2-core CI box can stall
+        # an fsync or a connect for a second
+        c = LocalCluster(variant, 3, {"timeout": 5.0, **extra})
         made.append(c)
         c.start_all()
         return c
@@ -300,7 +305,7 @@ def test_quorum_timeout_after_sending_is_indefinite(clusters):
         t0 = time.monotonic()
         reply = rq(c, "n1", "write", "k", 1)
         assert (reply["ok"], reply["error"]) == (False, "quorum-timeout"), reply
-        assert time.monotonic() - t0 < 2.0
+        assert time.monotonic() - t0 < 3.0  # the coordinator answers near its own timeout
     finally:
         c.resume("n3")
     # it may have taken effect (it did, on the replicas that got it): that is why it is indefinite
@@ -379,3 +384,67 @@ def test_lww_wallclock_loses_a_later_write_from_a_slow_clock(clusters, variant, 
     ok(c, "n2", "write", "k", "first")
     ok(c, "n1", "write", "k", "second")  # acknowledged, strictly after "first" completed
     assert ok(c, "n3", "read", "k") == expected
+
+
+@pytest.mark.timeout(60)
+def test_correct_is_linearizable_under_kills_and_pauses(clusters):
+    """A short concurrent register run with replicas SIGKILLed/restarted and SIGSTOPped, checked by the project's
+    linearizability checker. (The seeded variants fail this often but not on every seed, so only the correct one
+    is asserted here; the deterministic tests above pin their bugs.)"""
+    c = clusters("correct", timeout=1.0)
+    ops: list[Op] = []
+    t0 = time.monotonic_ns()
+
+    def record(p, type_, f, value, node, error=None):
+        ops.append(Op(len(ops), time.monotonic_ns() - t0, p, type_, f, value, node, None, error))
+
+    async def go(seconds=3.0, workers=5):
+        end = time.monotonic() + seconds
+        next_process = [workers]
+        loop = asyncio.get_running_loop()
+
+        async def worker(i):
+            rng, p = random.Random(i), i
+            while time.monotonic() < end:
+                name = rng.choice(c.names)
+                client = QuorumKV().client("correct", {"workload": "register"})
+                await client.open(NodeAddress(name, *c.addrs[name]))
+                try:
+                    for _ in range(rng.randint(1, 20)):
+                        if time.monotonic() >= end:
+                            break
+                        op = (Invocation("read", key="r") if rng.random() < 0.5
+                              else Invocation("write", rng.randrange(5), key="r"))
+                        record(p, "invoke", op.f, op.value, name)
+                        done = await client.invoke(op, 3.0)
+                        value = done.value if done.type == "ok" else (op.value if op.f == "write" else None)
+                        record(p, done.type, op.f, value, name, done.error)
+                        if done.type == "info":
+                            p, next_process[0] = next_process[0], next_process[0] + 1
+                finally:
+                    await client.close()
+
+        async def nemesis():
+            rng = random.Random(7)
+            while time.monotonic() < end - 0.5:
+                await asyncio.sleep(0.25)
+                victim = rng.choice(c.names)
+                if rng.random() < 0.5:
+                    c.pause(victim)
+                    await asyncio.sleep(0.3)
+                    c.resume(victim)
+                else:
+                    c.kill(victim)
+                    await loop.run_in_executor(None, c.start, victim)
+
+        await asyncio.gather(nemesis(), *(worker(i) for i in range(workers)))
+
+    try:
+        _run(go())
+    finally:
+        for n in c.names:
+            c.resume(n)
+    oks = [o for o in ops if o.type == "ok"]
+    assert len({o.f for o in oks}) == 2 and len(oks) > 100, "too little happened to judge"
+    result = check_linearizable(ops, "register", time_limit=30)
+    assert result["valid"] is True, result.get("explanation")

@@ -89,33 +89,41 @@ class Coordinator:
 
     # ---------------------------------------------------------------------------------------------- quorum rounds
 
-    async def _first(self, coros: list[Awaitable], need: int, deadline: float, *, cancel_rest: bool) -> list:
-        """Run ``coros`` concurrently; return the results of the first ``need`` that succeed (fewer if the
-        deadline passes first), in completion order, earlier-listed first on ties. The rest are cancelled
-        (queries) or left to finish in the background (stores: more copies never hurt, and cancelling would not
-        unsend them anyway)."""
-        tasks = [asyncio.ensure_future(c) for c in coros]
+    async def _first(self, aws: list[Awaitable], need: int, deadline: float, *, cancel_rest: bool) -> list:
+        """Run ``aws`` concurrently; return the results of the first ``need`` that succeed (fewer if the deadline
+        passes or all finish first), in completion order. The rest are cancelled (queries) or left to finish in
+        the background (stores: more copies never hurt, and cancelling would not unsend them anyway)."""
+        loop = asyncio.get_running_loop()
+        tasks = [asyncio.ensure_future(a) for a in aws]
         got: list = []
-        pending = set(tasks)
-        while pending and len(got) < need:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
-            done, pending = await asyncio.wait(pending, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
-            for t in tasks:
-                if t in done and not t.cancelled() and t.exception() is None:
-                    got.append(t.result())
-        for t in pending:
-            if cancel_rest:
-                t.cancel()
-            self._background.add(t)
-            t.add_done_callback(self._background_done)
-        return got[:need]
+        enough = loop.create_future()
+        finished = 0
 
-    def _background_done(self, t: asyncio.Task) -> None:
-        self._background.discard(t)
-        if not t.cancelled():
-            t.exception()  # a late peer failure is expected; retrieve it so asyncio does not warn
+        def on_done(t: asyncio.Future) -> None:
+            nonlocal finished
+            finished += 1
+            if not t.cancelled() and t.exception() is None:  # exception() also marks a failure as seen
+                got.append(t.result())
+            if not enough.done() and (len(got) >= need or finished == len(tasks)):
+                enough.set_result(None)
+
+        for t in tasks:
+            t.add_done_callback(on_done)
+        if need > 0 and tasks:
+            timer = loop.call_at(loop.time() + max(deadline - time.monotonic(), 0.0),
+                                 lambda: enough.done() or enough.set_result(None))
+            try:
+                await enough
+            finally:
+                timer.cancel()
+        result = got[:need]
+        for t in tasks:
+            if not t.done():
+                if cancel_rest:
+                    t.cancel()
+                self._background.add(t)  # a strong reference until it ends (the loop only keeps weak ones)
+                t.add_done_callback(self._background.discard)
+        return result
 
     async def _remote(self, link: PeerLink, msg: dict, deadline: float):
         reply = await link.call(msg, deadline - time.monotonic())
@@ -125,15 +133,15 @@ class Coordinator:
 
     async def _query(self, kind: str, key, deadline: float) -> list[dict | None]:
         """Records of (kind, key) from the first R replicas to answer (this node's own answer is immediate)."""
-        async def local():
-            return self.store.get(kind, key)
+        local = asyncio.get_running_loop().create_future()  # this replica answers at once
+        local.set_result(self.store.get(kind, key))
 
         async def remote(link):
             reply = await self._remote(link, {"type": "peer-get", "kind": kind, "key": key}, deadline)
             rec = reply.get("value")
             return None if rec is None else records.validate(kind, rec)
 
-        return await self._first([local(), *(remote(l) for l in self.links.values())], self.r, deadline,
+        return await self._first([local, *(remote(l) for l in self.links.values())], self.r, deadline,
                                  cancel_rest=True)
 
     async def _store(self, kind: str, key, rec: dict, deadline: float, *, local: bool = True) -> int:

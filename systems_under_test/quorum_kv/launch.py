@@ -4,6 +4,7 @@ starts nodes through its own hosts).
 Contract: every process it starts is its own child, remembered by pid, and only those are signalled; ``close()``
 (also on ``with`` exit) kills them all, waits for them and removes the temporary directory, and is safe to call
 twice. Nodes listen on 127.0.0.1 only. A node's data directory survives ``kill``/``start`` (that is the point).
+This module runs in the controlling process, not in a node, so it may use blocking calls and ``time.sleep``.
 """
 
 from __future__ import annotations
@@ -140,7 +141,7 @@ class LocalCluster:
 
     # ---------------------------------------------------------------------------------------------- requests
 
-    def request(self, name: str, msg: dict, timeout: float = 5.0) -> dict:
+    def request(self, name: str, msg: dict, timeout: float = 10.0) -> dict:
         """One blocking request on a fresh connection; the reply dict. Raises OSError/TimeoutError on transport
         trouble."""
         with socket.create_connection(self.addrs[name], timeout=timeout) as s:
