@@ -22,6 +22,9 @@ from harness.api import Invocation, NodeAddress
 from harness.systems.raft_kv import RaftKV
 
 REPO = Path(__file__).resolve().parents[1]
+# Nodes run under libfaketime in real runs (time.sleep and thread hand-offs misbehave there): test them so too.
+FAKETIME = next((p for p in ("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
+                             "/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1") if os.path.exists(p)), None)
 FAST = {"election_timeout": [0.15, 0.3], "heartbeat_interval": 0.03}
 
 
@@ -51,9 +54,14 @@ class Cluster:
         cfg = node_config(self.addrs[name], list(self.addrs.values()), self.variant, str(d), self.extra)
         (d / "node.json").write_text(json.dumps(cfg))
         argv = RaftKV().node_command(sys.executable, str(d / "node.json"))
+        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        if FAKETIME:
+            (d / "faketime.rc").write_text("+0\n")
+            env.update(LD_PRELOAD=FAKETIME, FAKETIME_TIMESTAMP_FILE=str(d / "faketime.rc"), FAKETIME_NO_CACHE="1",
+                       DONT_FAKE_MONOTONIC="1")
         with open(d / "node.log", "ab") as logf:
             self.procs[name] = subprocess.Popen(argv, cwd=d, stdout=logf, stderr=logf, start_new_session=True,
-                                                env={**os.environ, "PYTHONPATH": str(REPO)})
+                                                env=env)
 
     def kill(self, name: str) -> None:
         p = self.procs.pop(name, None)

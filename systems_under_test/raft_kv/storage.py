@@ -13,8 +13,8 @@ returns exactly what the last completed ``write`` left, never a partial batch.
 
 ``persist_vote=False`` is the ``volatile-vote`` variant: term and vote are kept only in memory, and after a restart
 the term is taken from the last log entry and the vote is forgotten, so a node can vote twice in one term.
-The server calls ``write`` from a worker thread, one batch at a time, and keeps "persist, then send" ordered
-itself; ``write`` must never run concurrently with another ``write``.
+Writes are synchronous on the server's event loop on purpose (no worker thread: under libfaketime thread
+hand-offs stall), which also keeps "persist, then send" trivially ordered.
 """
 
 from __future__ import annotations
@@ -31,9 +31,7 @@ class Storage:
     def __init__(self, data_dir: str, persist_vote: bool = True):
         os.makedirs(data_dir, exist_ok=True)
         self.persist_vote = persist_vote
-        # One write at a time, from the server's writer thread (check_same_thread off for that reason only).
-        self.db = sqlite3.connect(os.path.join(data_dir, "raft.sqlite3"), isolation_level=None,
-                                  check_same_thread=False)
+        self.db = sqlite3.connect(os.path.join(data_dir, "raft.sqlite3"), isolation_level=None)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")  # fsync the WAL at every commit
         self.db.executescript("""
