@@ -195,8 +195,10 @@ class SshHost(Host):
                            allow_agent=cfg.agent, look_for_keys=False, timeout=timeout, banner_timeout=timeout,
                            auth_timeout=timeout, channel_timeout=timeout)
         except Exception as e:  # noqa: BLE001 - every failure becomes one sentence naming the host
+            t = client.get_transport()
+            no_banner = t is not None and not t.remote_version  # TCP accepted, but the server never spoke
             client.close()
-            raise UnreachableNode(self._connect_error(e), cfg.label) from None
+            raise UnreachableNode(self._connect_error(e, no_banner), cfg.label) from None
         transport = client.get_transport()
         transport.set_keepalive(max(1, int(timeout)))  # notice a dead peer even between commands
         return client
@@ -206,20 +208,24 @@ class SshHost(Host):
         if cfg.key_file is None:
             return None
         try:
-            return paramiko.PKey.from_path(cfg.key_file, cfg.key_passphrase)
+            passphrase = cfg.key_passphrase.encode() if cfg.key_passphrase is not None else None
+            return paramiko.PKey.from_path(cfg.key_file, passphrase)
         except paramiko.PasswordRequiredException:
             raise BadInput(f"key file {cfg.key_file} is encrypted: set key_passphrase", cfg.label) from None
         except (paramiko.SSHException, ValueError) as e:
             # paramiko's messages here never contain the passphrase; keep only the first line anyway.
-            why = "wrong key_passphrase" if cfg.key_passphrase and "password" in str(e).lower() else \
-                str(e).splitlines()[0] if str(e) else type(e).__name__
+            why = str(e).splitlines()[0] if str(e) else type(e).__name__
+            if cfg.key_passphrase is not None:
+                why = f"wrong key_passphrase, or not a private key paramiko reads: {why}"
             raise BadInput(f"can't load key file {cfg.key_file} ({why})", cfg.label) from None
         except OSError as e:
             raise BadInput(f"can't read key file {cfg.key_file} ({e.strerror})", cfg.label) from None
 
-    def _connect_error(self, e: Exception) -> str:
+    def _connect_error(self, e: Exception, no_banner: bool = False) -> str:
         s, cfg = self.settings, self.config
         t = s.connect_timeout
+        if no_banner and isinstance(e, (paramiko.SSHException, EOFError, socket.timeout, TimeoutError)):
+            return f"the server accepted TCP but sent no SSH banner within {t:g} s (is sshd stopped or overloaded?)"
         if isinstance(e, paramiko.BadHostKeyException):
             return (f"refusing to connect: the server's host key {_fingerprint(e.key)} differs from the one in "
                     f"{s.known_hosts} ({_fingerprint(e.expected_key)}); if the host was reinstalled, remove its "
@@ -360,7 +366,11 @@ class SshHost(Host):
                 # which paramiko does not report). -1, as paramiko does.
                 return (chan.exit_status if chan.exit_status_ready() else -1), out.text(), err.text()
             remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            if remaining <= 0 and pgid is None and kill_on_timeout and remaining > -KILL_GRACE:
+                # Past the deadline before the remote shell even said its pid (a slow session start): wait a
+                # little, bounded, for the pid so that what starts late is killed too.
+                remaining = remaining + KILL_GRACE
+            elif remaining <= 0:
                 killed = self._kill_after_timeout(pgid) if kill_on_timeout else False
                 raise ClusterError(f"{self.label}: `{_short(shown)}` did not finish within {timeout:g} s"
                                    + ("; its process group was killed" if killed else
