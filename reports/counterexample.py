@@ -28,7 +28,7 @@ LANE_H = 30
 BAR_H = 20
 CHAR_W = 6.2   # width of one character of the 11px monospace label
 LEFT = 64
-STEP_MIN, STEP_MAX, WIDTH_TARGET = 26, 70, 1100
+STEP_MIN, STEP_MAX, WIDTH_TARGET = 26, 110, 1150
 TOP = 10
 
 
@@ -50,8 +50,8 @@ def describe(pair: Pair, limit: int = LABEL_CHARS) -> str:
 class PairIndex:
     """Finds the client op (invoke + completion) that a history index belongs to."""
 
-    def __init__(self, ops: list[Op]):
-        self.pairs = pair_ops(ops)
+    def __init__(self, ops: list[Op], pairs: list[Pair] | None = None):
+        self.pairs = pair_ops(ops) if pairs is None else pairs
         self.by_index: dict[int, Pair] = {}
         for p in self.pairs:
             self.by_index[p.invoke.index] = p

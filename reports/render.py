@@ -14,6 +14,7 @@ Contract:
 from __future__ import annotations
 
 import base64
+from collections import Counter
 import hashlib
 import os
 import tempfile
@@ -213,7 +214,7 @@ def report_html(run: rd.Run) -> str:
     verdict = rd.verdict_word(run.verdict)
     pairs = pair_ops(ops)
     n_client = len(pairs)
-    index = PairIndex(ops) if ops else None
+    index = PairIndex(ops, pairs) if ops else None
 
     lin_views, anomaly_views, anomalies_omitted = [], [], {}
     failure_window = highlight_key = None
@@ -248,9 +249,9 @@ def report_html(run: rd.Run) -> str:
     data = None
     if ops:
         data = timeline_data(ops, run.annotations, concurrency=run.test.get("concurrency"),
-                             highlight_key=highlight_key)
+                             highlight_key=highlight_key, pairs=pairs, periods=periods)
         data["failure"] = failure_window
-    counts = {t: sum(1 for p in pairs if p.type == t) for t in ("ok", "fail", "info")}
+    counts = Counter(p.type for p in pairs)
     op_summary = (f"{n_client:,} client ops ({counts['ok']:,} ok, {counts['fail']:,} fail, {counts['info']:,} info), "
                   f"{len(periods)} fault periods, {ops[-1].time / 1e9:.1f} s of history." if ops else "")
     test_name = run.name

@@ -14,6 +14,7 @@ from typing import Any
 
 from jinja2.utils import htmlsafe_json_dumps
 
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode   # one encoder, reused
 _dumps = functools.partial(json.dumps, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
@@ -32,8 +33,13 @@ def short_json(value: Any, limit: int = 80) -> str:
 
 def text_of(value: Any) -> str:
     """JSON text of a value (strings quoted, so ``"3"`` and ``3`` differ), ``repr`` when it is not JSON."""
+    # Fast paths for the values most ops carry (100,000-op reports call this for every op).
+    if value is None:
+        return "null"
+    if type(value) is int:
+        return str(value)
     try:
-        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        text = _encode(value)
     except (TypeError, ValueError):
         text = repr(value)
     return text

@@ -127,7 +127,8 @@ def lane_plan(pairs: list[Pair], concurrency: Any) -> tuple[dict[Any, int], list
 
 
 def timeline_data(ops: list[Op], annotations: list[dict], *, concurrency: Any = None,
-                  highlight_key: Any = None) -> dict:
+                  highlight_key: Any = None, pairs: list[Pair] | None = None,
+                  periods: list[FaultPeriod] | None = None) -> dict:
     """The data of the timeline, latency and throughput plots, column-wise.
 
     ``ops`` columns (one entry per client op, in invoke order): ``lane``, ``s``/``e`` (invoke/completion time,
@@ -135,31 +136,34 @@ def timeline_data(ops: list[Op], annotations: list[dict], *, concurrency: Any = 
     ``res`` (indices into ``str``), ``i`` (history index of the invoke), ``p`` (process, -1 if not an int).
     """
     strings = _Strings()
-    pairs = pair_ops(ops)
+    pairs = pair_ops(ops) if pairs is None else pairs
+    periods = fault_periods(ops) if periods is None else periods
     lane_of, lane_labels, lane_note = lane_plan(pairs, concurrency)
     cols: dict[str, list] = {k: [] for k in ("lane", "s", "e", "t", "f", "key", "node", "err", "val", "res", "i", "p")}
     end_time = ops[-1].time if ops else 0
     hl = key_text(highlight_key) if highlight_key is not None else None
+    sid = strings.id
+    lane, s_, e_, t_, f_, key_, node_, err_, val_, res_, i_, p_ = (cols[k] for k in (
+        "lane", "s", "e", "t", "f", "key", "node", "err", "val", "res", "i", "p"))
     for pair in pairs:
         inv, done = pair.invoke, pair.complete
-        cols["lane"].append(lane_of[inv.process])
-        cols["s"].append(us(inv.time))
-        cols["e"].append(us(done.time) if done is not None else -1)
-        cols["t"].append(TYPE_CODES.get(pair.type, 2))
-        cols["f"].append(strings.id(inv.f))
-        cols["key"].append(strings.id(key_text(inv.key)))
+        lane.append(lane_of[inv.process])
+        s_.append(round(inv.time / 1000))
+        e_.append(round(done.time / 1000) if done is not None else -1)
+        t_.append(TYPE_CODES.get(pair.type, 2))
+        f_.append(sid(inv.f))
+        key_.append(sid(key_text(inv.key)))
         node = (done.node if done is not None and done.node else inv.node) or ""
-        cols["node"].append(strings.id(node))
+        node_.append(sid(node))
         err = (done.error if done is not None else None) or ""
-        cols["err"].append(strings.id(cut(str(err), VALUE_CHARS)))
-        cols["val"].append(strings.id(short_json(inv.value, VALUE_CHARS) if inv.value is not None else ""))
-        res = short_json(done.value, VALUE_CHARS) if done is not None and done.type == OK else ""
-        cols["res"].append(strings.id(res))
-        cols["i"].append(inv.index)
-        cols["p"].append(inv.process if isinstance(inv.process, int) else -1)
+        err_.append(sid(cut(str(err), VALUE_CHARS)) if err else 0)
+        val_.append(sid(short_json(inv.value, VALUE_CHARS)) if inv.value is not None else 0)
+        res_.append(sid(short_json(done.value, VALUE_CHARS)) if done is not None and done.type == OK else 0)
+        i_.append(inv.index)
+        p_.append(inv.process if isinstance(inv.process, int) else -1)
     faults = [{"kind": p.kind, "s": us(p.start), "e": us(p.end) if p.end is not None else -1, "i": p.index,
                "value": short_json(p.value, VALUE_CHARS) if p.value is not None else "",
-               "uncertain": p.uncertain, "instant": p.instant} for p in fault_periods(ops)]
+               "uncertain": p.uncertain, "instant": p.instant} for p in periods]
     leaders = []
     for a in sorted(annotations, key=lambda a: a.get("time", 0)):
         if a.get("kind", "leader") != "leader":
