@@ -166,6 +166,23 @@ def _rss_pages() -> int | None:
 _CHECK_EVERY = 2048
 
 
+def _add_dominant(groups: dict, s, L: int, infomask: int) -> bool:
+    """Record (s, L) unless a kept one used a subset of its unknown-outcome ops (and agrees on the rest): that
+    one can do everything this one can. Drops the kept ones this one beats. True if (s, L) was kept."""
+    g = (s, L & ~infomask)
+    im = L & infomask
+    lst = groups.get(g)
+    if lst is None:
+        groups[g] = [im]
+        return True
+    for m in lst:
+        if m & ~im == 0:
+            return False
+    lst[:] = [m for m in lst if im & ~m != 0]
+    lst.append(im)
+    return True
+
+
 def search(prep: Prepared, model: Model, budget: _Budget, *, trace: bool = False,
            stop_event: int | None = None) -> Failure | None:
     """Run the search; None means linearizable. With ``trace``, configurations carry their linearization path
@@ -304,50 +321,30 @@ def search(prep: Prepared, model: Model, budget: _Budget, *, trace: bool = False
         if use_fp and not global_ops and lo.footprint is not None:
             cand = fpmask.get(lo.footprint, 0) | (xb & cmask)
         new: dict = {}
-        newgroups: dict = {}           # (state, mask without info bits) -> list of info masks kept (antichain)
-        failed_reach: set | None = set() if trace else None
-        seen: dict = {}                # same antichain structure for nodes explored in this closure
-
-        def add_dominant(groups, s, L):
-            """Record (s, L) unless a kept one uses a subset of its unknown ops; drop the ones it beats."""
-            g = (s, L & ~infomask)
-            im = L & infomask
-            lst = groups.get(g)
-            if lst is None:
-                groups[g] = [im]
-                return True
-            for m in lst:
-                if m & ~im == 0:
-                    return False
-            lst[:] = [m for m in lst if im & ~m != 0]
-            lst.append(im)
-            return True
-
-        def emit(s, L, path):
-            L2 = L & ~xb
-            if infomask:
-                if not add_dominant(newgroups, s, L2):
-                    return
-                new[(s, L2)] = path
-            elif (s, L2) not in new:
-                new[(s, L2)] = path
-
+        # With unknown-outcome ops pending, keep antichains: (state, mask without info bits) -> info masks kept.
+        newgroups: dict | None = {} if infomask else None
+        seen: dict = {}                # explored nodes of this closure (antichains too when infomask)
+        reach: set = set()             # states met while looking for a place for lo (for the explanation)
+        nxb = ~xb
         for (s0, L0), path0 in configs.items():
             if L0 & xb:
-                emit(s0, L0, path0)
+                L0 &= nxb
+                if newgroups is None:
+                    if (s0, L0) not in new:
+                        new[(s0, L0)] = path0
+                elif _add_dominant(newgroups, s0, L0, infomask):
+                    new[(s0, L0)] = path0
                 continue
-            if infomask:
-                if not add_dominant(seen, s0, L0):
-                    continue
-            else:
+            if newgroups is None:
                 if (s0, L0) in seen:
                     continue
                 seen[(s0, L0)] = True
+            elif not _add_dominant(seen, s0, L0, infomask):
+                continue
             stack = [(s0, L0, path0)]
             while stack:
                 s, L, path = stack.pop()
-                if trace:
-                    failed_reach.add(s)
+                reach.add(s)
                 avail = cand & ~L
                 while avail:
                     b = avail & -avail
@@ -379,18 +376,23 @@ def search(prep: Prepared, model: Model, budget: _Budget, *, trace: bool = False
                             add ^= rb
                             p2 = (p2, bit_op[rb].id, r)
                     if L2 & xb:
-                        emit(r, L2, p2)
-                    elif infomask:
-                        if add_dominant(seen, r, L2):
+                        L2 &= nxb
+                        if newgroups is None:
+                            if (r, L2) not in new:
+                                new[(r, L2)] = p2
+                        elif _add_dominant(newgroups, r, L2, infomask):
+                            new[(r, L2)] = p2
+                    elif newgroups is None:
+                        if (r, L2) not in seen:
+                            seen[(r, L2)] = True
                             stack.append((r, L2, p2))
-                    elif (r, L2) not in seen:
-                        seen[(r, L2)] = True
+                    elif _add_dominant(seen, r, L2, infomask):
                         stack.append((r, L2, p2))
         if infomask and new:
             # keep only configurations still in the antichain (later ones may have beaten earlier ones)
             new = {k: v for k, v in new.items() if (k[1] & infomask) in newgroups.get((k[0], k[1] & ~infomask), ())}
         if not new:
-            return Failure(ev_index, lo, configs, failed_reach or set(), last_certain, dict(bit_op))
+            return Failure(ev_index, lo, configs, reach, last_certain, dict(bit_op))
         configs = new
         if len(configs) == 1:
             last_certain = ev_index + 1
