@@ -127,16 +127,18 @@ class Interpreter:
                 log.exception("on_event callback failed")
 
     async def _thread(self, bit: int, worker, loop) -> None:
-        history, stats, node = self.history, self.stats, self._nodes[bit]
+        history, stats, node, inbox, done = self.history, self.stats, self._nodes[bit], self._inbox, self._done
+        record, invoke, new_future = history.record, worker.invoke, loop.create_future
         while True:
-            op, process = await self._inbox[bit]
+            op = await inbox[bit]
+            process = op.process
             inv = Invocation(op.f, op.value, op.key)
             try:
                 if op.timeout is None:
-                    c = await worker.invoke(process, inv)
+                    c = await invoke(process, inv)
                 else:
                     async with asyncio.timeout(op.timeout):
-                        c = await worker.invoke(process, inv)
+                        c = await invoke(process, inv)
             except asyncio.CancelledError:
                 raise
             except TimeoutError:
@@ -150,7 +152,7 @@ class Interpreter:
                 if ctype not in COMPLETIONS:
                     c = Completion("info", None, f"worker returned {c!r}, not a completion")
                     ctype = "info"
-                rec = history.record(process, ctype, op.f, c.value, node=node, key=op.key, error=c.error)
+                rec = record(process, ctype, op.f, c.value, node=node, key=op.key, error=c.error)
                 if ctype == "ok":
                     stats.ok += 1
                 elif ctype == "fail":
@@ -158,14 +160,17 @@ class Interpreter:
                 else:
                     stats.info += 1
                 # The next inbox must exist before the main loop can learn this thread is free.
-                self._inbox[bit] = loop.create_future()
-                self._done.append(rec)
-                self._emit(rec)
+                inbox[bit] = new_future()
+                done.append(rec)
+                if self.on_event is not None:
+                    self._emit(rec)
             except BaseException as e:  # the history can't be written: the run can't go on
                 self._fatal = e
                 self._notify()
                 raise
-            self._notify()
+            w = self._wake
+            if w is not None and not w.done():
+                w.set_result(None)
 
     # -- the main loop ------------------------------------------------------------------------------------------
     async def _wait(self, loop, delay: float | None) -> None:
@@ -194,7 +199,7 @@ class Interpreter:
             if w is not None:
                 inbox[bit] = loop.create_future()
                 tasks.append(asyncio.create_task(self._thread(bit, w, loop), name=f"splitbrain-thread-{bit}"))
-        nodes = self._nodes
+        nodes, record, conc = self._nodes, history.record, self.concurrency
         drain_deadline = None
         try:
             while True:
@@ -205,14 +210,16 @@ class Interpreter:
                 t = now()
                 x = sched.next(t)
                 if type(x) is GenOp:
-                    bit = sched.bit_of_process(x.process)
+                    p = x.process
+                    bit = p % conc if type(p) is int else conc
                     # Stamped with the time the op was decided at: nothing was recorded since (no await in
                     # between), so history time stays monotonic, and a time limit holds exactly.
-                    rec = history.record(x.process, "invoke", x.f, x.value, node=nodes[bit], key=x.key, time=t)
+                    rec = record(p, "invoke", x.f, x.value, node=nodes[bit], key=x.key, time=t)
                     stats.invoked += 1
                     sched.started(x, rec, t)
-                    inbox[bit].set_result((x, x.process))
-                    self._emit(rec)
+                    inbox[bit].set_result(x)
+                    if self.on_event is not None:
+                        self._emit(rec)
                     continue
                 if x is DONE:
                     break

@@ -11,8 +11,8 @@ import bisect
 import itertools
 import math
 
-from harness.generator.core import (EMPTY, NS, PENDING, Context, Generator, GeneratorError, Pending, Seq, lift,
-                                    pending_until, thread_mask)
+from harness.generator.core import (EMPTY, NS, PENDING, Context, Generator, GeneratorError, Pending, Seq, _new,
+                                    lift, pending_until, thread_mask)
 
 
 def _ns(seconds, what: str) -> int:
@@ -220,12 +220,14 @@ class Any(Generator):
     def op(self, ctx):
         gens = self.gens
         n = len(gens)
+        start = self.start
         best = None
         best_i = -1
         best_next = None
+        tie = False
         changed = None  # index -> new state, for pending generators (their clocks may have started)
         dead = None
-        i = self.start
+        i = start
         for _ in range(n):
             if i >= n:
                 i = 0
@@ -234,23 +236,29 @@ class Any(Generator):
             if r is None:
                 dead = dead or set()
                 dead.add(i)
+            elif r.is_op:
+                if best is None or not best.is_op or r.time < best.time:
+                    best, best_i, best_next = r, i, nxt
+                elif r.time == best.time:
+                    tie = True
             else:
-                if not r.is_op and nxt is not g:
+                if nxt is not g:
                     changed = changed or {}
                     changed[i] = nxt
-                if _sooner(r, best):
+                if best is None or (not best.is_op and r.until is not None
+                                    and (best.until is None or r.until < best.until)):
                     best, best_i, best_next = r, i, nxt
             i += 1
         if best is None:
             return None, self
         if best.is_op:
-            changed = changed or {}
-            changed[best_i] = best_next
-            start = best_i + 1
-        else:
-            start = self.start
+            if best_next is not gens[best_i]:
+                changed = changed or {}
+                changed[best_i] = best_next
+            if tie:  # the winner goes to the back of the queue for the next tie
+                start = best_i + 1 if best_i + 1 < n else 0
         if changed is None and dead is None:
-            return best, self
+            return best, (self if start == self.start else Any(gens, start))
         new = []
         for i, g in enumerate(gens):
             if dead is not None and i in dead:
@@ -258,7 +266,7 @@ class Any(Generator):
                     start -= 1
                 continue
             new.append(changed.get(i, g) if changed is not None else g)
-        return best, Any(tuple(new), start)
+        return best, Any(tuple(new), start if start < len(new) else 0)
 
     def update(self, ctx, event):
         gens = self.gens
@@ -438,7 +446,7 @@ class OnThreads(Generator):
             # No thread here can ever run it (say, clients() inside each_thread's copy for the nemesis): it is
             # exhausted, not pending, or whatever waits for it would wait forever.
             return None, self
-        sub = Context(ctx.time, ctx.free & mask, threads, ctx.concurrency, ctx.processes, ctx.rng)
+        sub = _new(Context, (ctx.time, ctx.free & mask, threads, ctx.concurrency, ctx.processes, ctx.rng))
         r, nxt = self.gen.op(sub)
         return r, (self if nxt is self.gen else OnThreads(self.spec, nxt, self._memo))
 
@@ -448,7 +456,7 @@ class OnThreads(Generator):
         mask = self._mask(ctx)
         if not (mask >> ctx.bit_of_process(event.process)) & 1:
             return self
-        sub = Context(ctx.time, ctx.free & mask, ctx.threads & mask, ctx.concurrency, ctx.processes, ctx.rng)
+        sub = _new(Context, (ctx.time, ctx.free & mask, ctx.threads & mask, ctx.concurrency, ctx.processes, ctx.rng))
         nxt = self.gen.update(sub, event)
         return self if nxt is self.gen else OnThreads(self.spec, nxt, self._memo)
 
@@ -499,7 +507,7 @@ class EachThread(Generator):
             g = gens.get(bit, fresh)
             if g is EMPTY:
                 continue
-            r, nxt = g.op(Context(now, low, low, conc, procs, rng))
+            r, nxt = g.op(_new(Context, (now, low, low, conc, procs, rng)))
             if r is None:
                 changed = changed or {}
                 changed[bit] = EMPTY

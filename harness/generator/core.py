@@ -36,6 +36,10 @@ from harness.errors import SplitbrainError
 NEMESIS = "nemesis"
 NS = 1_000_000_000
 
+#: Hot paths build Context and GenOp tuples with ``_new(Cls, (fields...))``: all fields, in order. It skips the
+#: NamedTuple constructor's Python-level argument handling (about half the cost of building one).
+_new = tuple.__new__
+
 
 class GeneratorError(SplitbrainError):
     """A generator broke the protocol (an op without ``f``, an op for a busy thread, a value that can't be lifted).
@@ -61,27 +65,16 @@ class GenOp(NamedTuple):
         return Invocation(self.f, self.value, self.key)
 
 
-class Pending:
+class Pending(NamedTuple):
     """Nothing to emit yet. ``until`` (ns) is the time at which asking again may give a different answer when no
-    event arrives first; ``None`` means only an event (a completion, an invoke) can change it."""
+    event arrives first; ``None`` means only an event (a completion, an invoke) can change it. Immutable."""
 
-    __slots__ = ("until",)
+    until: int | None = None
+
     is_op = False
-
-    def __init__(self, until: int | None = None):
-        object.__setattr__(self, "until", until)
-
-    def __setattr__(self, name, value):
-        raise AttributeError("Pending is immutable")
 
     def __repr__(self) -> str:
         return "PENDING" if self.until is None else f"Pending(until={self.until})"
-
-    def __eq__(self, other):
-        return isinstance(other, Pending) and other.until == self.until
-
-    def __hash__(self):
-        return hash(("Pending", self.until))
 
 
 PENDING = Pending(None)
@@ -157,7 +150,8 @@ class Context(NamedTuple):
     # -- derived contexts --------------------------------------------------------------------------------------
     def restrict(self, mask: int) -> "Context":
         """This context seen by a generator that may only use the threads in ``mask``."""
-        return Context(self.time, self.free & mask, self.threads & mask, self.concurrency, self.processes, self.rng)
+        return _new(Context, (self.time, self.free & mask, self.threads & mask, self.concurrency, self.processes,
+                              self.rng))
 
 
 def _names(mask: int, concurrency: int):
@@ -248,7 +242,7 @@ def _fill(tpl: tuple, ctx: Context):
     elif not (ctx.free >> ctx.bit_of_process(process)) & 1:
         return PENDING
     t = ctx.time if time is None or time < ctx.time else time
-    return GenOp(process, t, f, value, key, timeout)
+    return _new(GenOp, (process, t, f, value, key, timeout))
 
 
 class OpOnce(Generator):
@@ -293,8 +287,8 @@ class FnGen(Generator):
             f = x.get("f")
             if f.__class__ is not str:
                 raise GeneratorError(f"op {x!r} from {self.fn!r} needs a string 'f'")
-            return GenOp(ctx.processes[(free & -free).bit_length() - 1], ctx.time, f, x.get("value"), x.get("key"),
-                         x.get("timeout")), self
+            return _new(GenOp, (ctx.processes[(free & -free).bit_length() - 1], ctx.time, f, x.get("value"),
+                                x.get("key"), x.get("timeout"))), self
         if isinstance(x, (Invocation, GenOp)):
             return _fill(_template(x), ctx), self
         return Seq((lift(x), self)).op(ctx)

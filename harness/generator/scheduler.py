@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import random
 
-from harness.generator.core import EMPTY, NEMESIS, NS, Context, GenOp, GeneratorError, lift
+from harness.generator.core import EMPTY, NEMESIS, NS, Context, GenOp, GeneratorError, _new, lift
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ class Scheduler:
 
     # -- asking --------------------------------------------------------------------------------------------------
     def context(self, now: int) -> Context:
-        return Context(now, self.free, self.threads, self.concurrency, self.processes, self.rng)
+        return _new(Context, (now, self.free, self.threads, self.concurrency, self.processes, self.rng))
 
     def bit_of_process(self, process) -> int:
         if type(process) is int:
@@ -79,7 +79,7 @@ class Scheduler:
         if not self.free:
             # Every op needs a free thread: no generator can emit one now, so don't walk the generator stack.
             return None
-        r, nxt = self.gen.op(Context(now, self.free, self.threads, self.concurrency, self.processes, self.rng))
+        r, nxt = self.gen.op(_new(Context, (now, self.free, self.threads, self.concurrency, self.processes, self.rng)))
         if r is None:
             self.exhausted = True
             self.gen = EMPTY
@@ -114,7 +114,7 @@ class Scheduler:
         self.outstanding += 1
         if not self.exhausted:
             self.gen = self.gen.update(
-                Context(now, self.free, self.threads, self.concurrency, self.processes, self.rng), event)
+                _new(Context, (now, self.free, self.threads, self.concurrency, self.processes, self.rng)), event)
 
     def completed(self, event, now: int) -> None:
         """The op on ``event.process`` completed (``event`` is the recorded completion)."""
@@ -129,4 +129,4 @@ class Scheduler:
             self.processes = tuple(procs)
         if not self.exhausted:
             self.gen = self.gen.update(
-                Context(now, self.free, self.threads, self.concurrency, self.processes, self.rng), event)
+                _new(Context, (now, self.free, self.threads, self.concurrency, self.processes, self.rng)), event)
