@@ -118,7 +118,7 @@ def checker_summary(name: str, result: Any) -> str:
             if result.get(field) is not None:
                 parts.append(fmt.format(result[field]))
     for field, v in result.items():
-        if isinstance(v, list) and field not in ("anomalies",):
+        if isinstance(v, list):
             parts.append(f"{field}: {len(v)}")
     return ", ".join(parts) if parts else ""
 

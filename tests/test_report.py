@@ -202,3 +202,14 @@ def test_report_command_writes_the_report_and_maps_bad_input_to_254(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "harness.cli", "report", str(tmp_path / "nope")],
                          capture_output=True, text=True, env=env, cwd=REPO, timeout=50)
     assert bad.returncode == 254 and "not a directory" in bad.stderr
+
+
+def test_checker_summaries_use_the_checkers_own_words_or_counts():
+    from reports.render import checker_summary
+    assert checker_summary("lin", {"valid": True, "checker": "linearizable", "ops": 10, "partitions": 2,
+                                   "check_ms": 5, "model": "register"}) == \
+        "10 ops, 2 partitions, checked in 5 ms, model register"
+    assert checker_summary("lin", {"valid": "unknown", "cause": "out of time"}) == "out of time"
+    assert checker_summary("set", {"valid": False, "lost": [1, 2], "unexpected": [], "stale": [3]}) == \
+        "lost: 2, unexpected: 0, stale: 1"
+    assert checker_summary("conv", {"valid": True, "anomalies": []}) == "anomalies: 0"
