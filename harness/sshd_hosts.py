@@ -2,9 +2,13 @@
 
 :func:`create_sshd_hosts` starts ``n`` sshd processes, each with its own config, its own freshly generated host key
 and an ``authorized_keys`` holding one freshly generated client key for root, and writes a hosts file
-(harness.ssh_config format) and a known_hosts file listing exactly those host keys. Each sshd listens on
-127.0.0.1 on its own port in the root network namespace (network-namespace hosts come from harness.netns; where
-those exist the same servers can be started inside them).
+(harness.ssh_config format) and a known_hosts file listing exactly those host keys. Two placements:
+
+* default: each sshd listens on 127.0.0.1 on its own port in the root network namespace;
+* ``netns=True``: each sshd runs inside its own network namespace of a local cluster (harness.cluster /
+  harness.netns: namespaces on a private bridge, recorded in a state file) and listens on port 22 of that
+  namespace's address, so each host has its own network stack and firewall, like a real machine. The processes
+  are the cluster's node processes, so the cluster's cleanup stops them and removes the namespaces.
 
 Must not: read or change /etc/ssh or the machine's own sshd; leave a process running after ``cleanup()``; kill a
 process it did not start. Every sshd is recorded (intent first, then its pid) in ``manifest.json`` in the run's
@@ -46,6 +50,10 @@ class SshdHosts:
     client_key: Path
     ports: dict[str, int] = field(default_factory=dict)
     pids: dict[str, int] = field(default_factory=dict)
+    addresses: dict[str, str] = field(default_factory=dict)
+    #: With ``netns=True``: the local cluster whose namespaces hold the servers (node name -> namespace name).
+    cluster: object | None = None
+    netns: dict[str, str] = field(default_factory=dict)
     _procs: dict[str, subprocess.Popen] = field(default_factory=dict, repr=False)
 
     @property
@@ -61,10 +69,14 @@ class SshdHosts:
 
     def cleanup(self) -> None:
         """Stop every sshd started here (by pid; SIGCONT first so a paused one can die), then remove the run dir."""
-        for name, proc in list(self._procs.items()):
-            _stop(proc)
-            self._procs.pop(name, None)
-        cleanup_manifest(self.manifest)  # anything recorded but not in _procs (e.g. a failed start)
+        try:
+            if self.cluster is not None:
+                self.cluster.down()  # kills the sshd processes and removes the namespaces (idempotent)
+        finally:
+            for name, proc in list(self._procs.items()):
+                _stop(proc)
+                self._procs.pop(name, None)
+            cleanup_manifest(self.manifest)  # anything recorded but not in _procs (e.g. a failed start)
         shutil.rmtree(self.base_dir, ignore_errors=True)
 
     def __enter__(self) -> "SshdHosts":
@@ -76,12 +88,13 @@ class SshdHosts:
 
 def create_sshd_hosts(n: int, *, run_id: str | None = None, base_dir: str | os.PathLike | None = None,
                       key_passphrase: str | None = None, accept_new_host_keys: bool = False,
-                      connect_timeout: float = 5.0, command_timeout: float = 30.0,
-                      ) -> tuple[Path, Path, SshdHosts]:
+                      connect_timeout: float = 5.0, command_timeout: float = 30.0, netns: bool = False,
+                      store=None) -> tuple[Path, Path, SshdHosts]:
     """Start ``n`` local sshd hosts ``n1..nN`` and return (hosts file, known_hosts file, cleanup handle).
 
     ``key_passphrase`` encrypts the generated client key and is written into the hosts file (to exercise secret
-    handling). On any failure everything already started is cleaned up before the error propagates.
+    handling). ``netns``: run each server in its own network namespace (``store``: the cluster state store, default
+    the standard one). On any failure everything already started is cleaned up before the error propagates.
     """
     if not 1 <= n <= 64:
         raise ClusterError(f"can't create {n} sshd hosts: choose 1 to 64")
@@ -100,6 +113,11 @@ def create_sshd_hosts(n: int, *, run_id: str | None = None, base_dir: str | os.P
         authorized = root / "authorized_keys"
         authorized.write_text(handle.client_key.with_suffix(".pub").read_text())
         os.chmod(authorized, 0o600)
+        if netns:
+            from harness.cluster import create_local_cluster
+
+            handle.cluster = create_local_cluster(n, faketime=False, store=store)
+            handle.netns = {node: h.netns for node, h in handle.cluster.hosts.items()}
         known_lines = []
         for i in range(1, n + 1):
             name = f"n{i}"
@@ -107,9 +125,16 @@ def create_sshd_hosts(n: int, *, run_id: str | None = None, base_dir: str | os.P
             hdir.mkdir(mode=0o700)
             host_key = hdir / "ssh_host_ed25519_key"
             _keygen(host_key, "", comment=f"splitbrain-{run_id}-{name}")
-            port = _start_sshd(handle, name, hdir, host_key, authorized)
+            if netns:
+                address, port = handle.cluster.hosts[name].address, 22
+                _start_sshd_in_netns(handle, name, hdir, host_key, authorized, address)
+                entry = address
+            else:
+                address, port = "127.0.0.1", _start_sshd(handle, name, hdir, host_key, authorized)
+                entry = f"[127.0.0.1]:{port}"
+            handle.addresses[name] = address
             pub = host_key.with_suffix(".pub").read_text().split()
-            known_lines.append(f"[127.0.0.1]:{port} {pub[0]} {pub[1]}\n")
+            known_lines.append(f"{entry} {pub[0]} {pub[1]}\n")
         handle.known_hosts.write_text("".join(known_lines))
         handle.hosts_file.write_text(_hosts_toml(handle, key_passphrase, accept_new_host_keys,
                                                  connect_timeout, command_timeout))
@@ -172,11 +197,34 @@ def _start_sshd(handle: SshdHosts, name: str, hdir: Path, host_key: Path, author
                        f"{handle.log_tail(name, 300).strip() or 'no log'}")
 
 
-def _sshd_config(port: int, host_key: Path, authorized: Path) -> str:
-    # Only this file is read (no Include of /etc/ssh). Keys only: passwords and PAM are off.
+def _start_sshd_in_netns(handle: SshdHosts, name: str, hdir: Path, host_key: Path, authorized: Path,
+                         address: str) -> None:
+    """Start sshd as the cluster's node process ``name`` (inside its namespace; the cluster records the pid)."""
+    config, log = hdir / "sshd_config", hdir / "sshd.log"
+    config.write_text(_sshd_config(22, host_key, authorized, address))
+    test = subprocess.run([SSHD, "-t", "-f", str(config)], capture_output=True, text=True, timeout=10)
+    if test.returncode != 0:
+        raise ClusterError(f"sshd rejected the generated config {config}: {test.stderr.strip()[:300]}")
+    ph = handle.cluster.start(name, [SSHD, "-D", "-f", str(config), "-E", str(log)])
+    handle.pids[name], handle.ports[name] = ph.pid, 22
+    deadline = time.monotonic() + START_TIMEOUT
+    while not _banner(address, 22):
+        if time.monotonic() > deadline or not handle.cluster.is_running(name):
+            raise ClusterError(f"sshd for {name} in namespace {handle.netns[name]} did not start within "
+                               f"{START_TIMEOUT:.0f} s: {handle.log_tail(name, 300).strip() or 'no log'}")
+        time.sleep(0.05)
+
+
+def _sshd_config(port: int, host_key: Path, authorized: Path, address: str = "127.0.0.1") -> str:
+    # Only this file is read (no Include of /etc/ssh). Keys only: passwords and PAM are off. Sessions get HOME in
+    # our own directory: a test host must not depend on this machine's root dotfiles (Debian's bash sources
+    # ~/.bashrc for every SSH command, and a heavy one costs every remote command its run time).
+    home = host_key.parent / "home"
+    home.mkdir(mode=0o700, exist_ok=True)
     return "\n".join([
+        f"SetEnv HOME={home}",
         f"Port {port}",
-        "ListenAddress 127.0.0.1",
+        f"ListenAddress {address}",
         f"HostKey {host_key}",
         f"AuthorizedKeysFile {authorized}",
         "PermitRootLogin prohibit-password",
@@ -213,7 +261,7 @@ def _hosts_toml(handle: SshdHosts, passphrase: str | None, accept_new: bool, con
     if passphrase is not None:
         lines.append(f"key_passphrase = {json.dumps(passphrase)}")  # a JSON string is a valid TOML basic string
     for name, port in handle.ports.items():
-        lines += ["", "[[hosts]]", f'name = "{name}"', 'address = "127.0.0.1"', f"port = {port}"]
+        lines += ["", "[[hosts]]", f'name = "{name}"', f'address = "{handle.addresses[name]}"', f"port = {port}"]
     return "\n".join(lines) + "\n"
 
 
@@ -237,15 +285,20 @@ def _wait_ready(proc: subprocess.Popen, port: int) -> bool:
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             return False
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
-                s.settimeout(1.0)
-                if s.recv(8).startswith(b"SSH-"):
-                    return True
-        except OSError:
-            pass
+        if _banner("127.0.0.1", port):
+            return True
         time.sleep(0.05)
     return False
+
+
+def _banner(address: str, port: int) -> bool:
+    """True if an SSH server answers at address:port with its banner."""
+    try:
+        with socket.create_connection((address, port), timeout=0.5) as s:
+            s.settimeout(1.0)
+            return s.recv(8).startswith(b"SSH-")
+    except OSError:
+        return False
 
 
 def _stop(proc: subprocess.Popen) -> None:
