@@ -4,6 +4,9 @@ of the pure generator stack alone (in the simulator and by bare op/update calls)
     .venv/bin/python bench/bench_interpreter.py [--seconds 3] [--concurrency 10]
 
 Goal (Jepsen's anchor): at least 20,000 ops/s through the interpreter. An "op" is one invoke plus its completion.
+Each line gives wall-clock ops/s and ops per CPU-second of this process (what it sustains with a core to itself:
+on a machine shared with other work the wall figure only says how busy the machine was). The load average is
+printed first for that reason.
 """
 
 from __future__ import annotations
@@ -68,41 +71,56 @@ def typical(seconds: float):
         gen.final_phase({"f": "read", "key": "r"}, packages=pkgs))
 
 
-async def bench_interpreter(seconds: float, concurrency: int, worker_cls) -> tuple[float, int]:
+class Timer:
+    def __enter__(self):
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *exc):
+        self.wall, self.cpu = time.perf_counter() - self.wall, time.process_time() - self.cpu
+
+
+async def bench_interpreter(seconds: float, concurrency: int, worker_cls) -> tuple[Timer, int]:
     with tempfile.TemporaryDirectory(prefix="splitbrain-bench-") as d:
         path = os.path.join(d, "history.jsonl")
         workers = {t: worker_cls() for t in range(concurrency)}
         workers["nemesis"] = worker_cls()
         with HistoryWriter(path) as h:
-            stats = await run(typical(seconds), workers=workers, history=h, rng=random.Random(1),
-                              concurrency=concurrency)
+            with Timer() as t:
+                stats = await run(typical(seconds), workers=workers, history=h, rng=random.Random(1),
+                                  concurrency=concurrency)
         ops = read_history(path)  # validates: the benchmark must also produce a legal history
         assert stats.abandoned == 0 and len(ops) == 2 * stats.invoked
-    return stats.ops_per_s, stats.invoked
+    return t, stats.invoked
 
 
-def bench_simulator(seconds: float, concurrency: int) -> tuple[float, int]:
-    t = time.perf_counter()
-    h = gen.simulate(typical(seconds * 100), concurrency=concurrency, latency=1_000_000, max_ops=200_000)
-    dt = time.perf_counter() - t
-    n = sum(1 for op in h if op.type == "invoke")
-    return n / dt, n
+def bench_simulator(seconds: float, concurrency: int) -> tuple[Timer, int]:
+    with Timer() as t:
+        h = gen.simulate(typical(seconds * 100), concurrency=concurrency, latency=1_000_000, max_ops=200_000)
+    return t, sum(1 for op in h if op.type == "invoke")
 
 
-def bench_bare(n: int, concurrency: int) -> float:
-    """op + two updates per op through the typical stack, no history records: the generator's own cost."""
+def bench_bare(n: int, concurrency: int) -> tuple[Timer, int]:
+    """One op and two updates (its invoke and completion) through the typical stack, without any history: the
+    generator's and scheduler's own cost."""
     from harness.history import Op
     sched = gen.Scheduler(typical(1e6), concurrency=concurrency, nemesis=True, rng=random.Random(1))
     now = 0
-    t = time.perf_counter()
-    for i in range(n):
-        x = sched.next(now)
-        if type(x) is gen.GenOp:
-            ev = Op(0, now, x.process, "invoke", x.f, x.value, None, x.key, None)
-            sched.started(x, ev, now)
-            sched.completed(Op(0, now, x.process, "ok", x.f, x.value, None, x.key, None), now)
-        now += 1000
-    return n / (time.perf_counter() - t)
+    k = 0
+    with Timer() as t:
+        for _ in range(n):
+            x = sched.next(now)
+            if type(x) is gen.GenOp:
+                k += 1
+                ev = Op(0, now, x.process, "invoke", x.f, x.value, None, x.key, None)
+                sched.started(x, ev, now)
+                sched.completed(Op(0, now, x.process, "ok", x.f, x.value, None, x.key, None), now)
+            now += 1000
+    return t, k
+
+
+def line(label: str, t: Timer, n: int) -> None:
+    print(f"{label:40s} {n / t.wall:10,.0f} ops/s wall {n / t.cpu:10,.0f} ops/cpu-s  ({n} ops)")
 
 
 def main() -> None:
@@ -110,14 +128,13 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=3.0)
     ap.add_argument("--concurrency", type=int, default=10)
     a = ap.parse_args()
-    rate, n = asyncio.run(bench_interpreter(a.seconds, a.concurrency, NoopWorker))
-    print(f"interpreter, no-op worker:        {rate:10,.0f} ops/s ({n} ops, concurrency {a.concurrency}, "
-          "history on disk)")
-    rate, n = asyncio.run(bench_interpreter(a.seconds, a.concurrency, YieldWorker))
-    print(f"interpreter, worker that yields:  {rate:10,.0f} ops/s ({n} ops)")
-    rate, n = bench_simulator(a.seconds, a.concurrency)
-    print(f"simulator (generator + scheduler): {rate:9,.0f} ops/s ({n} ops)")
-    print(f"generator alone (op + 2 updates): {bench_bare(200_000, a.concurrency):10,.0f} ops/s")
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; concurrency {a.concurrency}")
+    line("interpreter, no-op worker, history file", *asyncio.run(bench_interpreter(a.seconds, a.concurrency,
+                                                                                   NoopWorker)))
+    line("interpreter, worker that yields once", *asyncio.run(bench_interpreter(a.seconds, a.concurrency,
+                                                                                YieldWorker)))
+    line("simulator (generator + scheduler)", *bench_simulator(a.seconds, a.concurrency))
+    line("generator alone (op + 2 updates)", *bench_bare(200_000, a.concurrency))
 
 
 if __name__ == "__main__":

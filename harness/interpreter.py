@@ -205,16 +205,16 @@ class Interpreter:
             while True:
                 if self._fatal is not None:
                     raise self._fatal
-                while done:
-                    sched.completed(done.popleft(), now())
                 t = now()
+                while done:
+                    sched.completed(done.popleft(), t)
                 x = sched.next(t)
                 if type(x) is GenOp:
                     p = x.process
                     bit = p % conc if type(p) is int else conc
-                    # Stamped with the time the op was decided at: nothing was recorded since (no await in
-                    # between), so history time stays monotonic, and a time limit holds exactly.
-                    rec = record(p, "invoke", x.f, x.value, node=nodes[bit], key=x.key, time=t)
+                    # Stamped by the writer, not with t: someone else may share the writer (from another
+                    # thread), and only the writer's own clock keeps history time monotonic.
+                    rec = record(p, "invoke", x.f, x.value, node=nodes[bit], key=x.key)
                     stats.invoked += 1
                     sched.started(x, rec, t)
                     inbox[bit].set_result(x)

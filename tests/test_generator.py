@@ -353,10 +353,10 @@ def test_processes_retire_after_info(conc, seed, p_info):
     validate_history(h)  # includes: no process used again after its info
     for p in pair_ops(h):
         if p.type == "info":
-            succ = [o for o in invokes(h) if o.process == p.invoke.process + conc]
-            later = [o for o in invokes(h) if o.index > p.complete.index and o.process % conc == p.invoke.process % conc]
-            if later:
-                assert later[0].process == p.invoke.process + conc and succ
+            thread = p.invoke.process % conc
+            later = [o for o in invokes(h) if o.index > p.complete.index and o.process % conc == thread]
+            if later:  # the thread's next op runs as the next process id
+                assert later[0].process == p.invoke.process + conc
 
 
 def test_nemesis_info_does_not_change_its_process():
@@ -366,10 +366,6 @@ def test_nemesis_info_does_not_change_its_process():
 
 
 # ---------------------------------------------------------------------------------------------------------- determinism
-
-
-def _tree(draw_gen):
-    return draw_gen
 
 
 @st.composite

@@ -129,7 +129,8 @@ def test_run_time_limit_stops_new_ops(tmp_path):
     w = workers_for(2, nemesis=False, latency=0.01)
     stats, ops, _ = go(gen.clients(lambda ctx: {"f": "w"}), tmp_path, conc=2, workers=w, time_limit=0.3)
     inv = [o.time for o in ops if o.type == "invoke"]
-    assert max(inv) < inv[0] + 0.3e9  # the first op goes out when the run starts
+    # The first op goes out when the run starts; the last is decided before the limit and recorded right after.
+    assert max(inv) < inv[0] + 0.3e9 + 50e6
     assert 20 <= stats.invoked <= 80 and stats.abandoned == 0
     assert 0.28 < stats.elapsed < 2
 
@@ -137,8 +138,8 @@ def test_run_time_limit_stops_new_ops(tmp_path):
 def test_stagger_paces_real_time(tmp_path):
     g = gen.time_limit(1.0, gen.clients(gen.stagger(0.02, lambda ctx: {"f": "w"})))
     stats, ops, _ = go(g, tmp_path, conc=4, workers=workers_for(4, latency=0.001))
-    # 50 expected; uniform gaps (sd ~ 4) plus timer jitter under a loaded machine
-    assert 30 <= stats.invoked <= 60
+    # 50 expected (uniform gaps: sd ~ 4); a loaded machine wakes late and only ever lowers the count
+    assert 20 <= stats.invoked <= 60
 
 
 def test_nemesis_cycle_runs_on_the_nemesis_worker(tmp_path):

@@ -350,7 +350,10 @@ def _wrap_fn(fn):
 def lift(x) -> Generator:
     """Turn plain data into a generator: a Generator is itself; None is exhausted; a dict, Invocation or GenOp is a
     one-shot op; a function is an infinite generator (see :class:`FnGen`); a list or tuple runs its elements in
-    order. Anything else (iterators included: they are not pure) is a GeneratorError."""
+    order. Anything else (iterators included: they are not pure) is a GeneratorError.
+
+    Ops from plain data go to the lowest free thread of the context, the nemesis thread included (as in Jepsen):
+    wrap client streams in ``clients(...)`` and fault streams in ``nemesis(...)``."""
     if isinstance(x, Generator):
         return x
     if x is None:
