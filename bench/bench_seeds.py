@@ -1,0 +1,119 @@
+"""How often does a test find its bug? Runs real tests over many seeds and prints a table.
+
+For each case (system, variant, workload, faults) it runs SEEDS seeds and reports: how many runs were invalid /
+valid / unknown, the found rate, and the test-time (seconds of client load) to the first invalid run, counting the
+runs in seed order. Bounded: every run has its own time limit; the whole bench stops after --budget seconds.
+
+    .venv/bin/python bench/bench_seeds.py --seeds 10 --case quorum-kv:r1w1:register:partition
+    .venv/bin/python bench/bench_seeds.py --seeds 10 --preset quorum
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from harness.runner import run_test  # noqa: E402
+from harness.spec import TestSpec  # noqa: E402
+
+PRESETS = {
+    "quorum": [
+        "quorum-kv:correct:register:partition,kill",
+        "quorum-kv:r1w1:register:partition",
+        "quorum-kv:no-read-repair:register:partition",
+        "quorum-kv:lww-wallclock:register:clock",
+    ],
+    "raft": [
+        "raft-kv:correct:register:partition,kill,pause",
+        "raft-kv:stale-read:register:partition",
+        "raft-kv:commit-old-term:register:partition,kill",
+        "raft-kv:volatile-vote:register:kill",
+        "raft-kv:no-dedup:counter:partition",
+    ],
+    "crdt": [
+        "crdt-store:correct:or-set:partition,kill,clock",
+        "crdt-store:fifo-only:causal-kv:partition",
+        "crdt-store:lww-wallclock:lww-register:clock",
+        "crdt-store:two-phase-set:or-set:partition",
+        "crdt-store:no-anti-entropy:or-set:partition",
+    ],
+}
+
+
+def parse_case(text: str) -> dict:
+    system, variant, workload, faults = text.split(":")
+    return {"system": system, "variant": variant, "workload": workload,
+            "nemesis": tuple(f for f in faults.split(",") if f and f != "none")}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--case", action="append", default=[], help="system:variant:workload:fault,fault")
+    ap.add_argument("--preset", choices=sorted(PRESETS), action="append", default=[])
+    ap.add_argument("--seeds", type=int, default=10)
+    ap.add_argument("--first-seed", type=int, default=1)
+    ap.add_argument("--time-limit", type=float, default=15.0)
+    ap.add_argument("--nodes", type=int, default=3)
+    ap.add_argument("--rate", type=float, default=60.0)
+    ap.add_argument("--budget", type=float, default=3600.0, help="stop starting runs after this many seconds")
+    ap.add_argument("--option", action="append", default=[], help="KEY=VALUE passed to the workload/system")
+    args = ap.parse_args()
+
+    cases = [parse_case(c) for c in args.case] + [parse_case(c) for p in args.preset for c in PRESETS[p]]
+    if not cases:
+        ap.error("give --case or --preset")
+    options = {}
+    for item in args.option:
+        k, _, v = item.partition("=")
+        try:
+            options[k] = float(v) if "." in v else int(v)
+        except ValueError:
+            options[k] = v
+    store = Path(tempfile.mkdtemp(prefix="splitbrain-bench-"))
+    os.environ.setdefault("SPLITBRAIN_STATE_DIR", str(store / "state"))
+    t_start = time.monotonic()
+    rows = []
+    for case in cases:
+        verdicts, first_fail_after = [], None
+        test_time = 0.0
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
+            if time.monotonic() - t_start > args.budget:
+                break
+            spec = TestSpec(**case, seed=seed, nodes=args.nodes, time_limit=args.time_limit, rate=args.rate,
+                            nemesis_interval=4, nemesis_duration=3, recovery_time=2, options=dict(options))
+            t0 = time.monotonic()
+            try:
+                out = run_test(spec, store_root=store / "store", progress=False)
+                v = out.results["valid"]
+            except Exception as e:  # a broken run is reported, not hidden
+                print(f"  seed {seed}: run failed: {type(e).__name__}: {e}", file=sys.stderr)
+                v = "error"
+            test_time += spec.time_limit
+            verdicts.append(v)
+            if v is False and first_fail_after is None:
+                first_fail_after = test_time
+            print(f"  {case['system']} {case['variant']} {case['workload']} {','.join(case['nemesis'])} "
+                  f"seed {seed}: {v} ({time.monotonic() - t0:.1f} s wall)", file=sys.stderr, flush=True)
+        n = len(verdicts)
+        rows.append((case, n, verdicts.count(False), verdicts.count(True),
+                     sum(1 for v in verdicts if v not in (True, False)), first_fail_after))
+    print(f"\n| system | variant | workload | faults | runs | invalid | valid | unknown/error | found | "
+          f"test time to first failure |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for case, n, bad, good, unk, first in rows:
+        rate = f"{bad / n:.0%}" if n else "-"
+        print(f"| {case['system']} | {case['variant']} | {case['workload']} | {','.join(case['nemesis']) or 'none'} "
+              f"| {n} | {bad} | {good} | {unk} | {rate} | {f'{first:g} s' if first is not None else '-'} |")
+    print(f"\nruns stored in {store} (time limit {args.time_limit:g} s each, {args.nodes} nodes, "
+          f"rate {args.rate:g}/s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
