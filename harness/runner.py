@@ -42,8 +42,12 @@ class RunOutcome:
     results: dict
 
 
-def run_test(spec: TestSpec, *, store_root: Path, keep_cluster: bool = False, progress: bool = True) -> RunOutcome:
-    """Run ``spec`` end to end and return the run directory and the combined results."""
+def run_test(spec: TestSpec, *, store_root: Path, keep_cluster: bool = False, progress: bool = True,
+             fault_schedule: list[dict] | None = None) -> RunOutcome:
+    """Run ``spec`` end to end and return the run directory and the combined results.
+
+    ``fault_schedule`` replaces the seeded fault cycle with exact faults: ``{"time": ns, "f", "value"}`` each,
+    applied at those times since the start (``replay`` passes the faults of a stored history)."""
     from harness.systems import get_system
     from harness.workloads import get_workload
 
@@ -76,7 +80,8 @@ def run_test(spec: TestSpec, *, store_root: Path, keep_cluster: bool = False, pr
             ui.set_phase("starting nodes")
             addrs = cluster.start_system(system, spec.variant, options)
             _wait_ready(addrs, cluster, timeout=20.0)
-            asyncio.run(_drive(spec, system, workload, cluster, addrs, run_dir, history_path, ui))
+            asyncio.run(_drive(spec, system, workload, cluster, addrs, run_dir, history_path, ui,
+                               fault_schedule))
             ui.set_phase("collecting logs")
             cluster.collect_logs(str(run_dir / "nodes"))
     finally:
@@ -161,7 +166,7 @@ async def _watch_leaders(system, addrs, path: Path, history: HistoryWriter, inte
 
 
 async def _drive(spec: TestSpec, system, workload, cluster, addrs, run_dir: Path, history_path: Path,
-                 ui: Progress) -> None:
+                 ui: Progress, fault_schedule: list[dict] | None = None) -> None:
     from harness import generator as g
     from harness.interpreter import run as interpret
     from nemesis import PACKAGES
@@ -180,7 +185,12 @@ async def _drive(spec: TestSpec, system, workload, cluster, addrs, run_dir: Path
 
     client_gen = g.stagger(1.0 / spec.rate, lambda ctx: workload.client_op(ctx, options))
     main = g.clients(client_gen)
-    if packages:
+    if fault_schedule is not None:
+        ops = [{"f": op["f"], "value": op.get("value"), "time": int(op["time"])} for op in fault_schedule
+               if op["f"] != HEAL_ALL]
+        if ops:
+            main = g.any_of(main, g.nemesis(ops))
+    elif packages:
         # The first fault comes after a quiet spell, so the history shows the system healthy first.
         cycle = g.nemesis_cycle(list(packages.values()), spec.nemesis_interval, spec.nemesis_duration,
                                 nodes=cluster.nodes)
