@@ -479,9 +479,6 @@ def nemesis(nemesis_gen, client_gen=None) -> Generator:
     return g if client_gen is None else Any((g, OnThreads("clients", lift(client_gen))))
 
 
-_FRESH = None  # marker in EachThread.gens: this thread has not started its copy yet
-
-
 class EachThread(Generator):
     """A separate copy of ``fresh`` for every thread in the context, each seeing only its own thread. Exhausted
     when every thread's copy is. (Jepsen's ``each-thread``; typical use: one final read per client thread.)"""
