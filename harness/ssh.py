@@ -125,6 +125,7 @@ class SshHost(Host):
         self.connects = 0  # how many connections were opened (one, unless one broke)
         self._client: paramiko.SSHClient | None = None
         self._sftp: paramiko.SFTPClient | None = None
+        self._pkey: paramiko.PKey | None = None
         self._conn_lock = threading.Lock()
         self._sftp_lock = threading.Lock()
         self._channels = threading.BoundedSemaphore(MAX_CHANNELS)
@@ -204,9 +205,13 @@ class SshHost(Host):
         return client
 
     def _load_key(self) -> paramiko.PKey | None:
+        """The login key, decrypted once per SshHost (an OpenSSH key's bcrypt KDF costs real CPU time)."""
+        if self._pkey is None and self.config.key_file is not None:
+            self._pkey = self._read_key()
+        return self._pkey
+
+    def _read_key(self) -> paramiko.PKey:
         cfg = self.config
-        if cfg.key_file is None:
-            return None
         try:
             passphrase = cfg.key_passphrase.encode() if cfg.key_passphrase is not None else None
             return paramiko.PKey.from_path(cfg.key_file, passphrase)

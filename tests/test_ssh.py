@@ -138,7 +138,7 @@ def test_unreachable_hosts_fail_within_the_connect_timeout(sshd):
     t0 = time.monotonic()
     with pytest.raises(UnreachableNode, match=f"nothing listens on port {free_port}") as e:
         SshHost(cfg, settings, "tunreach").exec(["true"])
-    assert e.value.exit_code == 254 and time.monotonic() - t0 < CONNECT_TIMEOUT
+    assert e.value.exit_code == 254 and time.monotonic() - t0 < CONNECT_TIMEOUT + 1.5  # (+ key decryption)
 
     # A stopped sshd: the kernel still accepts TCP, but no banner ever comes.
     pid = sshd.pids["n2"]
@@ -149,7 +149,7 @@ def test_unreachable_hosts_fail_within_the_connect_timeout(sshd):
         with pytest.raises(UnreachableNode, match=r"^n2 .*no SSH banner within 2 s"):
             h.exec(["true"])
         took = time.monotonic() - t0
-        assert CONNECT_TIMEOUT - 0.2 < took < CONNECT_TIMEOUT + 1.5, took
+        assert CONNECT_TIMEOUT - 0.2 < took < CONNECT_TIMEOUT + 2.5, took
     finally:
         os.kill(pid, signal.SIGCONT)
     assert wait_until(lambda: _exec_ok(make_host(sshd, "n2")), 5)
