@@ -334,6 +334,16 @@ def test_any_prefers_the_soonest_op():
     assert [o.f for o in invokes(h)] == ["slow", "fast", "fast"]  # t=0 tie, then fast at 0.25 and 0.5
 
 
+def test_a_fault_due_later_does_not_hold_back_a_stagger():
+    # The runner's replay shape: client ops at a rate, alongside faults given as data with absolute times.
+    faults = [{"f": "start-x", "time": 5 * NS}, {"f": "stop-x", "time": 7 * NS}]
+    g = gen.time_limit(10, gen.any_of(gen.clients(gen.delay(0.1, fn("w"))), gen.nemesis(faults)))
+    h = simulate(g, concurrency=2, latency=1_000_000)
+    ws = [o.time for o in invokes(h, "w")]
+    assert ws == [i * NS // 10 for i in range(100)]  # not one client op waited for the fault
+    assert [(o.f, o.time) for o in invokes(h) if o.process == NEMESIS] == [("start-x", 5 * NS), ("stop-x", 7 * NS)]
+
+
 # ---------------------------------------------------------------------------------------------------------- processes
 
 

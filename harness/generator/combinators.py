@@ -29,16 +29,22 @@ _IGNORES_UPDATES = Generator.update
 
 
 def _sooner(a, b) -> bool:
-    """Is result ``a`` to be preferred over ``b``? Ops beat pending; earlier ops win, ties go to the first asked
-    (deterministic, no randomness drawn); among pendings the earlier wake-up wins."""
+    """Is result ``a`` to be preferred over ``b`` (either may be None, an op or a pending)?
+
+    Between ops the earlier wins; a tie goes to the one asked first (deterministic, no randomness drawn). An op
+    beats a pending unless the pending asks to be woken *before* the op is due: then the pending wins, because at
+    that time it may offer something sooner (a stagger's next op must not wait behind a fault due later).
+    Between pendings the earlier wake-up wins (``None``: only an event can wake it, so any time is earlier)."""
     if b is None:
         return a is not None
     if a is None:
         return False
     if a.is_op:
-        return not b.is_op or a.time < b.time
+        if b.is_op:
+            return a.time < b.time
+        return b.until is None or a.time <= b.until
     if b.is_op:
-        return False
+        return a.until is not None and a.until < b.time
     return a.until is not None and (b.until is None or a.until < b.until)
 
 
@@ -236,18 +242,14 @@ class Any(Generator):
             if r is None:
                 dead = dead or set()
                 dead.add(i)
-            elif r.is_op:
-                if best is None or not best.is_op or r.time < best.time:
-                    best, best_i, best_next = r, i, nxt
-                elif r.time == best.time:
-                    tie = True
             else:
-                if nxt is not g:
+                if not r.is_op and nxt is not g:
                     changed = changed or {}
                     changed[i] = nxt
-                if best is None or (not best.is_op and r.until is not None
-                                    and (best.until is None or r.until < best.until)):
+                if _sooner(r, best):
                     best, best_i, best_next = r, i, nxt
+                elif r.is_op and best.is_op and r.time == best.time:
+                    tie = True
             i += 1
         if best is None:
             return None, self
