@@ -381,7 +381,7 @@ def test_nemesis_info_does_not_change_its_process():
 @st.composite
 def generator_trees(draw, depth=0):
     """Random generator expressions over the combinators (finite: everything is capped by limit/time_limit)."""
-    leaf = st.sampled_from(["fn", "dict", "list"])
+    leaf = st.sampled_from(["fn", "dict", "list", "timed"])
     if depth >= 2 or draw(st.booleans()):
         kind = draw(leaf)
         f = f"f{draw(st.integers(0, 3))}"
@@ -389,6 +389,8 @@ def generator_trees(draw, depth=0):
             return gen.limit(draw(st.integers(0, 15)), counter_fn(f))
         if kind == "dict":
             return {"f": f}
+        if kind == "timed":  # ops as data with absolute due times (the runner's replay of a fault schedule)
+            return [{"f": f, "time": t * NS // 10} for t in sorted(draw(st.lists(st.integers(0, 30), max_size=3)))]
         return [{"f": f}] * draw(st.integers(0, 4))
     kind = draw(st.sampled_from(["mix", "any", "phases", "seq", "stagger", "time_limit", "each_thread", "clients",
                                  "nemesis", "limit", "delay"]))
