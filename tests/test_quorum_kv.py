@@ -163,6 +163,8 @@ def test_adapter_contract():
                                                  "--config", "/c.json"]
     assert sys_.node_config_extra("correct", {"r": 1, "w": 3, "coordinator_timeout": 0.5, "x": 1}) == \
         {"r": 1, "w": 3, "timeout": 0.5}
+    assert sys_.node_config_extra("r1w1", {"op_timeout": 2.0}) == {"timeout": 1.5}  # answers before the client
+    assert sys_.workload_options("register") == {"cas": False} and sys_.workload_options("kv") == {}
     reg_c, kv_c = QuorumKVClient("register"), QuorumKVClient("kv")
     assert reg_c.to_request(Invocation("write", 3)) == {"type": "write", "key": "register", "value": 3}
     assert kv_c.to_request(Invocation("read", key=4)) == {"type": "read", "key": 4}
