@@ -219,6 +219,23 @@ def test_same_client_and_seq_applies_once_unless_no_dedup(cluster, variant, expe
 
 
 @pytest.mark.timeout(40)
+@pytest.mark.parametrize("variant", ["correct", "volatile-vote"])
+def test_a_restarted_voter_remembers_its_vote_unless_volatile_vote(cluster, variant):
+    c = cluster(variant)
+    leader, term = c.wait_leader()
+    voter = next(n for n in c.addrs if n != leader and c.status(n)["voted_for"] == leader)
+    c.kill(voter)
+    c.start(voter)
+    deadline = time.monotonic() + 5
+    # (volatile-vote restarts in its last entry's term; the leader's next heartbeat brings it to ``term``.)
+    while ((st := c.status(voter)) is None or st["term"] != term) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert st is not None and st["term"] == term
+    # correct: the vote in this term survives the restart; volatile-vote: forgotten, free to vote again.
+    assert st["voted_for"] == (leader if variant == "correct" else None)
+
+
+@pytest.mark.timeout(40)
 def test_adapter_client_retries_and_leader_view(cluster):
     """The adapter's client maps workload ops and survives its node dying (retry elsewhere, same seq);
     ``leader`` reports the majority's view."""

@@ -74,7 +74,11 @@ class Node:
             self.name, list(cfg["nodes"]), term=term, voted_for=voted_for, log=rlog, snapshot_data=snap,
             rng=random.Random(), now=time.monotonic(), election_timeout=et,
             heartbeat_interval=float(self.cfg["heartbeat_interval"]),
-            check_quorum=2 * et[1] if self.cfg["check_quorum"] else None, max_batch=int(self.cfg["max_batch"]),
+            # Leaders step down after 2 election timeouts without a majority (fewer doomed requests at a cut-off
+            # leader), except in stale-read: a leader that never confirms its leadership does not do it this way
+            # either, so it serves stale reads for as long as it is cut off.
+            check_quorum=2 * et[1] if self.cfg["check_quorum"] and self.variant != "stale-read" else None,
+            max_batch=int(self.cfg["max_batch"]),
             commit_old_terms=self.variant == "commit-old-term", stale_reads=self.variant == "stale-read")
         self.links = {p: PeerLink(p, addr[0], int(addr[1])) for p, addr in cfg["nodes"].items() if p != self.name}
         self.snapshot_threshold = int(self.cfg["snapshot_threshold"])
