@@ -17,6 +17,7 @@ NEMESIS_NAMES = ("partition", "kill", "pause", "clock", "loss")
 
 @dataclass(frozen=True)
 class TestSpec:
+    __test__ = False  # not a pytest test class, despite the name
     system: str
     workload: str
     variant: str = "correct"
@@ -55,7 +56,7 @@ class TestSpec:
     def name(self) -> str:
         if self.test_name:
             return self.test_name
-        faults = "+".join(self.nemesis) or "none"
+        faults = "_".join(self.nemesis) or "none"
         return f"{self.system}-{self.variant}-{self.workload}-{faults}"
 
     def to_dict(self) -> dict:
