@@ -21,16 +21,24 @@ COMMAND_MODULES = (
     "harness.cli_run",
     "harness.cli_report",
     "harness.cli_cluster",
+    "harness.cli_suite",
 )
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
 @click.option("-v", "--verbose", is_flag=True, help="Log debug details to stderr.")
+@click.option("--plugin", "plugins", multiple=True, metavar="MODULE",
+              help="Import MODULE first (it registers systems/workloads); installed 'splitbrain.plugins' entry "
+                   "points are always loaded.")
 @click.version_option(package_name="splitbrain")
-def cli(verbose: bool) -> None:
+def cli(verbose: bool, plugins: tuple[str, ...]) -> None:
     """splitbrain: does a distributed system keep its consistency promises? Find out, with evidence."""
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
                         format="splitbrain: %(levelname)s: %(message)s")
+    from harness.plugins import load_entry_points, load_plugin
+    load_entry_points()
+    for module in plugins:
+        load_plugin(module)
 
 
 for _name in COMMAND_MODULES:
