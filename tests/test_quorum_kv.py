@@ -373,6 +373,9 @@ def test_set_and_counter_merge_across_replicas(clusters):
         assert ok(c, n, "set-read", "s") == [0, 1, 2, "a"] and ok(c, n, "counter-read", "c") == 13
     assert rq(c, "n1", "set-add", "s", True)["error"] == "bad-request"
     assert rq(c, "n1", "cas", "k", [1, 2])["error"] == "unsupported"
+    # nodes stay single-threaded: under libfaketime, handing fsync results back from a thread stalled requests
+    for n in c.names:
+        assert len(os.listdir(f"/proc/{c.procs[n].pid}/task")) == 1, f"{n} started a thread"
 
 
 @pytest.mark.timeout(30)

@@ -14,9 +14,9 @@ Group commit: puts queue up; one flusher task yields once (so every put of the c
 then writes everything queued with one write and one fsync, resolves those puts, and repeats while more arrived.
 The fsync runs on the event loop thread on purpose. An fsync worker thread was tried and measured: under
 libfaketime (every node runs under it) with ``FAKETIME_NO_CACHE``, handing results back from a thread stalled
-requests by 0.25 s to over a second (timed waits inside the interpreter go through libfaketime), so writes timed
-out while the same code without libfaketime was fast. A blocked loop for one fsync per batch costs throughput;
-stalls cost correctness of the experiment.
+requests by 0.25 s to over a second (probably the interpreter's timed waits, e.g. the GIL's, going through
+libfaketime), so writes timed out while the same code without libfaketime was fast. A loop blocked for one fsync
+per batch costs some throughput; stalls turn into client timeouts, i.e. unknown outcomes that weaken every check.
 
 Files in the data dir: ``wal.jsonl`` (one ``{"t": kind, "k": key, "r": record}`` per line) and ``snapshot.json``
 (``{"records": [[kind, key, record], ...]}``, written to a temp file, fsynced and renamed). Recovery = snapshot,
