@@ -233,7 +233,7 @@ def test_anti_entropy_catches_up_a_paused_replica(cluster, variant):
 def test_fifo_only_delivers_out_of_causal_order(cluster, variant):
     # n1's link to n3 is slow (and anti-entropy too rare to relay a in time): n3 hears of n2's update b, made after
     # n2 delivered n1's a, before it hears of a.
-    c = cluster(variant, per_node={"n1": {"link_delay_to": {"n3": [1.0, 1.0]}}}, anti_entropy_interval=3.0)
+    c = cluster(variant, per_node={"n1": {"link_delay_to": {"n3": [1.0, 1.0]}}}, anti_entropy_interval=30.0)
     c.req("n1", type="lww-write", key="x", value="a")
     deadline = time.monotonic() + 5
     while c.req("n2", type="lww-read", key="x") != "a":

@@ -135,9 +135,10 @@ class PeerLink:
                     await asyncio.sleep(min(0.2, node.ack_timeout))
                     continue
                 last_ae = 0.0  # a link that was down has surely missed something: repair at once
-            if not self.queue:
+            idle_for = last_ae + node.ae_interval - time.monotonic()  # until the next anti-entropy round
+            if not self.queue and idle_for > 0:
                 try:
-                    await asyncio.wait_for(self.wake.wait(), node.ae_interval)
+                    await asyncio.wait_for(self.wake.wait(), idle_for)
                 except asyncio.TimeoutError:
                     pass
             self.wake.clear()
