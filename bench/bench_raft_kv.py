@@ -6,6 +6,15 @@
 2. Failover: SIGKILL the leader, then write through the survivors until a write succeeds; the time from the kill.
 
 Usage: .venv/bin/python bench/bench_raft_kv.py [--clients 32] [--seconds 5] [--reads 0.5] [--variant correct]
+
+Measured on the project's 2-core machine (shared with other jobs, load average ~5.5), defaults (32 clients, 50%
+reads, 5 s): 2,366 ops/s with clients on the leader (p50 11 ms, p99 39 ms), 2,095 ops/s spread over all nodes
+(p50 12 ms, p99 64 ms); first write 0.34-0.44 s after a leader SIGKILL (election timeout 0.3-0.6 s).
+What limits it is CPU, not the disk: ~250 us of node CPU per op with clients on the leader (~220 us at the
+leader per write: a recv and a send per request, JSON decode/encode, asyncio callbacks; ~80 us per follower)
+plus ~100 us in this client, on two cores. The fsync (~0.3 ms) is amortised by group commit: at 32 clients
+each SQLite commit carries 4-7 writes. ReadIndex reads share heartbeat rounds and cost ~70 us at the leader.
+Levers left: a faster JSON (orjson), fewer syscalls (batching replies per connection), pipelined appends.
 Every loop is bounded in time; the nodes are killed by pid and their temp dir removed at the end, also on errors.
 """
 
@@ -161,7 +170,8 @@ async def failover(cluster: LoopbackCluster, timeout: float = 10.0) -> dict:
                     return {"killed": leader, "first_write_after_s": round(time.monotonic() - t_kill, 3),
                             "attempts": attempts}
             except Exception:
-                await asyncio.sleep(0.01)
+                pass
+            await asyncio.sleep(0.01)  # bounded retry rate: this measures the cluster, not a busy loop
         return {"killed": leader, "first_write_after_s": None, "attempts": attempts}
     finally:
         for c in conns:

@@ -33,6 +33,8 @@ OPS: dict[tuple[str, str], str] = {
 DEFAULT_KEYS = {"register": REGISTER_KEY, "set": "s", "counter": "c", "kv": "k"}
 WRITE_TYPES = frozenset({"write", "cas", "set-add", "counter-add"})
 RETRY_CODES = frozenset({"not-leader", "no-leader", "unavailable"})
+#: endpoint -> the cluster's nodes as that node reported them (so a re-opened client needs no status call)
+_KNOWN_PEERS: dict[str, list[NodeAddress]] = {}
 
 
 def _address(n) -> NodeAddress:
@@ -62,12 +64,16 @@ class RaftKVClient(Client):
         """Bind to ``node``; without a node list, learn the others from its status (best effort, so that a retry
         can go elsewhere when this node is down or cut off)."""
         if not self.nodes:
+            self.nodes = _KNOWN_PEERS.get(node.endpoint) or []
+        if not self.nodes:
             status = await node_status(node, 0.5)
             try:
                 self.nodes = [NodeAddress(name, host, int(port))
                               for name, (host, port) in sorted(((status or {}).get("nodes") or {}).items())]
             except (TypeError, ValueError):
                 self.nodes = []
+            if self.nodes:
+                _KNOWN_PEERS[node.endpoint] = self.nodes  # new clients (after an info) skip the round trip
         self.order = [node] + [n for n in self.nodes if n.name != node.name]
 
     def to_request(self, op: Invocation) -> dict:
