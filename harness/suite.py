@@ -300,7 +300,8 @@ def _run_one(cell: Cell, seed: int, runner, store_root: Path, out_dir: Path, clo
     spec = cell.spec(seed)
     log(f"suite: {cell.id} seed {seed} ...")
     t0 = clock()
-    run = {"seed": seed, "command": spec.command(), "valid": None, "run_dir": None, "report": None, "error": None}
+    run = {"seed": seed, "command": spec.command(), "valid": None, "run_dir": None, "report": None, "error": None,
+           "replay": None, "checkers": {}}
     try:
         outcome = runner(spec, store_root=store_root, progress=False)
     except SplitbrainError as e:  # the run could not be done (cluster trouble, bad input): say so, keep going
