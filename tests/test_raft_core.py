@@ -92,7 +92,7 @@ class Sim:
         self.cores = {name: self._core(name, 0, None, None) for name in self.names}
         self.applied: dict[str, list] = {name: [] for name in self.names}
 
-    def _core(self, name, term, vote, log, volatile_vote=False):
+    def _core(self, name, term, vote, log):
         return RaftCore(name, self.names, term=term, voted_for=vote, log=log, rng=random.Random(self.rng.random()),
                         now=self.now, **self.kw)
 

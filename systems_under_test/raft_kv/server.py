@@ -290,7 +290,10 @@ class Node:
             if w is not None:
                 w[0](m.get("reply") or _err("crashed", "empty forwarded reply"))
         elif m.get("from") in self.links:
-            self.core.step(m, time.monotonic())
+            try:
+                self.core.step(m, time.monotonic())
+            except (KeyError, TypeError, AttributeError) as e:  # a malformed peer message: drop it, keep going
+                log.warning("dropped malformed peer message %r: %s", m, e)
             self.kick()
 
     # ------------------------------------------------------------------------------------------- requests
