@@ -59,6 +59,9 @@ def cleanup_run(store: StateStore, run_id: str) -> CleanupReport:
     state = store.read(run_id)
     if state is None:
         return report
+    if state.get("mode") == "ssh":  # its pids, chains and dirs are on remote hosts: cleaned over SSH
+        from harness.ssh_cluster import cleanup_ssh_run
+        return cleanup_ssh_run(store, run_id, state)
     _kill_recorded(state, report)
     resources = state.get("resources") or []
     present = existing_netns()
@@ -105,7 +108,8 @@ def cleanup(store: StateStore | None = None, run_id: str | None = None, *,
     if run_id is not None:
         return [cleanup_run(store, run_id)]
     reports = []
-    for rid in store.run_ids():
+    # SSH runs first: their hosts may be local sshd test hosts, themselves a local run cleaned here.
+    for rid in sorted(store.run_ids(), key=lambda r: (store.read(r) or {}).get("mode") != "ssh"):
         state = store.read(rid)
         if state is not None and owner_alive(state) and not include_live and state["owner"]["pid"] != os.getpid():
             reports.append(CleanupReport(rid, skipped_reason=f"in use by live process {state['owner']['pid']}"))

@@ -70,7 +70,7 @@ def _print_cluster(c, with_status: bool) -> None:
 
 @click.group("cluster")
 def cluster_group():
-    """Local clusters on network namespaces (needs root)."""
+    """Local clusters on network namespaces (needs root), with a system or with sshd hosts (--ssh)."""
 
 
 @cluster_group.command("up")
@@ -78,16 +78,23 @@ def cluster_group():
 @click.option("--system", "system_name", default="echo", show_default=True, help="System to start on the nodes.")
 @click.option("--variant", default="correct", show_default=True)
 @click.option("--subnet", default=None, help="IPv4 /24 (or larger) for the cluster (default: a free 10.77.X.0/24).")
-def cluster_up(n, system_name, variant, subnet):
+@click.option("--ssh", is_flag=True, help="Instead of a system, run an OpenSSH server in each namespace and print a "
+              "hosts file for 'splitbrain run --hosts' (the SSH mode, on this machine).")
+def cluster_up(n, system_name, variant, subnet, ssh):
     """Create N namespace hosts, start the system on them and leave them running."""
     from harness.cluster import create_local_cluster
     from harness.state import StateStore
     from harness.systems import get_system
 
-    system = get_system(system_name)
     if n < 1:
         raise BadInput("need at least one node", "--nodes")
     store = StateStore()
+    if ssh:
+        if subnet is not None:
+            raise BadInput("--subnet can't be combined with --ssh", "--subnet")
+        _ssh_hosts_up(n, store)
+        return
+    system = get_system(system_name)
     c = create_local_cluster(n, subnet=subnet, store=store)
     try:
         c.start_system(system, variant)
@@ -98,6 +105,26 @@ def cluster_up(n, system_name, variant, subnet):
     store.set_current(c.run_id)
     _print_cluster(c, with_status=False)
     _echo(f"left running; tear down with 'splitbrain cluster down' (state: {store.path(c.run_id)})")
+
+
+def _ssh_hosts_up(n: int, store) -> None:
+    """``cluster up --ssh``: N sshd hosts (harness.sshd_hosts, one network namespace each), left running as the
+    current cluster; their directory (keys, configs, hosts file) is recorded so that 'cluster down' removes it."""
+    from harness.sshd_hosts import create_sshd_hosts
+
+    hosts_file, known_hosts, handle = create_sshd_hosts(n, netns=True, store=store)
+    c = handle.cluster
+    try:
+        store.add_resource(c.run_id, {"kind": "dir", "path": str(handle.base_dir)})
+    except BaseException:
+        handle.cleanup()
+        raise
+    store.set_current(c.run_id)
+    _print_cluster(c, with_status=False)
+    _echo(f"hosts file:  {hosts_file}")
+    _echo(f"known_hosts: {known_hosts}")
+    _echo(f"run a test on them with 'splitbrain run --hosts {hosts_file} ...'; tear down with "
+          f"'splitbrain cluster down' (state: {store.path(c.run_id)})")
 
 
 @cluster_group.command("status")

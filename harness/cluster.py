@@ -27,7 +27,7 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Protocol, runtime_checkable
 
 from harness.api import Host, NodeAddress, ProcessHandle, System, node_config
 from harness.errors import BadInput, ClusterError
@@ -37,6 +37,17 @@ log = logging.getLogger(__name__)
 
 FAKETIME_GLOBS = ("/usr/lib/*/faketime/libfaketime.so.1", "/usr/lib/faketime/libfaketime.so.1",
                   "/usr/local/lib/faketime/libfaketime.so.1")
+
+
+@runtime_checkable
+class ShipsCode(Protocol):
+    """Optional host capability: a host with a filesystem and interpreter of its own (an SSH host).
+    :meth:`Cluster.start_system` ships the system's package to it with ``upload_package`` (which returns the
+    directory to put on ``PYTHONPATH``) and starts its node with the host's ``python``."""
+
+    python: str
+
+    def upload_package(self, package: str) -> str: ...
 
 
 def _fmt_offset(seconds: float) -> str:
@@ -212,20 +223,28 @@ class Cluster:
 
     def start_system(self, system: System, variant: str = "correct", options: dict | None = None,
                      python: str | None = None) -> list[NodeAddress]:
-        """Write each node's config (``harness.api.node_config``) and start every node of ``system``."""
+        """Write each node's config (``harness.api.node_config``) and start every node of ``system``. A host that
+        :class:`ShipsCode` (SSH) gets the system's package uploaded and runs it with its own ``python``; local
+        hosts run this repository's code with ``sys.executable``. An explicit ``python`` overrides both."""
         options = options or {}
         if system.variants and variant not in system.variants:
             raise BadInput(f"{system.name} has no variant {variant!r} (known: {', '.join(system.variants)})",
                            "--variant")
         addrs = self.addresses(system.base_port)
-        python = python or sys.executable
         # Local hosts share this filesystem: make the shipped systems importable whatever the cwd.
         root = str(Path(__file__).resolve().parent.parent)
         for a in addrs:
+            host = self.host(a.name)
+            if isinstance(host, ShipsCode):  # remote: its own copy of the code, its own interpreter
+                if not system.package:
+                    raise ClusterError(f"{system.name} names no package to install on remote hosts")
+                node_python, pythonpath = python or host.python, host.upload_package(system.package)
+            else:
+                node_python, pythonpath = python or sys.executable, root
             cfg = node_config(a, addrs, variant, self.data_dir(a.name), system.node_config_extra(variant, options))
             cfg_path = os.path.join(self.node_dir(a.name), "node.json")
-            self.host(a.name).write_file(cfg_path, json.dumps(cfg, indent=1))
-            self.start(a.name, system.node_command(python, cfg_path), {"PYTHONPATH": root})
+            host.write_file(cfg_path, json.dumps(cfg, indent=1))
+            self.start(a.name, system.node_command(node_python, cfg_path), {"PYTHONPATH": pythonpath})
 
         def record(state: dict) -> None:
             state["system"] = {"name": system.name, "variant": variant, "port": system.base_port,

@@ -77,13 +77,16 @@ def run_test(spec: TestSpec, *, store_root: Path, keep_cluster: bool = False, pr
             cluster.leave_running = keep_cluster
             store.write_json(run_dir / "cluster.json", {"run_id": cluster.run_id, "nodes": cluster.nodes,
                                                         "mode": "ssh" if spec.hosts_file else "local"})
-            ui.set_phase("starting nodes")
-            addrs = cluster.start_system(system, spec.variant, options)
-            _wait_ready(addrs, cluster, timeout=20.0)
-            asyncio.run(_drive(spec, system, workload, cluster, addrs, run_dir, history_path, ui,
-                               fault_schedule))
-            ui.set_phase("collecting logs")
-            cluster.collect_logs(str(run_dir / "nodes"))
+            try:
+                ui.set_phase("starting nodes")
+                addrs = cluster.start_system(system, spec.variant, options)
+                _wait_ready(addrs, cluster, timeout=20.0)
+                asyncio.run(_drive(spec, system, workload, cluster, addrs, run_dir, history_path, ui,
+                                   fault_schedule))
+            finally:
+                # Also after an error or Ctrl-C: the node logs are the evidence of what went wrong.
+                ui.set_phase("collecting logs")
+                _collect_logs(cluster, run_dir / "nodes")
     finally:
         ui.stop()
     ui_line = sys.stderr if progress else None
@@ -99,10 +102,18 @@ def run_test(spec: TestSpec, *, store_root: Path, keep_cluster: bool = False, pr
 
 def _make_cluster(spec: TestSpec, run_dir: Path):
     if spec.hosts_file:
-        from harness.ssh import create_ssh_cluster
+        from harness.ssh_cluster import create_ssh_cluster
         return create_ssh_cluster(spec.hosts_file, spec.nodes)
     from harness.cluster import create_local_cluster
     return create_local_cluster(spec.nodes)
+
+
+def _collect_logs(cluster, dest: Path) -> None:
+    """Copy the nodes' logs into the run dir, best effort: a failure here must not hide the run's own error."""
+    try:
+        cluster.collect_logs(str(dest))
+    except Exception as e:  # noqa: BLE001 - e.g. a host that became unreachable; the run's outcome matters more
+        log.warning("could not collect every node's logs: %s", e)
 
 
 def _wait_ready(addrs: list[NodeAddress], cluster, timeout: float) -> None:

@@ -45,6 +45,19 @@ from harness.ssh_config import SshHostConfig, SshHostsFile, load_hosts_file
 
 log = logging.getLogger(__name__)
 
+
+class _OnlyWhenDebugging(logging.Filter):
+    """paramiko's transport thread logs every failed handshake as an ERROR with a traceback; the failure also
+    reaches the caller, which turns it into one sentence naming the host. So paramiko's own records are shown
+    only when the user asked for debug output (``splitbrain -v``)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return logging.getLogger().isEnabledFor(logging.DEBUG)
+
+
+for _name in ("paramiko.transport", "paramiko.transport.sftp"):
+    logging.getLogger(_name).addFilter(_OnlyWhenDebugging())
+
 #: Concurrent channels per connection; OpenSSH's default MaxSessions is 10 and SFTP holds one.
 MAX_CHANNELS = 8
 #: Bytes kept per output stream of one command.
@@ -136,6 +149,12 @@ class SshHost(Host):
     @property
     def label(self) -> str:
         return self.config.label
+
+    @property
+    def control_port(self) -> int:
+        """The TCP port the controller's SSH connection arrives on: faults (packet loss) must spare it, or the
+        harness would lose its own commands, the heal included."""
+        return self.config.port
 
     # ------------------------------------------------------------------------------------------- connection
 

@@ -96,8 +96,12 @@ def apply_loss(cluster: "Cluster", nodes: list[str], probability: float) -> dict
         cluster.host(node)
     for node in cluster.nodes:
         if node in nodes:
-            _sh(cluster, node, _install_script(chain, [["!", "-i", "lo", "-m", "statistic", "--mode", "random",
-                                                        "--probability", f"{probability:.6f}", "-j", "DROP"]]))
+            rules = [["!", "-i", "lo", "-m", "statistic", "--mode", "random", "--probability", f"{probability:.6f}",
+                      "-j", "DROP"]]
+            control = getattr(cluster.host(node), "control_port", None)
+            if control:  # an SSH host: the controller's own commands (the heal too) must not be lost
+                rules.insert(0, ["-p", "tcp", "--dport", str(int(control)), "-j", "RETURN"])
+            _sh(cluster, node, _install_script(chain, rules))
         else:
             _sh(cluster, node, _remove_script(chain))
     return {"nodes": sorted(nodes), "probability": probability}
