@@ -6,6 +6,7 @@ This is the one path from a history to a verdict, shared by ``run`` (at the end 
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import time
@@ -48,12 +49,46 @@ def checkers_for_test(test: dict) -> dict:
     return {"linearizable": lambda h: check_linearizable(h, model, time_limit=limit), "stats": check_stats}
 
 
+def checkers_for_run(test: dict, run_dir: Path) -> dict:
+    """Everything a stored run is judged by: the test's checkers, plus checkers of what the system itself
+    reported beside the history: leader claims (election safety) and replicas' delivery logs (causal delivery).
+    Those sidecar files are read here, so that checkers stay functions of data."""
+    from checkers.causal import check_delivery_order
+    from checkers.election import check_election_safety
+
+    checkers = dict(checkers_for_test({**test, "options": {**test.get("options", {}), "run_dir": str(run_dir)}}))
+    claims = _read_jsonl(run_dir / store.ANNOTATIONS_FILE)
+    if any(c.get("kind") == "leader-claim" for c in claims):
+        checkers["election"] = lambda h: check_election_safety(claims)
+    state_file = run_dir / store.NODE_STATE_FILE
+    if state_file.exists():
+        states = store.read_json(state_file)
+        logs = {n: st["delivery_log"] for n, st in states.items()
+                if isinstance(st, dict) and isinstance(st.get("delivery_log"), list)}
+        if logs:
+            checkers["delivery-order"] = lambda h: check_delivery_order(logs)
+    return checkers
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    """Sidecar JSON Lines (annotations); a torn last line from a killed controller is skipped."""
+    if not path.exists():
+        return []
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            continue
+    return out
+
+
 def analyze_run(run_dir: Path, *, render: bool = True, checkers: dict | None = None) -> dict:
     """Re-check a stored run: read test.json and history.jsonl, write results.json (and report.html)."""
     run_dir = store.resolve_run_dir(run_dir)
     test = store.read_json(run_dir / store.TEST_FILE) if (run_dir / store.TEST_FILE).exists() else {}
     history = read_history(run_dir / store.HISTORY_FILE)
-    results = check_history(history, checkers or checkers_for_test(test))
+    results = check_history(history, checkers or checkers_for_run(test, run_dir))
     store.write_json(run_dir / store.RESULTS_FILE, results)
     if render:
         render_report(run_dir)

@@ -129,6 +129,16 @@ class KnowsLeader(Protocol):
 
 
 @runtime_checkable
+class ReportsRoles(Protocol):
+    """Optional: a system whose nodes each say what role they believe they have (``leader``/``follower``/...) and
+    in which term. The runner records every leader claim, and the election checker finds two leaders in one term
+    (Raft's Election Safety)."""
+
+    async def roles(self, nodes: list[NodeAddress], timeout: float) -> dict[str, dict]:
+        """node name -> {"role": str, "term": int} for the nodes that answered in time."""
+
+
+@runtime_checkable
 class ReportsState(Protocol):
     """Optional: a system whose nodes report internal state for checkers (e.g. CRDT delivery order)."""
 

@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from harness import store
-from harness.analysis import check_history, render_report
-from harness.api import Completion, Invocation, KnowsLeader, NodeAddress, ReportsState
+from harness.analysis import check_history, checkers_for_run, render_report
+from harness.api import Completion, Invocation, KnowsLeader, NodeAddress, ReportsRoles, ReportsState
 from harness.errors import BadInput, ClusterError, UnreachableNode
 from harness.history import NEMESIS, HistoryWriter, read_history
 from harness.progress import Progress
@@ -93,8 +93,7 @@ def run_test(spec: TestSpec, *, store_root: Path, keep_cluster: bool = False, pr
     if ui_line:
         print("checking the history ...", file=ui_line, flush=True)
     history = read_history(history_path)
-    checkers = workload.checkers({**options, "run_dir": str(run_dir)})
-    results = check_history(history, checkers)
+    results = check_history(history, checkers_for_run(store.read_json(run_dir / store.TEST_FILE), run_dir))
     store.write_json(run_dir / store.RESULTS_FILE, results)
     render_report(run_dir)
     return RunOutcome(run_dir, results)
@@ -152,27 +151,44 @@ class _LeaderAwareNemesis(NemesisWorker):
         if op.f == HEAL_ALL:
             return Completion("ok", {name: v for name, v in await self.heal_all()})
         value = op.value
-        if isinstance(value, dict) and value.get("target") == "leader" and isinstance(self.system, KnowsLeader):
-            leader, term = await self.system.leader(self.addrs, self.op_timeout)
-            if leader:
-                op = Invocation(op.f, {**value, "nodes": [leader], "term": term}, op.key)
+        if isinstance(value, dict) and isinstance(self.system, KnowsLeader):
+            if value.get("target") == "leader":
+                leader, term = await self.system.leader(self.addrs, self.op_timeout)
+                if leader:
+                    op = Invocation(op.f, {**value, "nodes": [leader], "term": term}, op.key)
+            elif value.get("shape") == "isolate-leader":
+                leader, term = await self.system.leader(self.addrs, self.op_timeout)
+                if leader:
+                    from nemesis.grudge import isolate
+                    grudge = isolate(self.cluster.nodes, None, leader)
+                    op = Invocation(op.f, {**value, "grudge": grudge, "leader": leader, "term": term}, op.key)
         return await super().invoke(process, op)
 
 
 async def _watch_leaders(system, addrs, path: Path, history: HistoryWriter, interval: float = 0.25) -> None:
-    """Record every leader/term change the system reports (annotations.jsonl), for the report's timeline."""
+    """Record every leader/term change the system reports (annotations.jsonl), for the report's timeline, and
+    every node's own claim to lead a term (for the election-safety checker)."""
     last = None
+    claims: set[tuple] = set()
     with open(path, "a", encoding="utf-8") as f:
+        def note(entry: dict) -> None:
+            f.write(json.dumps({"time": history.now(), **entry}) + "\n")
+            f.flush()
+
         while True:
             try:
                 leader, term = await system.leader(addrs, timeout=0.5)
+                roles = await system.roles(addrs, timeout=0.5) if isinstance(system, ReportsRoles) else {}
             except Exception as e:  # nodes down or partitioned: just try again
                 log.debug("leader poll: %s", e)
-                leader, term = None, None
+                leader, term, roles = None, None, {}
             if (leader, term) != last and (leader is not None or last is not None):
                 last = (leader, term)
-                f.write(json.dumps({"time": history.now(), "kind": "leader", "node": leader, "term": term}) + "\n")
-                f.flush()
+                note({"kind": "leader", "node": leader, "term": term})
+            for node, r in roles.items():
+                if r.get("role") == "leader" and (node, r.get("term")) not in claims:
+                    claims.add((node, r.get("term")))
+                    note({"kind": "leader-claim", "node": node, "term": r.get("term")})
             await asyncio.sleep(interval)
 
 
@@ -189,7 +205,7 @@ async def _drive(spec: TestSpec, system, workload, cluster, addrs, run_dir: Path
         t: ClientWorker(lambda: system.client(spec.variant, options), addrs[t % len(addrs)], spec.op_timeout)
         for t in range(threads)
     }
-    packages = {name: PACKAGES[name] for name in spec.nemesis}
+    packages = {name: _configured(PACKAGES[name], options) for name in spec.nemesis}
     nemesis_worker = _LeaderAwareNemesis(cluster, PACKAGES if not packages else packages, system, addrs,
                                          spec.op_timeout)
     workers[NEMESIS] = nemesis_worker
@@ -243,3 +259,15 @@ async def _save_node_state(system, addrs, run_dir: Path) -> None:
         except Exception as e:
             states[a.name] = {"error": f"{type(e).__name__}: {e}"}
     store.write_json(run_dir / store.NODE_STATE_FILE, states)
+
+
+def _configured(package, options: dict):
+    """A fault package with the test's options applied: ``partition_shapes``, ``kill_targets``,
+    ``pause_targets`` (lists) narrow what the package plans."""
+    fields = {f.name for f in dataclasses.fields(package)}
+    changes = {}
+    if "shapes" in fields and options.get("partition_shapes"):
+        changes["shapes"] = tuple(options["partition_shapes"])
+    if "targets" in fields and options.get(f"{package.name}_targets"):
+        changes["targets"] = tuple(options[f"{package.name}_targets"])
+    return dataclasses.replace(package, **changes) if changes else package

@@ -188,6 +188,16 @@ class RaftKV(System):
         return RaftKVClient(options.get("workload", "register"), options.get("nodes"),
                             options.get("attempt_timeout"))
 
+    def workload_options(self, workload: str) -> dict:
+        # Raft's bugs live around the leader: aim faults at it (and at minorities/majorities around it).
+        return {"partition_shapes": ["isolate-leader", "majorities-ring", "halves", "random-halves"],
+                "kill_targets": ["leader", "one", "minority"], "pause_targets": ["leader", "one", "minority"]}
+
+    async def roles(self, nodes: list[NodeAddress], timeout: float) -> dict[str, dict]:
+        """Each answering node's own view: {"role", "term"} (the ReportsRoles capability)."""
+        replies = await asyncio.gather(*(node_status(n, timeout) for n in nodes))
+        return {n.name: {"role": r.get("role"), "term": r.get("term")} for n, r in zip(nodes, replies) if r}
+
     async def leader(self, nodes: list[NodeAddress], timeout: float) -> tuple[str | None, int | None]:
         """The leader and term a majority of the cluster reports; (None, highest term seen) without one."""
         replies = [r for r in await asyncio.gather(*(node_status(n, timeout) for n in nodes)) if r]
