@@ -1,6 +1,6 @@
 """Benchmark of the linearizability checker on the reference corpus, beside Porcupine's times.
 
-    .venv/bin/python bench/bench_checker.py [--corpus /work/shared/corpus] [--repeat 7]
+    .venv/bin/python bench/bench_checker.py [--corpus ../shared/corpus] [--repeat 7]
 
 Everything runs in this one process (``parallel=False``), one core. Times are check time only (the history is
 parsed first and not timed), CPU time of the process, the median of ``--repeat`` runs per file. Prints per-file times beside
@@ -41,7 +41,7 @@ def timed(history, model, repeat: int, **kw) -> tuple[float, dict]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--corpus", default="/work/shared/corpus")
+    ap.add_argument("--corpus", default=str(Path(__file__).resolve().parents[2] / "shared" / "corpus"))
     ap.add_argument("--repeat", type=int, default=7)
     ap.add_argument("--plain", action="store_true",
                     help="also time the whole-store kv search without the independence hint (about a minute)")

@@ -12,7 +12,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 EXE = ROOT / ".venv" / "bin" / "splitbrain"
-CORPUS = Path("/work/shared/corpus")
+from tests._paths import CORPUS
 
 
 def run(*args, timeout=60):

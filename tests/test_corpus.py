@@ -9,7 +9,7 @@ import pytest
 from checkers.linearizable import check_linearizable
 from harness.importers import load_history
 
-CORPUS = Path("/work/shared/corpus")
+from tests._paths import CORPUS
 ROWS = list(csv.DictReader(open(CORPUS / "expected.csv"))) if (CORPUS / "expected.csv").exists() else []
 
 pytestmark = pytest.mark.skipif(not ROWS, reason="the reference corpus is not on this machine")
