@@ -188,3 +188,13 @@ def test_small_real_suite(tmp_path, sb_state_dir):
     assert by_id["quorum-kv/r1w1/register/partition"]["verdict"] is False
     assert all(c["outcome"] == MET for c in summary["cells"])
     assert (tmp_path / "summary" / "summary.html").is_file() and (tmp_path / "summary" / "junit.xml").is_file()
+
+
+def test_shipped_example_suites_parse(monkeypatch):
+    root = Path(__file__).resolve().parent.parent
+    monkeypatch.syspath_prepend(str(root / "examples" / "etcd"))  # the smoke suite loads the etcd plugin
+    paths = sorted((root / "examples" / "suites").glob("*.toml"))
+    assert paths
+    for p in paths:
+        s = load_suite(p)
+        assert s.cells and all(c.expect in ("valid", "invalid") for c in s.cells), p
