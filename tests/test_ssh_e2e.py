@@ -282,3 +282,48 @@ def test_cleanup_after_a_killed_controller_removes_everything_over_ssh(clean, tm
     # the sshd hosts themselves belong to this (live) test session: skipped, not removed
     assert f"{env.hosts_run_id}: skipped" in r.stdout, r.stdout
     _assert_no_secret(r.stdout, r.stderr, dirs=(run, env.state))
+
+
+def test_hosts_file_must_give_each_node_a_host_of_its_own(sb_state_dir, tmp_path):
+    from harness.errors import BadInput
+    from harness.ssh_cluster import create_ssh_cluster
+
+    key = tmp_path / "id"
+    key.write_text("not used: nothing connects\n")
+    hosts = tmp_path / "hosts.toml"
+    hosts.write_text(f'[defaults]\nkey_file = "{key}"\n\n[[hosts]]\nname = "a"\naddress = "10.0.0.1"\n\n'
+                     '[[hosts]]\nname = "b"\naddress = "10.0.0.1"\nport = 2222\n')
+    with pytest.raises(BadInput, match="fewer than the 3 nodes"):
+        create_ssh_cluster(hosts, 3, store=StateStore(sb_state_dir))
+    with pytest.raises(BadInput, match="share the address 10.0.0.1"):
+        create_ssh_cluster(hosts, 2, store=StateStore(sb_state_dir))
+    assert not list(sb_state_dir.glob("*.json"))  # nothing recorded: it failed before anything was made
+
+
+@pytest.mark.timeout(60)
+def test_cluster_up_ssh_prints_a_usable_hosts_file_and_cluster_down_removes_it(sb_state_dir, root_iptables_unchanged):
+    from harness.cleanup import cleanup
+    from harness.ssh import open_ssh_hosts, teardown_hosts
+
+    env = {**os.environ, "SPLITBRAIN_STATE_DIR": str(sb_state_dir)}
+    cli = [sys.executable, "-m", "harness.cli", "cluster"]
+    try:
+        up = subprocess.run([*cli, "up", "--ssh", "--nodes", "2"], cwd=REPO, env=env, capture_output=True,
+                            text=True, timeout=30)
+        assert up.returncode == 0, up.stdout + up.stderr
+        fields = dict(line.split(":", 1) for line in up.stdout.splitlines() if line.startswith(("hosts file:",
+                                                                                                "known_hosts:")))
+        hosts_file, known_hosts = Path(fields["hosts file"].strip()), Path(fields["known_hosts"].strip())
+        assert known_hosts.exists()
+        hosts = open_ssh_hosts(hosts_file, "upcheck")
+        try:
+            assert [h.exec(["hostname", "-I"]).stdout.split()[0] for h in hosts.values()] == \
+                [h.address for h in hosts.values()]  # each login lands in its own namespace
+        finally:
+            teardown_hosts(hosts)
+        down = subprocess.run([*cli, "down"], cwd=REPO, env=env, capture_output=True, text=True, timeout=30)
+        assert down.returncode == 0, down.stdout + down.stderr
+        assert not hosts_file.parent.exists()  # keys, configs and the hosts file went with the cluster
+        assert not list(sb_state_dir.glob("*.json"))
+    finally:
+        cleanup(StateStore(sb_state_dir), include_live=True)
