@@ -1,7 +1,11 @@
 """Causal consistency of a key-value (read/write register) history, and the delivery order of replicas.
 
 ``check_causal`` is for *differentiated* histories: every value is written at most once (else the result is
-``unknown``). Ops: ``write`` (value; per ``key``) and ``read`` (ok value; ``None`` is the initial value). A session is
+``unknown``). Ops: ``write`` (value; per ``key``) and ``read`` (ok value; ``None`` is the initial value); the final
+phase's ``final-read`` ops count as reads too, and a ``final-read-all`` (a snapshot of several keys, see
+``checkers.convergence.expand_final_reads``) as one read per key. Final reads matter: after the heal a replica has
+every write, so a last-writer-wins choice that contradicts causality (a write beaten by one it causally precedes)
+shows up there for sure. A session is
 a client process; program order (po) is its invocation order. ``ok`` and ``info`` writes count (``info`` may have
 happened; it is the last op of its session), ``fail`` writes did not happen, only ``ok`` reads are judged. Read-from
 (rf) links a read to the unique write of its value; causal order co = (po ∪ rf)+.
@@ -45,6 +49,7 @@ import json
 import time as _time
 from typing import Any, Sequence
 
+from checkers.convergence import expand_final_reads
 from harness.history import FAIL, OK, Op, pair_ops
 
 INIT = None
@@ -67,15 +72,16 @@ def _c(v: Any) -> str:
 class _Hist:
     """The history as sessions of reads and writes, with rf resolved. Op ids are positions in ``ops``."""
 
-    def __init__(self, history: Sequence[Op], read_f: str, write_f: str):
+    def __init__(self, history: Sequence[Op], read_fs: tuple[str, ...], write_f: str):
         self.ops: list[dict] = []
         self.sessions: list[list[int]] = []
         sess_of: dict[Any, int] = {}
-        for p in pair_ops(history):
+        pairs = pair_ops(history)
+        for p in pairs:
             f = p.invoke.f
             if f == write_f and p.type != FAIL:
                 kind, value = "w", p.invoke.value
-            elif f == read_f and p.type == OK:
+            elif f in read_fs and p.type == OK:
                 kind, value = "r", p.complete.value
             else:
                 continue
@@ -87,7 +93,7 @@ class _Hist:
             self.ops.append({"kind": kind, "key": _c(p.invoke.key), "value": value, "index": p.invoke.index,
                              "session": s, "pos": len(self.sessions[s]), "process": p.invoke.process})
         self.failed_writes = {(_c(p.invoke.key), _c(p.invoke.value)): p.invoke.index
-                              for p in pair_ops(history) if p.invoke.f == write_f and p.type == FAIL}
+                              for p in pairs if p.invoke.f == write_f and p.type == FAIL}
         self.writer: dict[tuple, int] = {}
         self.duplicate = None
         for oid, o in enumerate(self.ops):
@@ -192,12 +198,14 @@ def _co(h: _Hist, vc, a: int, b: int) -> bool:
     return a != b and vc[b][oa["session"]] >= oa["pos"]
 
 
-def check_causal(history: Sequence[Op], *, model: str = "CC", read_f: str = "read", write_f: str = "write",
-                 time_limit: float = 30.0) -> dict:
+def check_causal(history: Sequence[Op], *, model: str = "CC", read_f: str | tuple[str, ...] = ("read", "final-read"),
+                 write_f: str = "write", time_limit: float = 30.0) -> dict:
+    """Judge ``history`` (see the module docstring); ``read_f`` names the read op(s)."""
     if model not in MODELS:
         raise ValueError(f"unknown causal model {model!r} (known: {', '.join(MODELS)})")
     deadline = _time.monotonic() + time_limit
-    h = _Hist(history, read_f, write_f)
+    read_fs = (read_f,) if isinstance(read_f, str) else tuple(read_f)
+    h = _Hist(expand_final_reads(history), read_fs, write_f)
     base = {"checker": "causal", "model": model, "ops": len(h.ops), "sessions": len(h.sessions)}
     if h.duplicate is not None:
         a, b = h.duplicate

@@ -23,6 +23,12 @@ Per key:
 - **convergence time**: from the first final read's invocation until, on every node, the run of final reads that
   all equal the common final value began (reported in ms; ``None`` if they never agreed).
 
+Multi-key final reads: a workload with several keys may end with one ``final-read-all`` per client thread instead of
+one ``final-read`` per key (a whole-node snapshot is one request, and every node then reads every key). Its
+invocation value is the list of keys, its ok completion value the list of ``[key, value]`` pairs.
+``expand_final_reads`` rewrites each such op into one ``final-read`` per key (same process, node, index and times),
+so this checker and the causal one judge them like any read; ``check_convergence`` does that itself.
+
 Result: ``{"valid", "checker": "convergence", "anomalies": [{"type", "ops", "explanation", ...}], "keys": {...}}``.
 ``ops`` are invoke indices. ``valid`` is ``"unknown"`` if a key has no final reads at all or the ``time_limit`` passed. The checker never
 trusts or needs cluster knowledge beyond the ops' ``node`` field, and never mutates the history.
@@ -34,7 +40,9 @@ import json
 import time as _time
 from typing import Any, Sequence
 
-from harness.history import FAIL, INFO, OK, Op, pair_ops
+from harness.history import FAIL, INFO, INVOKE, OK, Op, pair_ops
+
+FINAL_READ_ALL = "final-read-all"
 
 DATATYPES = ("counter", "set", "register", "mv-register")
 INF = float("inf")
@@ -63,7 +71,7 @@ def check_convergence(history: Sequence[Op], *, datatype: str, final_f: str = "f
         raise ValueError(f"unknown datatype {datatype!r} (known: {', '.join(DATATYPES)})")
     deadline = _time.monotonic() + time_limit
     by_key: dict[str, list] = {}
-    for p in pair_ops(history):
+    for p in pair_ops(expand_final_reads(history, final_f=final_f)):
         by_key.setdefault(_c(p.invoke.key), []).append(p)
     anomalies: list[dict] = []
     keys: dict[str, dict] = {}
@@ -83,6 +91,43 @@ def check_convergence(history: Sequence[Op], *, datatype: str, final_f: str = "f
         out["error"] = "; ".join(unknown)
     if not keys:
         out["error"] = "the history has no ops"
+    return out
+
+
+def expand_final_reads(history: Sequence[Op], *, all_f: str = FINAL_READ_ALL, final_f: str = "final-read") -> list[Op]:
+    """The history with each ``all_f`` op (see the module docstring) replaced by one ``final_f`` read per key.
+
+    The per-key ops keep the original's index (so anomalies point at the recorded op), process, node and times;
+    each invoke is emitted right before its completion, which keeps every process's ops in order. A non-ok
+    completion becomes a non-ok read of every key (value None); an ok one whose value is not a list of pairs
+    becomes ok reads of the malformed value itself, so that the checkers report it rather than skip it. Pure: the
+    input is not changed, and a history without ``all_f`` ops comes back as an equal list.
+    """
+    out: list[Op] = []
+    pending: dict = {}
+    for op in history:
+        if op.f != all_f:
+            out.append(op)
+            continue
+        if op.type == INVOKE:
+            pending[op.process] = op
+            continue
+        inv = pending.pop(op.process, None)
+        if inv is None:
+            continue  # a completion without an invocation: nothing to pair it with
+        keys = inv.value if isinstance(inv.value, list) else []
+        got: dict[str, Any] = {}
+        malformed = op.type == OK and not (isinstance(op.value, list) and all(
+            isinstance(kv, list) and len(kv) == 2 for kv in op.value))
+        if op.type == OK and not malformed:
+            got = {_c(k): v for k, v in op.value}
+        for k in keys:
+            value = op.value if malformed else got.get(_c(k)) if op.type == OK else None
+            out.append(Op(inv.index, inv.time, inv.process, inv.type, final_f, None, inv.node, k))
+            out.append(Op(op.index, op.time, op.process, op.type, final_f, value, op.node, k, op.error))
+    for inv in pending.values():  # never completed: an invocation per key, left open like the original
+        for k in inv.value if isinstance(inv.value, list) else []:
+            out.append(Op(inv.index, inv.time, inv.process, inv.type, final_f, None, inv.node, k))
     return out
 
 

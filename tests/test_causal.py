@@ -313,3 +313,28 @@ def test_simulated_causal_store_is_always_valid_and_converges(seed, steps):
             h.op(100 + r, "final-read", result=sim.read(r, key), key=key, node=f"n{r + 1}")
     conv = check_convergence(h.ops, datatype="register")
     assert conv["valid"] is True, conv
+
+
+def test_final_reads_count_as_reads():
+    # A wall-clock LWW under skew: process 1 read w1, then wrote w2 (causally later), yet every replica ends on w1.
+    h = H()
+    w1 = h.w(1, "x", 1)
+    h.r(2, "x", 1)
+    w2 = h.w(2, "x", 2)
+    fr = h.op(2, "final-read", result=1, key="x", node="n2")
+    res = check_causal(h.ops)
+    assert res["valid"] is False and "WriteCORead" in types(res)
+    assert next(a for a in res["anomalies"] if a["type"] == "WriteCORead")["ops"] == [w1, w2, fr]
+    assert check_causal(h.ops, read_f="read")["valid"] is True  # not looking at final reads: nothing seen
+    # The same as a multi-key snapshot (final-read-all), and its twin that ends on w2.
+    for final, valid in ((1, False), (2, True)):
+        h2 = H()
+        h2.w(1, "x", 1)
+        h2.r(2, "x", 1)
+        h2.w(2, "x", 2)
+        i = h2.invoke(2, "final-read-all", ["x", "y"], node="n2")
+        h2.complete(2, "final-read-all", [["x", final], ["y", None]], node="n2")
+        res2 = check_causal(h2.ops)
+        assert res2["valid"] is valid
+        if not valid:
+            assert i in next(a for a in res2["anomalies"] if a["type"] == "WriteCORead")["ops"]

@@ -7,7 +7,7 @@ import random
 
 from hypothesis import given, settings, strategies as st
 
-from checkers.convergence import check_convergence
+from checkers.convergence import check_convergence, expand_final_reads
 from tests.test_crdt_histories import H
 
 
@@ -191,3 +191,44 @@ def test_simulated_or_set_store_converges(seed, steps):
     finals(h, [sorted(t) for t in tags])
     res = check_convergence(h.ops, datatype="set")
     assert res["valid"] is True, res
+
+
+def _final_all(h, process, node, pairs, type="ok"):
+    """One ``final-read-all`` of the keys in ``pairs`` ([[key, value], ...]) on ``node``."""
+    keys = [k for k, _ in pairs]
+    i = h.invoke(process, "final-read-all", keys, node=node)
+    h.complete(process, "final-read-all", pairs if type == "ok" else None, type=type, node=node)
+    return i
+
+
+def test_final_read_all_is_one_final_read_per_key():
+    h = H()
+    h.op(1, "write", 1, key="a")
+    h.op(2, "write", 2, key="b")
+    i1 = _final_all(h, 100, "n1", [["a", 1], ["b", 2]])
+    _final_all(h, 101, "n2", [["a", 1], ["b", None]])    # n2 never got b
+    _final_all(h, 102, "n3", [["a", 1], ["b", 2]], type="fail")
+    expanded = expand_final_reads(h.ops)
+    reads = [op for op in expanded if op.f == "final-read"]
+    assert len(reads) == 12 and {op.index for op in reads if op.process == 100} == {i1, i1 + 1}
+    assert [(op.key, op.value) for op in reads if op.process == 100 and op.type == "ok"] == [("a", 1), ("b", 2)]
+    assert expand_final_reads(h.ops[:4]) == h.ops[:4]  # nothing to expand: unchanged
+    res = check_convergence(h.ops, datatype="register")
+    assert res["valid"] is False
+    assert [(a["type"], a["key"]) for a in res["anomalies"]] == [("divergent", "b"), ("lost", "b")]
+    assert res["keys"]['"a"']["nodes"].keys() == {"n1", "n2"}  # the failed snapshot counts for no node
+    # Twin: every node agrees on every key.
+    h2 = H()
+    h2.op(1, "write", 1, key="a")
+    _final_all(h2, 100, "n1", [["a", 1], ["b", None]])
+    _final_all(h2, 101, "n2", [["a", 1], ["b", None]])
+    assert check_convergence(h2.ops, datatype="register")["valid"] is True
+
+
+def test_malformed_final_read_all_is_reported_not_skipped():
+    h = H()
+    h.op(1, "write", 1, key="a")
+    h.invoke(100, "final-read-all", ["a"], node="n1")
+    h.complete(100, "final-read-all", "garbage", node="n1")
+    res = check_convergence(h.ops, datatype="register")
+    assert res["valid"] is False and res["anomalies"][0]["type"] == "unexpected"

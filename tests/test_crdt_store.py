@@ -251,3 +251,27 @@ def test_fifo_only_delivers_out_of_causal_order(cluster, variant):
         assert seen == (None, "b")
         assert res["valid"] is False
         assert {(a["node"], a["type"]) for a in res["anomalies"]} == {("n3", "causal-violation")}
+
+
+def test_adapter_final_read_all_reads_every_key_from_one_snapshot():
+    from harness.api import Invocation
+    from harness.systems.crdt_store import CrdtClient, CrdtStoreSystem
+
+    c = CrdtClient("lww")
+    op = Invocation("final-read-all", ["k0", "k1", ["odd", 1]])
+    assert c.to_request(op) == {"type": "state"}
+    state = {"lww": [["k0", 5], [["odd", 1], "v"]], "counter": [["k1", 7]], "set": [], "mv": [], "gcounter": []}
+    done = c.from_reply(op, {"id": 1, "ok": True, "value": state})
+    assert done.type == "ok" and done.value == [["k0", 5], ["k1", None], [["odd", 1], "v"]]
+    assert CrdtClient("counter").from_reply(op, {"ok": True, "value": state}).value == [["k0", 0], ["k1", 7],
+                                                                                       [["odd", 1], 0]]
+    failed = c.from_reply(op, {"ok": False, "error": "unavailable"})
+    assert failed.type == "fail"  # a read changes nothing: a definite failure
+    with pytest.raises(ValueError):
+        c.to_request(Invocation("final-read-all", None))
+    system = CrdtStoreSystem()
+    for w in ("counter", "crdt-counter", "or-set", "crdt-set", "lww-register", "causal-kv"):
+        assert w in system.workloads
+    assert system.workload_options("counter") == {"read_fraction": 0.0}
+    assert system.client("correct", {"workload": "or-set"}).crdt_type == "set"
+    assert system.client("correct", {"workload": "lww-register"}).crdt_type == "lww"

@@ -40,6 +40,8 @@ _WORKLOADS: dict[str, str] = {
     "crdt-counter": "harness.workloads.crdt_counter",
     "crdt-set": "harness.workloads.crdt_set",
     "causal-kv": "harness.workloads.causal_kv",
+    "or-set": "harness.workloads.crdt_or_set",
+    "lww-register": "harness.workloads.lww_register",
 }
 
 
