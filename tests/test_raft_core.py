@@ -186,6 +186,50 @@ def test_a_vote_is_durable_before_the_reply_leaves_and_granted_once_per_term():
     assert reply["granted"] is False
 
 
+@pytest.mark.parametrize("pre_vote", [True, False])
+def test_a_returning_partitioned_follower_deposes_the_leader_only_without_pre_vote(pre_vote):
+    sim = Sim(pre_vote=pre_vote)
+    sim.run(1.5)
+    leader = sim.leader()
+    term = leader.term
+    follower = next(n for n in sim.names if n != leader.id)
+    sim.isolate(follower)
+    sim.run(2.0)  # several election timeouts cut off
+    if pre_vote:
+        assert sim.cores[follower].term == term   # asked, refused, changed nothing
+    else:
+        assert sim.cores[follower].term > term    # its term climbed while cut off
+    sim.cut.clear()
+    sim.run(1.0)
+    # With pre-vote the same leader keeps its term; without, the returning node's higher term deposes it.
+    assert (leader.role == LEADER and leader.term == term) is pre_vote
+
+
+def test_pre_vote_elects_a_new_leader_after_the_leader_dies():
+    sim = Sim(pre_vote=True)
+    sim.run(1.5)
+    old = sim.leader()
+    sim.isolate(old.id)
+    sim.run(1.5)
+    others = [n for n in sim.leaders() if n != old.id]
+    assert len(others) == 1 and sim.cores[others[0]].term == old.term + 1  # one pre-vote round, one real term
+
+
+def test_pre_vote_changes_no_term_or_vote_and_is_refused_while_a_leader_is_heard():
+    voter = RaftCore("n1", ["n1", "n2", "n3"], term=3, pre_vote=True)
+    voter.step({"t": "ae", "term": 3, "from": "n2", "prev_index": 0, "prev_term": 0, "entries": [], "commit": 0,
+                "round": 1}, 1.0)
+    voter.take_outbox()
+    pv = {"t": "pv", "term": 4, "from": "n3", "last_index": 0, "last_term": 0}
+    voter.step(dict(pv), 1.1)  # leader n2 heard 0.1 s ago: refuse
+    (_, reply, _), = voter.take_outbox()
+    assert reply["granted"] is False and reply["term"] == 3
+    voter.step(dict(pv), 1.0 + voter.election_timeout[0] + 0.01)
+    (_, reply, _), = voter.take_outbox()
+    assert reply["granted"] is True and reply["term"] == 4
+    assert (voter.term, voter.voted_for, voter.take_persist()) == (3, None, None)
+
+
 def test_volatile_vote_restart_votes_twice_in_one_term():
     """A node restarted from storage that kept its vote refuses a second candidate; one that forgot votes again."""
     def restarted(vote_kept: bool) -> RaftCore:
@@ -243,7 +287,8 @@ def test_commit_old_term_variant_commits_an_earlier_term_entry_by_counting():
     """Drive a leader of term 4 whose log ends in a term-2 entry: one follower acknowledges it. The correct core
     does not commit index 2; the commit-old-term core does (and it has no no-op to commit it through)."""
     for buggy in (False, True):
-        core = RaftCore("n1", ["n1", "n2", "n3"], term=3, log=make_log([1, 2]), commit_old_terms=buggy)
+        core = RaftCore("n1", ["n1", "n2", "n3"], term=3, log=make_log([1, 2]), commit_old_terms=buggy,
+                        pre_vote=False)
         core.commit_index = core.last_applied = 1
         core.tick(10.0)  # election timeout: candidate in term 4
         for p in ("n2", "n3"):

@@ -14,6 +14,11 @@ Messages are plain dicts (``t`` is the kind, ``term`` and ``from`` always presen
 JSON without translation. Time comes in as ``now`` (monotonic seconds) and randomness from the injected ``rng``,
 so tests drive whole elections without processes.
 
+Pre-Vote (Raft thesis 9.6, on by default as in etcd): a node whose election timer runs out first asks whether a
+majority *would* vote for it in the next term (``pv``), without changing anyone's term or vote; only then does it
+start a real election. A node that still hears a live leader refuses such requests. So a node coming back from a
+partition, whose term did not climb while it was cut off, does not depose a working leader.
+
 Bugs are seeded here, behind flags, and nowhere else: ``commit_old_terms`` (count replicas for entries of earlier
 terms: Figure 8 of the Raft paper; such a leader also skips the no-op barrier it would otherwise need) and
 ``stale_reads`` (the leader confirms reads without a heartbeat round). ``volatile-vote`` and ``no-dedup`` are the
@@ -28,7 +33,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-FOLLOWER, CANDIDATE, LEADER = "follower", "candidate", "leader"
+FOLLOWER, PRECANDIDATE, CANDIDATE, LEADER = "follower", "pre-candidate", "candidate", "leader"
 NOOP = {"op": "noop"}
 
 
@@ -164,7 +169,7 @@ class RaftCore:
                  log: Log | None = None, snapshot_data: Any = None, rng: random.Random | None = None,
                  now: float = 0.0, election_timeout: tuple[float, float] = (0.3, 0.6),
                  heartbeat_interval: float = 0.05, check_quorum: float | None = None, max_batch: int = 512,
-                 commit_old_terms: bool = False, stale_reads: bool = False):
+                 commit_old_terms: bool = False, stale_reads: bool = False, pre_vote: bool = True):
         self.id = node_id
         self.peers = [p for p in peers if p != node_id]
         self.cluster_size = len(self.peers) + 1
@@ -181,6 +186,7 @@ class RaftCore:
         self.max_batch = max_batch
         self.commit_old_terms = commit_old_terms
         self.stale_reads = stale_reads
+        self.pre_vote = pre_vote
 
         self.role = FOLLOWER
         self.leader: str | None = None
@@ -200,6 +206,8 @@ class RaftCore:
         self.durable_index = self.log.last_index      # own log persisted up to here (a leader counts only that)
         self.pending_reads: list[tuple[Any, int]] = []  # (tag, round that a majority must ack)
         self.votes: set[str] = set()
+        self.prevotes: set[str] = set()
+        self.leader_heard_at = float("-inf")          # when an append or snapshot of the current leader came
         self.safety_violations = 0                    # committed entries overwritten (only the bugs do that)
 
         # Outputs for the driver.
@@ -228,7 +236,10 @@ class RaftCore:
                 for p in self.peers:
                     self._send_append(p, now, heartbeat=True)
         elif now >= self.election_deadline:
-            self._start_election(now)
+            if self.pre_vote:
+                self._start_pre_vote(now)
+            else:
+                self._start_election(now)
 
     def propose(self, command: Any, now: float) -> tuple[int, int] | None:
         """Append ``command`` as leader; returns (index, term), or None if not the leader. Replication happens on
@@ -265,6 +276,12 @@ class RaftCore:
     def step(self, msg: dict, now: float) -> None:
         """Handle one message from a peer."""
         kind, term, sender = msg["t"], msg["term"], msg["from"]
+        if kind == "pv":
+            self._on_pv(msg, now)  # a hypothetical term: must not move ours
+            return
+        if kind == "pv-r" and msg.get("granted"):
+            self._on_pv_r(msg, now)  # carries the term it grants, one above ours: not a newer term
+            return
         if term > self.term:
             self._become_follower(term, sender if kind in ("ae", "is") else None, now)
         elif term < self.term:
@@ -368,6 +385,18 @@ class RaftCore:
             self.pending_reads = []  # the driver notices the role change and fails its waiters
             self.election_deadline = now + self._election_timeout()
 
+    def _start_pre_vote(self, now: float) -> None:
+        """Ask for pre-votes for ``term + 1``; nothing durable changes (a refused pre-candidate stays harmless)."""
+        self.role = PRECANDIDATE
+        self.leader = None
+        self.prevotes = {self.id}
+        self.election_deadline = now + self._election_timeout()
+        for p in self.peers:
+            self.outbox.append((p, {"t": "pv", "term": self.term + 1, "from": self.id,
+                                    "last_index": self.log.last_index, "last_term": self.log.last_term}, False))
+        if len(self.prevotes) >= majority(self.cluster_size):
+            self._start_election(now)
+
     def _start_election(self, now: float) -> None:
         self.term += 1
         self.role = CANDIDATE
@@ -458,6 +487,25 @@ class RaftCore:
             self.election_deadline = now + self._election_timeout()
         self._send(msg["from"], {"t": "rv-r", "granted": granted}, after_persist=True)
 
+    def _on_pv(self, msg: dict, now: float) -> None:
+        """Would I vote for this candidate in ``msg["term"]``? Not while I lead or still hear a live leader (my
+        election timer has not run out), and only for a later term and an up-to-date log. Changes nothing."""
+        # As etcd's lease check: the shortest election timeout since the leader was last heard, so the first node
+        # whose (randomised) timer runs out after a leader died finds the others willing.
+        hears_leader = self.role == LEADER or (self.leader is not None
+                                               and now < self.leader_heard_at + self.election_timeout[0])
+        granted = (not hears_leader and msg["term"] > self.term
+                   and log_up_to_date(msg["last_term"], msg["last_index"], self.log.last_term, self.log.last_index))
+        reply = {"t": "pv-r", "term": msg["term"] if granted else self.term, "from": self.id, "granted": granted}
+        self.outbox.append((msg["from"], reply, False))
+
+    def _on_pv_r(self, msg: dict, now: float) -> None:
+        if self.role != PRECANDIDATE or msg["term"] != self.term + 1:
+            return  # a late answer to an earlier round
+        self.prevotes.add(msg["from"])
+        if len(self.prevotes) >= majority(self.cluster_size):
+            self._start_election(now)
+
     def _on_rv_r(self, msg: dict, now: float) -> None:
         if self.role != CANDIDATE or not msg.get("granted"):
             return
@@ -470,6 +518,7 @@ class RaftCore:
         if self.role != FOLLOWER or self.leader != sender:
             self._become_follower(self.term, sender, now)
         self.election_deadline = now + self._election_timeout()
+        self.leader_heard_at = now
         prev, prev_term, entries = msg["prev_index"], msg["prev_term"], msg["entries"]
         reply = {"t": "ae-r", "round": msg["round"]}
         snap = self.log.snapshot_index
@@ -536,6 +585,7 @@ class RaftCore:
         if self.role != FOLLOWER or self.leader != sender:
             self._become_follower(self.term, sender, now)
         self.election_deadline = now + self._election_timeout()
+        self.leader_heard_at = now
         index, term = msg["index"], msg["last_term"]
         if index > self.commit_index:
             if self.log.term_at(index) == term:

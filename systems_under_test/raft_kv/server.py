@@ -47,7 +47,8 @@ VARIANTS = ("correct", "stale-read", "commit-old-term", "volatile-vote", "no-ded
 WRITE_OPS = {"write": "write", "cas": "cas", "counter-add": "counter-add", "set-add": "set-add"}
 READ_OPS = ("read", "counter-read", "set-read")
 DEFAULTS = {"election_timeout": [0.3, 0.6], "heartbeat_interval": 0.05, "snapshot_threshold": 5000,
-            "request_timeout": 5.0, "check_quorum": True, "max_batch": 512}
+            "request_timeout": 5.0, "check_quorum": True, "max_batch": 512,
+            "pre_vote": True}
 
 log = logging.getLogger("raft_kv")
 Reply = Callable[[dict], None]
@@ -79,7 +80,8 @@ class Node:
             # either, so it serves stale reads for as long as it is cut off.
             check_quorum=2 * et[1] if self.cfg["check_quorum"] and self.variant != "stale-read" else None,
             max_batch=int(self.cfg["max_batch"]),
-            commit_old_terms=self.variant == "commit-old-term", stale_reads=self.variant == "stale-read")
+            commit_old_terms=self.variant == "commit-old-term", stale_reads=self.variant == "stale-read",
+            pre_vote=bool(self.cfg["pre_vote"]))
         self.links = {p: PeerLink(p, addr[0], int(addr[1])) for p, addr in cfg["nodes"].items() if p != self.name}
         self.snapshot_threshold = int(self.cfg["snapshot_threshold"])
         self.request_timeout = float(self.cfg["request_timeout"])
