@@ -3,6 +3,7 @@ the RaftCore driven through a simulated network, ReadIndex, snapshots, the state
 
 from __future__ import annotations
 
+import json
 import random
 
 import pytest
@@ -242,6 +243,42 @@ def test_volatile_vote_restart_votes_twice_in_one_term():
     assert forgot.take_outbox()[0][1]["granted"] is True
 
 
+@pytest.mark.parametrize("persist_vote", [True, False])
+def test_a_voter_restarted_between_two_elections_makes_two_leaders_in_one_term_only_if_votes_are_volatile(
+        tmp_path, persist_vote):
+    """A wins term 1 with C's vote; C crashes before A's first append reaches it and restarts from its storage; B,
+    which never heard of term 1, then asks C for term 1. With the vote on disk C refuses; volatile-vote C grants,
+    and B leads term 1 too (what the election checker reports from the nodes' own claims)."""
+    names = ["a", "b", "c"]
+    a, b, c = (RaftCore(n, names, pre_vote=False) for n in names)
+    store = Storage(str(tmp_path / "c"), persist_vote=persist_vote)
+
+    def step_c(core: RaftCore, msg: dict) -> dict:
+        core.step(msg, 1.0)
+        batch = core.take_persist()
+        if batch is not None:
+            store.write(batch)  # the server writes before it sends a vote (after_persist)
+        (_, reply, _), = core.take_outbox()
+        return reply
+
+    a.tick(10.0)                                    # a's timer runs out first: candidate for term 1
+    rv_a = next(m for to, m, _ in a.take_outbox() if to == "c")
+    a.step(step_c(c, rv_a), 10.0)
+    assert (a.role, a.term) == (LEADER, 1)
+    a.take_outbox()                                 # its appends are lost: c crashes now
+    store.close()
+    store = Storage(str(tmp_path / "c"), persist_vote=persist_vote)
+    term, vote, rlog, _ = store.load()
+    c2 = RaftCore("c", names, term=term, voted_for=vote, log=rlog, pre_vote=False)
+    b.tick(10.0)                                    # b (still term 0) campaigns: term 1 as well
+    rv_b = next(m for to, m, _ in b.take_outbox() if to == "c")
+    assert rv_b["term"] == 1
+    b.step(step_c(c2, rv_b), 10.0)
+    leaders_of_term_1 = sorted(n.id for n in (a, b) if n.role == LEADER and n.term == 1)
+    assert leaders_of_term_1 == (["a"] if persist_vote else ["a", "b"])
+    store.close()
+
+
 def test_storage_round_trip_and_volatile_vote(tmp_path):
     for persist_vote in (True, False):
         st = Storage(str(tmp_path / f"v{persist_vote}"), persist_vote=persist_vote)
@@ -298,6 +335,66 @@ def test_commit_old_term_variant_commits_an_earlier_term_entry_by_counting():
         core.take_outbox()
         core.step({"t": "ae-r", "term": 4, "from": "n2", "success": True, "match": 2, "round": 1}, 10.0)
         assert core.commit_index == (2 if buggy else 1)
+
+
+def _connect_only(sim: "Sim", *groups: list[str]) -> None:
+    """Cut every link except those inside each group."""
+    sim.cut = {(a, b) for a in sim.names for b in sim.names
+               if a != b and not any(a in g and b in g for g in groups)}
+
+
+def _run_until(sim: "Sim", cond, limit: float = 5.0) -> None:
+    end = sim.now + limit
+    while not cond() and sim.now < end:
+        sim.run(0.05)
+    assert cond(), "the scripted step did not happen in time"
+
+
+def _conflicts(sim: "Sim") -> dict[int, set]:
+    """Log indexes at which two nodes applied different commands (State Machine Safety broken)."""
+    seen: dict[int, set] = {}
+    for applied in sim.applied.values():
+        for idx, term, cmd in applied:
+            seen.setdefault(idx, set()).add((term, json.dumps(cmd, sort_keys=True)))
+    return {i: v for i, v in seen.items() if len(v) > 1}
+
+
+@pytest.mark.parametrize("buggy", [False, True])
+def test_figure_8_schedule_loses_a_committed_entry_only_with_commit_old_term(buggy):
+    """Figure 8 of the Raft paper on 3 nodes, scripted with partitions: A (term a) holds E alone; B wins the next
+    term and is cut off at once, so F stays on B alone; A and C meet, then B and C. commit-old-term: A wins with
+    C, replicates E to C, counts A+C and commits (applies) E; then B wins with C (its last term beats E's) and
+    overwrites E with F: two commands applied at one index. Correct Raft: B's no-op reached C before the cut, so
+    C never elects A, and whatever commits is never overwritten. Same schedule for both."""
+    sim = Sim(seed=3, commit_old_terms=buggy)
+    sim.run(1.5)
+    a = sim.leader().id
+    _connect_only(sim, [a], [n for n in sim.names if n != a])     # A cut off: E stays on A
+    i = sim.cores[a].propose({"op": "write", "key": "k", "value": "E"}, sim.now)[0]
+    sim.deliver()
+    _run_until(sim, lambda: any(n != a for n in sim.leaders()))
+    b = next(n for n in sim.leaders() if n != a)
+    c = next(n for n in sim.names if n not in (a, b))
+    _connect_only(sim, [a], [b], [c])                             # B cut off at once: F stays on B
+    f = sim.cores[b].propose({"op": "write", "key": "k", "value": "F"}, sim.now)[0]
+    assert (f == i) is buggy                                      # correct B put its no-op at i first
+    sim.deliver()
+    _connect_only(sim, [a, c], [b])                               # A and C meet again
+    _run_until(sim, lambda: any(sim.cores[n].role == LEADER and sim.cores[n].term > sim.cores[b].term
+                                for n in (a, c)))
+    sim.run(0.3)
+    if buggy:
+        assert sim.cores[a].role == LEADER
+        assert [cmd.get("value") for idx, _, cmd in sim.applied[a] if idx == i] == ["E"]  # counted, committed
+    _connect_only(sim, [b, c], [a])                               # A gone; B and C meet
+    sim.run(3.0)
+    if buggy:
+        assert sim.cores[b].role == LEADER
+        assert set(_conflicts(sim)) == {i}                        # E applied on A, F on B at the same index
+        assert sim.cores[c].safety_violations > 0
+    else:
+        assert _conflicts(sim) == {}
+        assert sim.cores[b].role != LEADER                        # B's log is behind C's: never elected
 
 
 def test_snapshot_compaction_and_install_snapshot_to_a_lagging_follower():
