@@ -20,18 +20,98 @@ def isolated_state(tmp_path, monkeypatch):
     cleanup(StateStore(str(state)))
 
 
-@pytest.mark.timeout(120)
-def test_correct_raft_is_linearizable_under_partitions(tmp_path, isolated_state):
-    spec = TestSpec(system="raft-kv", workload="register", variant="correct", nodes=3, time_limit=12, rate=60,
-                    nemesis=("partition",), nemesis_interval=3, nemesis_duration=2, recovery_time=2,
-                    op_timeout=1.0, seed=1)
-    out = run_test(spec, store_root=tmp_path / "store", progress=False)
-    lin = out.results["results"]["linearizable"]
-    assert lin["valid"] is True, lin
+def _spec(**kw) -> TestSpec:
+    base = dict(system="raft-kv", workload="register", nodes=3, time_limit=12, rate=60, nemesis_interval=3,
+                nemesis_duration=2, recovery_time=2, op_timeout=1.0, seed=1)
+    base.update(kw)
+    return TestSpec(**base)
+
+
+def _statuses(run_dir) -> dict:
+    """Every node's status with a digest of its applied state (nodes of a run left running)."""
+    import asyncio
+    import json
+
+    from harness.api import NodeAddress
+    from harness.jsonline_client import JsonLineConnection
+
+    addrs = []
+    for cfg_path in sorted((run_dir / "nodes").glob("n*/node.json")):
+        cfg = json.loads(cfg_path.read_text())
+        addrs.append(NodeAddress(cfg["node"], cfg["listen"][0], int(cfg["listen"][1])))
+
+    async def one(a):
+        conn = JsonLineConnection(a, connect_timeout=1.0)
+        try:
+            return await conn.request({"type": "status", "digest": True}, 2.0)
+        except Exception as e:  # reported, so a failing assert shows which node did not answer
+            return {"error": repr(e)}
+        finally:
+            await conn.close()
+
+    async def all_():
+        return dict(zip([a.name for a in addrs], await asyncio.gather(*(one(a) for a in addrs))))
+    return asyncio.run(all_())
+
+
+@pytest.mark.timeout(150)
+def test_correct_raft_survives_partitions_kills_pauses_and_a_restarted_node_catches_up(tmp_path, isolated_state):
+    """3 nodes, register, partition + kill + pause: linearizable, one leader per term, the cluster served through
+    the faults, and afterwards every node (killed ones restarted) holds the same applied state."""
+    import time
+
+    out = run_test(_spec(variant="correct", nemesis=("partition", "kill", "pause"), time_limit=15),
+                   store_root=tmp_path / "store", progress=False, keep_cluster=True)
+    results = out.results["results"]
+    assert results["linearizable"]["valid"] is True, results["linearizable"]
+    assert results["election"]["valid"] is True, results["election"]
     history = read_history(out.run_dir / "history.jsonl")
-    assert "start-partition" in {op.f for op in history if op.process == NEMESIS}
+    faults = [op for op in history if op.process == NEMESIS and op.type == "ok"]
+    assert {"start-partition", "start-kill", "start-pause"} <= {op.f for op in faults}
+    killed = {n for op in faults if op.f == "start-kill" for n in (op.value or {}).get("killed", [])}
+    assert killed, "the kill fault hit no node"
     oks = [op for op in history if op.process != NEMESIS and op.type == "ok"]
-    assert {op.f for op in oks} >= {"read", "write"}  # the cluster did serve through the faults
+    assert {op.f for op in oks} >= {"read", "write"}
+    # A killed node came back and caught up: all nodes converge on one applied state (bounded wait).
+    deadline = time.monotonic() + 10
+    while True:
+        st = _statuses(out.run_dir)
+        digests = {n: s.get("digest") for n, s in st.items()}
+        applied = {n: s.get("last_applied") for n, s in st.items()}
+        if len(set(digests.values())) == 1 and None not in digests.values() and len(set(applied.values())) == 1:
+            break
+        assert time.monotonic() < deadline, st
+        time.sleep(0.2)
+    assert len(st) == 3 and all(s.get("safety_violations") == 0 for s in st.values()), st
+
+
+@pytest.mark.timeout(150)
+def test_correct_raft_on_five_nodes_kv_under_partitions_and_kills(tmp_path, isolated_state):
+    out = run_test(_spec(variant="correct", workload="kv", nodes=5, nemesis=("partition", "kill"), rate=80),
+                   store_root=tmp_path / "store", progress=False)
+    results = out.results["results"]
+    assert results["linearizable"]["valid"] is True, results["linearizable"]
+    assert out.results["valid"] is True, out.results
+    history = read_history(out.run_dir / "history.jsonl")
+    assert len({op.key for op in history if op.process != NEMESIS and op.type == "ok"}) > 1  # several keys
+
+
+@pytest.mark.timeout(120)
+def test_stale_read_is_found_with_a_partition_that_isolates_the_leader(tmp_path, isolated_state):
+    out = run_test(_spec(variant="stale-read", nemesis=("partition",)), store_root=tmp_path / "store",
+                   progress=False)
+    lin = out.results["results"]["linearizable"]
+    assert lin["valid"] is False, lin
+    history = read_history(out.run_dir / "history.jsonl")
+    assert any(op.f == "start-partition" and (op.value or {}).get("shape") == "isolate-leader"
+               for op in history if op.process == NEMESIS)
+
+
+@pytest.mark.timeout(120)
+def test_no_dedup_is_found_counter_retries_applied_twice(tmp_path, isolated_state):
+    out = run_test(_spec(variant="no-dedup", workload="counter", nemesis=("partition",)),
+                   store_root=tmp_path / "store", progress=False)
+    assert out.results["valid"] is False, out.results
 
 
 @pytest.mark.timeout(90)
