@@ -181,7 +181,7 @@ class RaftKV(System):
 
     def node_config_extra(self, variant: str, options: dict) -> dict:
         """Tuning passes through from ``options["raft_kv"]`` (election_timeout, heartbeat_interval,
-        snapshot_threshold, request_timeout, check_quorum, max_batch)."""
+        snapshot_threshold, request_timeout, check_quorum, max_batch, pre_vote)."""
         return dict(options.get("raft_kv") or {})
 
     def client(self, variant: str, options: dict) -> Client:

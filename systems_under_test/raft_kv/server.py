@@ -18,6 +18,10 @@ forwarded again. Errors: ``not-leader``/``no-leader``/``unavailable`` (definite:
 ``cas-mismatch`` (definite), ``timeout`` (indefinite: the entry may still commit; also every write pending when its
 leader steps down). Reads are answered after a ReadIndex round (``stale-read``: at once from local state).
 
+Config (beside node/listen/nodes/variant/data_dir): ``election_timeout`` [lo, hi], ``heartbeat_interval``,
+``snapshot_threshold``, ``request_timeout``, ``check_quorum``, ``max_batch``, ``pre_vote`` (default on; off brings
+back the term inflation of a node returning from a partition, which deposes the leader).
+
 Sleeps are ``asyncio.sleep`` only (the node runs under libfaketime, where ``time.sleep`` fails), timers use
 ``time.monotonic``. Must not: answer a write before its entry is applied, send a vote or an append reply before
 the state it promises is durable, or answer ``not-leader`` for a write it appended.
