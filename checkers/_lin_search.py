@@ -48,7 +48,12 @@ class Interrupted(Exception):
 
 @dataclass(slots=True)
 class LinOp:
-    """One client op as the search sees it. ``complete`` is None for ops that never completed."""
+    """One client op as the search sees it. ``complete`` is None for ops that never completed.
+
+    ``blind``: the model's ``overwrites`` hint (legal everywhere, leaves a state that does not depend on the one
+    it met). For unknown-outcome ops, ``cls`` numbers the class of interchangeable ops (same ``f`` and input) and
+    ``ibit`` is the op's fixed bit in the class's field (see :class:`Prepared`).
+    """
 
     id: int
     invoke: int
@@ -61,14 +66,36 @@ class LinOp:
     read_only: bool
     expect: Any = NO_EXPECT
     footprint: Any = None
+    blind: bool = False
+    ibit: int = 0
+    cls: int = -1
 
 
 @dataclass(slots=True)
 class Prepared:
+    """A prepared (sub-)history.
+
+    Unknown-outcome ops that change the state own the low ``info_width`` bits of every mask: each class of
+    interchangeable ones gets a field of one bit per member, in invocation order, and one zero guard bit above
+    it. ``info_starts`` has the lowest bit of each field, ``info_all`` every member bit, ``info_blind`` the
+    member bits of classes that overwrite.
+    """
+
     ops: list[LinOp]
     #: (is_return, op id) in history order; info ops have only a call.
     events: list[tuple[bool, int]]
     pairs: int = 0
+    info_width: int = 0
+    info_starts: int = 0
+    info_all: int = 0
+    info_blind: int = 0
+    info_classes: int = 0
+    #: unknown-outcome overwrites left out because no op of the history could follow them (see prepare)
+    dropped_info: int = 0
+
+
+#: Above this many (state, op) legality checks, prepare stops looking for unknown-outcome writes to leave out.
+_USEFUL_CHECKS = 20000
 
 
 def prepare(history: list, model: Model, *, keyed: bool = False) -> Prepared:
@@ -76,6 +103,10 @@ def prepare(history: list, model: Model, *, keyed: bool = False) -> Prepared:
 
     Drops ``fail`` ops (they did not happen) and unknown-outcome ops that are read-only (they can't constrain
     anything). With ``keyed``, inputs are ``(key, value)`` for a keyed model checked whole.
+
+    Also drops an unknown-outcome op that overwrites (``model.overwrites``) when no op of the history that does
+    not overwrite is legal in the state it leaves: a linearization that uses it can do without it (see
+    :func:`search`, "overwrites"), so it can never be needed.
     """
     # Pair by position in ``history``: indices are only reported, never trusted to be unique here.
     open_: dict[Any, int] = {}
@@ -89,9 +120,12 @@ def prepare(history: list, model: Model, *, keyed: bool = False) -> Prepared:
             ip = open_.pop(op.process, None)
             if ip is not None:
                 comp_of[ip] = pos
-    ops: list[LinOp] = []
-    at: dict[int, tuple[bool, int]] = {}   # position -> (is_return, op id)
     fp = model.footprint
+    overwrites = model.overwrites
+    read_only = model.read_only
+    read_expect = model.read_expect
+    # First pass: what each kept op is; (invoke pos, completion pos, f, input, output, info, ro, blind)
+    recs: list[tuple] = []
     for ip in invokes:
         inv = history[ip]
         cp = comp_of.get(ip)
@@ -102,19 +136,98 @@ def prepare(history: list, model: Model, *, keyed: bool = False) -> Prepared:
         info = ctype == "info"
         inp = (_freeze(inv.key), inv.value) if keyed else inv.value
         out = UNKNOWN if info else comp.value
-        ro = bool(model.read_only(inv.f, inp, out))
+        ro = bool(read_only(inv.f, inp, out))
         if info and ro:
             continue
-        lo = LinOp(len(ops), inv.index, None if comp is None else comp.index, inv.process, inv.f, inp, out, info,
-                   ro, model.read_expect(inv.f, inp, out) if ro else NO_EXPECT)
+        blind = not ro and bool(overwrites(inv.f, inp, out))
+        recs.append((ip, cp, inv.f, inp, out, info, ro, blind))
+    dropped = 0
+    if any(r[5] and r[7] for r in recs):
+        useful = _useful_overwrites(recs, model)
+        kept = [r for r in recs if not (r[5] and r[7]) or useful(r[2], r[3])]
+        dropped = len(recs) - len(kept)
+        recs = kept
+    # Classes of interchangeable unknown-outcome ops, and their fields of bits.
+    classes: dict[Any, list[int]] = {}     # (f, frozen input) -> positions in recs, in invocation order
+    for n, r in enumerate(recs):
+        if r[5]:
+            classes.setdefault((r[2], _hashable(r[3])), []).append(n)
+    ibit: dict[int, tuple[int, int]] = {}  # position in recs -> (class number, bit)
+    width = starts = all_ = blind_bits = 0
+    for c, members in enumerate(classes.values()):
+        starts |= 1 << width
+        for j, n in enumerate(members):
+            b = 1 << (width + j)
+            ibit[n] = (c, b)
+            all_ |= b
+            if recs[n][7]:
+                blind_bits |= b
+        width += len(members) + 1          # the guard bit stops a full field's carry (see search)
+    ops: list[LinOp] = []
+    at: dict[int, tuple[bool, int]] = {}   # position -> (is_return, op id)
+    for n, (ip, cp, f, inp, out, info, ro, blind) in enumerate(recs):
+        inv = history[ip]
+        lo = LinOp(len(ops), inv.index, None if cp is None else history[cp].index, inv.process, f, inp, out, info,
+                   ro, read_expect(f, inp, out) if ro else NO_EXPECT)
+        lo.blind = blind
+        if info:
+            lo.cls, lo.ibit = ibit[n]
         if fp is not None:
-            lo.footprint = fp(inv.f, inp)
+            lo.footprint = fp(f, inp)
         ops.append(lo)
         at[ip] = (False, lo.id)
         if not info:
             at[cp] = (True, lo.id)
     events = [at[pos] for pos in sorted(at)]
-    return Prepared(ops, events, len(invokes))
+    return Prepared(ops, events, len(invokes), width, starts, all_, blind_bits, len(classes), dropped)
+
+
+def _hashable(v: Any) -> Any:
+    """``_freeze`` that also looks inside tuples (a keyed model's input is ``(key, value)``)."""
+    if isinstance(v, tuple):
+        return tuple(_hashable(x) for x in v)
+    return _freeze(v)
+
+
+def _useful_overwrites(recs: list[tuple], model: Model):
+    """A function (f, input) -> may an unknown-outcome overwrite with this f and input ever be followed by an
+    op that does not overwrite? Answers True (keep it) when checking would cost too much."""
+    step = model.step
+    init = model.init()
+    expects: set = set()                   # states where some read with a single legal state is legal
+    others: dict = {}                      # other non-overwriting ops by (f, frozen input, frozen output)
+    for _ip, _cp, f, inp, out, _info, ro, blind in recs:
+        if blind:
+            continue
+        if ro:
+            e = model.read_expect(f, inp, out)
+            if e is not NO_EXPECT:
+                expects.add(e)
+                continue
+        k = (f, _hashable(inp), out if out is UNKNOWN else _hashable(out))
+        others.setdefault(k, (f, inp, out))
+    budget = [_USEFUL_CHECKS]
+    memo: dict = {}
+
+    def useful(f, inp) -> bool:
+        k = (f, _hashable(inp))
+        got = memo.get(k)
+        if got is not None:
+            return got
+        legal, r = step(init, f, inp, UNKNOWN)
+        if not legal:                      # not the overwrite the hint promised: keep it, the search decides
+            ans = True
+        elif r in expects:
+            ans = True
+        elif budget[0] < len(others):
+            ans = True
+        else:
+            budget[0] -= len(others)
+            ans = any(step(r, g, i, o)[0] for g, i, o in others.values())
+        memo[k] = ans
+        return ans
+
+    return useful
 
 
 @dataclass
@@ -183,28 +296,61 @@ def _add_dominant(groups: dict, s, L: int, infomask: int) -> bool:
     return True
 
 
+def _dominated(groups: dict, s, L: int, infomask: int) -> bool:
+    """Whether ``groups`` (as kept by :func:`_add_dominant`) holds one that can do all (s, L) can."""
+    lst = groups.get((s, L & ~infomask))
+    if lst is None:
+        return False
+    im = L & infomask
+    for m in lst:
+        if m & ~im == 0:
+            return True
+    return False
+
+
 def search(prep: Prepared, model: Model, budget: _Budget, *, trace: bool = False,
            stop_event: int | None = None) -> Failure | None:
     """Run the search; None means linearizable. With ``trace``, configurations carry their linearization path
     (a cons list ``(prev, op id, state)``) so a failure can be explained; ``stop_event`` ends a traced rerun at
     the event that failed before.
+
+    Unknown-outcome ops that change the state (pending forever once called) are handled without branching on
+    which of them were used, and without trying them where they can't matter:
+
+    - Interchangeable ones (same class: f and input) are used in invocation order: once called, all members of
+      a class are equally available to the end, so which of them a linearization used never matters, only how
+      many. Each class's used members are a prefix of its field of bits (see :class:`Prepared`), so the next
+      usable member of every class at once is ``((L & info_all) + info_starts) & called`` (a full field carries
+      into its guard bit, which no op owns), and the subset test of the dominance rule compares counts.
+    - Overwrites (``model.overwrites``: legal everywhere, result independent of the state met): in a
+      linearization, an unknown-outcome overwrite that is followed by another overwrite, or by nothing, can be
+      left out (the state after the next one is the same, and unknown-outcome ops need not happen). So one is
+      only applied when something that does not overwrite follows it at once: a read placed right after it, or
+      the next op tried (the node is marked and tries only non-overwriting ops). Marked nodes are never kept as
+      configurations (a configuration always ends with the returning op and the reads after it).
     """
     ops = prep.ops
     step = model.step
     init = model.init()
     configs: dict = {(init, 0): None}
     free_bits: list[int] = []
-    next_bit = 1
+    next_bit = 1 << prep.info_width     # the bits below belong to unknown-outcome ops, fixed by prepare
     bit_op: dict[int, LinOp] = {}
     trans: dict[int, dict] = {}        # bit -> {state: new state or _ILLEGAL}, for the op holding the bit
-    cmask = 0                          # pending ops that change state
-    infomask = 0                       # bits of ops with unknown outcome (pending forever)
+    class_trans = [{} for _ in range(prep.info_classes)]   # shared by a class's members
+    cmask = 0                          # pending ops that change state and complete
+    infomask = prep.info_all           # bits of ops with unknown outcome (pending forever once called)
+    istarts = prep.info_starts
+    iblind = prep.info_blind
+    called_info = 0                    # unknown-outcome ops already called
+    blindmask = iblind                 # overwrites (unknown-outcome ones, and pending ones that complete)
     rmask: dict[Any, int] = {}         # expected state -> bits of pending reads legal exactly there
     greads: list[LinOp] = []           # pending read-only ops without a single expected state
     gread_bits = 0
     last_certain = 0
     steps = 0
     fpmask: dict[Any, int] = {}        # footprint -> bits of pending state-changing ops touching it
+    fpinfo: dict[Any, int] = {}        # footprint -> bits of called unknown-outcome ops touching it
     global_ops = 0                     # pending state-changing ops with no footprint (may touch anything)
     use_fp = model.footprint is not None
 
@@ -228,7 +374,7 @@ def search(prep: Prepared, model: Model, budget: _Budget, *, trace: bool = False
 
     def _release(lo, xb):
         """The op returned and every configuration placed it: forget it and free its bit."""
-        nonlocal cmask, gread_bits, global_ops
+        nonlocal cmask, gread_bits, global_ops, blindmask
         del bit_op[xb]
         free_bits.append(xb)
         if lo.read_only:
@@ -244,6 +390,7 @@ def search(prep: Prepared, model: Model, budget: _Budget, *, trace: bool = False
                 del rcache[xb]
         else:
             cmask &= ~xb
+            blindmask &= ~xb
             del trans[xb]
             if use_fp:
                 if lo.footprint is None:
@@ -263,6 +410,19 @@ def search(prep: Prepared, model: Model, budget: _Budget, *, trace: bool = False
         lo = ops[oid]
         if not is_return:
             # A call: the op becomes pending. Give it a bit; reads are placed at once where legal.
+            if lo.info:
+                # read-only ones were left out by prepare, so this one changes the state; its bit is fixed
+                b = lo.ibit
+                bit_op[b] = lo
+                r_bit[oid] = b
+                trans[b] = class_trans[lo.cls]
+                called_info |= b
+                if use_fp:
+                    if lo.footprint is None:
+                        global_ops += 1    # never released: pending to the end
+                    else:
+                        fpinfo[lo.footprint] = fpinfo.get(lo.footprint, 0) | b
+                continue
             if free_bits:
                 b = free_bits.pop()
             else:
@@ -296,9 +456,9 @@ def search(prep: Prepared, model: Model, budget: _Budget, *, trace: bool = False
                     configs = new
             else:
                 cmask |= b
+                if lo.blind:
+                    blindmask |= b
                 trans[b] = {}
-                if lo.info:
-                    infomask |= b
                 if use_fp:
                     if lo.footprint is None:
                         global_ops += 1
@@ -318,14 +478,18 @@ def search(prep: Prepared, model: Model, budget: _Budget, *, trace: bool = False
                 continue
         # Only ops that may interact with lo need trying before it: others commute with it and can wait.
         cand = cmask
+        icand = called_info
         if use_fp and not global_ops and lo.footprint is not None:
             cand = fpmask.get(lo.footprint, 0) | (xb & cmask)
+            icand = fpinfo.get(lo.footprint, 0)
         new: dict = {}
-        # With unknown-outcome ops pending, keep antichains: (state, mask without info bits) -> info masks kept.
-        newgroups: dict | None = {} if infomask else None
-        seen: dict = {}                # explored nodes of this closure (antichains too when infomask)
+        # With unknown-outcome ops called, keep antichains: (state, mask without info bits) -> info masks kept.
+        newgroups: dict | None = {} if icand else None
+        seen: dict = {}                # explored nodes of this closure (antichains too when icand)
+        seen_nb: dict = {}             # explored marked nodes (an unknown-outcome overwrite was just applied)
         reach: set = set()             # states met while looking for a place for lo (for the explanation)
         nxb = ~xb
+        nblind = ~blindmask
         for (s0, L0), path0 in configs.items():
             if L0 & xb:
                 L0 &= nxb
@@ -341,11 +505,15 @@ def search(prep: Prepared, model: Model, budget: _Budget, *, trace: bool = False
                 seen[(s0, L0)] = True
             elif not _add_dominant(seen, s0, L0, infomask):
                 continue
-            stack = [(s0, L0, path0)]
+            stack = [(s0, L0, path0, False)]
             while stack:
-                s, L, path = stack.pop()
+                s, L, path, marked = stack.pop()
                 reach.add(s)
                 avail = cand & ~L
+                if icand:
+                    avail |= ((L & infomask) + istarts) & icand
+                    if marked:
+                        avail &= nblind
                 while avail:
                     b = avail & -avail
                     avail ^= b
@@ -371,9 +539,10 @@ def search(prep: Prepared, model: Model, budget: _Budget, *, trace: bool = False
                     p2 = path
                     if trace:
                         p2 = (path, bit_op[b].id, r)
-                        while add:
-                            rb = add & -add
-                            add ^= rb
+                        a = add
+                        while a:
+                            rb = a & -a
+                            a ^= rb
                             p2 = (p2, bit_op[rb].id, r)
                     if L2 & xb:
                         L2 &= nxb
@@ -385,10 +554,15 @@ def search(prep: Prepared, model: Model, budget: _Budget, *, trace: bool = False
                     elif newgroups is None:
                         if (r, L2) not in seen:
                             seen[(r, L2)] = True
-                            stack.append((r, L2, p2))
+                            stack.append((r, L2, p2, False))
+                    elif b & infomask and not add and blindmask:
+                        # an unknown-outcome overwrite that no read follows: only worth it before a
+                        # non-overwriting op, so the node is marked (and an unmarked twin beats it)
+                        if not _dominated(seen, r, L2, infomask) and _add_dominant(seen_nb, r, L2, infomask):
+                            stack.append((r, L2, p2, True))
                     elif _add_dominant(seen, r, L2, infomask):
-                        stack.append((r, L2, p2))
-        if infomask and new:
+                        stack.append((r, L2, p2, False))
+        if icand and new:
             # keep only configurations still in the antichain (later ones may have beaten earlier ones)
             new = {k: v for k, v in new.items() if (k[1] & infomask) in newgroups.get((k[0], k[1] & ~infomask), ())}
         if not new:

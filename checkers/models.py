@@ -17,12 +17,15 @@ Keyed models (``keyed=True``, here only ``kv``) see the op's key: the checker pa
 ``(key, invoke_value)``. When ``splittable`` is true, the history may be split by ``Op.key`` and each part checked
 on its own with ``per_key`` (P-compositionality: a kv store is linearizable iff every key is).
 
-Two optional hints make the search faster and must agree with ``step``:
+Optional hints make the search faster and must agree with ``step``:
 
 - ``read_only(f, input, output) -> bool``: true when the op never changes the state where it is legal. The checker
   then places such an op as soon as it is legal, without branching (placing it can never hurt).
 - ``read_expect(f, input, output) -> state | NO_EXPECT``: for a read-only op that is legal in exactly one state,
   that state (so the checker can find every satisfied read with one dict lookup).
+- ``overwrites(f, input, output) -> bool``: true when the op is legal in every state and the state it leaves does
+  not depend on the state it met (a blind write). The checker then never tries an unknown-outcome such op where
+  another such op, or nothing, follows it: a linearization that does so can leave it out.
 - ``footprint(f, input) -> hashable | None``: which independent part of the state an op touches. Ops with
   different non-None footprints must commute and never affect each other's legality (a kv store's keys); None
   means "may touch anything". The search uses it to avoid trying orders of independent ops (partial-order
@@ -101,7 +104,7 @@ def _pair(v: Any) -> tuple | None:
     return None
 
 
-def _never_read_only(f, i, o) -> bool:
+def _never(f, i, o) -> bool:
     return False
 
 
@@ -125,8 +128,9 @@ class Model:
     describe_state: Callable[[Any], str] = _show
     describe_op: Callable[[str, Any, Any], str] = _default_describe_op
     to_json: Callable[[Any], Any] = _jsonable
-    read_only: Callable[[str, Any, Any], bool] = _never_read_only
+    read_only: Callable[[str, Any, Any], bool] = _never
     read_expect: Callable[[str, Any, Any], Any] = _no_expect
+    overwrites: Callable[[str, Any, Any], bool] = _never
     footprint: "Callable[[str, Any], Any] | None" = None
     keyed: bool = False
     splittable: bool = False
@@ -179,6 +183,29 @@ def _register_expect(f, i, o):
     return NO_EXPECT
 
 
+def _cas_noop(f, i):
+    """For a cas whose old and new values are equal (legal only where it changes nothing): the value."""
+    if f == "cas":
+        p = _pair(i)
+        if p is not None and p[0] == p[1]:
+            return p[0]
+    return NO_EXPECT
+
+
+def _cas_register_read_only(f, i, o) -> bool:
+    return f in READS or _cas_noop(f, i) is not NO_EXPECT
+
+
+def _cas_register_expect(f, i, o):
+    if f == "cas":
+        return _cas_noop(f, i)
+    return _register_expect(f, i, o)
+
+
+def _register_overwrites(f, i, o) -> bool:
+    return f == "write"
+
+
 def _register_describe_op(f, i, o):
     if f in READS:
         return f"read -> {'?' if o is UNKNOWN else _show(o)}"
@@ -189,9 +216,10 @@ def _register_describe_op(f, i, o):
 
 
 REGISTER = Model("register", lambda: None, _register_step, describe_op=_register_describe_op,
-                 read_only=_register_read_only, read_expect=_register_expect)
+                 read_only=_register_read_only, read_expect=_register_expect, overwrites=_register_overwrites)
 CAS_REGISTER = Model("cas-register", lambda: None, _cas_register_step, describe_op=_register_describe_op,
-                     read_only=_register_read_only, read_expect=_register_expect)
+                     read_only=_cas_register_read_only, read_expect=_cas_register_expect,
+                     overwrites=_register_overwrites)
 
 
 # --- kv -------------------------------------------------------------------------------------------------------
@@ -228,6 +256,9 @@ def _kv_key_step(state, f, i, o):
 def _kv_key_expect(f, i, o):
     if f in READS and o is not UNKNOWN:
         return _kv_norm(o)
+    if f == "cas":
+        old = _cas_noop(f, i)
+        return NO_EXPECT if old is NO_EXPECT else _kv_norm(old)
     return NO_EXPECT
 
 
@@ -236,7 +267,8 @@ def _kv_describe_state(state):
 
 
 KV_KEY = Model("kv", lambda: "", _kv_key_step, describe_state=_kv_describe_state,
-               describe_op=_register_describe_op, read_only=_register_read_only, read_expect=_kv_key_expect)
+               describe_op=_register_describe_op, read_only=_cas_register_read_only, read_expect=_kv_key_expect,
+               overwrites=lambda f, i, o: f in ("put", "write"))
 
 
 def _kv_step(state, f, i, o):
