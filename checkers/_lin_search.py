@@ -22,6 +22,12 @@ Pruning that needs no branching:
 - Ops with an unknown outcome stay pending forever and may be used at most once. A configuration that has used
   a subset of the unknown ops another one has used, with the same state and the same other bits, can do all the
   other can do: the larger one is dropped (dominance), which keeps crashed writes from doubling the search.
+- Unknown-outcome ops with the same f and input are interchangeable: the search counts how many of each class
+  it used (always the earliest-invoked first), never which, so 30 crashed writes of 5 values are 5 choices,
+  not 30 (see :func:`search`).
+- An unknown-outcome op right before an overwrite (``model.overwrites``, e.g. a register write), or last, can
+  be left out of any linearization, so it is only tried where a read or another non-overwriting op follows it;
+  unknown-outcome overwrites that no op of the history could follow are left out by :func:`prepare`.
 - Transitions are cached per (op, state), so each model step runs once.
 """
 
@@ -323,11 +329,14 @@ def search(prep: Prepared, model: Model, budget: _Budget, *, trace: bool = False
       usable member of every class at once is ``((L & info_all) + info_starts) & called`` (a full field carries
       into its guard bit, which no op owns), and the subset test of the dominance rule compares counts.
     - Overwrites (``model.overwrites``: legal everywhere, result independent of the state met): in a
-      linearization, an unknown-outcome overwrite that is followed by another overwrite, or by nothing, can be
-      left out (the state after the next one is the same, and unknown-outcome ops need not happen). So one is
-      only applied when something that does not overwrite follows it at once: a read placed right after it, or
-      the next op tried (the node is marked and tries only non-overwriting ops). Marked nodes are never kept as
-      configurations (a configuration always ends with the returning op and the reads after it).
+      linearization, an unknown-outcome op (an overwrite or not) that is followed by an overwrite, or by
+      nothing, can be left out (the overwrite is legal anyway and leaves the same state, and unknown-outcome
+      ops need not happen). Leaving such ops out, and placing reads as early as they are legal, can be repeated
+      until neither changes anything, so some linearization exists, if any does, in which each unknown-outcome
+      op is followed at once by an op that does not overwrite. The search only builds such ones: an
+      unknown-outcome op after which no read was placed marks the node, and a marked node tries only
+      non-overwriting ops next. Marked nodes are never kept as configurations (a configuration ends with the
+      returning op and the reads after it), and an unmarked twin that used no more beats a marked one.
     """
     ops = prep.ops
     step = model.step
