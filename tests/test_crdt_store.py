@@ -275,3 +275,17 @@ def test_adapter_final_read_all_reads_every_key_from_one_snapshot():
     assert system.workload_options("counter") == {"read_fraction": 0.0}
     assert system.client("correct", {"workload": "or-set"}).crdt_type == "set"
     assert system.client("correct", {"workload": "lww-register"}).crdt_type == "lww"
+
+
+def test_in_sync_needs_no_pending_and_every_peer_up_and_caught_up():
+    from harness.systems.crdt_store import _in_sync
+
+    peers = {"n2": {"up": True, "known": {"n1": 3, "n2": 5}}, "n3": {"up": True, "known": {"n1": 3, "n2": 5}}}
+    st = {"delivered": {"n1": 3, "n2": 5}, "pending": 0, "peers": peers}
+    assert _in_sync(st)
+    assert not _in_sync({**st, "pending": 1})
+    assert not _in_sync({**st, "peers": {**peers, "n3": {"up": False, "known": {"n1": 3, "n2": 5}}}})
+    assert not _in_sync({**st, "peers": {**peers, "n3": {"up": True, "known": {"n1": 2, "n2": 5}}}})
+    assert not _in_sync({**st, "peers": {**peers, "n3": {"up": True, "known": None}}})
+    assert _in_sync({"delivered": {"n1": 4}, "pending": 0, "peers": {}})  # a single node is in sync with itself
+    assert not _in_sync({})

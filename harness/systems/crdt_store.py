@@ -17,6 +17,8 @@ crdt type             ops (Invocation.f -> request type)
 a timed-out one is a ``fail``. ``final-read-all`` (value: a list of keys) reads those keys of this CRDT type in one
 ``state`` request, so a multi-key workload's final phase sees every key on every node; its result is
 ``[[key, value], ...]`` in the order asked, with the type's initial value (null, 0, []) for a key never written.
+Before either final read the client waits (at most half the op timeout) until the node reports itself in sync with
+every peer (``_settle``): a wait, never a verdict.
 
 Workload names: ``crdt-counter``, ``crdt-set`` / ``or-set`` (the same OR-set workload), ``lww-register``,
 ``causal-kv`` are judged by convergence and causal checkers. ``counter`` (Jepsen's counter: every read within the
@@ -29,7 +31,9 @@ delivery-order checker.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 
 from harness.api import Completion, Invocation, NodeAddress, System
 from harness.client_errors import completion_for_error, completion_for_exception
@@ -53,6 +57,22 @@ _OPS = {
 }
 
 READ_FS = frozenset({"read", "final-read", FINAL_READ_ALL})
+FINAL_FS = frozenset({"final-read", FINAL_READ_ALL})
+SETTLE_SHARE = 0.5   # of a final read's timeout, at most, spent waiting for the node to report itself in sync
+SETTLE_POLL = 0.05   # s between status polls while settling
+
+
+def _in_sync(status: dict) -> bool:
+    """A node's ``status`` says: nothing pending, and every peer link up and caught up with what it delivered."""
+    delivered = status.get("delivered") or {}
+    peers = status.get("peers") or {}
+    if status.get("pending", 1) != 0:
+        return False
+    for p in peers.values():
+        known = p.get("known") or {}
+        if not p.get("up") or any(known.get(o, 0) < n for o, n in delivered.items()):
+            return False
+    return True
 
 
 class CrdtClient(JsonLineClient):
@@ -92,6 +112,22 @@ class CrdtClient(JsonLineClient):
         have = {json.dumps(k, sort_keys=True): v for k, v in entries}
         return [[k, have.get(json.dumps(k, sort_keys=True), INITIAL[self.crdt_type])] for k in keys]
 
+    async def _settle(self, budget: float) -> None:
+        """Before a final read: wait, at most ``budget`` seconds, until the node reports that it holds no pending
+        update and that every peer link is up and has acknowledged everything it delivered. Only a wait: the read
+        that follows is judged whatever the node said, so a replica that never catches up is still caught; a
+        correct one slowed by a loaded machine gets a little longer to finish its anti-entropy round."""
+        deadline = time.monotonic() + budget
+        while time.monotonic() < deadline:
+            try:
+                st = (await self.conn.request({"type": "status"}, max(0.05, deadline - time.monotonic()))
+                      ).get("value") or {}
+            except Exception:  # noqa: BLE001 - the read itself will meet and report the same trouble
+                return
+            if _in_sync(st):
+                return
+            await asyncio.sleep(SETTLE_POLL)
+
     async def invoke(self, op: Invocation, timeout: float) -> Completion:
         f = "read" if op.f in READ_FS else op.f
         try:
@@ -102,8 +138,11 @@ class CrdtClient(JsonLineClient):
         try:
             if self.conn._writer is None:
                 await self.conn.connect()
+            start = time.monotonic()
+            if op.f in FINAL_FS:
+                await self._settle(timeout * SETTLE_SHARE)
             sent = True
-            reply = await self.conn.request(req, timeout)
+            reply = await self.conn.request(req, max(0.05, timeout - (time.monotonic() - start)))
         except Exception as e:
             return completion_for_exception(e, f, sent=sent)
         return self.from_reply(op, reply)

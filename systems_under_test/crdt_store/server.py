@@ -64,6 +64,9 @@ from .causal import DeliveryBuffer
 from .crdts import Replica
 from .storage import UpdateLog
 
+CONNECT_TIMEOUT = 0.4   # s, for a TCP connect to a peer
+RECONNECT_PAUSE = 0.1   # s, between attempts: after a heal a link is back within about the two of these
+
 VARIANTS = ("correct", "fifo-only", "lww-wallclock", "two-phase-set", "no-anti-entropy")
 
 
@@ -116,12 +119,15 @@ class PeerLink:
             w.transport.abort()
 
     async def _connect(self) -> None:
-        timeout = self.node.ack_timeout
+        # The TCP handshake is the kernel's business, so a short timeout: a SYN lost to a partition is retried
+        # soon after the heal. The hello needs the peer's event loop, which may be slow under load.
         self.reader, self.writer = await asyncio.wait_for(
-            asyncio.open_connection(*self.addr, limit=2**26), timeout)
-        reply = await asyncio.wait_for(self._request({"type": "peer-hello", "from": self.node.name}), timeout)
+            asyncio.open_connection(*self.addr, limit=2**26), min(CONNECT_TIMEOUT, self.node.ack_timeout))
+        reply = await asyncio.wait_for(self._request({"type": "peer-hello", "from": self.node.name}),
+                                       self.node.ack_timeout)
         self.known = reply.get("delivered", {})
         self.up = True
+        self.node.note(f"link to {self.peer} up")
 
     async def run(self) -> None:
         node = self.node
@@ -132,7 +138,7 @@ class PeerLink:
                     await self._connect()
                 except (OSError, asyncio.TimeoutError, ConnectionError, ValueError):
                     self._abort()
-                    await asyncio.sleep(min(0.2, node.ack_timeout))
+                    await asyncio.sleep(min(RECONNECT_PAUSE, node.ack_timeout))
                     continue
                 last_ae = 0.0  # a link that was down has surely missed something: repair at once
             idle_for = last_ae + node.ae_interval - time.monotonic()  # until the next anti-entropy round
@@ -161,7 +167,9 @@ class PeerLink:
                 reply = await asyncio.wait_for(
                     self._request({"type": "gossip", "from": node.name, "updates": batch}), node.ack_timeout)
                 self.known = reply.get("delivered", self.known)
-            except (OSError, asyncio.TimeoutError, ConnectionError, ValueError):
+            except (OSError, asyncio.TimeoutError, ConnectionError, ValueError) as e:
+                self.node.note(f"link to {self.peer} down: batch of {len(batch)} unacknowledged "
+                               f"({type(e).__name__})")
                 self._abort()  # the batch is lost; anti-entropy (if any) repairs it
 
 
@@ -191,6 +199,11 @@ class Node:
         log_path = os.path.join(self.data_dir, "updates.jsonl")
         self._replay(UpdateLog.replay(log_path))
         self.log = UpdateLog(log_path)
+
+    def note(self, text: str) -> None:
+        """One line of the node's log (stdout), stamped with monotonic time: link changes are the evidence when
+        replicas converge late."""
+        print(f"{time.monotonic():.3f} {self.name}: {text}", flush=True)
 
     # -------------------------------------------------------------------------------------------- delivery
     def _replay(self, records: list[dict]) -> None:
