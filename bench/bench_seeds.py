@@ -38,6 +38,7 @@ PRESETS = {
     ],
     "crdt": [
         "crdt-store:correct:or-set:partition,kill,clock",
+        "crdt-store:correct:causal-kv:partition,kill,clock",
         "crdt-store:fifo-only:causal-kv:partition",
         "crdt-store:lww-wallclock:lww-register:clock",
         "crdt-store:two-phase-set:or-set:partition",

@@ -42,6 +42,10 @@ Variants (the seeded bugs):
 - ``no-anti-entropy``: no repair, so updates dropped while a link was down never arrive (and, through causal
   delivery, later updates of the same origin wait behind them forever).
 
+Each node logs to stdout when a link to a peer comes up or goes down (monotonic seconds first): the evidence when
+replicas converge late. A link that is down retries its TCP connect every ``RECONNECT_PAUSE`` with a short
+``CONNECT_TIMEOUT``, so after a heal it is back (and runs its anti-entropy round) within about half a second.
+
 Config extras: ``anti_entropy_interval`` (s, 0.5), ``ack_timeout`` (s, 1.0), ``link_delay`` ([min, max] s,
 [0, 0]), ``link_delay_to`` ({peer: [min, max]}, overrides per peer), ``batch_limit`` (updates per gossip
 message, 2000), ``fsync`` (true).
