@@ -151,18 +151,29 @@ class _LeaderAwareNemesis(NemesisWorker):
         if op.f == HEAL_ALL:
             return Completion("ok", {name: v for name, v in await self.heal_all()})
         value = op.value
-        if isinstance(value, dict) and isinstance(self.system, KnowsLeader):
-            if value.get("target") == "leader":
-                leader, term = await self.system.leader(self.addrs, self.op_timeout)
-                if leader:
-                    op = Invocation(op.f, {**value, "nodes": [leader], "term": term}, op.key)
-            elif value.get("shape") == "isolate-leader":
-                leader, term = await self.system.leader(self.addrs, self.op_timeout)
-                if leader:
-                    from nemesis.grudge import isolate
-                    grudge = isolate(self.cluster.nodes, None, leader)
-                    op = Invocation(op.f, {**value, "grudge": grudge, "leader": leader, "term": term}, op.key)
+        aimed = isinstance(value, dict) and (value.get("target") == "leader" or value.get("shape") == "isolate-leader")
+        if aimed and isinstance(self.system, KnowsLeader):
+            leader, term = await self._current_leader()
+            if leader is None:
+                # Mid-election: the plan's own fallback node gets the fault, and the history says so.
+                op = Invocation(op.f, {**value, "fallback": True}, op.key)
+            elif value.get("target") == "leader":
+                op = Invocation(op.f, {**value, "nodes": [leader], "term": term}, op.key)
+            else:
+                from nemesis.grudge import isolate
+                grudge = isolate(self.cluster.nodes, None, leader)
+                op = Invocation(op.f, {**value, "grudge": grudge, "leader": leader, "term": term}, op.key)
         return await super().invoke(process, op)
+
+    async def _current_leader(self) -> tuple[str | None, int | None]:
+        """The leader the system reports, asking again every 0.1 s for up to one op timeout: an election in
+        progress usually ends within that, and a fault aimed at "the leader" should hit one."""
+        deadline = time.monotonic() + self.op_timeout
+        while True:
+            leader, term = await self.system.leader(self.addrs, self.op_timeout)
+            if leader is not None or time.monotonic() >= deadline:
+                return leader, term
+            await asyncio.sleep(0.1)
 
 
 async def _watch_leaders(system, addrs, path: Path, history: HistoryWriter, interval: float = 0.25) -> None:
