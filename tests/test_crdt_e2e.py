@@ -46,7 +46,9 @@ def test_correct_causal_kv_on_3_nodes_is_valid_under_partition_kill_and_clock(tm
 
 @pytest.mark.timeout(90)
 def test_correct_or_set_on_5_nodes_is_valid_under_partition_and_kill(tmp_path, isolated_state):
-    out = _run(tmp_path, variant="correct", workload="or-set", nodes=5, nemesis=("partition", "kill"), seed=1)
+    # Five replicas on two cores catch up more slowly after the heal: a longer recovery pause before final reads.
+    out = _run(tmp_path, variant="correct", workload="or-set", nodes=5, nemesis=("partition", "kill"), seed=1,
+               recovery_time=4)
     r = out.results["results"]
     assert out.results["valid"] is True, {k: v.get("anomalies", v.get("error")) for k, v in r.items()}
     assert len(r["convergence"]["keys"]['"s"']["nodes"]) == 5
