@@ -11,6 +11,7 @@ runs in seed order. Bounded: every run has its own time limit; the whole bench s
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -73,7 +74,7 @@ def main() -> int:
     for item in args.option:
         k, _, v = item.partition("=")
         try:
-            options[k] = float(v) if "." in v else int(v)
+            options[k] = json.loads(v)  # numbers, booleans, lists ("crash_targets=[\"majority\"]")
         except ValueError:
             options[k] = v
     store = Path(tempfile.mkdtemp(prefix="splitbrain-bench-"))

@@ -19,6 +19,7 @@ plan (BadInput naming the op).
 from __future__ import annotations
 
 import random
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -248,12 +249,94 @@ class LossPackage(FaultPackage):
         return appliers.heal_loss(cluster)
 
 
+@dataclass(frozen=True)
+class CrashPackage(KillPackage):
+    """A node hangs, then dies: SIGSTOP every target at once, hold them stopped for ``hold`` seconds (drawn by
+    the plan from ``holds``; apply blocks that long), then SIGKILL them; stop restarts them.
+
+    Why not ``kill``: a plain kill of several nodes happens one node after the other, and a live process drains
+    its sockets up to the moment it dies, so a message in flight to two victims still lands on the second. A hung
+    process reads nothing; what its peers send it while it hangs sits in its kernel buffers and is lost with it.
+    So a write that peers handed to a hung majority ends up on fewer replicas than the sender believes it sent to
+    (the sender's own copy survives): a write left partial, as when a machine freezes (GC, swap, a stuck disk)
+    and is then shot by a watchdog. Must not: leave a target stopped (a target that is not running is reported,
+    and every target that was stopped is killed, even if the hold is interrupted)."""
+
+    name: str = "crash"
+    targets: tuple[str, ...] = ("majority", "minority", "one")
+    holds: tuple[float, ...] = (0.25, 0.5, 1.0)
+
+    def start_op(self, rng: random.Random, nodes: Sequence[str], leader: str | None = None) -> Invocation:
+        target = rng.choice(self.targets)
+        return Invocation(f"start-{self.name}", {"target": target, "hold": rng.choice(self.holds),
+                                                  "nodes": select_nodes(rng, nodes, target, leader)})
+
+    def apply(self, cluster: "Cluster", inv: Invocation) -> Any:
+        if inv.f == f"start-{self.name}":
+            plan = _plan(inv, dict, "an object with nodes and hold")
+            try:
+                hold = min(max(float(plan.get("hold", 0.5)), 0.0), 10.0)
+            except (TypeError, ValueError):
+                raise BadInput(f"malformed crash plan {plan!r} (hold must be seconds)", "nemesis plan") from None
+            nodes = _nodes_of(inv, cluster) if plan.get("nodes") is not None else []
+            frozen = [n for n in nodes if cluster.pause(n)]
+            try:
+                time.sleep(hold)  # the controller's thread, not a node: nodes must never time.sleep
+            finally:
+                killed = [n for n in frozen if cluster.kill(n)]
+            return {"hold": hold, "hung": frozen, "killed": killed,
+                    "not-running": [n for n in nodes if n not in frozen]}
+        return self._stop(cluster, _nodes_of(inv, cluster))
+
+
+@dataclass(frozen=True)
+class ChasePackage(FaultPackage):
+    """Chase the leader: both the start and the stop op isolate whoever leads when the op is applied (shape
+    ``isolate-leader``; the runner re-aims it at the current leader, waiting out an election in progress), and a
+    new isolation replaces the previous one with no healed gap in between. Only the final heal reconnects all.
+
+    With a short nemesis interval this cuts off each newly elected leader soon after it is known, and lets the
+    one cut off before rejoin: the successive leaders with entries no one else has that Raft's Figure 8 is about
+    (a leader that commits an earlier term's entry by counting replicas can then lose it). Without a known
+    leader the plan's own random node is isolated."""
+
+    name: str = "chase"
+
+    def _op(self, f: str, rng: random.Random, nodes: Sequence[str]) -> Invocation:
+        rng = rng or random.Random(0)
+        return Invocation(f, {"shape": "isolate-leader", "grudge": SHAPES["isolate-leader"](sorted(nodes), rng, None)})
+
+    def start_op(self, rng: random.Random, nodes: Sequence[str], leader: str | None = None) -> Invocation:
+        return self._op(f"start-{self.name}", rng, nodes)
+
+    def stop_op(self, rng=None, nodes=(), leader=None, started=None) -> Invocation:
+        return self._op(f"stop-{self.name}", rng, nodes)
+
+    def heal_op(self, rng=None, nodes=()) -> Invocation:
+        """What a final heal phase sends instead of the stop op (which would isolate again)."""
+        return Invocation(f"stop-{self.name}", None)
+
+    def apply(self, cluster: "Cluster", inv: Invocation) -> Any:
+        if inv.value is None:
+            return appliers.heal_partition(cluster)
+        plan = _plan(inv, dict, "an object with a grudge")
+        try:
+            return {"shape": plan.get("shape"), **appliers.apply_partition(cluster, plan.get("grudge", {}))}
+        except ValueError as e:
+            raise BadInput(str(e), "nemesis plan") from None
+
+    def heal(self, cluster: "Cluster") -> Any:
+        return appliers.heal_partition(cluster)
+
+
 PACKAGES: dict[str, FaultPackage] = {
     "partition": PartitionPackage(),
     "kill": KillPackage(),
     "pause": PausePackage(),
     "clock": ClockPackage(),
     "loss": LossPackage(),
+    "crash": CrashPackage(),
+    "chase": ChasePackage(),
 }
 
 

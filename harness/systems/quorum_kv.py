@@ -83,8 +83,17 @@ class QuorumKV(System):
         return [python, "-m", "systems_under_test.quorum_kv.server", "--config", config_path]
 
     def workload_options(self, workload: str) -> dict:
-        # the register workload would otherwise spend a third of its ops on cas, which this store refuses
-        return {"cas": False} if workload == "register" else {}
+        """Defaults per workload. The register workload would otherwise spend a third of its ops on cas, which
+        this store refuses. Sets are judged as linearizable sets (an element a read returned must be in every
+        later read): with the read's write-back that is what the store promises, and it is exactly what
+        ``no-read-repair`` breaks. The ``crash`` fault hangs then kills a majority: a hung replica drops what was
+        sent to it, so adds coordinated meanwhile by a live node stay on that node alone (a partial write), which
+        a minority crash can't do (W replicas still get them)."""
+        if workload == "register":
+            return {"cas": False}
+        if workload == "set":
+            return {"linearizable_set": True, "crash_targets": ["majority"]}
+        return {}
 
     def node_config_extra(self, variant: str, options: dict) -> dict:
         """Quorum sizes ``options["r"]``/``["w"]`` pass through when given (the server defaults them to
