@@ -317,17 +317,29 @@ class SshHost(Host):
                                + (f": {_short(last, 200)}" if last else ""))
         return ExecResult(rc, out, err)
 
+    def _open_channel(self, transport: paramiko.Transport, deadline: float, timeout: float) -> paramiko.Channel:
+        """A session channel on ``transport``. A server that refuses one on a healthy connection is usually at its
+        MaxSessions while closed sessions are still being torn down: wait a little and ask again on the same
+        connection; only a dead connection is dropped (nothing was sent, so the caller may reconnect)."""
+        pause = 0.05
+        while True:
+            try:
+                return transport.open_session(timeout=min(timeout, self.settings.connect_timeout))
+            except Exception as e:  # noqa: BLE001 - the command was not sent: safe to retry or reconnect
+                if transport.is_active() and time.monotonic() + pause < deadline and pause <= 1.0:
+                    time.sleep(pause)
+                    pause *= 2
+                    continue
+                self._reset(transport)
+                raise _ConnectionLost(f"can't open a channel ({_why(e)})", sent=False) from None
+
     def _run_once(self, line: str, shown: str, timeout: float, input: str | None,
                   kill_on_timeout: bool) -> tuple[int, str, str]:
         deadline = time.monotonic() + timeout
         transport = self._transport()
         sent = False
         with self._channels:
-            try:
-                chan = transport.open_session(timeout=min(timeout, self.settings.connect_timeout))
-            except Exception as e:  # noqa: BLE001 - the command was not sent: safe to reconnect
-                self._reset(transport)
-                raise _ConnectionLost(f"can't open a channel ({_why(e)})", sent=False) from None
+            chan = self._open_channel(transport, deadline, timeout)
             # exec_command (and, in a stuck re-key, any send) waits for the server without a timeout: a watchdog
             # closes the connection after the command's deadline plus time for the kill that follows a timeout.
             watchdog = threading.Timer(timeout + KILL_GRACE + 3, transport.close)
