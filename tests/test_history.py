@@ -148,3 +148,18 @@ def test_written_histories_read_back_identically(tmp_path_factory, steps):
     validate_history(seen)
     write_history(path, seen)
     assert read_history(path) == seen
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(), c, max_size=3), max_leaves=8)
+
+
+@given(st.integers(0, 10**9), st.integers(0, 10**18), st.one_of(st.integers(0, 10**6), st.just("nemesis")),
+       st.sampled_from(["invoke", "ok", "fail", "info"]), st.text(), json_values, st.none() | st.text(),
+       st.none() | json_values, st.none() | st.text())
+def test_fast_line_encoding_equals_the_json_encoder(i, t, p, ty, f, v, node, key, error):
+    """Op.to_json builds lines by hand for speed; they must be exactly what the JSON encoder would write."""
+    op = Op(i, t, p, ty, f, v, node, key, error)
+    assert op.to_json() == json.dumps(op.to_dict(), separators=(",", ":"), ensure_ascii=False)
+    assert json.loads(op.to_json()) == op.to_dict()
