@@ -231,6 +231,16 @@ def _template(x) -> tuple:
     raise GeneratorError(f"not an op: {x!r}")
 
 
+def _pick_free(free: int, rng: random.Random) -> int:
+    """Bit index of a free thread chosen uniformly with ``rng``: ops spread over all idle clients (and so over all
+    nodes) instead of piling onto the lowest-numbered ones, which are idle most often under a light load."""
+    if free & (free - 1) == 0:  # exactly one free thread
+        return free.bit_length() - 1
+    for _ in range(rng.randrange(free.bit_count())):
+        free &= free - 1  # drop the lowest set bit
+    return (free & -free).bit_length() - 1
+
+
 def _fill(tpl: tuple, ctx: Context):
     """The GenOp for a template in this context, or PENDING if no suitable thread is free."""
     f, value, key, timeout, process, time = tpl
@@ -238,7 +248,7 @@ def _fill(tpl: tuple, ctx: Context):
         free = ctx.free
         if not free:
             return PENDING
-        process = ctx.processes[(free & -free).bit_length() - 1]
+        process = ctx.processes[_pick_free(free, ctx.rng)]
     elif not (ctx.free >> ctx.bit_of_process(process)) & 1:
         return PENDING
     t = ctx.time if time is None or time < ctx.time else time
@@ -287,7 +297,7 @@ class FnGen(Generator):
             f = x.get("f")
             if f.__class__ is not str:
                 raise GeneratorError(f"op {x!r} from {self.fn!r} needs a string 'f'")
-            return _new(GenOp, (ctx.processes[(free & -free).bit_length() - 1], ctx.time, f, x.get("value"),
+            return _new(GenOp, (ctx.processes[_pick_free(free, ctx.rng)], ctx.time, f, x.get("value"),
                                 x.get("key"), x.get("timeout"))), self
         if isinstance(x, (Invocation, GenOp)):
             return _fill(_template(x), ctx), self
@@ -352,7 +362,7 @@ def lift(x) -> Generator:
     one-shot op; a function is an infinite generator (see :class:`FnGen`); a list or tuple runs its elements in
     order. Anything else (iterators included: they are not pure) is a GeneratorError.
 
-    Ops from plain data go to the lowest free thread of the context, the nemesis thread included (as in Jepsen):
+    Ops from plain data go to a free thread of the context chosen with ``ctx.rng``, the nemesis thread included:
     wrap client streams in ``clients(...)`` and fault streams in ``nemesis(...)``."""
     if isinstance(x, Generator):
         return x
