@@ -37,6 +37,14 @@ PRESETS = {
         "raft-kv:volatile-vote:register:kill",
         "raft-kv:no-dedup:counter:partition",
     ],
+    # Faults made for the bugs the ones above miss: "crash" hangs a majority together and kills it (writes left
+    # partial), "chase" isolates each new leader in turn (run it every 1 s). Run with --rate 100.
+    "hard": [
+        "quorum-kv:no-read-repair:set:crash",
+        "quorum-kv:correct:set:crash",
+        "raft-kv:commit-old-term:set:chase:1/0.5:read_fraction=0.5",
+        "raft-kv:correct:set:chase:1/0.5:read_fraction=0.5",
+    ],
     "crdt": [
         "crdt-store:correct:or-set:partition,kill,clock",
         "crdt-store:correct:causal-kv:partition,kill,clock",
@@ -49,9 +57,20 @@ PRESETS = {
 
 
 def parse_case(text: str) -> dict:
-    system, variant, workload, faults = text.split(":")
-    return {"system": system, "variant": variant, "workload": workload,
-            "nemesis": tuple(f for f in faults.split(",") if f and f != "none")}
+    """``system:variant:workload:faults`` with an optional ``:interval/duration`` (seconds) for the fault cycle
+    (default 4/3), and an optional ``:key=json;key=json`` of workload/system options."""
+    system, variant, workload, faults, *rest = text.split(":")
+    case = {"system": system, "variant": variant, "workload": workload,
+            "nemesis": tuple(f for f in faults.split(",") if f and f != "none"),
+            "nemesis_interval": 4.0, "nemesis_duration": 3.0, "options": {}}
+    if rest and rest[0]:
+        interval, duration = rest[0].split("/")
+        case["nemesis_interval"], case["nemesis_duration"] = float(interval), float(duration)
+    if len(rest) > 1 and rest[1]:
+        for item in rest[1].split(";"):
+            k, _, v = item.partition("=")
+            case["options"][k] = json.loads(v)
+    return case
 
 
 def main() -> int:
@@ -87,8 +106,8 @@ def main() -> int:
         for seed in range(args.first_seed, args.first_seed + args.seeds):
             if time.monotonic() - t_start > args.budget:
                 break
-            spec = TestSpec(**case, seed=seed, nodes=args.nodes, time_limit=args.time_limit, rate=args.rate,
-                            nemesis_interval=4, nemesis_duration=3, recovery_time=2, options=dict(options))
+            spec = TestSpec(**{**case, "options": {**options, **case["options"]}}, seed=seed, nodes=args.nodes,
+                            time_limit=args.time_limit, rate=args.rate, recovery_time=2)
             t0 = time.monotonic()
             try:
                 out = run_test(spec, store_root=store / "store", progress=False)
@@ -110,7 +129,12 @@ def main() -> int:
     print("|---|---|---|---|---|---|---|---|---|---|")
     for case, n, bad, good, unk, first in rows:
         rate = f"{bad / n:.0%}" if n else "-"
-        print(f"| {case['system']} | {case['variant']} | {case['workload']} | {','.join(case['nemesis']) or 'none'} "
+        faults = ','.join(case['nemesis']) or 'none'
+        if (case["nemesis_interval"], case["nemesis_duration"]) != (4.0, 3.0):
+            faults += f" every {case['nemesis_interval']:g}/{case['nemesis_duration']:g} s"
+        if case["options"]:
+            faults += " " + ", ".join(f"{k}={json.dumps(v)}" for k, v in case["options"].items())
+        print(f"| {case['system']} | {case['variant']} | {case['workload']} | {faults} "
               f"| {n} | {bad} | {good} | {unk} | {rate} | {f'{first:g} s' if first is not None else '-'} |")
     print(f"\nruns stored in {store} (time limit {args.time_limit:g} s each, {args.nodes} nodes, "
           f"rate {args.rate:g}/s)")

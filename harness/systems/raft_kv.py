@@ -192,8 +192,13 @@ class RaftKV(System):
         # Raft's bugs live around the leader: aim faults at it (and at minorities/majorities around it). The
         # package draws a shape uniformly from this list, so isolate-leader is listed twice: half the partitions
         # cut the leader off (measured with bench/bench_seeds.py: a stale-read leader is caught only when cut off).
-        return {"partition_shapes": ["isolate-leader", "isolate-leader", "majorities-ring", "random-halves"],
+        opts = {"partition_shapes": ["isolate-leader", "isolate-leader", "majorities-ring", "random-halves"],
                 "kill_targets": ["leader", "one", "minority"], "pause_targets": ["leader", "one", "minority"]}
+        if workload == "set":
+            # A set read goes through ReadIndex like any read, so the set is linearizable: an element a read
+            # returned (or whose add was acknowledged) must be in every later read.
+            opts["linearizable_set"] = True
+        return opts
 
     async def roles(self, nodes: list[NodeAddress], timeout: float) -> dict[str, dict]:
         """Each answering node's own view: {"role", "term"} (the ReportsRoles capability)."""
