@@ -29,6 +29,10 @@ Pruning that needs no branching:
   be left out of any linearization, so it is only tried where a read or another non-overwriting op follows it;
   unknown-outcome overwrites that no op of the history could follow are left out by :func:`prepare`.
 - Transitions are cached per (op, state), so each model step runs once.
+
+Histories with unknown-outcome ops are searched twice when needed: first narrowly (``keep``: a few
+configurations per state and pending set), which proves most valid ones linearizable in a fraction of the time;
+only a failure there that may be due to the narrowing runs the full search.
 """
 
 from __future__ import annotations
@@ -249,6 +253,8 @@ class Failure:
     #: event index of the last point where exactly one configuration was alive (the state was certain)
     last_certain_event: int = 0
     bit_op: dict = field(default_factory=dict)
+    #: the search ran with ``keep`` and dropped configurations on the way: the failure may not be real
+    pruned: bool = False
 
 
 class _Budget:
@@ -315,10 +321,17 @@ def _dominated(groups: dict, s, L: int, infomask: int) -> bool:
 
 
 def search(prep: Prepared, model: Model, budget: _Budget, *, trace: bool = False,
-           stop_event: int | None = None) -> Failure | None:
+           stop_event: int | None = None, keep: int | None = None) -> Failure | None:
     """Run the search; None means linearizable. With ``trace``, configurations carry their linearization path
     (a cons list ``(prev, op id, state)``) so a failure can be explained; ``stop_event`` ends a traced rerun at
     the event that failed before.
+
+    ``keep`` makes a narrow, incomplete pass: of the configurations that differ only in how many unknown-outcome
+    ops of each class they used (an antichain, none dominating another: with many crashed compare-and-sets it
+    grows to hundreds, and the search with it), only the ``keep`` that used the fewest survive each return.
+    Every configuration kept is still a real linearization of the prefix, so reaching the end proves the history
+    linearizable; a failure after dropping some is marked ``pruned`` and proves nothing -- the caller must then
+    run the full search (checkers.linearizable does). Valid histories almost never need a dropped one.
 
     Unknown-outcome ops that change the state (pending forever once called) are handled without branching on
     which of them were used, and without trying them where they can't matter:
@@ -362,6 +375,7 @@ def search(prep: Prepared, model: Model, budget: _Budget, *, trace: bool = False
     fpinfo: dict[Any, int] = {}        # footprint -> bits of called unknown-outcome ops touching it
     global_ops = 0                     # pending state-changing ops with no footprint (may touch anything)
     use_fp = model.footprint is not None
+    pruned = False                     # configurations were dropped by ``keep``: a failure may not be real
 
     def place_reads(s, L):
         """Place every pending read that is legal in state ``s`` (never hurts, so no branching)."""
@@ -441,16 +455,19 @@ def search(prep: Prepared, model: Model, budget: _Budget, *, trace: bool = False
             r_bit[oid] = b
             if lo.read_only:
                 if lo.expect is not NO_EXPECT:
-                    rmask[lo.expect] = rmask.get(lo.expect, 0) | b
-                    if any(s == lo.expect for s, _ in configs):
-                        new = {}
-                        for (s, L), path in configs.items():
-                            if s == lo.expect:
-                                L |= b
-                                if trace:
-                                    path = (path, oid, s)
-                            new.setdefault((s, L), path)
-                        configs = new
+                    e = lo.expect
+                    rmask[e] = rmask.get(e, 0) | b
+                    for s, _ in configs:
+                        if s == e:        # some configuration can place it now: place it in all that can
+                            new = {}
+                            for (s, L), path in configs.items():
+                                if s == e:
+                                    L |= b
+                                    if trace:
+                                        path = (path, oid, s)
+                                new.setdefault((s, L), path)
+                            configs = new
+                            break
                 else:
                     greads.append(lo)
                     gread_bits |= b
@@ -485,97 +502,194 @@ def search(prep: Prepared, model: Model, budget: _Budget, *, trace: bool = False
                 last_certain = ev_index + 1
                 _release(lo, xb)
                 continue
+            if cmask & ~L0 == xb and not called_info:
+                # Also common: lo is the only state-changing op not yet placed, so the closure below would
+                # try just lo. Do that here; when it is illegal the closure below finds the failure.
+                tc = trans[xb]
+                r = tc.get(s0, _MISS)
+                if r is _MISS:
+                    legal, r = step(s0, lo.f, lo.input, lo.output)
+                    if not legal:
+                        r = _ILLEGAL
+                    tc[s0] = r
+                if r is not _ILLEGAL:
+                    L2 = L0 | xb
+                    add = rmask.get(r, 0) & ~L2
+                    if gread_bits:
+                        add |= place_reads(r, L2)
+                    p2 = p0
+                    if trace:
+                        p2 = (p0, oid, r)
+                        a = add
+                        while a:
+                            rb = a & -a
+                            a ^= rb
+                            p2 = (p2, bit_op[rb].id, r)
+                    configs = {(r, (L2 | add) ^ xb): p2}
+                    last_certain = ev_index + 1
+                    _release(lo, xb)
+                    steps += 1
+                    continue
         # Only ops that may interact with lo need trying before it: others commute with it and can wait.
         cand = cmask
         icand = called_info
         if use_fp and not global_ops and lo.footprint is not None:
             cand = fpmask.get(lo.footprint, 0) | (xb & cmask)
             icand = fpinfo.get(lo.footprint, 0)
-        new: dict = {}
-        # With unknown-outcome ops called, keep antichains: (state, mask without info bits) -> info masks kept.
-        newgroups: dict | None = {} if icand else None
-        seen: dict = {}                # explored nodes of this closure (antichains too when icand)
-        seen_nb: dict = {}             # explored marked nodes (an unknown-outcome overwrite was just applied)
-        reach: set = set()             # states met while looking for a place for lo (for the explanation)
-        nxb = ~xb
-        nblind = ~blindmask
-        for (s0, L0), path0 in configs.items():
-            if L0 & xb:
-                L0 &= nxb
-                if newgroups is None:
-                    if (s0, L0) not in new:
-                        new[(s0, L0)] = path0
-                elif _add_dominant(newgroups, s0, L0, infomask):
-                    new[(s0, L0)] = path0
-                continue
-            if newgroups is None:
-                if (s0, L0) in seen:
+        if not icand:
+            # No unknown-outcome op can be placed (the common case): the closure below without antichains.
+            new = {}
+            seen: set = set()
+            reach: set = set()
+            nxb = ~xb
+            for (s0, L0), path0 in configs.items():
+                if L0 & xb:
+                    k = (s0, L0 & nxb)
+                    if k not in new:
+                        new[k] = path0
                     continue
-                seen[(s0, L0)] = True
-            elif not _add_dominant(seen, s0, L0, infomask):
-                continue
-            stack = [(s0, L0, path0, False)]
-            while stack:
-                s, L, path, marked = stack.pop()
-                reach.add(s)
-                avail = cand & ~L
-                if icand:
-                    avail |= ((L & infomask) + istarts) & icand
-                    if marked:
-                        avail &= nblind
-                while avail:
-                    b = avail & -avail
-                    avail ^= b
-                    tc = trans[b]
-                    r = tc.get(s, _MISS)
-                    if r is _MISS:
-                        o = bit_op[b]
-                        legal, r = step(s, o.f, o.input, o.output)
-                        if not legal:
-                            r = _ILLEGAL
-                        tc[s] = r
-                    if r is _ILLEGAL:
+                k = (s0, L0)
+                if k in seen:
+                    continue
+                seen.add(k)
+                stack = [(s0, L0, path0)]
+                while stack:
+                    s, L, path = stack.pop()
+                    reach.add(s)
+                    avail = cand & ~L
+                    while avail:
+                        b = avail & -avail
+                        avail ^= b
+                        tc = trans[b]
+                        r = tc.get(s, _MISS)
+                        if r is _MISS:
+                            o = bit_op[b]
+                            legal, r = step(s, o.f, o.input, o.output)
+                            if not legal:
+                                r = _ILLEGAL
+                            tc[s] = r
+                        if r is _ILLEGAL:
+                            continue
+                        steps += 1
+                        if steps >= _CHECK_EVERY:
+                            steps = 0
+                            budget.check()
+                        L2 = L | b
+                        add = rmask.get(r, 0) & ~L2
+                        if gread_bits:
+                            add |= place_reads(r, L2)
+                        L2 |= add
+                        p2 = path
+                        if trace:
+                            p2 = (path, bit_op[b].id, r)
+                            a = add
+                            while a:
+                                rb = a & -a
+                                a ^= rb
+                                p2 = (p2, bit_op[rb].id, r)
+                        if L2 & xb:
+                            k = (r, L2 & nxb)
+                            if k not in new:
+                                new[k] = p2
+                        else:
+                            k = (r, L2)
+                            if k not in seen:
+                                seen.add(k)
+                                stack.append((r, L2, p2))
+        else:
+            new: dict = {}
+            # With unknown-outcome ops called, keep antichains: (state, mask without info bits) -> info masks kept.
+            newgroups: dict | None = {} if icand else None
+            seen: dict = {}                # explored nodes of this closure (antichains too when icand)
+            seen_nb: dict = {}             # explored marked nodes (an unknown-outcome overwrite was just applied)
+            reach: set = set()             # states met while looking for a place for lo (for the explanation)
+            nxb = ~xb
+            nblind = ~blindmask
+            for (s0, L0), path0 in configs.items():
+                if L0 & xb:
+                    L0 &= nxb
+                    if newgroups is None:
+                        if (s0, L0) not in new:
+                            new[(s0, L0)] = path0
+                    elif _add_dominant(newgroups, s0, L0, infomask):
+                        new[(s0, L0)] = path0
+                    continue
+                if newgroups is None:
+                    if (s0, L0) in seen:
                         continue
-                    steps += 1
-                    if steps >= _CHECK_EVERY:
-                        steps = 0
-                        budget.check()
-                    L2 = L | b
-                    add = rmask.get(r, 0) & ~L2
-                    if gread_bits:
-                        add |= place_reads(r, L2)
-                    L2 |= add
-                    p2 = path
-                    if trace:
-                        p2 = (path, bit_op[b].id, r)
-                        a = add
-                        while a:
-                            rb = a & -a
-                            a ^= rb
-                            p2 = (p2, bit_op[rb].id, r)
-                    if L2 & xb:
-                        L2 &= nxb
-                        if newgroups is None:
-                            if (r, L2) not in new:
+                    seen[(s0, L0)] = True
+                elif not _add_dominant(seen, s0, L0, infomask):
+                    continue
+                stack = [(s0, L0, path0, False)]
+                while stack:
+                    s, L, path, marked = stack.pop()
+                    reach.add(s)
+                    avail = cand & ~L
+                    if icand:
+                        avail |= ((L & infomask) + istarts) & icand
+                        if marked:
+                            avail &= nblind
+                    while avail:
+                        b = avail & -avail
+                        avail ^= b
+                        tc = trans[b]
+                        r = tc.get(s, _MISS)
+                        if r is _MISS:
+                            o = bit_op[b]
+                            legal, r = step(s, o.f, o.input, o.output)
+                            if not legal:
+                                r = _ILLEGAL
+                            tc[s] = r
+                        if r is _ILLEGAL:
+                            continue
+                        steps += 1
+                        if steps >= _CHECK_EVERY:
+                            steps = 0
+                            budget.check()
+                        L2 = L | b
+                        add = rmask.get(r, 0) & ~L2
+                        if gread_bits:
+                            add |= place_reads(r, L2)
+                        L2 |= add
+                        p2 = path
+                        if trace:
+                            p2 = (path, bit_op[b].id, r)
+                            a = add
+                            while a:
+                                rb = a & -a
+                                a ^= rb
+                                p2 = (p2, bit_op[rb].id, r)
+                        if L2 & xb:
+                            L2 &= nxb
+                            if newgroups is None:
+                                if (r, L2) not in new:
+                                    new[(r, L2)] = p2
+                            elif _add_dominant(newgroups, r, L2, infomask):
                                 new[(r, L2)] = p2
-                        elif _add_dominant(newgroups, r, L2, infomask):
-                            new[(r, L2)] = p2
-                    elif newgroups is None:
-                        if (r, L2) not in seen:
-                            seen[(r, L2)] = True
+                        elif newgroups is None:
+                            if (r, L2) not in seen:
+                                seen[(r, L2)] = True
+                                stack.append((r, L2, p2, False))
+                        elif b & infomask and not add and blindmask:
+                            # an unknown-outcome overwrite that no read follows: only worth it before a
+                            # non-overwriting op, so the node is marked (and an unmarked twin beats it)
+                            if not _dominated(seen, r, L2, infomask) and _add_dominant(seen_nb, r, L2, infomask):
+                                stack.append((r, L2, p2, True))
+                        elif _add_dominant(seen, r, L2, infomask):
                             stack.append((r, L2, p2, False))
-                    elif b & infomask and not add and blindmask:
-                        # an unknown-outcome overwrite that no read follows: only worth it before a
-                        # non-overwriting op, so the node is marked (and an unmarked twin beats it)
-                        if not _dominated(seen, r, L2, infomask) and _add_dominant(seen_nb, r, L2, infomask):
-                            stack.append((r, L2, p2, True))
-                    elif _add_dominant(seen, r, L2, infomask):
-                        stack.append((r, L2, p2, False))
         if icand and new:
+            if keep is not None:
+                # a cheap first pass: of configurations that differ only in how many unknown-outcome ops of
+                # each class they used, keep the ``keep`` that used the fewest (see the docstring)
+                for lst in newgroups.values():
+                    if len(lst) > keep:
+                        lst.sort(key=int.bit_count)
+                        del lst[keep:]
+                        pruned = True
             # keep only configurations still in the antichain (later ones may have beaten earlier ones)
             new = {k: v for k, v in new.items() if (k[1] & infomask) in newgroups.get((k[0], k[1] & ~infomask), ())}
         if not new:
-            return Failure(ev_index, lo, configs, reach, last_certain, dict(bit_op))
+            return Failure(ev_index, lo, configs, reach, last_certain, dict(bit_op), pruned)
         configs = new
         if len(configs) == 1:
             last_certain = ev_index + 1
