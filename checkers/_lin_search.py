@@ -139,18 +139,25 @@ def prepare(history: list, model: Model, *, keyed: bool = False) -> Prepared:
     for ip in invokes:
         inv = history[ip]
         cp = comp_of.get(ip)
-        comp = None if cp is None else history[cp]
-        ctype = "info" if comp is None else comp.type
-        if ctype == "fail":
-            continue
-        info = ctype == "info"
+        if cp is None:
+            info, out = True, UNKNOWN
+        else:
+            comp = history[cp]
+            ctype = comp.type
+            if ctype == "fail":
+                continue
+            info = ctype == "info"
+            out = UNKNOWN if info else comp.value
+        f = inv.f
         inp = (_freeze(inv.key), inv.value) if keyed else inv.value
-        out = UNKNOWN if info else comp.value
-        ro = bool(read_only(inv.f, inp, out))
-        if info and ro:
-            continue
-        blind = not ro and bool(overwrites(inv.f, inp, out))
-        recs.append((ip, cp, inv.f, inp, out, info, ro, blind))
+        ro = bool(read_only(f, inp, out))
+        if ro:
+            if info:
+                continue
+            blind = False
+        else:
+            blind = bool(overwrites(f, inp, out))
+        recs.append((ip, cp, f, inp, out, info, ro, blind))
     dropped = 0
     if any(r[5] and r[7] for r in recs):
         useful = _useful_overwrites(recs, model)
@@ -177,17 +184,14 @@ def prepare(history: list, model: Model, *, keyed: bool = False) -> Prepared:
     at: dict[int, tuple[bool, int]] = {}   # position -> (is_return, op id)
     for n, (ip, cp, f, inp, out, info, ro, blind) in enumerate(recs):
         inv = history[ip]
-        lo = LinOp(len(ops), inv.index, None if cp is None else history[cp].index, inv.process, f, inp, out, info,
-                   ro, read_expect(f, inp, out) if ro else NO_EXPECT)
-        lo.blind = blind
-        if info:
-            lo.cls, lo.ibit = ibit[n]
-        if fp is not None:
-            lo.footprint = fp(f, inp)
-        ops.append(lo)
-        at[ip] = (False, lo.id)
+        oid = len(ops)
+        c, b = ibit[n] if info else (-1, 0)
+        ops.append(LinOp(oid, inv.index, None if cp is None else history[cp].index, inv.process, f, inp, out,
+                         info, ro, read_expect(f, inp, out) if ro else NO_EXPECT,
+                         None if fp is None else fp(f, inp), blind, b, c))
+        at[ip] = (False, oid)
         if not info:
-            at[cp] = (True, lo.id)
+            at[cp] = (True, oid)
     events = [at[pos] for pos in sorted(at)]
     return Prepared(ops, events, len(invokes), width, starts, all_, blind_bits, len(classes), dropped)
 

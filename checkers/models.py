@@ -230,6 +230,8 @@ def _kv_norm(v):
 
 
 def _kv_key_step(state, f, i, o):
+    if f == "append" and i.__class__ is str and state.__class__ is str:
+        return True, state + i         # the common case, as below (a str is its own _kv_norm)
     if f in READS:
         if o is UNKNOWN:
             return True, state
