@@ -55,6 +55,16 @@ def sb_state_dir(tmp_path, monkeypatch):
 
 
 @pytest.fixture
+def isolated_state(sb_state_dir, root_iptables_unchanged):
+    """For end-to-end runs: a private state dir (so cleanup here can't touch anyone else's clusters), and
+    whatever the run left behind, also when the test failed midway, is cleaned up from it afterwards."""
+    yield sb_state_dir
+    from harness.cleanup import cleanup
+    from harness.state import StateStore
+    cleanup(StateStore(str(sb_state_dir)))
+
+
+@pytest.fixture
 def local_cluster(sb_state_dir, root_iptables_unchanged):
     """Factory ``make(n, **kw) -> Cluster`` for namespace clusters. After the test (pass or fail) every cluster it
     made is torn down, cleanup is run again from the state files, and nothing of those runs may be left."""

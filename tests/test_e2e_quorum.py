@@ -20,16 +20,6 @@ from harness.spec import TestSpec
 pytestmark = [pytest.mark.e2e, pytest.mark.netns]
 
 
-@pytest.fixture
-def isolated_state(tmp_path, monkeypatch):
-    """A private state dir, so cleanup in this test can't touch anyone else's clusters; cleaned at the end."""
-    state = tmp_path / "state"
-    monkeypatch.setenv("SPLITBRAIN_STATE_DIR", str(state))
-    yield state
-    from harness.cleanup import cleanup
-    from harness.state import StateStore
-    cleanup(StateStore(str(state)))
-
 
 def _spec(**kw):
     base = dict(system="quorum-kv", workload="register", nodes=3, time_limit=12, rate=60, nemesis_interval=3,

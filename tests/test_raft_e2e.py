@@ -5,19 +5,10 @@ import pytest
 from harness.history import NEMESIS, read_history
 from harness.runner import run_test
 from harness.spec import TestSpec
+from tests._e2e import first_run_that_finds
 
 pytestmark = [pytest.mark.e2e, pytest.mark.netns]
 
-
-@pytest.fixture
-def isolated_state(tmp_path, monkeypatch):
-    """A private state dir, so cleanup here can't touch anyone else's clusters; cleaned at the end."""
-    state = tmp_path / "state"
-    monkeypatch.setenv("SPLITBRAIN_STATE_DIR", str(state))
-    yield state
-    from harness.cleanup import cleanup
-    from harness.state import StateStore
-    cleanup(StateStore(str(state)))
 
 
 def _spec(**kw) -> TestSpec:
@@ -96,12 +87,14 @@ def test_correct_raft_on_five_nodes_kv_under_partitions_and_kills(tmp_path, isol
     assert len({op.key for op in history if op.process != NEMESIS and op.type == "ok"}) > 1  # several keys
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(200)
 def test_stale_read_is_found_with_a_partition_that_isolates_the_leader(tmp_path, isolated_state):
-    out = run_test(_spec(variant="stale-read", nemesis=("partition",)), store_root=tmp_path / "store",
-                   progress=False)
+    # 8 of 10 seeds find it in the bench: up to three seeds here, so timing luck can't fail the suite
+    out, tried = first_run_that_finds(
+        tmp_path, lambda seed: _spec(variant="stale-read", nemesis=("partition",), seed=seed), (1, 2, 3),
+        lambda o: o.results["results"]["linearizable"]["valid"] is False)
     lin = out.results["results"]["linearizable"]
-    assert lin["valid"] is False, lin
+    assert lin["valid"] is False, (tried, lin)
     history = read_history(out.run_dir / "history.jsonl")
     assert any(op.f == "start-partition" and (op.value or {}).get("shape") == "isolate-leader"
                for op in history if op.process == NEMESIS)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from checkers.linearizable import check_linearizable
 from checkers.stats import check_stats
 from harness.workloads import Workload
+from harness.workloads.register import register_op
 
 
 def _active_key(ctx, options: dict) -> str:
@@ -19,16 +20,7 @@ def _active_key(ctx, options: dict) -> str:
 
 
 def client_op(ctx, options: dict) -> dict:
-    rng = ctx.rng
-    key = _active_key(ctx, options)
-    values = options.get("value_range", 5)
-    fs = ("read", "write", "cas") if options.get("cas", True) else ("read", "write")
-    f = rng.choice(fs)
-    if f == "read":
-        return {"f": "read", "key": key}
-    if f == "write":
-        return {"f": "write", "key": key, "value": rng.randrange(values)}
-    return {"f": "cas", "key": key, "value": [rng.randrange(values), rng.randrange(values)]}
+    return register_op(ctx.rng, _active_key(ctx, options), options)
 
 
 def final_op(ctx, options: dict) -> dict:

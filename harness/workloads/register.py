@@ -13,16 +13,19 @@ from harness.workloads import Workload
 KEY = "r"
 
 
-def client_op(ctx, options: dict) -> dict:
-    rng = ctx.rng
+def register_op(rng, key, options: dict) -> dict:
+    """A random read, write or (unless ``cas`` is off) cas on ``key``, values below ``value_range``."""
     values = options.get("value_range", 5)
-    fs = ("read", "write", "cas") if options.get("cas", True) else ("read", "write")
-    f = rng.choice(fs)
+    f = rng.choice(("read", "write", "cas") if options.get("cas", True) else ("read", "write"))
     if f == "read":
-        return {"f": "read", "key": KEY}
+        return {"f": "read", "key": key}
     if f == "write":
-        return {"f": "write", "key": KEY, "value": rng.randrange(values)}
-    return {"f": "cas", "key": KEY, "value": [rng.randrange(values), rng.randrange(values)]}
+        return {"f": "write", "key": key, "value": rng.randrange(values)}
+    return {"f": "cas", "key": key, "value": [rng.randrange(values), rng.randrange(values)]}
+
+
+def client_op(ctx, options: dict) -> dict:
+    return register_op(ctx.rng, KEY, options)
 
 
 def final_op(ctx, options: dict) -> dict:
