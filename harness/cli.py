@@ -62,8 +62,8 @@ def main(argv: list[str] | None = None) -> None:
         click.echo("splitbrain: interrupted", err=True)
         sys.exit(130)
     except click.UsageError as e:
-        hint = f" (see 'splitbrain {e.ctx.command_path.split(' ', 1)[1] if e.ctx and ' ' in e.ctx.command_path else ''} --help')" if e.ctx else ""
-        click.echo(f"splitbrain: {e.format_message()}{hint.replace('  ', ' ')}", err=True)
+        hint = f" (see '{e.ctx.command_path} --help')" if e.ctx else ""
+        click.echo(f"splitbrain: {e.format_message()}{hint}", err=True)
         sys.exit(EXIT_BAD_INPUT)
     except click.ClickException as e:
         click.echo(f"splitbrain: {e.format_message()}", err=True)
