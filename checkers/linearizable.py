@@ -7,6 +7,8 @@
 - splits the history by key when the model allows it (a kv store is linearizable iff each key is), and checks
   the parts in worker processes when there are several and the work turns out to be long enough to pay for them
   (``parallel=False`` keeps everything in this process);
+- answers parts whose ops all completed ok/fail with the lean verdict-only search of :mod:`checkers._lin_plain`
+  when they are linearizable, and stops at the first failing part when checking in this process;
 - runs the search of :mod:`checkers._lin_search` under a deadline and a memory cap. Past either, the verdict is
   ``"unknown"`` with a ``cause`` -- never ``True`` -- and workers still running are killed;
 - explains a ``False`` with data for people and for the report: the op that could not be placed, the state(s)
@@ -24,6 +26,7 @@ import os
 import time
 from typing import Any, Sequence
 
+from checkers._lin_plain import plain_verdict
 from checkers._lin_search import Failure, Interrupted, Prepared, _Budget, prepare, search
 from checkers.models import UNKNOWN, Model, get_model
 from harness.history import NEMESIS, Op
@@ -42,9 +45,10 @@ def check_linearizable(history: Sequence[Op], model: "str | Model", *, time_limi
 
     Returns ``{"valid": True | False | "unknown", "checker": "linearizable", "model": name, "ops": client op
     pairs, "check_ms": float, "partitions": n}`` plus ``"cause"`` when unknown and ``"failure"`` (the first
-    failing part) and ``"failures"`` (every failing part found) when false. ``time_limit`` is in seconds of wall
-    time for the whole check; ``memory_limit_mb`` caps how much each searching process may grow. ``split=False``
-    checks a splittable model as one object (slower; for comparison).
+    failing part) and ``"failures"`` (every failing part found: parts checked in this process stop at the first
+    failing one, so usually just that one; parts handed to workers all report) when false. ``time_limit`` is in
+    seconds of wall time for the whole check; ``memory_limit_mb`` caps how much each searching process may grow.
+    ``split=False`` checks a splittable model as one object (slower; for comparison).
     """
     t0 = time.perf_counter()
     m = get_model(model)
@@ -80,7 +84,8 @@ _WORK: tuple | None = None  # (parts, model, keyed, deadline, memory cap): inher
 
 
 def _run_parts(parts, model, keyed, deadline, mem_mb, parallel) -> list[dict]:
-    """Check parts in order in this process; past PARALLEL_AFTER_S, hand what is left to a pool of workers."""
+    """Check parts in order in this process; past PARALLEL_AFTER_S, hand what is left to a pool of workers.
+    In this process, stops at the first failing part (the outcomes of the parts checked come back)."""
     global _WORK
     # Largest parts first: they are the ones worth a worker, and failures tend to show there.
     order = sorted(range(len(parts)), key=lambda i: -len(parts[i][1]))
@@ -98,7 +103,9 @@ def _run_parts(parts, model, keyed, deadline, mem_mb, parallel) -> list[dict]:
                 _WORK = None
             break
         outcomes[i] = _check_part(parts[i][0], parts[i][1], model, keyed, deadline, mem_mb)
-    return outcomes  # type: ignore[return-value]
+        if outcomes[i]["valid"] is False:
+            break  # the verdict is known: the parts left would only add evidence, at a cost
+    return [o for o in outcomes if o is not None]
 
 
 def _pool_task(i: int) -> dict:
@@ -132,6 +139,10 @@ def _check_part(key, ops, model: Model, keyed: bool, deadline, mem_mb) -> dict:
     budget = _Budget(deadline, mem_mb)
     try:
         budget.check()
+        # Most parts (a kv key, a register without crashes) have no unknown-outcome op: a lean verdict-only
+        # search answers those; only a failure needs the traced search below, to explain it.
+        if not keyed and plain_verdict(ops, model, budget) is True:
+            return {"valid": True}
         prep = prepare(ops, model, keyed=keyed)
         # Paths cost ~5-10% more than a bare search; a second, traced run for failures would cost more.
         # First a narrow search (see search's ``keep``): when it finds a linearization that is a proof; when
