@@ -58,8 +58,9 @@ class _OnlyWhenDebugging(logging.Filter):
 for _name in ("paramiko.transport", "paramiko.transport.sftp"):
     logging.getLogger(_name).addFilter(_OnlyWhenDebugging())
 
-#: Concurrent channels per connection; OpenSSH's default MaxSessions is 10 and SFTP holds one.
-MAX_CHANNELS = 8
+#: Concurrent channels per connection. OpenSSH's default MaxSessions is 10 and SFTP holds one, and sshd counts a
+#: session until it has finished closing it, so stay well below: a busy server refused sessions at 8.
+MAX_CHANNELS = 4
 #: Bytes kept per output stream of one command.
 MAX_OUTPUT = 1 << 20
 #: Seconds allowed for killing a timed-out command's process group.
@@ -305,7 +306,10 @@ class SshHost(Host):
                 rc, out, err = self._run_once(line, shown, timeout, input, kill_on_timeout)
                 break
             except _ConnectionLost as e:
-                if attempt < 2 and (not e.sent or retry_safe):
+                # Nothing sent: always safe to try again (a few times: a busy server refuses sessions for a
+                # moment). Sent: once more, and only for commands marked safe to repeat.
+                if (not e.sent and attempt < 4) or (e.sent and retry_safe and attempt < 2):
+                    time.sleep(0.05 * attempt)
                     log.info("%s: %s; reconnecting and %s `%s`", self.label, e.reason,
                              "retrying" if e.sent else "sending", shown)
                     continue
