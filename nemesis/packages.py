@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 from harness.api import Invocation
 from harness.errors import BadInput
 from nemesis import appliers
-from nemesis.grudge import SHAPES, majority
+from nemesis.grudge import SHAPES, complete_grudge, majority
 
 if TYPE_CHECKING:
     from harness.cluster import Cluster
@@ -329,6 +329,82 @@ class ChasePackage(FaultPackage):
         return appliers.heal_partition(cluster)
 
 
+@dataclass(frozen=True)
+class FlapPackage(KillPackage):
+    """A flapping bridge node on lossy links: the target (the leader by default, re-aimed by the runner at whoever
+    leads when the op is applied) becomes the one node that talks to both halves of the others (a ``bridge``
+    partition around it), the other nodes' incoming packets are dropped with probability ``loss`` (iptables
+    ``statistic``), and the target is killed and restarted ``len(flaps)`` times, each time down then up for the
+    plan's seconds (apply blocks that long, at most ``MAX_SECONDS``). Stop heals the partition and the loss and
+    restarts whatever is down.
+
+    Why (Raft's vote durability): after the bridge leader dies its peers are equally up to date and cut off from
+    each other, and each needs only the bridge's vote to win. A lost vote reply is retransmitted by TCP only after
+    its timeout (>= 200 ms, even after the sender died), so the new leader's first append reaches the bridge late
+    and a kill soon after the vote often lands before the bridge holds anything of the new term; a node that
+    forgets its vote on restart can then elect a second leader of that term (itself or the other peer). Measured
+    on raft-kv volatile-vote (election_timeout [0.15, 0.3]): node logs show two leaders of one term in 2 of 7
+    runs of 30 s; the runner's leader-claim poll saw neither second leader (each lasted < 1 s).
+    Must not: leave the target down or a fault in place after stop/heal, or block longer than ``MAX_SECONDS``."""
+
+    name: str = "flap"
+    targets: tuple[str, ...] = ("leader",)
+    flaps: int = 8
+    down: tuple[float, float] = (0.05, 0.2)
+    up: tuple[float, float] = (0.4, 1.6)
+    losses: tuple[float, ...] = (0.2, 0.4)
+    MAX_SECONDS = 15.0
+
+    def start_op(self, rng: random.Random, nodes: Sequence[str], leader: str | None = None) -> Invocation:
+        target = rng.choice(self.targets)
+        flaps = [[round(rng.uniform(*self.down), 3), round(rng.uniform(*self.up), 3)] for _ in range(self.flaps)]
+        middle = select_nodes(rng, nodes, target, leader)[:1]
+        return Invocation(f"start-{self.name}", {"target": target, "nodes": middle,
+                                                  "loss": rng.choice(self.losses), "flaps": flaps})
+
+    def stop_op(self, rng=None, nodes=(), leader=None, started=None) -> Invocation:
+        # The stop restarts every down node: the runner may have re-aimed the start at another node.
+        return Invocation(f"stop-{self.name}", {"nodes": None})
+
+    @staticmethod
+    def bridge_around(nodes: Sequence[str], middle: str) -> dict:
+        """The grudge that cuts the other nodes into two halves (alternating in sorted order) that only
+        ``middle`` joins."""
+        others = sorted(n for n in nodes if n != middle)
+        halves = [others[0::2], others[1::2]]
+        return complete_grudge(halves) if halves[1] else {}
+
+    def apply(self, cluster: "Cluster", inv: Invocation) -> Any:
+        if inv.f != f"start-{self.name}":
+            return {"partition": appliers.heal_partition(cluster), "loss": appliers.heal_loss(cluster),
+                    **self._stop(cluster, cluster.nodes)}
+        plan = _plan(inv, dict, "an object with nodes, loss and flaps")
+        try:
+            middle = _nodes_of(inv, cluster)[0]
+            loss = float(plan["loss"])
+            flaps = [(max(float(d), 0.0), max(float(u), 0.0)) for d, u in plan["flaps"]]
+        except (IndexError, KeyError, TypeError, ValueError) as e:
+            raise BadInput(f"malformed flap plan {plan!r} ({e})", "nemesis plan") from None
+        if sum(d + u for d, u in flaps) > self.MAX_SECONDS:
+            raise BadInput(f"flap plan {plan!r} runs longer than {self.MAX_SECONDS} s", "nemesis plan")
+        grudge = self.bridge_around(cluster.nodes, middle)
+        out = {"middle": middle, "grudge": grudge, **appliers.apply_partition(cluster, grudge),
+               "loss": appliers.apply_loss(cluster, [n for n in cluster.nodes if n != middle], loss),
+               "killed": 0, "restarted": 0}
+        for d, u in flaps:
+            out["killed"] += bool(cluster.kill(middle))
+            try:
+                time.sleep(d)  # the controller's thread, not a node: nodes must never time.sleep
+            finally:
+                out["restarted"] += bool(self._stop(cluster, [middle])["restarted"])
+            time.sleep(u)
+        return out
+
+    def heal(self, cluster: "Cluster") -> Any:
+        return {"partition": appliers.heal_partition(cluster), "loss": appliers.heal_loss(cluster),
+                **self._stop(cluster, cluster.nodes)}
+
+
 PACKAGES: dict[str, FaultPackage] = {
     "partition": PartitionPackage(),
     "kill": KillPackage(),
@@ -337,6 +413,7 @@ PACKAGES: dict[str, FaultPackage] = {
     "loss": LossPackage(),
     "crash": CrashPackage(),
     "chase": ChasePackage(),
+    "flap": FlapPackage(),
 }
 
 

@@ -121,3 +121,73 @@ def test_chase_start_and_stop_both_isolate_the_leader(monkeypatch):
 def test_malformed_chase_plan_is_bad_input():
     with pytest.raises(BadInput):
         PACKAGES["chase"].apply(None, Invocation("start-chase", ["n1"]))
+
+
+# ------------------------------------------------------------------------------------------------ flap
+
+def _record_network(monkeypatch, log):
+    monkeypatch.setattr(appliers, "apply_partition", lambda cluster, grudge: log.append(("partition", grudge)) or {})
+    monkeypatch.setattr(appliers, "heal_partition", lambda cluster: log.append(("heal-partition",)) or {})
+    monkeypatch.setattr(appliers, "apply_loss", lambda cluster, nodes, p: log.append(("loss", nodes, p)) or {})
+    monkeypatch.setattr(appliers, "heal_loss", lambda cluster: log.append(("heal-loss",)) or {})
+
+
+def test_flap_is_registered_and_its_plan_is_seeded_and_bounded():
+    pkg = PACKAGES["flap"]
+    assert "flap" in NEMESIS_NAMES and package_for("start-flap") is pkg and package_for("stop-flap") is pkg
+    a = pkg.start_op(random.Random(3), NODES, leader="n2")
+    assert a == pkg.start_op(random.Random(3), NODES, leader="n2")
+    assert a.value["target"] == "leader" and a.value["nodes"] == ["n2"] and a.value["loss"] in pkg.losses
+    assert len(a.value["flaps"]) == pkg.flaps
+    assert all(pkg.down[0] <= d <= pkg.down[1] and pkg.up[0] <= u <= pkg.up[1] for d, u in a.value["flaps"])
+
+
+def test_flap_bridge_cuts_the_others_apart_and_leaves_the_middle_connected():
+    pkg = PACKAGES["flap"]
+    assert pkg.bridge_around(NODES, "n2") == {"n1": ["n3"], "n3": ["n1"]}
+    five = pkg.bridge_around(["a", "b", "c", "d", "e"], "c")
+    assert "c" not in five and five["a"] == ["b", "e"] and five["b"] == ["a", "d"]
+    assert pkg.bridge_around(["a", "b"], "a") == {}
+
+
+def test_flap_kills_and_restarts_the_middle_behind_a_bridge_and_stop_undoes_everything(monkeypatch):
+    log = []
+    _record_network(monkeypatch, log)
+    cluster = FakeCluster()
+    pkg = PACKAGES["flap"]
+    out = pkg.apply(cluster, Invocation("start-flap", {"target": "leader", "nodes": ["n3"], "loss": 0.4,
+                                                       "flaps": [[0.0, 0.0], [0.01, 0.0]]}))
+    assert log == [("partition", {"n1": ["n2"], "n2": ["n1"]}), ("loss", ["n1", "n2"], 0.4)]  # loss on the halves
+    assert cluster.calls == [("kill", "n3"), ("restart", "n3"), ("kill", "n3"), ("restart", "n3")]
+    assert out["middle"] == "n3" and out["killed"] == 2 and out["restarted"] == 2
+    assert cluster.running["n3"]  # the episode ends with the middle up
+    cluster.running["n1"] = False  # whatever is down when the stop comes is restarted
+    stop = pkg.stop_op(random.Random(0), NODES, started=None)
+    out = pkg.apply(cluster, stop)
+    assert ("heal-partition",) in log and ("heal-loss",) in log and out["restarted"] == ["n1"]
+
+
+def test_flap_restarts_the_middle_even_when_the_wait_is_interrupted(monkeypatch):
+    log = []
+    _record_network(monkeypatch, log)
+    cluster = FakeCluster()
+
+    def boom(_):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("nemesis.packages.time.sleep", boom)
+    with pytest.raises(KeyboardInterrupt):
+        PACKAGES["flap"].apply(cluster, Invocation("start-flap", {"nodes": ["n1"], "loss": 0.3,
+                                                                  "flaps": [[0.5, 0.5]]}))
+    assert cluster.calls == [("kill", "n1"), ("restart", "n1")] and cluster.running["n1"]
+
+
+@pytest.mark.parametrize("value", [None, {"nodes": ["n1"]}, {"nodes": ["n1"], "loss": 0.3, "flaps": [[1]]},
+                                   {"nodes": ["n1"], "loss": "x", "flaps": []},
+                                   {"nodes": ["n1"], "loss": 0.3, "flaps": [[10, 10]]}])
+def test_malformed_or_too_long_flap_plans_are_bad_input(monkeypatch, value):
+    _record_network(monkeypatch, [])
+    cluster = FakeCluster()
+    with pytest.raises(BadInput):
+        PACKAGES["flap"].apply(cluster, Invocation("start-flap", value))
+    assert cluster.calls == []  # nothing was done before the plan was judged
