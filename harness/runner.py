@@ -176,31 +176,50 @@ class _LeaderAwareNemesis(NemesisWorker):
             await asyncio.sleep(0.1)
 
 
-async def _watch_leaders(system, addrs, path: Path, history: HistoryWriter, interval: float = 0.25) -> None:
+async def _watch_leaders(system, addrs, path: Path, history: HistoryWriter, interval: float = 0.25,
+                         claim_interval: float = 0.05) -> None:
     """Record every leader/term change the system reports (annotations.jsonl), for the report's timeline, and
-    every node's own claim to lead a term (for the election-safety checker)."""
-    last = None
-    claims: set[tuple] = set()
+    every node's own claim to lead a term (for the election-safety checker).
+
+    Claims are polled per node, each on its own and often: a second leader of a term may lead for well under a
+    second (until the next fault), and one slow or partitioned node must not hold up the polls of the others."""
     with open(path, "a", encoding="utf-8") as f:
         def note(entry: dict) -> None:
             f.write(json.dumps({"time": history.now(), **entry}) + "\n")
             f.flush()
 
-        while True:
-            try:
-                leader, term = await system.leader(addrs, timeout=0.5)
-                roles = await system.roles(addrs, timeout=0.5) if isinstance(system, ReportsRoles) else {}
-            except Exception as e:  # nodes down or partitioned: just try again
-                log.debug("leader poll: %s", e)
-                leader, term, roles = None, None, {}
-            if (leader, term) != last and (leader is not None or last is not None):
-                last = (leader, term)
-                note({"kind": "leader", "node": leader, "term": term})
-            for node, r in roles.items():
-                if r.get("role") == "leader" and (node, r.get("term")) not in claims:
-                    claims.add((node, r.get("term")))
-                    note({"kind": "leader-claim", "node": node, "term": r.get("term")})
-            await asyncio.sleep(interval)
+        claims: set[tuple] = set()
+
+        async def watch_claims(addr: NodeAddress) -> None:
+            while True:
+                try:
+                    roles = await system.roles([addr], timeout=0.3)
+                except Exception as e:  # the node is down or cut off: ask again
+                    log.debug("role poll of %s: %s", addr.name, e)
+                    roles = {}
+                r = roles.get(addr.name) or {}
+                if r.get("role") == "leader" and (addr.name, r.get("term")) not in claims:
+                    claims.add((addr.name, r.get("term")))
+                    note({"kind": "leader-claim", "node": addr.name, "term": r.get("term")})
+                await asyncio.sleep(claim_interval)
+
+        watchers = [asyncio.create_task(watch_claims(a)) for a in addrs] if isinstance(system, ReportsRoles) else []
+        last = None
+        try:
+            while True:
+                try:
+                    leader, term = await system.leader(addrs, timeout=0.5)
+                except Exception as e:  # nodes down or partitioned: just try again
+                    log.debug("leader poll: %s", e)
+                    leader, term = None, None
+                if (leader, term) != last and (leader is not None or last is not None):
+                    last = (leader, term)
+                    note({"kind": "leader", "node": leader, "term": term})
+                await asyncio.sleep(interval)
+        finally:
+            for w in watchers:
+                w.cancel()
+            await asyncio.gather(*watchers, return_exceptions=True)
 
 
 async def _drive(spec: TestSpec, system, workload, cluster, addrs, run_dir: Path, history_path: Path,
