@@ -603,8 +603,8 @@ def search(prep: Prepared, model: Model, budget: _Budget, *, trace: bool = False
         else:
             new: dict = {}
             # With unknown-outcome ops called, keep antichains: (state, mask without info bits) -> info masks kept.
-            newgroups: dict | None = {} if icand else None
-            seen: dict = {}                # explored nodes of this closure (antichains too when icand)
+            newgroups: dict = {}
+            seen: dict = {}                # explored nodes of this closure, as antichains
             seen_nb: dict = {}             # explored marked nodes (an unknown-outcome overwrite was just applied)
             reach: set = set()             # states met while looking for a place for lo (for the explanation)
             nxb = ~xb
@@ -612,17 +612,10 @@ def search(prep: Prepared, model: Model, budget: _Budget, *, trace: bool = False
             for (s0, L0), path0 in configs.items():
                 if L0 & xb:
                     L0 &= nxb
-                    if newgroups is None:
-                        if (s0, L0) not in new:
-                            new[(s0, L0)] = path0
-                    elif _add_dominant(newgroups, s0, L0, infomask):
+                    if _add_dominant(newgroups, s0, L0, infomask):
                         new[(s0, L0)] = path0
                     continue
-                if newgroups is None:
-                    if (s0, L0) in seen:
-                        continue
-                    seen[(s0, L0)] = True
-                elif not _add_dominant(seen, s0, L0, infomask):
+                if not _add_dominant(seen, s0, L0, infomask):
                     continue
                 stack = [(s0, L0, path0, False)]
                 while stack:
@@ -665,15 +658,8 @@ def search(prep: Prepared, model: Model, budget: _Budget, *, trace: bool = False
                                 p2 = (p2, bit_op[rb].id, r)
                         if L2 & xb:
                             L2 &= nxb
-                            if newgroups is None:
-                                if (r, L2) not in new:
-                                    new[(r, L2)] = p2
-                            elif _add_dominant(newgroups, r, L2, infomask):
+                            if _add_dominant(newgroups, r, L2, infomask):
                                 new[(r, L2)] = p2
-                        elif newgroups is None:
-                            if (r, L2) not in seen:
-                                seen[(r, L2)] = True
-                                stack.append((r, L2, p2, False))
                         elif b & infomask and not add and blindmask:
                             # an unknown-outcome overwrite that no read follows: only worth it before a
                             # non-overwriting op, so the node is marked (and an unmarked twin beats it)
