@@ -100,11 +100,15 @@ def test_stale_read_is_found_with_a_partition_that_isolates_the_leader(tmp_path,
                for op in history if op.process == NEMESIS)
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(240)
 def test_no_dedup_is_found_counter_retries_applied_twice(tmp_path, isolated_state):
-    out = run_test(_spec(variant="no-dedup", workload="counter", nemesis=("partition",)),
-                   store_root=tmp_path / "store", progress=False)
-    assert out.results["valid"] is False, out.results
+    # A retry is applied twice only when its first attempt commits after the client gave up on it: timing, not
+    # only the seed, decides that (one CI run of seed 1 had none), so up to three seeds.
+    out, tried = first_run_that_finds(
+        tmp_path, lambda seed: _spec(variant="no-dedup", workload="counter", nemesis=("partition",), seed=seed),
+        (1, 2, 3), lambda o: o.results["valid"] is False)
+    assert out.results["valid"] is False, (tried, out.results)
+    assert out.results["results"]["counter"]["valid"] is False, out.results["results"]["counter"]
 
 
 @pytest.mark.timeout(90)
