@@ -1,9 +1,13 @@
 """Peer links: one outbound TCP connection per peer that carries one-way JSON-lines messages.
 
-Raft tolerates lost and duplicated messages, so a link never queues: ``send`` writes to the socket if it is
-connected and its kernel-side backlog is small, and otherwise drops the message, returns False and starts (at most
-one) reconnect in the background. A replied-to message comes back on the *peer's* outbound link, so a connection
-only ever carries data one way; the receiving side reads it in the server's ordinary connection handler.
+Raft tolerates lost and duplicated messages, so a link queues only while it connects: ``send`` writes to the socket
+if it is connected and its kernel-side backlog is small; when it is not connected it keeps the message (at most
+``MAX_QUEUED``) for the connection being made, or drops it if the caller asked for no queueing. A failed connect
+drops what was queued. A started link (``start``) keeps itself connected: it connects at once and again whenever
+the connection ends (a pause between attempts to a dead peer); a link not started connects when a send needs it.
+Why: a peer that restarted used to be reached first by the message that noticed the broken connection, and
+dropping it cost a candidate its one vote request of the term (every election after a restart took an extra
+timeout); and a node's first answer to a peer it never wrote to went out on a connection still being made.
 
 Partitions made with iptables DROP leave TCP connections silently dead; ``TCP_USER_TIMEOUT`` makes the kernel
 abort one whose data stays unacknowledged for a second, so a healed partition is followed by a fresh connection
@@ -17,6 +21,7 @@ import json
 import socket
 
 MAX_BACKLOG = 8 * 1024 * 1024
+MAX_QUEUED = 256
 USER_TIMEOUT_MS = 1000
 
 
@@ -46,19 +51,30 @@ class PeerLink:
         self.connect_timeout = connect_timeout
         self._writer: asyncio.StreamWriter | None = None
         self._task: asyncio.Task | None = None
+        self._queued: list[bytes] = []   # for the connection being made
+        self._persistent = False
         self.dropped = 0
+
+    def start(self) -> None:
+        """Keep this link connected from now on (until ``close``)."""
+        self._persistent = True
+        self._ensure_connecting()
 
     @property
     def connected(self) -> bool:
         return self._writer is not None and not self._writer.is_closing()
 
-    def send(self, msg: dict) -> bool:
-        """Write ``{"type": "peer", "m": msg}`` now, or drop it. True means it reached the socket (it may still
-        be lost); False means it certainly was not sent."""
+    def send(self, msg: dict, queue: bool = True) -> bool:
+        """Write ``{"type": "peer", "m": msg}`` now, queue it for the connection being made (``queue``), or drop
+        it. True means it reached the socket or the queue (it may still be lost); False means it certainly was not
+        sent."""
         w = self._writer
         if w is None or w.is_closing():
             self._writer = None
             self._ensure_connecting()
+            if queue and len(self._queued) < MAX_QUEUED:
+                self._queued.append(encode({"type": "peer", "m": msg}))
+                return True
             self.dropped += 1
             return False
         if w.transport.get_write_buffer_size() > MAX_BACKLOG:
@@ -72,13 +88,24 @@ class PeerLink:
             self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def _run(self) -> None:
+        while True:
+            await self._connect_once()
+            if not self._persistent:
+                return
+
+    async def _connect_once(self) -> None:
         try:
             reader, writer = await asyncio.wait_for(asyncio.open_connection(self.host, self.port),
                                                     self.connect_timeout)
         except (OSError, asyncio.TimeoutError):
             await asyncio.sleep(0.05)  # keeps reconnect attempts to a dead peer at a modest rate
+            self.dropped += len(self._queued)  # also what came during the pause: no connection was made for it
+            self._queued = []
             return
         tune_socket(writer.get_extra_info("socket"), user_timeout=True)
+        queued, self._queued = self._queued, []
+        for data in queued:
+            writer.write(data)
         self._writer = writer
         try:
             # The peer never writes here: EOF or an error means the connection is gone.

@@ -100,6 +100,7 @@ class Node:
         self._ids = itertools.count(1)
         self._kick: asyncio.Event | None = None
         self._last_role = (self.core.role, self.core.term, self.core.leader)
+        self._last_vote = (self.core.term, self.core.voted_for)
         self.snapshots_installed = 0
 
     # ------------------------------------------------------------------------------------------- lifecycle
@@ -110,6 +111,8 @@ class Node:
         server = await asyncio.start_server(self._serve_conn, host, int(port), reuse_address=True, limit=2**26)
         log.info("node %s (%s) listening on %s:%s, term %d, log %d..%d", self.name, self.variant, host, port,
                  self.core.term, self.core.log.snapshot_index, self.core.log.last_index)
+        for link in self.links.values():
+            link.start()  # connected before the first vote or append needs it (see net.py)
         loops = [asyncio.create_task(self._ready_loop()), asyncio.create_task(self._ticker())]
         try:
             await stop.wait()
@@ -202,6 +205,11 @@ class Node:
             self.parked_reads = still
 
     def _note_role_change(self) -> None:
+        vote = (self.core.term, self.core.voted_for)
+        if vote != self._last_vote:
+            self._last_vote = vote
+            if vote[1] not in (None, self.name):
+                log.info("voted for %s in term %d", vote[1], vote[0])  # a node's votes, for reading a failure
         state = (self.core.role, self.core.term, self.core.leader)
         if state == self._last_role:
             return
@@ -346,7 +354,8 @@ class Node:
         rid = next(self._ids)
         req = {k: v for k, v in msg.items() if k != "id"}
         req.update(forwarded=True, timeout=max(remaining - 0.05, 0.01))
-        if not self.links[leader].send({"t": "fwd", "from": self.name, "rid": rid, "req": req}):
+        # Not queued: an unconnected leader is answered "unavailable" at once (definite), so the client goes on.
+        if not self.links[leader].send({"t": "fwd", "from": self.name, "rid": rid, "req": req}, queue=False):
             reply(_err("unavailable", f"leader {leader} unreachable from {self.name}", leader=leader))
             return
         self.fwd_waiters[rid] = (reply, deadline)
