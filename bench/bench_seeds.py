@@ -35,6 +35,10 @@ PRESETS = {
         "raft-kv:stale-read:register:partition",
         "raft-kv:commit-old-term:register:partition,kill",
         "raft-kv:volatile-vote:register:kill",
+        # voter-restart: an election frozen after the voter said yes, the voter restarted (pre-vote off, else the
+        # frozen election never starts); run with --time-limit 20
+        'raft-kv:volatile-vote:register:voter-restart:6/5:raft_kv={"pre_vote":false}',
+        'raft-kv:correct:register:voter-restart:6/5:raft_kv={"pre_vote":false}',
         "raft-kv:no-dedup:counter:partition",
     ],
     # Faults made for the bugs the ones above miss: "crash" hangs a majority together and kills it (writes left
@@ -59,7 +63,7 @@ PRESETS = {
 def parse_case(text: str) -> dict:
     """``system:variant:workload:faults`` with an optional ``:interval/duration`` (seconds) for the fault cycle
     (default 4/3), and an optional ``:key=json;key=json`` of workload/system options."""
-    system, variant, workload, faults, *rest = text.split(":")
+    system, variant, workload, faults, *rest = text.split(":", 5)  # the options' JSON may hold colons
     case = {"system": system, "variant": variant, "workload": workload,
             "nemesis": tuple(f for f in faults.split(",") if f and f != "none"),
             "nemesis_interval": 4.0, "nemesis_duration": 3.0, "options": {}}

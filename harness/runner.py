@@ -146,6 +146,21 @@ class _LeaderAwareNemesis(NemesisWorker):
         self.system = system
         self.addrs = addrs
         self.op_timeout = op_timeout
+        if isinstance(system, ReportsRoles):
+            self.roles_fn = self._roles_from_thread(asyncio.get_running_loop())
+
+    def _roles_from_thread(self, loop):
+        """A blocking ``roles(names)`` for a package's thread: asks the system on the runner's event loop."""
+        by_name = {a.name: a for a in self.addrs}
+
+        def roles(names):
+            fut = asyncio.run_coroutine_threadsafe(self.system.roles([by_name[n] for n in names], 0.3), loop)
+            try:
+                return fut.result(timeout=2.0)
+            except Exception as e:  # nodes down or cut off answer nothing; the package waits and asks again
+                log.debug("roles poll: %s", e)
+                return {}
+        return roles
 
     async def invoke(self, process, op: Invocation) -> Completion:
         if op.f == HEAL_ALL:

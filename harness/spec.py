@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from harness.errors import BadInput
 
-NEMESIS_NAMES = ("partition", "kill", "pause", "clock", "loss", "crash", "chase", "flap")
+NEMESIS_NAMES = ("partition", "kill", "pause", "clock", "loss", "crash", "chase", "flap", "voter-restart")
 
 
 @dataclass(frozen=True)

@@ -58,12 +58,16 @@ class NemesisWorker:
             for f in getattr(pkg, "fs", ()):
                 self._by_f[f] = pkg
         self.leader_fn = leader_fn
+        # For packages that steer by the nodes' own view (``wants_roles``): node names -> {name: {role, term}},
+        # called from the package's thread. Set by the runner when the system reports roles.
+        self.roles_fn = None
 
     async def invoke(self, process: Any, op: Invocation) -> Completion:
         pkg = self._by_f.get(op.f)
         if pkg is None:
             return Completion("info", None, f"no fault package handles {op.f!r}")
-        value = await asyncio.to_thread(pkg.apply, self.cluster, op)
+        extra = {"roles": self.roles_fn} if getattr(pkg, "wants_roles", False) else {}
+        value = await asyncio.to_thread(pkg.apply, self.cluster, op, **extra)
         return Completion("ok", value)
 
     async def heal_all(self) -> list[tuple[str, Any]]:

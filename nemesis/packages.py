@@ -405,6 +405,196 @@ class FlapPackage(KillPackage):
                 **self._stop(cluster, cluster.nodes)}
 
 
+@dataclass(frozen=True)
+class VoterRestartPackage(FaultPackage):
+    """A vote given, then forgotten: an election is frozen half-way, its voter restarted, and the rest of the
+    cluster elects again in the same term. Made of pause, partition, kill and restart, steered by what the nodes say
+    about their own role and term (a system with ``ReportsRoles``: ``apply`` then gets ``roles``).
+
+    For ``2m-1`` nodes (``m`` a majority): ``B`` is the leader when applied; of the others, the plan's ``pick``
+    chooses the voter ``V``, the candidate ``A``, and ``m-2`` helpers for each of ``A`` and ``B``:
+
+    1. pause ``B`` and its helpers (the leader stops sending, so the followers' logs settle alike), then ``V`` and
+       ``A``'s helpers; cut ``A`` from ``B``'s side and ``B`` from ``A``'s (both ways);
+    2. wait (``candidate_wait``) until ``A``, alone running, says it is a candidate of a later term ``Ta``: its vote
+       requests wait in the paused nodes' sockets. Then nobody hears ``A`` any more (one way: ``A`` still gets
+       replies, the others drop its packets, so it can win but reach no one as leader);
+    3. resume ``V`` and ``A``'s helpers; wait (``vote_wait``) until ``A`` says it leads ``Ta``;
+    4. kill and restart ``V`` and ``B`` (``B`` comes back a follower); resume ``B``'s helpers once both answer;
+       wait (``second_wait``) for a leader among them. If ``V`` kept its vote across the restart, that leader's
+       term is later than ``Ta``; if it forgot, it leads ``Ta`` too (Raft's Election Safety broken).
+
+    Why one way and not a pause of ``A``: a paused process, when resumed, runs its expired timers before it reads
+    what arrived meanwhile (measured with asyncio), so a paused candidate starts a new election instead of counting
+    the votes that wait for it.
+
+    A step that does not happen in time ends the try (``stopped`` says which; not an error: a resumed voter whose
+    election timer ran out stands itself first, and a busy cluster may refuse the vote); the fault then undoes it
+    and tries again with the parts moved round, up to ``attempts`` times. The completion has every try
+    (``attempts``: its parts, ``steps`` with seconds since the start in ``at``, the roles at the end). Stop heals
+    the partition, resumes and restarts everything.
+    Must not: leave a node paused, down or cut off after stop/heal; block longer than ``attempts`` times the sum of
+    the waits plus 10 s."""
+
+    name: str = "voter-restart"
+    candidate_wait: float = 4.0
+    vote_wait: float = 2.0
+    restart_wait: float = 5.0
+    second_wait: float = 6.0
+    settle: float = 0.02
+    poll: float = 0.005
+    attempts: int = 6
+    wants_roles = True
+
+    def start_op(self, rng: random.Random, nodes: Sequence[str], leader: str | None = None) -> Invocation:
+        return Invocation(f"start-{self.name}", {"pick": round(rng.random(), 6)})
+
+    def stop_op(self, rng=None, nodes=(), leader=None, started=None) -> Invocation:
+        return Invocation(f"stop-{self.name}", {"nodes": None})
+
+    @staticmethod
+    def roles_of(nodes: Sequence[str], leader: str, pick: float) -> dict:
+        """Pure: {"leader", "voter", "candidate", "candidate_helpers", "leader_helpers"} from the nodes, the
+        leader, and ``pick`` in [0, 1) (which of the others plays which part)."""
+        if len(nodes) < 3 or len(nodes) % 2 == 0:
+            raise BadInput(f"voter-restart needs an odd number of nodes, at least 3 (got {len(nodes)})",
+                           "nemesis plan")
+        others = sorted(n for n in nodes if n != leader)
+        k = int(pick * len(others)) % len(others)
+        others = others[k:] + others[:k]
+        helpers = (len(nodes) + 1) // 2 - 2
+        return {"leader": leader, "voter": others[0], "candidate": others[1],
+                "candidate_helpers": others[2:2 + helpers], "leader_helpers": others[2 + helpers:]}
+
+    @staticmethod
+    def first_grudge(parts: dict) -> dict:
+        """Pure: the candidate cut from the leader's side, the leader cut from the candidate's (both ways); the
+        voter still reaches everyone."""
+        a, b = parts["candidate"], parts["leader"]
+        cut: dict[str, set[str]] = {}
+        for x, ys in ((a, [b, *parts["leader_helpers"]]), (b, [a, *parts["candidate_helpers"]])):
+            for y in ys:
+                cut.setdefault(x, set()).add(y)
+                cut.setdefault(y, set()).add(x)
+        return {n: sorted(v) for n, v in sorted(cut.items())}
+
+    def apply(self, cluster: "Cluster", inv: Invocation, roles=None) -> Any:
+        if inv.f != f"start-{self.name}":
+            return self.heal(cluster)
+        if roles is None:
+            raise BadInput("voter-restart steers by the nodes' roles: it runs only under `splitbrain run` with a "
+                           "system that reports them (ReportsRoles)", "nemesis plan")
+        plan = _plan(inv, dict, "an object with pick")
+        try:
+            pick = float(plan.get("pick", 0.0))
+        except (TypeError, ValueError) as e:
+            raise BadInput(f"malformed voter-restart plan {plan!r} ({e})", "nemesis plan") from None
+        out: dict[str, Any] = {"began": round(time.time(), 3), "attempts": []}
+        began = time.time()
+        current: dict[str, Any] = {}
+
+        def step(name: str, **info) -> None:
+            current["steps"].append({"step": name, "at": round(time.time() - began, 3), **info})
+
+        def wait_for(nodes: Sequence[str], cond, seconds: float) -> dict | None:
+            deadline = time.monotonic() + seconds
+            while time.monotonic() < deadline:
+                seen = roles(list(nodes))
+                if cond(seen):
+                    return seen
+                time.sleep(self.poll)  # the controller's thread, not a node
+            return None
+
+        def leaders(seen: dict) -> dict:
+            return {n: v.get("term") for n, v in sorted(seen.items()) if v.get("role") == "leader"}
+
+        def attempt(pick: float) -> str | None:
+            """One try; None when it got as far as a second leader, else why it stopped."""
+            seen = wait_for(cluster.nodes, lambda r: bool(leaders(r)), self.candidate_wait)
+            if seen is None:
+                return "no leader to start from"
+            lead = leaders(seen)
+            b = max(lead, key=lambda n: lead[n] or 0)
+            term0 = lead[b]
+            parts = self.roles_of(cluster.nodes, b, pick)
+            current.update(parts)
+            v, a = parts["voter"], parts["candidate"]
+            a_side, b_helpers = [a, *parts["candidate_helpers"]], parts["leader_helpers"]
+            for n in [b, *b_helpers]:
+                cluster.pause(n)
+            time.sleep(self.settle)  # appends already sent land on both followers alike
+            for n in [v, *parts["candidate_helpers"]]:
+                cluster.pause(n)
+            grudge = self.first_grudge(parts)
+            appliers.apply_partition(cluster, grudge)
+            step("paused-and-cut", term=term0, grudge=grudge)
+
+            seen = wait_for([a], lambda r: (r.get(a) or {}).get("role") == "candidate"
+                            and ((r.get(a) or {}).get("term") or 0) > term0, self.candidate_wait)
+            if seen is None:
+                return f"{a} did not stand for election"
+            term_a = current["term"] = seen[a]["term"]
+            time.sleep(self.settle)  # its vote requests reach the paused nodes' sockets
+            # One way: from now on nobody hears A, while A still hears its voters (their replies arrive; only A's
+            # acknowledgements are lost). So A can win, and nothing it sends as leader reaches the voter.
+            muted = {n: set(v2) for n, v2 in grudge.items()}
+            for n in cluster.nodes:
+                if n != a:
+                    muted.setdefault(n, set()).add(a)
+            muted = {n: sorted(v2) for n, v2 in sorted(muted.items())}
+            # Only the nodes whose rules change: the voter's election timer is running out while it is paused.
+            appliers.apply_partition(cluster, muted, only=[n for n in muted if set(muted[n]) != set(grudge.get(n, ()))])
+            step("candidate-muted", node=a, term=term_a, grudge=muted)
+
+            for n in [v, *parts["candidate_helpers"]]:
+                cluster.resume(n)
+            seen = wait_for([a, v], lambda r: (r.get(a) or {}).get("role") == "leader"
+                            and (r.get(a) or {}).get("term") == term_a, self.vote_wait)
+            if seen is None:
+                return f"{a} did not win term {term_a}"
+            step("candidate-leads", node=a, term=term_a, voter_term=(seen.get(v) or {}).get("term"))
+
+            for n in (v, b):
+                cluster.kill(n)
+            self._restart(cluster, [v, b])
+            up = wait_for([v, b], lambda r: v in r and b in r, self.restart_wait) is not None
+            step("voter-and-leader-restarted", nodes=[v, b], answering=up)
+            for n in b_helpers:
+                cluster.resume(n)
+            rest = [n for n in cluster.nodes if n not in a_side]
+            seen = wait_for(rest, lambda r: bool(leaders(r)), self.second_wait)
+            if seen is None:
+                return "no second leader"
+            step("second-leader", leaders=leaders(seen))
+            current["roles"] = roles(list(cluster.nodes))
+            return None
+
+        for k in range(self.attempts):
+            current = {"steps": []}
+            out["attempts"].append(current)
+            stopped = attempt((pick + k / self.attempts) % 1.0)
+            if stopped is None:
+                break
+            current["stopped"] = stopped
+            # Undo this try before the next: the vote may go the other way (a resumed voter whose election timer
+            # ran out during its pause stands itself before it reads the waiting request).
+            self.heal(cluster)
+        else:
+            out["stopped"] = f"no try got a second leader ({self.attempts} tries)"
+        return out
+
+    @staticmethod
+    def _restart(cluster: "Cluster", nodes: Sequence[str]) -> list[str]:
+        return KillPackage._stop(KillPackage(), cluster, list(nodes))["restarted"]
+
+    def heal(self, cluster: "Cluster") -> Any:
+        resumed = [n for n in cluster.nodes if cluster.is_paused(n)]
+        for n in cluster.nodes:
+            cluster.resume(n)  # every running node: harmless if it was not paused
+        return {"resumed": resumed, "partition": appliers.heal_partition(cluster),
+                "restarted": self._restart(cluster, cluster.nodes)}
+
+
 PACKAGES: dict[str, FaultPackage] = {
     "partition": PartitionPackage(),
     "kill": KillPackage(),
@@ -414,6 +604,7 @@ PACKAGES: dict[str, FaultPackage] = {
     "crash": CrashPackage(),
     "chase": ChasePackage(),
     "flap": FlapPackage(),
+    "voter-restart": VoterRestartPackage(),
 }
 
 

@@ -68,3 +68,42 @@ def test_raft_set_under_leader_chase(tmp_path, isolated_state, variant):
     else:
         assert result["valid"] is False, (tried, result)
         assert result["stale_count"] + result["lost_count"] > 0 and result["unexpected_count"] == 0
+
+
+def _voter_restart_spec(variant):
+    def spec(seed):
+        # pre-vote off: with it a candidate must first win pre-votes of a majority, and the fault's frozen election
+        # never starts (the bug is in vote durability, which pre-vote only makes harder to reach)
+        return TestSpec(system="raft-kv", variant=variant, workload="register", nemesis=("voter-restart",),
+                        seed=seed, nodes=3, rate=60, recovery_time=2, time_limit=20, nemesis_interval=6,
+                        nemesis_duration=5, options={"raft_kv": {"pre_vote": False}})
+    return spec
+
+
+def _completed_tries(out):
+    return [t for op in _faults(out, "voter-restart") for t in op.value["attempts"] if "stopped" not in t]
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("variant", ["volatile-vote", "correct"])
+def test_raft_vote_forgotten_across_a_restart(tmp_path, isolated_state, variant):
+    """The voter-restart fault freezes an election after the voter said yes, restarts the voter, and lets the rest
+    elect: volatile-vote's voter forgot its vote and a second leader of the same term appears (the election
+    checker finds it from the nodes' own claims); correct's voter remembers, so the second leader is of a later
+    term. A try of the fault may stop early (a race it can lose), so a run may need another seed."""
+    if variant == "correct":
+        out, tried = first_run_that_finds(tmp_path, _voter_restart_spec(variant), (1, 2),
+                                          lambda o: bool(_completed_tries(o)))
+        done = _completed_tries(out)
+        assert done, (tried, [op.value for op in _faults(out, "voter-restart")])
+        for t in done:  # the second election went past the term the voter had voted in
+            assert all(term > t["term"] for term in t["steps"][-1]["leaders"].values()), t
+        assert out.results["results"]["election"]["valid"] is True, out.results["results"]["election"]
+        assert out.results["valid"] is True, out.results["results"]
+        return
+    out, tried = first_run_that_finds(tmp_path, _voter_restart_spec(variant), (1, 2, 3),
+                                      lambda o: o.results["results"]["election"]["valid"] is False)
+    election = out.results["results"]["election"]
+    assert election["valid"] is False, (tried, election)
+    doubled = {v["term"] for v in election["violations"]}
+    assert doubled & {t["term"] for t in _completed_tries(out)}, (election, _completed_tries(out))

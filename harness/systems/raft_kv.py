@@ -169,7 +169,8 @@ class RaftKV(System):
         "correct": "",
         "stale-read": "the leader answers reads from its own state without confirming it still leads",
         "commit-old-term": "entries of earlier terms are committed by counting replicas (Raft paper, Figure 8)",
-        "volatile-vote": "term and vote are not persisted: a restarted node can vote twice in one term",
+        "volatile-vote": "term and vote are not persisted: a restarted node can vote twice in one term "
+                         "(found with --nemesis voter-restart and --option 'raft_kv={\"pre_vote\": false}')",
         "no-dedup": "a retried write (same client id and sequence number) is applied again",
     }
     workloads = ("register", "kv", "set", "counter")
