@@ -59,6 +59,11 @@ def run_test(spec: TestSpec, *, store_root: Path, keep_cluster: bool = False, pr
     if system.workloads and spec.workload not in system.workloads:
         raise BadInput(f"{system.name} does not support the {spec.workload!r} workload (it supports: "
                        f"{', '.join(system.workloads)})", "--workload")
+    from nemesis import PACKAGES
+    for name in spec.nemesis:
+        if getattr(PACKAGES[name], "wants_roles", False) and not isinstance(system, ReportsRoles):
+            raise BadInput(f"the {name} fault steers by the nodes' roles, and {system.name} does not report them "
+                           "(the ReportsRoles capability)", "--nemesis")
     options = {**workload.defaults, **system.workload_options(spec.workload), **spec.options,
                "workload": spec.workload, "op_timeout": spec.op_timeout}
     spec = dataclasses.replace(spec, options=options)

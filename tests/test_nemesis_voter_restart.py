@@ -59,3 +59,13 @@ def test_plans_are_data_from_the_rng_and_the_fault_is_known():
     assert a == b and a.f == "start-voter-restart" and 0 <= a.value["pick"] < 1
     assert PKG.stop_op().f == "stop-voter-restart"
     assert "voter-restart" in NEMESIS_NAMES
+
+
+def test_a_run_with_a_system_that_reports_no_roles_is_refused_before_anything_starts(tmp_path, isolated_state):
+    from harness.runner import run_test
+    from harness.spec import TestSpec
+    spec = TestSpec(system="quorum-kv", variant="correct", workload="register", nodes=3, time_limit=1,
+                    nemesis=("voter-restart",))
+    with pytest.raises(BadInput, match="ReportsRoles"):
+        run_test(spec, store_root=tmp_path / "store", progress=False)
+    assert not (tmp_path / "store").exists() or not any((tmp_path / "store").rglob("history.jsonl"))
