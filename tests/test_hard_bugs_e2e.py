@@ -45,21 +45,22 @@ def test_quorum_set_under_crash_of_a_majority(tmp_path, isolated_state, variant)
         assert result["stale_count"] + result["lost_count"] > 0 and result["unexpected_count"] == 0
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(300)
 @pytest.mark.parametrize("variant", ["commit-old-term", "correct"])
 def test_raft_set_under_leader_chase(tmp_path, isolated_state, variant):
     """Isolating each new leader soon after it is known, with no healed gap: commit-old-term's leader skips the
     no-op barrier, so a new leader answers reads before it knows what its predecessor committed (an acknowledged
     element goes missing from a read, then is back). What this finds is that half of the seeded variant, not the
     Figure 8 overwrite itself (no run has lost an element for good)."""
-    # 7 of 10 seeds find it in 15 s and the outcome also depends on timing: runs are 20 s long (more elections),
-    # and the buggy variant gets up to three seeds
+    # 5-6 of 10 seeds find it in 20 s (bench_seeds.py; 30 s runs do no better) and the outcome also depends on
+    # timing (a CI run missed with three seeds that the bench found with), so the buggy variant gets up to eight
+    # seeds: all miss about 0.4% of the time
     def spec(seed):
         return TestSpec(system="raft-kv", variant=variant, workload="set", nemesis=("chase",), seed=seed, nodes=3,
                         rate=100, recovery_time=2, time_limit=20, nemesis_interval=1, nemesis_duration=0.5,
                         options={"read_fraction": 0.5})
 
-    seeds = (2,) if variant == "correct" else (2, 3, 4)
+    seeds = (2,) if variant == "correct" else (2, 3, 4, 5, 6, 7, 8, 9)
     out, tried = first_run_that_finds(tmp_path, spec, seeds, lambda o: o.results["valid"] is False)
     assert len(_faults(out, "chase")) >= 5
     result = out.results["results"]["set"]
@@ -101,7 +102,8 @@ def test_raft_vote_forgotten_across_a_restart(tmp_path, isolated_state, variant)
         assert out.results["results"]["election"]["valid"] is True, out.results["results"]["election"]
         assert out.results["valid"] is True, out.results["results"]
         return
-    out, tried = first_run_that_finds(tmp_path, _voter_restart_spec(variant), (1, 2, 3),
+    # 8 of 10 seeds find it (bench_seeds.py): up to four seeds here
+    out, tried = first_run_that_finds(tmp_path, _voter_restart_spec(variant), (1, 2, 3, 4),
                                       lambda o: o.results["results"]["election"]["valid"] is False)
     election = out.results["results"]["election"]
     assert election["valid"] is False, (tried, election)
