@@ -7,12 +7,13 @@
 
 Usage: .venv/bin/python bench/bench_raft_kv.py [--clients 32] [--seconds 5] [--reads 0.5] [--variant correct]
 
-Measured on the project's 2-core machine (shared with other jobs, load average ~5.5), defaults (32 clients, 50%
-reads, 5 s): 2,366 ops/s with clients on the leader (p50 11 ms, p99 39 ms), 2,095 ops/s spread over all nodes
-(p50 12 ms, p99 64 ms); first write 0.34-0.44 s after a leader SIGKILL (election timeout 0.3-0.6 s).
-What limits it is CPU, not the disk: ~250 us of node CPU per op with clients on the leader (~220 us at the
-leader per write: a recv and a send per request, JSON decode/encode, asyncio callbacks; ~80 us per follower)
-plus ~100 us in this client, on two cores. The fsync (~0.3 ms) is amortised by group commit: at 32 clients
+Measured on the project's 2-core machine, defaults (32 clients, 50% reads, 5 s). Idle (load average 1.1-1.3):
+7,805-8,069 ops/s with clients on the leader (p50 3.8-4.0 ms, p99 8.1-8.4 ms), 7,290-7,634 ops/s spread over all
+nodes (p50 4.0-4.2 ms, p99 8.3-8.5 ms); first write 0.30-0.48 s after a leader SIGKILL (election timeout
+0.3-0.6 s). Shared with other jobs (load average ~5.5): 2,366 and 2,095 ops/s, p99 39 and 64 ms.
+What limits it is CPU, not the disk: ~120 us of node CPU per op with clients on the leader when idle, ~250 us
+under load (at the leader per write: a recv and a send per request, JSON decode/encode, asyncio callbacks; less
+per follower) plus 40-100 us in this client, on two cores. The fsync (~0.3 ms) is amortised by group commit: at 32 clients
 each SQLite commit carries 4-7 writes. ReadIndex reads share heartbeat rounds and cost ~70 us at the leader.
 Levers left: a faster JSON (orjson), fewer syscalls (batching replies per connection), pipelined appends.
 Every loop is bounded in time; the nodes are killed by pid and their temp dir removed at the end, also on errors.
