@@ -39,7 +39,8 @@ PRESETS = {
         # frozen election never starts); run with --time-limit 20
         'raft-kv:volatile-vote:register:voter-restart:6/5:raft_kv={"pre_vote":false}',
         'raft-kv:correct:register:voter-restart:6/5:raft_kv={"pre_vote":false}',
-        "raft-kv:no-dedup:counter:partition",
+        "raft-kv:no-dedup:counter:loss:3/2",
+        "raft-kv:correct:counter:loss:3/2",
     ],
     # Faults made for the bugs the ones above miss: "crash" hangs a majority together and kills it (writes left
     # partial), "chase" isolates each new leader in turn (run it every 1 s). Run with --rate 100.
