@@ -61,6 +61,7 @@ def run_test(spec: TestSpec, *, store_root: Path, keep_cluster: bool = False, pr
                        f"{', '.join(system.workloads)})", "--workload")
     from nemesis import PACKAGES
     for name in spec.nemesis:
+        PACKAGES[name].check_nodes(spec.nodes)
         if getattr(PACKAGES[name], "wants_roles", False) and not isinstance(system, ReportsRoles):
             raise BadInput(f"the {name} fault steers by the nodes' roles, and {system.name} does not report them "
                            "(the ReportsRoles capability)", "--nemesis")

@@ -75,6 +75,9 @@ def _nodes_of(inv: Invocation, cluster: "Cluster") -> list[str]:
 class FaultPackage:
     name: str = ""
 
+    def check_nodes(self, count: int) -> None:
+        """BadInput if this fault cannot work on a cluster of ``count`` nodes (checked before a run starts)."""
+
     @property
     def fs(self) -> tuple[str, str]:
         return (f"start-{self.name}", f"stop-{self.name}")
@@ -433,8 +436,8 @@ class VoterRestartPackage(FaultPackage):
     and tries again with the parts moved round, up to ``attempts`` times. The completion has every try
     (``attempts``: its parts, ``steps`` with seconds since the start in ``at``, the roles at the end). Stop heals
     the partition, resumes and restarts everything.
-    Must not: leave a node paused, down or cut off after stop/heal; block longer than ``attempts`` times the sum of
-    the waits plus 10 s."""
+    Must not: leave a node paused, down or cut off after stop/heal; start a try after ``budget`` seconds (a try
+    lasts at most the sum of the waits plus a few seconds of restarts)."""
 
     name: str = "voter-restart"
     candidate_wait: float = 4.0
@@ -444,7 +447,12 @@ class VoterRestartPackage(FaultPackage):
     settle: float = 0.02
     poll: float = 0.005
     attempts: int = 6
+    budget: float = 20.0
     wants_roles = True
+
+    def check_nodes(self, count: int) -> None:
+        if count < 3 or count % 2 == 0:
+            raise BadInput(f"voter-restart needs an odd number of nodes, at least 3 (got {count})", "--nodes")
 
     def start_op(self, rng: random.Random, nodes: Sequence[str], leader: str | None = None) -> Invocation:
         return Invocation(f"start-{self.name}", {"pick": round(rng.random(), 6)})
@@ -456,9 +464,7 @@ class VoterRestartPackage(FaultPackage):
     def roles_of(nodes: Sequence[str], leader: str, pick: float) -> dict:
         """Pure: {"leader", "voter", "candidate", "candidate_helpers", "leader_helpers"} from the nodes, the
         leader, and ``pick`` in [0, 1) (which of the others plays which part)."""
-        if len(nodes) < 3 or len(nodes) % 2 == 0:
-            raise BadInput(f"voter-restart needs an odd number of nodes, at least 3 (got {len(nodes)})",
-                           "nemesis plan")
+        VoterRestartPackage.check_nodes(VoterRestartPackage(), len(nodes))
         others = sorted(n for n in nodes if n != leader)
         k = int(pick * len(others)) % len(others)
         others = others[k:] + others[:k]
@@ -490,11 +496,11 @@ class VoterRestartPackage(FaultPackage):
         except (TypeError, ValueError) as e:
             raise BadInput(f"malformed voter-restart plan {plan!r} ({e})", "nemesis plan") from None
         out: dict[str, Any] = {"began": round(time.time(), 3), "attempts": []}
-        began = time.time()
+        began = time.monotonic()
         current: dict[str, Any] = {}
 
         def step(name: str, **info) -> None:
-            current["steps"].append({"step": name, "at": round(time.time() - began, 3), **info})
+            current["steps"].append({"step": name, "at": round(time.monotonic() - began, 3), **info})
 
         def wait_for(nodes: Sequence[str], cond, seconds: float) -> dict | None:
             deadline = time.monotonic() + seconds
@@ -570,6 +576,9 @@ class VoterRestartPackage(FaultPackage):
             return None
 
         for k in range(self.attempts):
+            if time.monotonic() - began > self.budget:
+                out["stopped"] = f"out of time after {k} tries"
+                return out
             current = {"steps": []}
             out["attempts"].append(current)
             stopped = attempt((pick + k / self.attempts) % 1.0)

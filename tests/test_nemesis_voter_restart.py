@@ -68,4 +68,8 @@ def test_a_run_with_a_system_that_reports_no_roles_is_refused_before_anything_st
                     nemesis=("voter-restart",))
     with pytest.raises(BadInput, match="ReportsRoles"):
         run_test(spec, store_root=tmp_path / "store", progress=False)
+    even = TestSpec(system="raft-kv", variant="correct", workload="register", nodes=4, time_limit=1,
+                    nemesis=("voter-restart",))
+    with pytest.raises(BadInput, match="odd number"):
+        run_test(even, store_root=tmp_path / "store", progress=False)
     assert not (tmp_path / "store").exists() or not any((tmp_path / "store").rglob("history.jsonl"))
