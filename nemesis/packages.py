@@ -427,6 +427,9 @@ class VoterRestartPackage(FaultPackage):
        wait (``second_wait``) for a leader among them. If ``V`` kept its vote across the restart, that leader's
        term is later than ``Ta``; if it forgot, it leads ``Ta`` too (Raft's Election Safety broken).
 
+    Made for 3 nodes. It runs on any odd cluster, but on 5 a test run completed 1 try in 7 and that one's second
+    election went past ``Ta`` (three nodes must agree there, and the old leader's longer log refuses the helper).
+
     Why one way and not a pause of ``A``: a paused process, when resumed, runs its expired timers before it reads
     what arrived meanwhile (measured with asyncio), so a paused candidate starts a new election instead of counting
     the votes that wait for it.
