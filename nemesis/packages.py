@@ -408,6 +408,11 @@ class FlapPackage(KillPackage):
                 **self._stop(cluster, cluster.nodes)}
 
 
+def _check_odd_cluster(count: int) -> None:
+    if count < 3 or count % 2 == 0:
+        raise BadInput(f"voter-restart needs an odd number of nodes, at least 3 (got {count})", "--nodes")
+
+
 @dataclass(frozen=True)
 class VoterRestartPackage(FaultPackage):
     """A vote given, then forgotten: an election is frozen half-way, its voter restarted, and the rest of the
@@ -454,8 +459,7 @@ class VoterRestartPackage(FaultPackage):
     wants_roles = True
 
     def check_nodes(self, count: int) -> None:
-        if count < 3 or count % 2 == 0:
-            raise BadInput(f"voter-restart needs an odd number of nodes, at least 3 (got {count})", "--nodes")
+        _check_odd_cluster(count)
 
     def start_op(self, rng: random.Random, nodes: Sequence[str], leader: str | None = None) -> Invocation:
         return Invocation(f"start-{self.name}", {"pick": round(rng.random(), 6)})
@@ -467,7 +471,7 @@ class VoterRestartPackage(FaultPackage):
     def roles_of(nodes: Sequence[str], leader: str, pick: float) -> dict:
         """Pure: {"leader", "voter", "candidate", "candidate_helpers", "leader_helpers"} from the nodes, the
         leader, and ``pick`` in [0, 1) (which of the others plays which part)."""
-        VoterRestartPackage.check_nodes(VoterRestartPackage(), len(nodes))
+        _check_odd_cluster(len(nodes))
         others = sorted(n for n in nodes if n != leader)
         k = int(pick * len(others)) % len(others)
         others = others[k:] + others[:k]
@@ -578,6 +582,7 @@ class VoterRestartPackage(FaultPackage):
             current["roles"] = roles(list(cluster.nodes))
             return None
 
+        # ``step`` and ``attempt`` write into ``current``, which each try rebinds to a fresh record.
         for k in range(self.attempts):
             if time.monotonic() - began > self.budget:
                 out["stopped"] = f"out of time after {k} tries"
@@ -597,7 +602,7 @@ class VoterRestartPackage(FaultPackage):
 
     @staticmethod
     def _restart(cluster: "Cluster", nodes: Sequence[str]) -> list[str]:
-        return KillPackage._stop(KillPackage(), cluster, list(nodes))["restarted"]
+        return KillPackage()._stop(cluster, list(nodes))["restarted"]
 
     def heal(self, cluster: "Cluster") -> Any:
         resumed = [n for n in cluster.nodes if cluster.is_paused(n)]
