@@ -541,7 +541,9 @@ def search(prep: Prepared, model: Model, budget: _Budget, *, trace: bool = False
             cand = fpmask.get(lo.footprint, 0) | (xb & cmask)
             icand = fpinfo.get(lo.footprint, 0)
         if not icand:
-            # No unknown-outcome op can be placed (the common case): the closure below without antichains.
+            # No unknown-outcome op can be placed (the common case): the closure below without antichains. Its
+            # transition step is written out again in the antichain branch (and in _lin_plain.py) on purpose: this
+            # is the innermost loop, and a function call per transition tried would be its largest cost.
             new = {}
             seen: set = set()
             reach: set = set()

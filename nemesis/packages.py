@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 from harness.api import Invocation
 from harness.errors import BadInput
 from nemesis import appliers
-from nemesis.grudge import SHAPES, complete_grudge, majority
+from nemesis.grudge import SHAPES, complete_grudge, majority, normalize
 
 if TYPE_CHECKING:
     from harness.cluster import Cluster
@@ -489,7 +489,7 @@ class VoterRestartPackage(FaultPackage):
             for y in ys:
                 cut.setdefault(x, set()).add(y)
                 cut.setdefault(y, set()).add(x)
-        return {n: sorted(v) for n, v in sorted(cut.items())}
+        return normalize(cut)
 
     def apply(self, cluster: "Cluster", inv: Invocation, roles=None) -> Any:
         if inv.f != f"start-{self.name}":
@@ -550,13 +550,9 @@ class VoterRestartPackage(FaultPackage):
             time.sleep(self.settle)  # its vote requests reach the paused nodes' sockets
             # One way: from now on nobody hears A, while A still hears its voters (their replies arrive; only A's
             # acknowledgements are lost). So A can win, and nothing it sends as leader reaches the voter.
-            muted = {n: set(v2) for n, v2 in grudge.items()}
-            for n in cluster.nodes:
-                if n != a:
-                    muted.setdefault(n, set()).add(a)
-            muted = {n: sorted(v2) for n, v2 in sorted(muted.items())}
+            muted = normalize({n: [*grudge.get(n, ()), a] for n in cluster.nodes})
             # Only the nodes whose rules change: the voter's election timer is running out while it is paused.
-            appliers.apply_partition(cluster, muted, only=[n for n in muted if set(muted[n]) != set(grudge.get(n, ()))])
+            appliers.apply_partition(cluster, muted, only=[n for n in muted if muted[n] != grudge.get(n)])
             step("candidate-muted", node=a, term=term_a, grudge=muted)
 
             for n in [v, *parts["candidate_helpers"]]:
