@@ -4,13 +4,14 @@
 
 - ignores nemesis ops, drops ``fail`` ops (they did not happen), and keeps ``info`` ops (and invokes that never
   completed) pending to the end: they may take effect at any point after their invocation, or never;
-- splits the history by key when the model allows it (a kv store is linearizable iff each key is), and checks
-  the parts in worker processes when there are several and the work turns out to be long enough to pay for them
-  (``parallel=False`` keeps everything in this process);
-- answers parts whose ops all completed ok/fail with the lean verdict-only search of :mod:`checkers._lin_plain`
-  when they are linearizable, and stops at the first failing part when checking in this process;
-- runs the search of :mod:`checkers._lin_search` under a deadline and a memory cap. Past either, the verdict is
-  ``"unknown"`` with a ``cause`` -- never ``True`` -- and workers still running are killed;
+- splits the history by key when the model allows it (a kv store is linearizable iff each key is) and judges
+  the parts with :mod:`checkers._lin_parts`: in rounds under growing slices of search steps, smallest first, so
+  that one hard part can't starve the others; in worker processes once the work is long enough to pay for them
+  (``parallel=False`` keeps everything in this process); the first failing part ends the check (``False`` wins
+  over ``unknown``), and past the deadline or memory cap the verdict is ``"unknown"`` naming the parts not
+  decided -- never ``True`` -- with workers killed at once;
+- judges a part with the fastest search that applies (:mod:`checkers._lin_fast`: parts without unknown-outcome
+  ops, natively where built) and otherwise with the general search of :mod:`checkers._lin_search`;
 - explains a ``False`` with data for people and for the report: the op that could not be placed, the state(s)
   the model could be in, the longest prefix that could be linearized with the states it went through, and a
   small window of ops around the failure.
@@ -21,34 +22,33 @@ BadInput for an unknown model name.
 
 from __future__ import annotations
 
-import multiprocessing
-import os
 import time
 from typing import Any, Sequence
 
-from checkers._lin_plain import plain_verdict
+from checkers._lin_fast import fast_verdict
+from checkers._lin_dfs import dfs_verdict
+from checkers._lin_parts import OutOfSlice, run_parts
 from checkers._lin_search import Failure, Interrupted, Prepared, _Budget, prepare, search
 from checkers.models import UNKNOWN, Model, get_model
 from harness.history import NEMESIS, Op
 
-#: Sequential work after which the remaining parts go to worker processes (forking costs ~10-30 ms).
-PARALLEL_AFTER_S = 0.2
 #: Configurations kept per (state, pending ops) by the first, narrow pass over histories with unknown-outcome ops.
 FIRST_PASS_KEEP = 1
-#: How long past the deadline the parent waits for workers before killing them.
-_GRACE_S = 0.5
 
 
 def check_linearizable(history: Sequence[Op], model: "str | Model", *, time_limit: float | None = None,
-                       memory_limit_mb: int | None = None, parallel: bool = True, split: bool = True) -> dict:
+                       memory_limit_mb: int | None = None, parallel: bool = True, split: bool = True,
+                       explain: bool = True) -> dict:
     """Check ``history`` against ``model`` (a name from ``checkers.models.MODELS`` or a Model).
 
     Returns ``{"valid": True | False | "unknown", "checker": "linearizable", "model": name, "ops": client op
-    pairs, "check_ms": float, "partitions": n}`` plus ``"cause"`` when unknown and ``"failure"`` (the first
-    failing part) and ``"failures"`` (every failing part found: parts checked in this process stop at the first
-    failing one, so usually just that one; parts handed to workers all report) when false. ``time_limit`` is in
-    seconds of wall time for the whole check; ``memory_limit_mb`` caps how much each searching process may grow.
-    ``split=False`` checks a splittable model as one object (slower; for comparison).
+    pairs, "check_ms": float, "partitions": n}``; when unknown also ``"cause"`` and ``"unknown_parts"`` (the keys
+    not decided, at most 20, and ``"unknown_count"``); when false ``"failure"`` (the failing part found first,
+    explained) and ``"failures"`` (the failing parts found: the check stops at the first, so usually one).
+    ``time_limit`` is in seconds of wall time for the whole check, worker processes included;
+    ``memory_limit_mb`` caps how much the searching processes may grow. ``split=False`` checks a splittable model
+    as one object (slower; for comparison). ``explain=False`` leaves out the evidence of a failure (its
+    ``failure`` then names only the key): the verdict alone, as Porcupine's ``CheckOperations`` gives it.
     """
     t0 = time.perf_counter()
     m = get_model(model)
@@ -63,100 +63,76 @@ def check_linearizable(history: Sequence[Op], model: "str | Model", *, time_limi
         parts = [(None, client)]
     result: dict[str, Any] = {"valid": True, "checker": "linearizable", "model": m.name, "ops": pairs,
                               "check_ms": 0.0, "partitions": len(parts)}
-    outcomes = _run_parts(parts, sub_model, keyed, deadline, memory_limit_mb, parallel and len(parts) > 1)
-    failures = [o["failure"] for o in outcomes if o["valid"] is False]
-    unknown = [o for o in outcomes if o["valid"] == "unknown"]
-    if failures:
-        failures.sort(key=lambda f: f["window"][0] if f["window"] else 0)
+
+    def judge(i: int, budget: _Budget) -> bool:
+        return _part_verdict(parts[i][1], sub_model, keyed, budget)
+
+    outcomes = run_parts(len(parts), [len(p[1]) for p in parts], judge, deadline=deadline,
+                         memory_limit_mb=memory_limit_mb, parallel=parallel and len(parts) > 1)
+    failing = sorted(i for i, o in outcomes.items() if o["valid"] is False)
+    undecided = [i for i in range(len(parts)) if outcomes.get(i, {}).get("valid") == "unknown"]
+    if failing:
         result["valid"] = False
+        failures = []
+        for i in failing:
+            key, ops = parts[i]
+            failures.append(_explain_part(key, ops, sub_model, keyed, deadline, memory_limit_mb) if explain
+                            else {"key": _jsonable_key(key), "explanation": f"key {key!r} is not linearizable"})
         result["failure"] = failures[0]
         result["failures"] = failures
-    elif unknown:
+    elif undecided:
         result["valid"] = "unknown"
-        result["cause"] = unknown[0]["cause"]
+        result["cause"] = outcomes[undecided[0]].get("cause", "not decided")
+        result["unknown_parts"] = [_jsonable_key(parts[i][0]) for i in undecided[:20]]
+        result["unknown_count"] = len(undecided)
+        if parts[0][0] is not None:
+            shown = ", ".join(repr(parts[i][0]) for i in undecided[:5])
+            more = f" and {len(undecided) - 5} more" if len(undecided) > 5 else ""
+            result["cause"] += f" on key(s) {shown}{more}"
     result["check_ms"] = round((time.perf_counter() - t0) * 1000, 3)
     return result
 
 
-# --- running the parts ------------------------------------------------------------------------------------------
-
-_WORK: tuple | None = None  # (parts, model, keyed, deadline, memory cap): inherited by forked workers
-
-
-def _run_parts(parts, model, keyed, deadline, mem_mb, parallel) -> list[dict]:
-    """Check parts in order in this process; past PARALLEL_AFTER_S, hand what is left to a pool of workers.
-    In this process, stops at the first failing part (the outcomes of the parts checked come back)."""
-    global _WORK
-    # Largest parts first: they are the ones worth a worker, and failures tend to show there.
-    order = sorted(range(len(parts)), key=lambda i: -len(parts[i][1]))
-    outcomes: list[dict | None] = [None] * len(parts)
-    started = time.monotonic()
-    ncpu = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    for pos, i in enumerate(order):
-        remaining = order[pos:]
-        if parallel and ncpu > 1 and len(remaining) > 1 and time.monotonic() - started > PARALLEL_AFTER_S:
-            _WORK = (parts, model, keyed, deadline, None if mem_mb is None else max(1, mem_mb // ncpu))
-            try:
-                for j, out in zip(remaining, _run_pool(remaining, min(ncpu, len(remaining)), deadline)):
-                    outcomes[j] = out
-            finally:
-                _WORK = None
-            break
-        outcomes[i] = _check_part(parts[i][0], parts[i][1], model, keyed, deadline, mem_mb)
-        if outcomes[i]["valid"] is False:
-            break  # the verdict is known: the parts left would only add evidence, at a cost
-    return [o for o in outcomes if o is not None]
+def _part_verdict(ops: list[Op], model: Model, keyed: bool, budget: _Budget) -> bool:
+    """Whether one part is linearizable (verdict only, no evidence). Raises Interrupted when out of budget."""
+    # Most parts (a kv key, a register without crashes) have no unknown-outcome op: a lean verdict-only search
+    # answers those; the general search handles the rest.
+    if not keyed:
+        try:
+            v = fast_verdict(ops, model, budget)
+        except OutOfSlice:
+            # The breadth-first search keeps every order of many overlapping writes; depth-first often finds
+            # one at once (and is exact too). Same slice for it; if both run out, the part waits for a larger one.
+            budget.checks = 0
+            v = dfs_verdict(ops, model, budget)
+        if v is not None:
+            return v
+    prep = prepare(ops, model, keyed=keyed)
+    # First a narrow search (see search's ``keep``): when it finds a linearization that is a proof; when it
+    # fails having dropped configurations, only the full search can tell.
+    fail = search(prep, model, budget, keep=FIRST_PASS_KEEP)
+    if fail is not None and fail.pruned:
+        fail = search(prep, model, budget)
+    return fail is None
 
 
-def _pool_task(i: int) -> dict:
-    parts, model, keyed, deadline, mem_mb = _WORK  # type: ignore[misc]
-    return _check_part(parts[i][0], parts[i][1], model, keyed, deadline, mem_mb)
-
-
-def _run_pool(indices: list[int], workers: int, deadline: float | None) -> list[dict]:
-    """Run parts in forked workers. Past the deadline (plus a grace) the pool is terminated, killing its
-    workers, and the parts not done count as unknown."""
-    ctx = multiprocessing.get_context("fork")
-    pool = ctx.Pool(workers)
-    try:
-        pending = {i: pool.apply_async(_pool_task, (i,)) for i in indices}
-        out: dict[int, dict] = {}
-        for i, ar in pending.items():
-            timeout = None if deadline is None else max(0.0, deadline + _GRACE_S - time.monotonic())
-            try:
-                out[i] = ar.get(timeout)
-            except multiprocessing.TimeoutError:
-                out[i] = {"valid": "unknown", "cause": "time limit reached"}
-            except Exception as e:  # a worker died (killed, out of memory): unknown, never valid
-                out[i] = {"valid": "unknown", "cause": f"worker failed ({type(e).__name__}: {e})"}
-        return [out[i] for i in indices]
-    finally:
-        pool.terminate()
-        pool.join()
-
-
-def _check_part(key, ops, model: Model, keyed: bool, deadline, mem_mb) -> dict:
+def _explain_part(key, ops: list[Op], model: Model, keyed: bool, deadline, mem_mb) -> dict:
+    """The evidence for a part known to fail: a traced search, under what is left of the deadline."""
     budget = _Budget(deadline, mem_mb)
     try:
-        budget.check()
-        # Most parts (a kv key, a register without crashes) have no unknown-outcome op: a lean verdict-only
-        # search answers those; only a failure needs the traced search below, to explain it.
-        if not keyed and plain_verdict(ops, model, budget) is True:
-            return {"valid": True}
         prep = prepare(ops, model, keyed=keyed)
-        # Paths cost ~5-10% more than a bare search; a second, traced run for failures would cost more.
-        # First a narrow search (see search's ``keep``): when it finds a linearization that is a proof; when
-        # it fails having dropped configurations, only the full search can tell.
         fail = search(prep, model, budget, trace=True, keep=FIRST_PASS_KEEP)
         if fail is not None and fail.pruned:
             fail = search(prep, model, budget, trace=True)
-        if fail is None:
-            return {"valid": True}
-        return {"valid": False, "failure": _explain(key, ops, prep, model, keyed, fail)}
-    except Interrupted as e:
-        return {"valid": "unknown", "cause": e.cause}
-    except MemoryError:
-        return {"valid": "unknown", "cause": "memory limit reached"}
+    except (Interrupted, MemoryError) as e:
+        cause = e.cause if isinstance(e, Interrupted) else "memory limit reached"
+        return {"key": _jsonable_key(key),
+                "explanation": f"key {key!r} is not linearizable (the search proved it; its evidence was not "
+                               f"gathered: {cause})" if key is not None else
+                               f"the history is not linearizable (its evidence was not gathered: {cause})"}
+    if fail is None:  # cannot happen: the verdict search and the traced one are the same search
+        raise AssertionError("the traced search linearized a part the verdict search could not")
+    return _explain(key, ops, prep, model, keyed, fail)
 
 
 # --- explaining a failure ---------------------------------------------------------------------------------------

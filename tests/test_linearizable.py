@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import checkers.linearizable as lin
+import checkers._lin_parts as lin_parts
 from checkers.linearizable import check_linearizable
 from harness.history import Op
 from test_brute_force import NEVER, simulate
@@ -154,7 +155,7 @@ def test_a_tiny_deadline_gives_unknown_within_a_second():
 
 @pytest.mark.timeout(60)
 def test_the_deadline_holds_with_worker_processes(monkeypatch):
-    monkeypatch.setattr(lin, "PARALLEL_AFTER_S", -1.0)  # hand every part to the workers at once
+    monkeypatch.setattr(lin_parts, "PARALLEL_AFTER_S", -1.0)  # hand every part to the workers at once
     h = []
     for k in range(4):
         h += _hard_history(22, key=f"k{k}", start=len(h))
@@ -168,7 +169,7 @@ def test_the_deadline_holds_with_worker_processes(monkeypatch):
 
 @pytest.mark.timeout(60)
 def test_workers_give_the_same_verdicts(monkeypatch):
-    monkeypatch.setattr(lin, "PARALLEL_AFTER_S", -1.0)
+    monkeypatch.setattr(lin_parts, "PARALLEL_AFTER_S", -1.0)
     h = simulate(7, "kv", 200, procs=5, keys=("a", "b", "c", "d"))
     assert check_linearizable(h, "kv")["valid"] is True
     i = _ok_reads(h)[-1]
