@@ -1,6 +1,6 @@
 """Benchmark of the linearizability checker on the reference corpus, beside Porcupine's times.
 
-    .venv/bin/python bench/bench_checker.py [--corpus ../shared/corpus] [--repeat 7]
+    .venv/bin/python bench/bench_checker.py [--corpus tests/data/corpus] [--repeat 7]
 
 Everything runs in this one process (``parallel=False``), one core. Times are check time only (the history is
 parsed first and not timed), CPU time of the process, the median of ``--repeat`` runs per file. Prints per-file times beside
@@ -96,7 +96,7 @@ def timed(history, model, repeat: int, **kw) -> tuple[float, dict]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--corpus", default=str(Path(__file__).resolve().parents[2] / "shared" / "corpus"))
+    ap.add_argument("--corpus", default=str(Path(__file__).resolve().parents[1] / "tests" / "data" / "corpus"))
     ap.add_argument("--repeat", type=int, default=7)
     ap.add_argument("--info-ops", type=int, default=500, help="ops per simulated info-heavy register history")
     ap.add_argument("--info-seeds", type=int, default=5, help="how many of them")
