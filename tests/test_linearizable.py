@@ -135,12 +135,16 @@ def test_info_ops_may_take_effect_late_or_never_and_fail_ops_never():
 
 
 def _hard_history(n_writers: int, key=None, start=0) -> list[Op]:
-    """Valid, but expensive for the search: many overlapping writes of distinct values, then they complete."""
+    """Expensive for every exact search: many overlapping writes of distinct values, then a read of a value none
+    wrote (not linearizable, but only every order of the writes -- as sets of them for the breadth-first search,
+    as paths for the depth-first one -- shows it)."""
     ops = []
     for p in range(n_writers):
         ops.append(Op(start + len(ops), start + len(ops), p, "invoke", "write", p, key=key))
     for p in range(n_writers):
         ops.append(Op(start + len(ops), start + len(ops), p, "ok", "write", p, key=key))
+    ops.append(Op(start + len(ops), start + len(ops), 1000, "invoke", "read", None, key=key))
+    ops.append(Op(start + len(ops), start + len(ops), 1000, "ok", "read", -1, key=key))
     return ops
 
 
