@@ -5,11 +5,11 @@ judges one part within a :class:`~checkers._lin_search._Budget`, return one outc
 given up on, where an outcome is ``{"valid": True}``, ``{"valid": False}`` or ``{"valid": "unknown", "cause"}``.
 
 - **A failing part is found whenever one can be found in time.** Parts are judged in rounds under growing slices
-  of search steps (each round's slice four times the last), smallest parts first: a part that exhausts its slice
+  of search steps (each round's slice twice the last), smallest parts first: a part that exhausts its slice
   is put back for the next round, so a hard part costs the others at most a constant factor of what it gets,
   and a part that fails after ``T`` seconds alone is found after a small multiple of ``T`` whatever the order.
   (Slices restart the search rather than resume it: no suspended search holds memory, and the geometric growth
-  bounds the repeated work to a third of the total.)
+  bounds the repeated work to about half of the total.)
 - **The first ``False`` ends the check.** Parts in this process stop there; parts in worker processes are
   cancelled by killing the workers. ``False`` wins over ``unknown``.
 - **Workers when it pays**: after :data:`PARALLEL_AFTER_S` of work in this process, the parts left go to forked
@@ -36,7 +36,7 @@ from checkers._lin_search import Interrupted, _Budget
 #: Search-budget checks (each about 2,000 search steps, roughly 1-2 ms of pure-Python search) in the first slice.
 FIRST_SLICE_CHECKS = 16
 #: Each round's slice is this many times the last one's.
-SLICE_GROWTH = 4
+SLICE_GROWTH = 2
 #: Work in this process after which the parts left go to worker processes (forking costs ~10-30 ms).
 PARALLEL_AFTER_S = 0.2
 

@@ -19,13 +19,14 @@ from harness.history import Op
 
 
 def kv_history(seed: int, n_ops: int, *, clients: int = 50, keys: int = 10, p_get: float = 0.5,
-               p_put: float = 0.1, mean_latency: float = 1.0) -> list[Op]:
+               p_put: float = 0.1, mean_latency: float = 1.0, think: float = 0.0) -> list[Op]:
     """``n_ops`` ops (each an invoke and an ``ok``) of ``clients`` concurrent clients over keys ``"0".."keys-1"``.
-    Every client is busy all the time; latencies are exponential with mean ``mean_latency`` (arbitrary units),
-    so about ``clients`` ops overlap at any moment."""
+    Latencies are exponential with mean ``mean_latency`` (arbitrary units); after each op a client waits an
+    exponential time of mean ``think`` (0: it is busy all the time, so ``clients`` ops overlap at any moment; with
+    ``think == mean_latency`` about half as many)."""
     rng = random.Random(seed)
     store: dict[str, str] = {}
-    events: list[tuple[float, int, int, str]] = []   # (time, tiebreak, client, what): "effect" or "done"
+    events: list[tuple[float, int, int, str]] = []   # (time, tiebreak, client, what): "effect", "done", "start"
     pending: dict[int, list] = {}                      # client -> [f, key, value, output]
     ops: list[Op] = []
     counter = [0] * clients
@@ -33,7 +34,7 @@ def kv_history(seed: int, n_ops: int, *, clients: int = 50, keys: int = 10, p_ge
     now = 0.0
     invoked = 0
 
-    def invoke(c: int) -> None:
+    def invoke(c: int, reserved: bool = False) -> None:
         nonlocal tie, invoked
         key = str(rng.randrange(keys))
         r = rng.random()
@@ -44,7 +45,8 @@ def kv_history(seed: int, n_ops: int, *, clients: int = 50, keys: int = 10, p_ge
             v = f"x {c} {counter[c]} y"
             counter[c] += 1
         pending[c] = [f, key, v, None]
-        invoked += 1
+        if not reserved:
+            invoked += 1
         ops.append(Op(len(ops), int(now * 1e6), c, "invoke", f, v, key=key))
         effect = now + rng.expovariate(2.0 / mean_latency)
         done = effect + rng.expovariate(2.0 / mean_latency)
@@ -58,6 +60,9 @@ def kv_history(seed: int, n_ops: int, *, clients: int = 50, keys: int = 10, p_ge
             invoke(c)
     while events:
         now, _t, c, what = heapq.heappop(events)
+        if what == "start":
+            invoke(c, reserved=True)
+            continue
         f, key, v, _o = x = pending[c]
         if what == "effect":
             if f == "get":
@@ -70,7 +75,12 @@ def kv_history(seed: int, n_ops: int, *, clients: int = 50, keys: int = 10, p_ge
         del pending[c]
         ops.append(Op(len(ops), int(now * 1e6), c, "ok", f, x[3] if f == "get" else v, key=key))
         if invoked < n_ops:
-            invoke(c)
+            if think > 0:
+                tie += 1
+                heapq.heappush(events, (now + rng.expovariate(1.0 / think), tie, c, "start"))
+                invoked += 1  # reserved now, so no more than n_ops are ever started
+            else:
+                invoke(c)
     return ops
 
 
