@@ -33,7 +33,8 @@ from typing import Any, Callable
 
 from checkers._lin_search import Interrupted, _Budget
 
-#: Search-budget checks (each about 2,000 search steps, roughly 1-2 ms of pure-Python search) in the first slice.
+#: Search-budget checks (each about 2,000 search steps, roughly 1-2 ms of pure-Python search) in the first slice,
+#: beside a few per 2,000 events of the part.
 FIRST_SLICE_CHECKS = 16
 #: Each round's slice is this many times the last one's.
 SLICE_GROWTH = 2
@@ -88,7 +89,10 @@ def run_parts(n_parts: int, sizes: list[int], judge: Judge, *, deadline: float |
     """Judge parts ``0..n_parts-1`` (see the module doc); ``sizes`` orders them, smallest first. Returns
     ``{part index: outcome}`` for the parts decided or given up on; when one is False, the others that were
     still running are left out."""
-    queue: list[tuple[int, int]] = [(i, FIRST_SLICE_CHECKS) for i in sorted(range(n_parts), key=lambda i: sizes[i])]
+    # A part's first slice covers a few passes over its events (the searches check the budget about every 2,000
+    # steps, and a pass costs at least a step per event), so a long but easy part is not restarted for its length.
+    queue: list[tuple[int, int]] = [(i, FIRST_SLICE_CHECKS + 4 * sizes[i] // 2048)
+                                    for i in sorted(range(n_parts), key=lambda i: sizes[i])]
     outcomes: dict[int, dict] = {}
     started = time.monotonic()
     ncpu = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
