@@ -231,6 +231,8 @@ class Cluster:
             raise BadInput(f"{system.name} has no variant {variant!r} (known: {', '.join(system.variants)})",
                            "--variant")
         addrs = self.addresses(system.base_port)
+        # A system that can't run under the clock shim says so (System.faketime); its restarts go without it too.
+        self.faketime = self.faketime and getattr(system, "faketime", True)
         # Local hosts share this filesystem: make the shipped systems importable whatever the cwd.
         root = str(Path(__file__).resolve().parent.parent)
         for a in addrs:
@@ -248,7 +250,7 @@ class Cluster:
 
         def record(state: dict) -> None:
             state["system"] = {"name": system.name, "variant": variant, "port": system.base_port,
-                               "options": options}
+                               "options": options, "faketime": self.faketime}
         self.store.update(self.run_id, record)
         return addrs
 
@@ -359,4 +361,4 @@ def attach(run_id: str | None = None, store: StateStore | None = None) -> Cluste
         raise BadInput(f"run {run_id} is a {state.get('mode')!r} cluster; only local ones can be attached", "--run-id")
     hosts = {n: NamespaceHost(n, h["netns"], h["address"]) for n, h in state["hosts"].items()}
     return Cluster(run_id, hosts, store=store, workdir=state["workdir"], teardown=_local_teardown(store, run_id),
-                   leave_running=True)
+                   faketime=bool((state.get("system") or {}).get("faketime", True)), leave_running=True)
