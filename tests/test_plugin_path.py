@@ -227,3 +227,28 @@ def test_a_leader_without_a_term_shows_no_term_and_the_answering_node_is_shown()
                                {"time": 0, "kind": "ready", "seconds": 1.2}], concurrency=1)
     assert [(x["node"], x["term"]) for x in data["leaders"]] == [("n1", "")]  # the ready note is no leader
     assert "n2\u2192n1" in data["str"]
+
+
+def test_a_suite_loads_a_plugin_from_a_path_relative_to_the_suite_file(tmp_path, monkeypatch):
+    """plugin_paths: the suite finds its plugin wherever it is started from, with no PYTHONPATH."""
+    from harness import plugins, systems
+    from harness.suite import load_suite
+
+    saved = dict(systems._SYSTEMS), set(plugins._loaded), dict(plugins._modules), list(sys.path)
+    suite_dir = tmp_path / "suites"
+    suite_dir.mkdir()
+    rel = os.path.relpath(PLUGINS, suite_dir)
+    (suite_dir / "s.toml").write_text(
+        f'plugins = ["sb_probe_plugin"]\nplugin_paths = {{ sb_probe_plugin = "{rel}" }}\n'
+        '[[matrix]]\nsystem = "probe-primary"\nworkload = "register"\nfaults = ["kill"]\nseeds = [1]\n')
+    monkeypatch.chdir(tmp_path)
+    try:
+        suite = load_suite(suite_dir / "s.toml")
+        assert [c.system for c in suite.cells] == ["probe-primary"]
+        assert plugins.loaded_plugins()["sb_probe_plugin"] == str(PLUGINS)
+    finally:
+        systems._SYSTEMS.clear(), systems._SYSTEMS.update(saved[0])
+        plugins._loaded.clear(), plugins._loaded.update(saved[1])
+        plugins._modules.clear(), plugins._modules.update(saved[2])
+        sys.path[:] = saved[3]
+        sys.modules.pop("sb_probe_plugin", None)
