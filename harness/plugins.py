@@ -38,6 +38,13 @@ ENTRY_POINT_GROUP = "splitbrain.plugins"
 _loaded: set[str] = set()
 #: --plugin modules loaded in this process, in order -> the sys.path directory they came from (None if installed).
 _modules: dict[str, str | None] = {}
+#: --plugin module -> what it registered ("system:NAME", "workload:NAME"), so a run records only the plugins it uses.
+_provides: dict[str, set[str]] = {}
+
+
+def _registered() -> set[str]:
+    from harness import systems, workloads
+    return {f"system:{n}" for n in systems._SYSTEMS} | {f"workload:{n}" for n in workloads._WORKLOADS}
 
 
 def _origin(mod: ModuleType, module: str) -> str | None:
@@ -53,9 +60,13 @@ def _origin(mod: ModuleType, module: str) -> str | None:
     return str(root)
 
 
-def loaded_plugins() -> dict[str, str | None]:
-    """The ``--plugin`` modules loaded so far -> the directory to put on sys.path for them (None: installed)."""
-    return dict(_modules)
+def loaded_plugins(system: str | None = None, workload: str | None = None) -> dict[str, str | None]:
+    """The ``--plugin`` modules loaded so far -> the directory to put on sys.path for them (None: installed);
+    with ``system``/``workload``, only the modules that registered that system or workload."""
+    if system is None and workload is None:
+        return dict(_modules)
+    wanted = {f"system:{system}", f"workload:{workload}"}
+    return {m: p for m, p in _modules.items() if _provides.get(m, set()) & wanted}
 
 
 def _call_register(obj) -> None:
@@ -69,6 +80,7 @@ def load_plugin(module: str, path: str | None = None) -> ModuleType:
     is added to sys.path when the module can't be imported without it. BadInput naming ``--plugin`` if it can't be
     imported; errors raised by the plugin's own code propagate unchanged (they are the plugin's bugs)."""
     key = f"module:{module}"
+    before = _registered()
     try:
         mod = importlib.import_module(module)
     except ModuleNotFoundError as e:
@@ -82,6 +94,7 @@ def load_plugin(module: str, path: str | None = None) -> ModuleType:
     if key not in _loaded:
         _loaded.add(key)
         _call_register(mod)
+        _provides.setdefault(module, set()).update(_registered() - before)
     _modules.setdefault(module, _origin(mod, module))
     return mod
 

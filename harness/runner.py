@@ -143,10 +143,10 @@ def _check_faults(spec: TestSpec, system) -> None:
 
 
 def _with_plugins(spec: TestSpec) -> TestSpec:
-    """The spec with the plugin modules loaded in this process (``--plugin``) recorded, and where each was
-    imported from when it is not installed, so replay, the report's command and suites load them again."""
+    """The spec with the plugin modules (``--plugin``) that registered its system or workload recorded, and where
+    each was imported from when it is not installed, so replay, the report's command and suites load them again."""
     from harness.plugins import loaded_plugins
-    found = loaded_plugins()
+    found = loaded_plugins(spec.system, spec.workload)
     plugins = tuple(dict.fromkeys([*spec.plugins, *found]))
     paths = {**{m: p for m, p in found.items() if p}, **spec.plugin_paths}
     return dataclasses.replace(spec, plugins=plugins, plugin_paths=paths)
