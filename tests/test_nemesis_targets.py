@@ -92,3 +92,64 @@ def test_plugins_add_error_codes_and_map_their_library_exceptions(monkeypatch):
         client_errors.register_error("timeout", True, "a timeout is never definite")
     with pytest.raises(ValueError):
         client_errors.register_exception(ValueError, "no-such-code")
+
+
+class _Recorder:
+    """A fault package that records the plans it is asked to apply."""
+
+    fs = ("start-kill", "stop-kill", "start-partition", "stop-partition")
+
+    def __init__(self):
+        self.applied = []
+
+    def apply(self, cluster, inv):
+        self.applied.append(inv.value)
+        return inv.value
+
+
+class _Cluster:
+    nodes = ["n1", "n2", "n3", "n4", "n5"]
+
+
+class _System:
+    """KnowsLeader and KnowsPrimaries, answering what the test says."""
+
+    name = "fake"
+
+    def __init__(self, leader, primaries):
+        self._leader, self._primaries = leader, primaries
+
+    async def leader(self, nodes, timeout):
+        return self._leader, (7 if self._leader else None)
+
+    async def primaries(self, nodes, timeout):
+        return list(self._primaries)
+
+
+@pytest.mark.parametrize("leader,primaries", [("n4", ["n2", "n5"]), (None, [])])
+def test_the_runner_reaims_leader_and_primaries_faults_when_they_are_applied(leader, primaries):
+    import asyncio
+
+    from harness.runner import _LeaderAwareNemesis
+
+    async def go():
+        rec = _Recorder()
+        worker = _LeaderAwareNemesis(_Cluster(), {"kill": rec}, _System(leader, primaries), [], op_timeout=0.2)
+        plans = [Invocation("start-kill", {"target": "leader", "nodes": ["n1"]}),
+                 Invocation("start-kill", {"target": "primaries", "nodes": ["n1"]}),
+                 Invocation("start-partition", {"shape": "cut-off", "target": "primaries", "nodes": ["n1"],
+                                                "grudge": cut_off(_Cluster.nodes, ["n1"])}),
+                 Invocation("start-partition", {"shape": "isolate-leader", "grudge": cut_off(_Cluster.nodes, ["n1"])})]
+        for inv in plans:
+            await worker.invoke("nemesis", inv)
+        return rec.applied
+
+    kill_leader, kill_prim, cut_prim, iso = asyncio.run(go())
+    if leader is None:  # nobody known: the plan's own node, and the history says it was a fallback
+        assert all(v["fallback"] is True for v in (kill_leader, kill_prim, cut_prim, iso))
+        assert kill_prim["nodes"] == ["n1"] and cut_prim["grudge"] == cut_off(_Cluster.nodes, ["n1"])
+        return
+    assert kill_leader["nodes"] == [leader] and kill_leader["term"] == 7
+    assert kill_prim["nodes"] == primaries
+    assert cut_prim["nodes"] == primaries and cut_prim["grudge"] == cut_off(_Cluster.nodes, primaries)
+    assert iso["grudge"] == cut_off(_Cluster.nodes, [leader]) and iso["leader"] == leader
