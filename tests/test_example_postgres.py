@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shlex
 import shutil
 import subprocess
@@ -17,41 +16,13 @@ from pathlib import Path
 
 import pytest
 
+from tests._tutorial import tutorial_commands, with_seed_plus
+
 ROOT = Path(__file__).resolve().parent.parent
-DOC = ROOT / "docs" / "your-own-system.md"
-
-
-def tutorial_commands() -> list[tuple[int, dict, list[str]]]:
-    """(expected exit code, env assignments, argv) for each command of the doc's PostgreSQL block."""
-    text = DOC.read_text(encoding="utf-8")
-    block = re.search(r"<!-- tested-postgres:.*?-->\s*```sh\n(.*?)```\s*<!-- end tested -->", text, re.S)
-    assert block, "docs/your-own-system.md lost its tested PostgreSQL block"
-    out, expect = [], None
-    for line in block.group(1).splitlines():
-        m = re.match(r"#\s*expect exit (\d+)", line)
-        if m:
-            expect = int(m.group(1))
-            continue
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        words = shlex.split(line)
-        env = {}
-        while words and re.match(r"^[A-Z_]+=", words[0]):
-            k, _, v = words.pop(0).partition("=")
-            env[k] = v
-        assert expect is not None and words[0] == "splitbrain", line
-        out.append((expect, env, words))
-        expect = None
-    return out
-
-
-def _with_seed_plus(argv: list[str], extra: int) -> list[str]:
-    i = argv.index("--seed")
-    return [*argv[:i + 1], str(int(argv[i + 1]) + extra), *argv[i + 2:]]
 
 
 def test_the_tested_block_is_there():
-    cmds = tutorial_commands()
+    cmds = tutorial_commands('tested-postgres')
     assert [e for e, _, _ in cmds] == [0, 1, 1]
     assert all("--plugin" in argv and "splitbrain_postgres" in argv for _, _, argv in cmds)
     variants = [argv[argv.index("--variant") + 1] if "--variant" in argv else "correct" for _, _, argv in cmds]
@@ -68,12 +39,12 @@ def test_tutorial_postgres_commands_give_the_promised_verdicts(tmp_path, sb_stat
 
     def start(i: int, env: dict, argv: list[str], extra: int) -> subprocess.Popen:
         store = tmp_path / f"store-{i}-{extra}"
-        return subprocess.Popen([splitbrain, *_with_seed_plus(argv, extra)[1:]], cwd=ROOT, text=True,
+        return subprocess.Popen([splitbrain, *with_seed_plus(argv, extra)[1:]], cwd=ROOT, text=True,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 env={**os.environ, **env, "SPLITBRAIN_STORE": str(store),
                                      "SPLITBRAIN_STATE_DIR": str(sb_state_dir)})
 
-    cmds = tutorial_commands()
+    cmds = tutorial_commands('tested-postgres')
     procs = []
     try:
         procs = [start(i, env, argv, 0) for i, (_, env, argv) in enumerate(cmds)]
