@@ -97,7 +97,10 @@ class Postgres(System):
         except Exception:
             return None
         finally:
-            asyncio.get_running_loop().create_task(conn.close())
+            try:
+                await asyncio.wait_for(conn.close(), 1.0)
+            except Exception:  # noqa: BLE001 - a broken connection is being thrown away
+                pass
 
     async def statuses(self, nodes: list[NodeAddress], timeout: float) -> dict[str, dict]:
         got = await asyncio.gather(*(self._status(a, timeout) for a in nodes))
