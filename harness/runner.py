@@ -25,7 +25,7 @@ from harness import store
 from harness.analysis import check_history, checkers_for_run, render_report
 from harness.api import (Completion, Invocation, KnowsLeader, KnowsPrimaries, NodeAddress, Ready, ReportsRoles,
                          ReportsState)
-from harness.errors import BadInput, ClusterError, UnreachableNode
+from harness.errors import BadInput
 from harness.history import NEMESIS, HistoryWriter, read_history
 from harness.progress import Progress
 from harness.spec import TestSpec
