@@ -203,8 +203,8 @@ def test_a_plugin_run_replays_from_another_directory(routed_run, tmp_path):
 @pytest.mark.timeout(120)
 def test_targets_on_five_nodes_hit_as_many_nodes_as_named(tmp_path, isolated_state):
     p = _cli(_plugin("run", "--system", "probe-primary", "--nodes", "5", "--nemesis", "partition,pause",
-                     "--nemesis-targets", "majority", "--time-limit", "5", "--nemesis-interval", "1.2",
-                     "--nemesis-duration", "0.6", "--seed", "2", *QUICK),
+                     "--nemesis-targets", "majority", "--time-limit", "3.5", "--nemesis-interval", "1",
+                     "--nemesis-duration", "0.5", "--seed", "2", *QUICK),
              store=tmp_path / "store", state=isolated_state)
     assert p.returncode == 0, p.stdout + p.stderr
     ops = [o for o in _history(_run_dir(p.stdout)) if o["process"] == "nemesis"]
