@@ -213,7 +213,9 @@ class Cluster:
         """Make ``node``'s wall clock run ``seconds`` ahead (negative: behind) of real time; takes effect in the
         running process at once (libfaketime re-reads the file on every call)."""
         if not self.faketime:
-            raise ClusterError("this cluster was started without libfaketime, so clocks cannot be moved")
+            # A request the cluster can't carry out (its system runs without the clock shim): the user's to change.
+            raise BadInput("this cluster was started without libfaketime (the clock shim), so clocks cannot be "
+                           "moved", node)
         seconds = float(seconds)
         self.host(node).write_file(self._clock_file(node), _fmt_offset(seconds) + "\n")
         self._update_node(node, clock_offset=seconds)
