@@ -83,7 +83,8 @@ def run_test(spec: TestSpec, *, store_root: Path, keep_cluster: bool = False, pr
             try:
                 ui.set_phase("starting nodes")
                 addrs = cluster.start_system(system, spec.variant, options)
-                wait_listening(addrs, cluster, timeout=float(getattr(system, "start_timeout", 20.0)))
+                wait_listening(addrs, cluster, timeout=float(getattr(system, "start_timeout", 20.0)),
+                               copies=run_dir / "nodes")
                 asyncio.run(_drive(spec, system, workload, cluster, addrs, run_dir, history_path, ui,
                                    fault_schedule))
             finally:

@@ -47,21 +47,26 @@ def _tail(cluster, node: str, path: str, lines: int = TAIL_LINES) -> str:
     return res.stdout.rstrip() if res.returncode == 0 else "(no such file)"
 
 
-def describe_logs(cluster, node: str) -> str:
-    """The node's two logs, each named with its last lines; plus the advice for a known cause."""
+def describe_logs(cluster, node: str, copies: str | os.PathLike | None = None) -> str:
+    """The node's two logs, each named with its last lines, and where they are kept once the cluster is gone
+    (``copies``: the run directory's ``nodes/``); plus the advice for a known cause."""
     parts, seen = [], ""
     for path in log_paths(cluster, node):
         text = _tail(cluster, node, path)
         seen += text
         shown = "\n    ".join(text.splitlines()) if text else "(empty)"
         parts.append(f"{path}, last lines:\n    {shown}")
+    if copies is not None:
+        parts.append(f"(both are kept in {os.path.join(copies, node)}/)")
     advice = f"\n{FAKETIME_ADVICE}" if any(s in seen for s in FAKETIME_SIGNS) else ""
     return "see " + "\n".join(parts) + advice
 
 
-def wait_listening(addrs: list[NodeAddress], cluster, timeout: float) -> None:
+def wait_listening(addrs: list[NodeAddress], cluster, timeout: float,
+                   copies: str | os.PathLike | None = None) -> None:
     """Block until every node accepts TCP connections. ClusterError for a node that exits while starting,
-    UnreachableNode for one that does not listen within ``timeout`` seconds: both name its logs."""
+    UnreachableNode for one that does not listen within ``timeout`` seconds: both name its logs (and where the
+    run keeps their ``copies``)."""
     deadline = time.monotonic() + timeout
     pending = list(addrs)
     while pending:
@@ -73,10 +78,10 @@ def wait_listening(addrs: list[NodeAddress], cluster, timeout: float) -> None:
         except OSError:
             pass
         if not cluster.is_running(a.name):
-            raise ClusterError(f"node {a.name} exited while starting; {describe_logs(cluster, a.name)}")
+            raise ClusterError(f"node {a.name} exited while starting; {describe_logs(cluster, a.name, copies)}")
         if time.monotonic() > deadline:
             raise UnreachableNode(f"node did not accept connections within {timeout:g} s; "
-                                  f"{describe_logs(cluster, a.name)}", f"{a.name} ({a.endpoint})")
+                                  f"{describe_logs(cluster, a.name, copies)}", f"{a.name} ({a.endpoint})")
         time.sleep(0.1)
 
 

@@ -105,8 +105,9 @@ def test_a_node_that_never_listens_is_reported_with_its_logs(tmp_path, isolated_
     assert "n1" in err and "did not accept connections within 2 s" in err
     assert "nodes/n1/node.stdout.log" in err and "nodes/n1/node.stderr.log" in err
     assert shown in err  # the node's own last words
-    assert ("faketime = False" in err) is advice
     run = next((tmp_path / "store").glob("*/2*"))
+    assert f"(both are kept in {run / 'nodes' / 'n1'}/)" in err
+    assert ("faketime = False" in err) is advice
     assert shown in (run / "nodes" / "n1" / "node.stdout.log").read_text()  # logs collected anyway
 
 
