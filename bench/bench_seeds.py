@@ -6,6 +6,7 @@ runs in seed order. Bounded: every run has its own time limit; the whole bench s
 
     .venv/bin/python bench/bench_seeds.py --seeds 10 --case quorum-kv:r1w1:register:partition
     .venv/bin/python bench/bench_seeds.py --seeds 10 --preset quorum
+    .venv/bin/python bench/bench_seeds.py --seeds 5 --preset postgres --time-limit 10   # loads its plugin
 """
 
 from __future__ import annotations
@@ -58,12 +59,23 @@ PRESETS = {
         "crdt-store:two-phase-set:or-set:partition",
         "crdt-store:no-anti-entropy:or-set:partition",
     ],
+    # examples/postgres (Debian's PostgreSQL, one primary and two standbys): its plugin is loaded by the preset.
+    "postgres": [
+        "postgres:correct:register:partition,kill,pause:3/2",
+        "postgres:standby-reads:register:partition:3/2:value_range=50",
+        'postgres:async-failover:set:partition,kill:6/5:nemesis_targets=["primaries"]',
+        'postgres:async-failover:set:kill:3/2:nemesis_targets=["primaries"]',
+    ],
 }
+
+#: Presets whose systems come from a plugin: preset -> (module, directory relative to the repository).
+PRESET_PLUGINS = {"postgres": ("splitbrain_postgres", "examples/postgres")}
 
 
 def parse_case(text: str) -> dict:
     """``system:variant:workload:faults`` with an optional ``:interval/duration`` (seconds) for the fault cycle
-    (default 4/3), and an optional ``:key=json;key=json`` of workload/system options."""
+    (default 4/3), and an optional ``:key=json;key=json`` of workload/system options (``nemesis_targets`` is the
+    run's ``--nemesis-targets``, a list)."""
     system, variant, workload, faults, *rest = text.split(":", 5)  # the options' JSON may hold colons
     case = {"system": system, "variant": variant, "workload": workload,
             "nemesis": tuple(f for f in faults.split(",") if f and f != "none"),
@@ -75,6 +87,7 @@ def parse_case(text: str) -> dict:
         for item in rest[1].split(";"):
             k, _, v = item.partition("=")
             case["options"][k] = json.loads(v)
+    case["nemesis_targets"] = tuple(case["options"].pop("nemesis_targets", ()))
     return case
 
 
@@ -91,6 +104,11 @@ def main() -> int:
     ap.add_argument("--option", action="append", default=[], help="KEY=VALUE passed to the workload/system")
     args = ap.parse_args()
 
+    from harness.plugins import load_plugin
+    for p in args.preset:
+        if p in PRESET_PLUGINS:
+            module, where = PRESET_PLUGINS[p]
+            load_plugin(module, str(Path(__file__).resolve().parent.parent / where))
     cases = [parse_case(c) for c in args.case] + [parse_case(c) for p in args.preset for c in PRESETS[p]]
     if not cases:
         ap.error("give --case or --preset")
@@ -135,6 +153,8 @@ def main() -> int:
     for case, n, bad, good, unk, first in rows:
         rate = f"{bad / n:.0%}" if n else "-"
         faults = ','.join(case['nemesis']) or 'none'
+        if case["nemesis_targets"]:
+            faults += f" on {','.join(case['nemesis_targets'])}"
         if (case["nemesis_interval"], case["nemesis_duration"]) != (4.0, 3.0):
             faults += f" every {case['nemesis_interval']:g}/{case['nemesis_duration']:g} s"
         if case["options"]:

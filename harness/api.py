@@ -32,6 +32,27 @@ class NodeAddress:
         return f"{self.host}:{self.port}"
 
 
+@dataclass(frozen=True, slots=True)
+class ClusterView:
+    """What a client knows of the cluster: ``node``, the node it is bound to, and ``nodes``, every node's address
+    (itself included, in node order), as the controller reaches them: namespace addresses locally, the hosts'
+    addresses over SSH. A client that must send writes to a primary, or follow a leader, picks from ``nodes``."""
+
+    node: NodeAddress
+    nodes: tuple[NodeAddress, ...]
+
+    def address(self, name: str) -> NodeAddress:
+        """The address of node ``name``; KeyError if there is no such node."""
+        for a in self.nodes:
+            if a.name == name:
+                return a
+        raise KeyError(name)
+
+    @property
+    def others(self) -> tuple[NodeAddress, ...]:
+        return tuple(a for a in self.nodes if a.name != self.node.name)
+
+
 def node_config(node: NodeAddress, nodes: list[NodeAddress], variant: str, data_dir: str,
                 extra: dict | None = None) -> dict:
     """The JSON config every shipped node process reads (``--config FILE``). Servers import nothing from the
@@ -63,11 +84,14 @@ class Invocation:
 @dataclass(frozen=True, slots=True)
 class Completion:
     """What a client reports back: ``type`` is ``ok``, ``fail`` (definitely did not happen) or ``info``
-    (unknown); ``value`` is the result (for reads) and ``error`` a short machine-readable reason."""
+    (unknown); ``value`` is the result (for reads) and ``error`` a short machine-readable reason. ``node`` is the
+    name of the node that answered, where it is not the node the client is bound to (a client that routes writes to
+    a primary says which one served them); it goes into the history as ``answered_by``."""
 
     type: str
     value: Any = None
     error: str | None = None
+    node: str | None = None
 
 
 class Client(abc.ABC):
@@ -75,7 +99,12 @@ class Client(abc.ABC):
 
     ``invoke`` must return within ``timeout`` seconds (the runner also enforces it) and must not raise for errors
     of the system under test: it turns them into a Completion through the error table (harness.client_errors).
+
+    ``cluster`` is set by the runner before ``open`` is called: the bound node and every node's address
+    (:class:`ClusterView`); None when a client is used outside a run.
     """
+
+    cluster: ClusterView | None = None
 
     @abc.abstractmethod
     async def open(self, node: NodeAddress) -> None: ...
@@ -101,6 +130,13 @@ class System(abc.ABC):
     base_port: int = 7000
     #: Python package that holds the server; uploaded as a directory to remote hosts.
     package: str = ""
+    #: Whether nodes run under libfaketime (the clock shim that lets the ``clock`` fault move their clocks). A
+    #: server that hangs or crashes under it sets False; a run then refuses clock faults before it starts.
+    faketime: bool = True
+    #: Seconds every node has to accept TCP connections on ``base_port`` after it is started.
+    start_timeout: float = 20.0
+    #: Seconds the optional ``ready()`` capability has to say the cluster is ready, once every node listens.
+    ready_timeout: float = 30.0
 
     @abc.abstractmethod
     def node_command(self, python: str, config_path: str) -> list[str]:
@@ -126,6 +162,26 @@ class KnowsLeader(Protocol):
 
     async def leader(self, nodes: list[NodeAddress], timeout: float) -> tuple[str | None, int | None]:
         """(leader node name or None, term or None), as the nodes report it."""
+
+
+@runtime_checkable
+class KnowsPrimaries(Protocol):
+    """Optional: a primary/replica system that can say which nodes are primaries now (for ``--nemesis-targets
+    primaries``: a fault aimed at the primaries hits the nodes this returns when it is applied)."""
+
+    async def primaries(self, nodes: list[NodeAddress], timeout: float) -> list[str]:
+        """Names of the nodes that act as primary, as the nodes report it (empty if none answered)."""
+
+
+@runtime_checkable
+class Ready(Protocol):
+    """Optional: a system that can say when it is ready for load (replicas synced, a leader elected). After every
+    node accepts TCP connections, the runner calls ``ready`` again and again (a fresh call every 0.2 s or so) until
+    it returns True, for at most ``System.ready_timeout`` seconds; then the run fails (exit 255, naming the last
+    answer). The time it took is recorded (``annotations.jsonl``, kind ``ready``)."""
+
+    async def ready(self, nodes: list[NodeAddress], timeout: float) -> bool | str:
+        """True when ready; False or a short reason (str) when not yet. Exceptions count as "not yet"."""
 
 
 @runtime_checkable

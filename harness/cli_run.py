@@ -46,6 +46,9 @@ def print_results(results: dict, run_dir: Path | None, out=None) -> None:
 @click.option("--rate", default=100.0, show_default=True, type=float, help="Client ops per second (mean).")
 @click.option("--seed", default=None, type=int, help="Seed for every random choice [default: random].")
 @click.option("--test-name", default=None, help="Name of the test in the store.")
+@click.option("--nemesis-targets", "nemesis_targets", default="", metavar="T[,T...]",
+              help="Which nodes the faults hit: one, minority, majority, all, leader, primaries (see 'splitbrain "
+                   "faults') [default: each fault's own mix].")
 @click.option("--nemesis-interval", default=5.0, show_default=True, type=float, help="Seconds between faults.")
 @click.option("--nemesis-duration", default=3.0, show_default=True, type=float, help="Seconds a fault lasts.")
 @click.option("--recovery-time", default=3.0, show_default=True, type=float,
@@ -61,14 +64,14 @@ def print_results(results: dict, run_dir: Path | None, out=None) -> None:
               "with 'splitbrain cleanup').")
 @click.option("--quiet", is_flag=True, help="No live progress.")
 def run_cmd(system, variant, workload, nodes, nemesis_, time_limit, concurrency, rate, seed, test_name,
-            nemesis_interval, nemesis_duration, recovery_time, op_timeout, hosts_file, store_dir, options,
+            nemesis_targets, nemesis_interval, nemesis_duration, recovery_time, op_timeout, hosts_file, store_dir, options,
             keep_cluster, quiet):
     """Run a test: a cluster, concurrent clients, faults, a history, a verdict and a report."""
     from harness.runner import run_test
-    from harness.spec import TestSpec, parse_nemesis
+    from harness.spec import TestSpec, parse_nemesis, parse_targets
 
     spec_kw = dict(system=system, variant=variant, workload=workload, nodes=nodes,
-                   nemesis=parse_nemesis(nemesis_), time_limit=time_limit, concurrency=concurrency, rate=rate,
+                   nemesis=parse_nemesis(nemesis_), nemesis_targets=parse_targets(nemesis_targets), time_limit=time_limit, concurrency=concurrency, rate=rate,
                    test_name=test_name, nemesis_interval=nemesis_interval, nemesis_duration=nemesis_duration,
                    recovery_time=recovery_time, op_timeout=op_timeout, hosts_file=hosts_file,
                    options=_parse_options(options))
@@ -136,6 +139,22 @@ def systems_cmd():
             click.echo(f"  --variant {v:<18} {bug or 'correct: no seeded bug'}")
 
 
+@click.command("faults")
+def faults_cmd():
+    """List the faults (--nemesis), the targets each can be aimed at (--nemesis-targets), and its default."""
+    from nemesis import PACKAGES
+    from nemesis.targets import DESCRIPTIONS
+
+    for name, pkg in PACKAGES.items():
+        click.echo(f"{name}: {pkg.description}")
+        click.echo(f"  targets: {', '.join(pkg.accepts) or 'none (it picks its nodes itself)'}")
+        if pkg.accepts:
+            click.echo(f"  default: {', '.join(pkg.default_targets) or 'a partition shape (' + ', '.join(getattr(pkg, 'shapes', ())) + ')'}")
+    click.echo("targets:")
+    for t, what in DESCRIPTIONS.items():
+        click.echo(f"  {t:<10} {what}")
+
+
 @click.command("workloads")
 def workloads_cmd():
     """List the workloads."""
@@ -146,5 +165,5 @@ def workloads_cmd():
 
 
 def register(group: click.Group) -> None:
-    for cmd in (run_cmd, analyze_cmd, systems_cmd, workloads_cmd):
+    for cmd in (run_cmd, analyze_cmd, systems_cmd, workloads_cmd, faults_cmd):
         group.add_command(cmd)

@@ -52,10 +52,11 @@ def replay_cmd(run_dir, store_dir, keep_cluster, quiet):
     """Re-run a stored run with the same options and seed, and the same faults at the same times on the same
     nodes (taken from its history). The new run is a new run directory; its verdict sets the exit code."""
     from harness.cli_run import print_results
-    from harness.replay import replay_inputs
+    from harness.replay import load_spec_plugins, replay_inputs
     from harness.runner import run_test
 
     spec, schedule = replay_inputs(run_dir)
+    load_spec_plugins(spec)
     original = store.resolve_run_dir(run_dir)
     # store/<test-name>/<run>: the original's store, unless it is a bare copied directory
     root = Path(store_dir) if store_dir else original.parent.parent

@@ -213,7 +213,9 @@ class Cluster:
         """Make ``node``'s wall clock run ``seconds`` ahead (negative: behind) of real time; takes effect in the
         running process at once (libfaketime re-reads the file on every call)."""
         if not self.faketime:
-            raise ClusterError("this cluster was started without libfaketime, so clocks cannot be moved")
+            # A request the cluster can't carry out (its system runs without the clock shim): the user's to change.
+            raise BadInput("this cluster was started without libfaketime (the clock shim), so clocks cannot be "
+                           "moved", node)
         seconds = float(seconds)
         self.host(node).write_file(self._clock_file(node), _fmt_offset(seconds) + "\n")
         self._update_node(node, clock_offset=seconds)
@@ -231,6 +233,8 @@ class Cluster:
             raise BadInput(f"{system.name} has no variant {variant!r} (known: {', '.join(system.variants)})",
                            "--variant")
         addrs = self.addresses(system.base_port)
+        # A system that can't run under the clock shim says so (System.faketime); its restarts go without it too.
+        self.faketime = self.faketime and getattr(system, "faketime", True)
         # Local hosts share this filesystem: make the shipped systems importable whatever the cwd.
         root = str(Path(__file__).resolve().parent.parent)
         for a in addrs:
@@ -248,7 +252,7 @@ class Cluster:
 
         def record(state: dict) -> None:
             state["system"] = {"name": system.name, "variant": variant, "port": system.base_port,
-                               "options": options}
+                               "options": options, "faketime": self.faketime}
         self.store.update(self.run_id, record)
         return addrs
 
@@ -359,4 +363,4 @@ def attach(run_id: str | None = None, store: StateStore | None = None) -> Cluste
         raise BadInput(f"run {run_id} is a {state.get('mode')!r} cluster; only local ones can be attached", "--run-id")
     hosts = {n: NamespaceHost(n, h["netns"], h["address"]) for n, h in state["hosts"].items()}
     return Cluster(run_id, hosts, store=store, workdir=state["workdir"], teardown=_local_teardown(store, run_id),
-                   leave_running=True)
+                   faketime=bool((state.get("system") or {}).get("faketime", True)), leave_running=True)

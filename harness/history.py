@@ -42,7 +42,7 @@ def _json_value(v: Any) -> str:
         return _json_str(v)
     return _encode(v)
 
-_FIELDS = ("index", "time", "process", "type", "f", "value", "node", "key", "error")
+_FIELDS = ("index", "time", "process", "type", "f", "value", "node", "key", "error", "answered_by")
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +52,8 @@ class Op:
     ``index`` is dense from 0 in recording order; ``time`` is nanoseconds since the test began (monotonic);
     ``process`` is an int for a client, ``"nemesis"`` for faults. ``value`` is the argument at invoke and the
     result at completion. ``key`` names the independent sub-object (kv workloads); ``None`` for single objects.
+    ``node`` is the node the client is bound to; ``answered_by`` (completions only) the node that answered, when
+    the client says so and it is another one (a client that sends writes to a primary).
     """
 
     index: int
@@ -63,6 +65,7 @@ class Op:
     node: str | None = None
     key: Any = None
     error: str | None = None
+    answered_by: str | None = None
 
     def to_dict(self) -> dict:
         d = {"index": self.index, "time": self.time, "process": self.process, "type": self.type, "f": self.f,
@@ -74,6 +77,8 @@ class Op:
             d["key"] = self.key
         if self.error is not None:
             d["error"] = self.error
+        if self.answered_by is not None:
+            d["answered_by"] = self.answered_by
         return d
 
     def to_json(self) -> str:
@@ -87,6 +92,8 @@ class Op:
             line += f',"key":{_json_value(self.key)}'
         if self.error is not None:
             line += f',"error":{_json_value(self.error)}'
+        if self.answered_by is not None:
+            line += f',"answered_by":{_json_value(self.answered_by)}'
         return line + "}"
 
     @property
@@ -115,7 +122,7 @@ def op_from_dict(d: dict, where: str) -> Op:
     if not isinstance(d["f"], str):
         raise MalformedHistory(f"'f' must be a string, got {d['f']!r}", where)
     return Op(index=d.get("index", -1), time=t, process=p, type=d["type"], f=d["f"], value=d.get("value"),
-              node=d.get("node"), key=d.get("key"), error=d.get("error"))
+              node=d.get("node"), key=d.get("key"), error=d.get("error"), answered_by=d.get("answered_by"))
 
 
 class HistoryWriter:
@@ -146,19 +153,21 @@ class HistoryWriter:
         return self._clock() - self._start
 
     def record(self, process: int | str, type: str, f: str, value: Any = None, *, node: str | None = None,
-               key: Any = None, error: str | None = None, time: int | None = None) -> Op:
+               key: Any = None, error: str | None = None, time: int | None = None,
+               answered_by: str | None = None) -> Op:
         """Record one op now (or at ``time``), write it, and return it."""
         with self._lock:
             now = self._clock()
             op = Op(self._next_index, now - self._start if time is None else time, process, type, f, value, node,
-                    key, error)
+                    key, error, answered_by)
             self._write(op, now)
             return op
 
     def append(self, op: Op) -> Op:
         """Write an op built elsewhere, re-indexed densely in recording order."""
         with self._lock:
-            op = Op(self._next_index, op.time, op.process, op.type, op.f, op.value, op.node, op.key, op.error)
+            op = Op(self._next_index, op.time, op.process, op.type, op.f, op.value, op.node, op.key, op.error,
+                    op.answered_by)
             self._write(op, self._clock())
             return op
 
@@ -192,7 +201,8 @@ def write_history(path: str | os.PathLike, ops: Iterable[Op]) -> None:
     with open(path, "w", encoding="utf-8") as f:
         for i, op in enumerate(ops):
             if op.index != i:
-                op = Op(i, op.time, op.process, op.type, op.f, op.value, op.node, op.key, op.error)
+                op = Op(i, op.time, op.process, op.type, op.f, op.value, op.node, op.key, op.error,
+                    op.answered_by)
             f.write(op.to_json() + "\n")
 
 
@@ -231,7 +241,8 @@ def read_history(path: str | os.PathLike, *, validate: bool = True) -> list[Op]:
     lines: list[int] = []
     for lineno, obj in iter_jsonl(path):
         op = op_from_dict(obj, f"{path}:{lineno}")
-        ops.append(Op(len(ops), op.time, op.process, op.type, op.f, op.value, op.node, op.key, op.error))
+        ops.append(Op(len(ops), op.time, op.process, op.type, op.f, op.value, op.node, op.key, op.error,
+                    op.answered_by))
         lines.append(lineno)
     if validate:
         validate_history(ops, source=str(path), lines=lines)

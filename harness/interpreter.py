@@ -152,7 +152,9 @@ class Interpreter:
                 if ctype not in COMPLETIONS:
                     c = Completion("info", None, f"worker returned {c!r}, not a completion")
                     ctype = "info"
-                rec = record(process, ctype, op.f, c.value, node=node, key=op.key, error=c.error)
+                answered = getattr(c, "node", None)
+                rec = record(process, ctype, op.f, c.value, node=node, key=op.key, error=c.error,
+                             answered_by=answered if answered != node else None)
                 if ctype == "ok":
                     stats.ok += 1
                 elif ctype == "fail":

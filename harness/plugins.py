@@ -10,6 +10,10 @@ that is called once after the import. Plugins arrive two ways:
   e.g. in its pyproject.toml ``[project.entry-points."splitbrain.plugins"] etcd = "splitbrain_etcd"``. The entry
   point may name a module or a callable (``"pkg.mod:register"``), which is then called with no arguments.
 
+Modules loaded with ``--plugin`` are remembered with the directory they were imported from
+(:func:`loaded_plugins`): the runner records them in ``test.json``, so ``replay`` (from any directory), the report's
+command and suites load them again (:func:`load_plugin` with ``path``).
+
 Loading is idempotent: a module or entry point is loaded at most once per process. Must not: let one broken
 *installed* plugin break every command (it is reported as a warning and skipped, so ``splitbrain --help`` still
 works), or import anything heavy itself (the pytest plugin calls this in every session that uses it).
@@ -21,6 +25,7 @@ import importlib
 import logging
 import sys
 from importlib import metadata
+from pathlib import Path
 from types import ModuleType
 from typing import Callable
 
@@ -31,6 +36,37 @@ log = logging.getLogger(__name__)
 ENTRY_POINT_GROUP = "splitbrain.plugins"
 
 _loaded: set[str] = set()
+#: --plugin modules loaded in this process, in order -> the sys.path directory they came from (None if installed).
+_modules: dict[str, str | None] = {}
+#: --plugin module -> what it registered ("system:NAME", "workload:NAME"), so a run records only the plugins it uses.
+_provides: dict[str, set[str]] = {}
+
+
+def _registered() -> set[str]:
+    from harness import systems, workloads
+    return {f"system:{n}" for n in systems._SYSTEMS} | {f"workload:{n}" for n in workloads._WORKLOADS}
+
+
+def _origin(mod: ModuleType, module: str) -> str | None:
+    """The sys.path entry ``module`` was imported from, or None for an installed one (site-packages)."""
+    top = sys.modules.get(module.split(".")[0], mod)
+    file = getattr(top, "__file__", None)
+    if not file:
+        return None
+    path = Path(file).resolve()
+    root = path.parent.parent if path.name == "__init__.py" else path.parent
+    if any(part in ("site-packages", "dist-packages") for part in root.parts):
+        return None
+    return str(root)
+
+
+def loaded_plugins(system: str | None = None, workload: str | None = None) -> dict[str, str | None]:
+    """The ``--plugin`` modules loaded so far -> the directory to put on sys.path for them (None: installed);
+    with ``system``/``workload``, only the modules that registered that system or workload."""
+    if system is None and workload is None:
+        return dict(_modules)
+    wanted = {f"system:{system}", f"workload:{workload}"}
+    return {m: p for m, p in _modules.items() if _provides.get(m, set()) & wanted}
 
 
 def _call_register(obj) -> None:
@@ -39,20 +75,27 @@ def _call_register(obj) -> None:
         register()
 
 
-def load_plugin(module: str) -> ModuleType:
-    """Import ``module`` (once) and call its ``register()`` if it has one. BadInput naming ``--plugin`` if it
-    can't be imported; errors raised by the plugin's own code propagate unchanged (they are the plugin's bugs)."""
+def load_plugin(module: str, path: str | None = None) -> ModuleType:
+    """Import ``module`` (once) and call its ``register()`` if it has one. ``path`` (recorded by an earlier run)
+    is added to sys.path when the module can't be imported without it. BadInput naming ``--plugin`` if it can't be
+    imported; errors raised by the plugin's own code propagate unchanged (they are the plugin's bugs)."""
     key = f"module:{module}"
+    before = _registered()
     try:
         mod = importlib.import_module(module)
     except ModuleNotFoundError as e:
-        if e.name and (module == e.name or module.startswith(e.name + ".")):
-            raise BadInput(f"no plugin module {module!r} (is it installed or on PYTHONPATH? sys.path starts "
-                           f"with {sys.path[:3]!r})", "--plugin") from None
-        raise
+        if not (e.name and (module == e.name or module.startswith(e.name + "."))):
+            raise
+        if path and Path(path).is_dir() and path not in sys.path:
+            sys.path.append(path)
+            return load_plugin(module, path)
+        raise BadInput(f"no plugin module {module!r} (is it installed or on PYTHONPATH? sys.path starts "
+                       f"with {sys.path[:3]!r}{f'; recorded path {path!r}' if path else ''})", "--plugin") from None
     if key not in _loaded:
         _loaded.add(key)
         _call_register(mod)
+        _provides.setdefault(module, set()).update(_registered() - before)
+    _modules.setdefault(module, _origin(mod, module))
     return mod
 
 

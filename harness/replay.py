@@ -54,3 +54,11 @@ def replay_inputs(run_dir: str | Path) -> tuple[TestSpec, list[dict]]:
         raise BadInput(f"no {store.TEST_FILE}: an imported history can be re-checked but not replayed", str(run))
     spec = spec_from_test_json(store.read_json(test_file), str(test_file))
     return spec, fault_schedule(read_history(run / store.HISTORY_FILE))
+
+
+def load_spec_plugins(spec: TestSpec) -> None:
+    """Load the plugins a stored test needs (recorded in its test.json), from where they were imported if they
+    are not installed, so a plugin system replays from any directory. BadInput if one can't be found."""
+    from harness.plugins import load_plugin
+    for module in spec.plugins:
+        load_plugin(module, spec.plugin_paths.get(module))

@@ -15,7 +15,6 @@ import dataclasses
 import json
 import logging
 import random
-import socket
 import sys
 import time
 from dataclasses import dataclass
@@ -24,11 +23,13 @@ from typing import Any
 
 from harness import store
 from harness.analysis import check_history, checkers_for_run, render_report
-from harness.api import Completion, Invocation, KnowsLeader, NodeAddress, ReportsRoles, ReportsState
-from harness.errors import BadInput, ClusterError, UnreachableNode
+from harness.api import (Completion, Invocation, KnowsLeader, KnowsPrimaries, NodeAddress, Ready, ReportsRoles,
+                         ReportsState)
+from harness.errors import BadInput
 from harness.history import NEMESIS, HistoryWriter, read_history
 from harness.progress import Progress
 from harness.spec import TestSpec
+from harness.startup import await_ready, wait_listening
 from harness.workers import ClientWorker, NemesisWorker
 
 log = logging.getLogger(__name__)
@@ -59,12 +60,8 @@ def run_test(spec: TestSpec, *, store_root: Path, keep_cluster: bool = False, pr
     if system.workloads and spec.workload not in system.workloads:
         raise BadInput(f"{system.name} does not support the {spec.workload!r} workload (it supports: "
                        f"{', '.join(system.workloads)})", "--workload")
-    from nemesis import PACKAGES
-    for name in spec.nemesis:
-        PACKAGES[name].check_nodes(spec.nodes)
-        if getattr(PACKAGES[name], "wants_roles", False) and not isinstance(system, ReportsRoles):
-            raise BadInput(f"the {name} fault steers by the nodes' roles, and {system.name} does not report them "
-                           "(the ReportsRoles capability)", "--nemesis")
+    _check_faults(spec, system)
+    spec = _with_plugins(spec)
     options = {**workload.defaults, **system.workload_options(spec.workload), **spec.options,
                "workload": spec.workload, "op_timeout": spec.op_timeout}
     spec = dataclasses.replace(spec, options=options)
@@ -86,7 +83,8 @@ def run_test(spec: TestSpec, *, store_root: Path, keep_cluster: bool = False, pr
             try:
                 ui.set_phase("starting nodes")
                 addrs = cluster.start_system(system, spec.variant, options)
-                _wait_ready(addrs, cluster, timeout=20.0)
+                wait_listening(addrs, cluster, timeout=float(getattr(system, "start_timeout", 20.0)),
+                               copies=run_dir / "nodes")
                 asyncio.run(_drive(spec, system, workload, cluster, addrs, run_dir, history_path, ui,
                                    fault_schedule))
             finally:
@@ -121,26 +119,38 @@ def _collect_logs(cluster, dest: Path) -> None:
         log.warning("could not collect every node's logs: %s", e)
 
 
-def _wait_ready(addrs: list[NodeAddress], cluster, timeout: float) -> None:
-    """Block until every node accepts TCP connections; a node that dies or never listens is reported with its
-    log path."""
-    deadline = time.monotonic() + timeout
-    pending = list(addrs)
-    while pending:
-        a = pending[0]
-        try:
-            with socket.create_connection((a.host, a.port), timeout=0.5):
-                pending.pop(0)
-                continue
-        except OSError:
-            pass
-        if not cluster.is_running(a.name):
-            raise ClusterError(f"node {a.name} exited while starting; see its log in "
-                               f"{cluster.node_dir(a.name)}/node.stderr.log")
-        if time.monotonic() > deadline:
-            raise UnreachableNode(f"node did not accept connections within {timeout:g} s",
-                                  f"{a.name} ({a.endpoint})")
-        time.sleep(0.1)
+def _check_faults(spec: TestSpec, system) -> None:
+    """Refuse (BadInput, before anything starts) a fault the cluster size or the system can't support."""
+    from nemesis import PACKAGES
+    for name in spec.nemesis:
+        pkg = PACKAGES[name]
+        pkg.check_nodes(spec.nodes)
+        if getattr(pkg, "wants_roles", False) and not isinstance(system, ReportsRoles):
+            raise BadInput(f"the {name} fault steers by the nodes' roles, and {system.name} does not report them "
+                           "(the ReportsRoles capability)", "--nemesis")
+        if name == "clock" and not getattr(system, "faketime", True):
+            raise BadInput(f"{system.name} runs without the clock shim (its System says faketime = False), so the "
+                           "clock fault could not move its clocks", "--nemesis")
+        for t in spec.nemesis_targets:
+            if t not in pkg.accepts:
+                raise BadInput(f"the {name} fault can't be aimed at {t!r} (it takes: "
+                               f"{', '.join(pkg.accepts) or 'no targets: it picks its nodes itself'})",
+                               "--nemesis-targets")
+    for t in spec.nemesis_targets:
+        need = {"leader": KnowsLeader, "primaries": KnowsPrimaries}.get(t)
+        if need is not None and not isinstance(system, need):
+            raise BadInput(f"{system.name} can't say which nodes are its {t} (the {need.__name__} capability)",
+                           "--nemesis-targets")
+
+
+def _with_plugins(spec: TestSpec) -> TestSpec:
+    """The spec with the plugin modules (``--plugin``) that registered its system or workload recorded, and where
+    each was imported from when it is not installed, so replay, the report's command and suites load them again."""
+    from harness.plugins import loaded_plugins
+    found = loaded_plugins(spec.system, spec.workload)
+    plugins = tuple(dict.fromkeys([*spec.plugins, *found]))
+    paths = {**{m: p for m, p in found.items() if p}, **spec.plugin_paths}
+    return dataclasses.replace(spec, plugins=plugins, plugin_paths=paths)
 
 
 class _LeaderAwareNemesis(NemesisWorker):
@@ -172,19 +182,44 @@ class _LeaderAwareNemesis(NemesisWorker):
         if op.f == HEAL_ALL:
             return Completion("ok", {name: v for name, v in await self.heal_all()})
         value = op.value
-        aimed = isinstance(value, dict) and (value.get("target") == "leader" or value.get("shape") == "isolate-leader")
-        if aimed and isinstance(self.system, KnowsLeader):
+        target = value.get("target") if isinstance(value, dict) else None
+        if isinstance(value, dict) and value.get("shape") == "isolate-leader":
+            target = "leader"
+        if target == "leader" and isinstance(self.system, KnowsLeader):
             leader, term = await self._current_leader()
-            if leader is None:
-                # Mid-election: the plan's own fallback node gets the fault, and the history says so.
-                op = Invocation(op.f, {**value, "fallback": True}, op.key)
-            elif value.get("target") == "leader":
-                op = Invocation(op.f, {**value, "nodes": [leader], "term": term}, op.key)
-            else:
-                from nemesis.grudge import isolate
-                grudge = isolate(self.cluster.nodes, None, leader)
-                op = Invocation(op.f, {**value, "grudge": grudge, "leader": leader, "term": term}, op.key)
+            op = self._aimed(op, [leader] if leader is not None else [], {"leader": leader, "term": term})
+        elif target == "primaries" and isinstance(self.system, KnowsPrimaries):
+            op = self._aimed(op, await self._current_primaries(), {})
         return await super().invoke(process, op)
+
+    def _aimed(self, op: Invocation, nodes: list[str], extra: dict) -> Invocation:
+        """``op`` aimed at ``nodes`` (the leader or the primaries now); the plan's own fallback node when there
+        are none, and the history says so. A partition is re-cut around them."""
+        value = op.value
+        if not nodes:
+            return Invocation(op.f, {**value, "fallback": True}, op.key)
+        if value.get("shape") == "isolate-leader":
+            from nemesis.grudge import isolate
+            return Invocation(op.f, {**value, "grudge": isolate(self.cluster.nodes, None, nodes[0]), **extra}, op.key)
+        value = {**value, "nodes": sorted(nodes), **({"term": extra["term"]} if "term" in extra else {})}
+        if value.get("shape") == "cut-off":
+            from nemesis.targets import cut_off
+            value["grudge"] = cut_off(self.cluster.nodes, nodes)
+        return Invocation(op.f, value, op.key)
+
+    async def _current_primaries(self) -> list[str]:
+        """The primaries the system reports, asking again every 0.1 s for up to one op timeout."""
+        deadline = time.monotonic() + self.op_timeout
+        while True:
+            try:
+                found = await self.system.primaries(self.addrs, self.op_timeout)
+            except Exception as e:  # nodes down or cut off: ask again
+                log.debug("primaries poll: %s", e)
+                found = []
+            found = sorted(n for n in (found or []) if n in self.cluster.nodes)
+            if found or time.monotonic() >= deadline:
+                return found
+            await asyncio.sleep(0.1)
 
     async def _current_leader(self) -> tuple[str | None, int | None]:
         """The leader the system reports, asking again every 0.1 s for up to one op timeout: an election in
@@ -253,10 +288,11 @@ async def _drive(spec: TestSpec, system, workload, cluster, addrs, run_dir: Path
     threads = spec.threads
     rng = random.Random(spec.seed)
     workers: dict[Any, Any] = {
-        t: ClientWorker(lambda: system.client(spec.variant, options), addrs[t % len(addrs)], spec.op_timeout)
+        t: ClientWorker(lambda: system.client(spec.variant, options), addrs[t % len(addrs)], spec.op_timeout,
+                        addrs)
         for t in range(threads)
     }
-    packages = {name: _configured(PACKAGES[name], options) for name in spec.nemesis}
+    packages = {name: _configured(PACKAGES[name], options, spec.nemesis_targets) for name in spec.nemesis}
     nemesis_worker = _LeaderAwareNemesis(cluster, PACKAGES if not packages else packages, system, addrs,
                                          spec.op_timeout)
     workers[NEMESIS] = nemesis_worker
@@ -279,6 +315,12 @@ async def _drive(spec: TestSpec, system, workload, cluster, addrs, run_dir: Path
         phases += [g.sleep(spec.recovery_time),
                    g.clients(g.each_thread(g.once(lambda ctx: workload.final_op(ctx, options))))]
     gen = g.phases(*phases)
+
+    if isinstance(system, Ready):
+        ui.set_phase("waiting until ready")
+        seconds = await await_ready(system, addrs, float(getattr(system, "ready_timeout", 30.0)))
+        with open(run_dir / store.ANNOTATIONS_FILE, "a", encoding="utf-8") as f:
+            f.write(json.dumps({"time": 0, "kind": "ready", "seconds": round(seconds, 3)}) + "\n")
 
     watcher = None
     with HistoryWriter(history_path) as history:
@@ -312,13 +354,16 @@ async def _save_node_state(system, addrs, run_dir: Path) -> None:
     store.write_json(run_dir / store.NODE_STATE_FILE, states)
 
 
-def _configured(package, options: dict):
+def _configured(package, options: dict, targets: tuple[str, ...] = ()):
     """A fault package with the test's options applied: ``partition_shapes``, ``kill_targets``,
-    ``pause_targets`` (lists) narrow what the package plans."""
+    ``pause_targets`` (lists) narrow what the package plans; ``targets`` (``--nemesis-targets``, checked by
+    :func:`_check_faults`) replaces every package's targets."""
     fields = {f.name for f in dataclasses.fields(package)}
     changes = {}
     if "shapes" in fields and options.get("partition_shapes"):
         changes["shapes"] = tuple(options["partition_shapes"])
     if "targets" in fields and options.get(f"{package.name}_targets"):
         changes["targets"] = tuple(options[f"{package.name}_targets"])
+    if "targets" in fields and targets:
+        changes["targets"] = tuple(targets)
     return dataclasses.replace(package, **changes) if changes else package

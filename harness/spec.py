@@ -6,6 +6,7 @@ reads back, so a stored run can always be re-run exactly.
 from __future__ import annotations
 
 import dataclasses
+import json
 import random
 import shlex
 from dataclasses import dataclass, field
@@ -34,6 +35,10 @@ class TestSpec:
     op_timeout: float = 1.0         # per client request
     hosts_file: str | None = None   # remote mode (SSH) when set
     options: dict = field(default_factory=dict)  # workload/system options (value_range, r, w, ...)
+    nemesis_targets: tuple[str, ...] = ()  # which nodes process faults pick (nemesis.packages.TARGETS); () = each
+    #                                        fault's own default
+    plugins: tuple[str, ...] = ()   # plugin modules the test needs (loaded before it runs again)
+    plugin_paths: dict = field(default_factory=dict)  # plugin module -> directory to put on sys.path, if needed
 
     def __post_init__(self):
         if self.nodes < 1 or self.nodes > 25:
@@ -47,6 +52,10 @@ class TestSpec:
             raise BadInput("--rate must be positive", "--rate")
         if self.concurrency is not None and self.concurrency < 1:
             raise BadInput("--concurrency must be at least 1", "--concurrency")
+        from nemesis.targets import TARGETS
+        for t in self.nemesis_targets:
+            if t not in TARGETS:
+                raise BadInput(f"unknown target {t!r} (known: {', '.join(TARGETS)})", "--nemesis-targets")
 
     @property
     def threads(self) -> int:
@@ -62,6 +71,8 @@ class TestSpec:
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["nemesis"] = list(self.nemesis)
+        d["nemesis_targets"] = list(self.nemesis_targets)
+        d["plugins"] = list(self.plugins)
         d["concurrency"] = self.threads
         return d
 
@@ -70,11 +81,14 @@ class TestSpec:
         known = {f.name for f in dataclasses.fields(cls)}
         kw = {k: v for k, v in d.items() if k in known}
         kw["nemesis"] = tuple(kw.get("nemesis", ()))
+        kw["nemesis_targets"] = tuple(kw.get("nemesis_targets", ()))
+        kw["plugins"] = tuple(kw.get("plugins", ()))
         return cls(**kw)
 
     def command(self) -> str:
-        """The exact command that reproduces this test."""
-        args = ["splitbrain", "run", "--system", self.system, "--variant", self.variant, "--workload",
+        """The exact command that reproduces this test (with its plugins, and the directories they were imported
+        from on ``PYTHONPATH`` where they are not installed)."""
+        args = ["splitbrain", *[w for p in self.plugins for w in ("--plugin", p)], "run", "--system", self.system, "--variant", self.variant, "--workload",
                 self.workload, "--nodes", str(self.nodes), "--nemesis", ",".join(self.nemesis) or "none",
                 "--time-limit", f"{self.time_limit:g}", "--concurrency", str(self.threads), "--rate",
                 f"{self.rate:g}", "--seed", str(self.seed)]
@@ -83,9 +97,16 @@ class TestSpec:
         if (self.nemesis_interval, self.nemesis_duration) != (5.0, 3.0):
             args += ["--nemesis-interval", f"{self.nemesis_interval:g}",
                      "--nemesis-duration", f"{self.nemesis_duration:g}"]
+        if self.nemesis_targets:
+            args += ["--nemesis-targets", ",".join(self.nemesis_targets)]
         if self.hosts_file:
             args += ["--hosts", self.hosts_file]
-        return shlex.join(args)
+        for k, v in sorted(self.options.items()):
+            if k not in ("workload", "op_timeout"):  # filled in by the runner
+                args += ["--option", f"{k}={json.dumps(v)}"]
+        paths = [self.plugin_paths[p] for p in self.plugins if self.plugin_paths.get(p)]
+        prefix = f"PYTHONPATH={shlex.quote(':'.join(dict.fromkeys(paths)))} " if paths else ""
+        return prefix + shlex.join(args)
 
 
 def parse_nemesis(text: str) -> tuple[str, ...]:
@@ -98,3 +119,13 @@ def parse_nemesis(text: str) -> tuple[str, ...]:
         if p not in NEMESIS_NAMES:
             raise BadInput(f"unknown fault {p!r} (known: {', '.join(NEMESIS_NAMES)} or none)", "--nemesis")
     return tuple(dict.fromkeys(parts))
+
+
+def parse_targets(text: str) -> tuple[str, ...]:
+    """``--nemesis-targets``: a comma-separated list of nemesis.targets.TARGETS (empty: the faults' defaults)."""
+    from nemesis.targets import TARGETS
+    parts = tuple(dict.fromkeys(p.strip() for p in (text or "").split(",") if p.strip()))
+    for p in parts:
+        if p not in TARGETS:
+            raise BadInput(f"unknown target {p!r} (known: {', '.join(TARGETS)})", "--nemesis-targets")
+    return parts

@@ -6,6 +6,8 @@ The suite file is TOML (``docs/ci.md`` has a full example)::
     name = "smoke"                      # optional; default: the file's stem
     time_budget = 240                   # seconds; no run is *started* after this (a running one finishes)
     plugins = ["splitbrain_etcd"]       # optional: modules to load first (see harness.plugins)
+    plugin_paths = { splitbrain_etcd = "../etcd" }   # optional: where a plugin that is not installed lives
+                                        # (relative to the suite file); its runs record it for replay
 
     [defaults]                          # any TestSpec field, for every run (options are merged)
     time_limit = 8
@@ -56,7 +58,7 @@ EXPECTATIONS = ("valid", "invalid")
 # Cell outcomes.
 MET, MISSED, INCONCLUSIVE, NO_EXPECTATION = "met", "missed", "inconclusive", "no expectation"
 
-_TOP_KEYS = {"name", "time_budget", "plugins", "defaults", "matrix"}
+_TOP_KEYS = {"name", "time_budget", "plugins", "plugin_paths", "defaults", "matrix"}
 _MATRIX_KEYS = {"system", "systems", "variant", "variants", "workload", "workloads", "faults", "seeds", "expect"}
 _SPEC_FIELDS = {f.name for f in dataclasses.fields(TestSpec)} - {"system", "variant", "workload", "nemesis", "seed"}
 
@@ -137,9 +139,13 @@ def parse_suite(data: dict, *, source: str = "<suite>", default_name: str = "sui
     plugins = data.get("plugins", [])
     if not isinstance(plugins, list) or not all(isinstance(p, str) for p in plugins):
         raise BadInput("'plugins' must be a list of module names", f"{source}: plugins")
+    paths = data.get("plugin_paths", {})
+    if not isinstance(paths, dict) or not all(isinstance(v, str) for v in paths.values()):
+        raise BadInput("'plugin_paths' must be a table of module = directory", f"{source}: plugin_paths")
+    here = Path(source).parent if Path(source).is_file() else Path.cwd()
     for p in plugins:  # before the names are checked: plugins bring systems
         from harness.plugins import load_plugin
-        load_plugin(p)
+        load_plugin(p, str((here / paths[p]).resolve()) if p in paths else None)
     defaults = data.get("defaults", {})
     if not isinstance(defaults, dict):
         raise BadInput("'defaults' must be a table", f"{source}: defaults")

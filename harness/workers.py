@@ -8,7 +8,7 @@ import asyncio
 import logging
 from typing import Any
 
-from harness.api import Client, Completion, Invocation, NodeAddress
+from harness.api import Client, ClusterView, Completion, Invocation, NodeAddress
 from harness.client_errors import completion_for_error
 
 log = logging.getLogger(__name__)
@@ -18,15 +18,18 @@ class ClientWorker:
     """One client thread bound to one node. Opens its client lazily and re-opens it after a crash (``info``), as a
     new Jepsen process would. Never raises for the system's errors: the client turns them into completions."""
 
-    def __init__(self, make_client, node: NodeAddress, op_timeout: float):
+    def __init__(self, make_client, node: NodeAddress, op_timeout: float, nodes: list[NodeAddress] | None = None):
         self._make_client = make_client
         self.node = node
         self.op_timeout = op_timeout
+        #: What each client is told of the cluster (set on it before ``open``): its node and every node's address.
+        self.view = ClusterView(node, tuple(nodes) if nodes else (node,))
         self._client: Client | None = None
 
     async def invoke(self, process: Any, op: Invocation) -> Completion:
         if self._client is None:
             self._client = self._make_client()
+            self._client.cluster = self.view
             await self._client.open(self.node)
         try:
             # The client enforces op_timeout itself; the outer bound only guards against a client bug.

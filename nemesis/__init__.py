@@ -6,7 +6,8 @@ fault. ``SHAPES`` and the functions of :mod:`nemesis.grudge` build partition pla
 """
 
 from nemesis.grudge import SHAPES, Grudge, complete_grudge, majorities_ring, pairs
-from nemesis.packages import PACKAGES, FaultPackage, apply, heal_all, package_for, select_nodes
+from nemesis.packages import PACKAGES, FaultPackage, apply, heal_all, package_for
+from nemesis.targets import TARGETS, select_nodes
 
-__all__ = ["PACKAGES", "SHAPES", "FaultPackage", "Grudge", "apply", "complete_grudge", "heal_all",
+__all__ = ["PACKAGES", "SHAPES", "TARGETS", "FaultPackage", "Grudge", "apply", "complete_grudge", "heal_all",
            "majorities_ring", "package_for", "pairs", "select_nodes"]

@@ -26,32 +26,16 @@ from typing import TYPE_CHECKING, Any, Sequence
 from harness.api import Invocation
 from harness.errors import BadInput
 from nemesis import appliers
-from nemesis.grudge import SHAPES, complete_grudge, majority, normalize
+from nemesis.grudge import SHAPES, complete_grudge, normalize
+from nemesis.targets import DYNAMIC, TARGETS, cut_off, select_nodes
 
 if TYPE_CHECKING:
     from harness.cluster import Cluster
 
-TARGETS = ("one", "minority", "majority", "all", "leader")
-
-
-def select_nodes(rng: random.Random, nodes: Sequence[str], target: str, leader: str | None = None) -> list[str]:
-    """Pure: which nodes a process fault hits. ``minority`` is ``(n-1)//2`` nodes (at least one), ``majority``
-    ``n//2+1``; ``leader`` falls back to one random node when no leader is known. Sorted output."""
-    nodes = sorted(nodes)
-    n = len(nodes)
-    if n == 0:
-        return []
-    if target == "one":
-        return [rng.choice(nodes)]
-    if target == "minority":
-        return sorted(rng.sample(nodes, max(1, (n - 1) // 2)))
-    if target == "majority":
-        return sorted(rng.sample(nodes, majority(n)))
-    if target == "all":
-        return nodes
-    if target == "leader":
-        return [leader] if leader in nodes else [rng.choice(nodes)]
-    raise ValueError(f"unknown target {target!r} (known: {', '.join(TARGETS)})")
+#: The targets a process fault draws from by default (``--nemesis-targets`` or ``<fault>_targets`` narrow them).
+PROCESS_TARGETS = ("one", "minority", "majority", "all", "leader")
+#: Targets that need no knowledge of the system's roles.
+STATIC_TARGETS = ("one", "minority", "majority", "all")
 
 
 def _plan(inv: Invocation, kind: type, what: str) -> Any:
@@ -74,6 +58,19 @@ def _nodes_of(inv: Invocation, cluster: "Cluster") -> list[str]:
 @dataclass(frozen=True)
 class FaultPackage:
     name: str = ""
+    #: The targets (nemesis.targets.TARGETS) this fault can be aimed at with ``--nemesis-targets``; empty for a
+    #: fault that picks its nodes itself.
+    accepts = ()
+
+    @property
+    def description(self) -> str:
+        """The first sentence of the package's docstring, in plain text."""
+        text = " ".join((type(self).__doc__ or "").strip().split()).replace("``", "")
+        return text.split(". ")[0].rstrip(".") + "."
+
+    @property
+    def default_targets(self) -> tuple[str, ...]:
+        return tuple(getattr(self, "targets", ()) or ())
 
     def check_nodes(self, count: int) -> None:
         """BadInput if this fault cannot work on a cluster of ``count`` nodes (checked before a run starts)."""
@@ -88,7 +85,7 @@ class FaultPackage:
         # A leader-targeted start may be re-aimed by the runner at whoever leads when it is applied, so its stop
         # must not trust the nodes in the plan: it undoes the fault everywhere.
         if (started is not None and isinstance(started.value, dict) and started.value.get("nodes") is not None
-                and started.value.get("target") != "leader"):
+                and started.value.get("target") not in DYNAMIC):
             targets = list(started.value["nodes"])
         return Invocation(f"stop-{self.name}", {"nodes": targets})
 
@@ -100,8 +97,17 @@ class PartitionPackage(FaultPackage):
 
     name: str = "partition"
     shapes: tuple[str, ...] = ("halves", "random-halves", "isolate", "majorities-ring", "bridge", "one-way")
+    #: When set (``--nemesis-targets``), every partition cuts the targeted nodes off from the rest (shape
+    #: ``cut-off``; ``all``: every node alone) instead of drawing a shape.
+    targets: tuple[str, ...] = ()
+    accepts = TARGETS
 
     def start_op(self, rng: random.Random, nodes: Sequence[str], leader: str | None = None) -> Invocation:
+        if self.targets:
+            target = rng.choice(self.targets)
+            chosen = select_nodes(rng, nodes, target, leader)
+            return Invocation("start-partition", {"shape": "cut-off", "target": target, "nodes": chosen,
+                                                  "grudge": cut_off(nodes, chosen)})
         shape = rng.choice(self.shapes)
         grudge = SHAPES[shape](sorted(nodes), rng, leader)
         return Invocation("start-partition", {"shape": shape, "grudge": grudge})
@@ -113,7 +119,9 @@ class PartitionPackage(FaultPackage):
         if inv.f == "start-partition":
             plan = _plan(inv, dict, "an object with a grudge")
             try:
-                return {"shape": plan.get("shape"), **appliers.apply_partition(cluster, plan.get("grudge", {}))}
+                extra = {k: plan[k] for k in ("target", "nodes") if k in plan}
+                return {"shape": plan.get("shape"), **extra,
+                        **appliers.apply_partition(cluster, plan.get("grudge", {}))}
             except ValueError as e:
                 raise BadInput(str(e), "nemesis plan") from None
         return appliers.heal_partition(cluster)
@@ -127,7 +135,8 @@ class KillPackage(FaultPackage):
     """SIGKILL then restart (same argv, same data dir)."""
 
     name: str = "kill"
-    targets: tuple[str, ...] = TARGETS
+    targets: tuple[str, ...] = PROCESS_TARGETS
+    accepts = TARGETS
 
     def start_op(self, rng: random.Random, nodes: Sequence[str], leader: str | None = None) -> Invocation:
         target = rng.choice(self.targets)
@@ -179,14 +188,16 @@ class ClockPackage(FaultPackage):
 
     name: str = "clock"
     modes: tuple[str, ...] = ("offset", "bump", "strobe")
-    targets: tuple[str, ...] = ("one", "minority", "majority", "all")
+    targets: tuple[str, ...] = STATIC_TARGETS
+    accepts = STATIC_TARGETS
     max_offset: float = 60.0
     strobe_period: float = 0.2
     strobe_duration: float = 2.0
 
     def start_op(self, rng: random.Random, nodes: Sequence[str], leader: str | None = None) -> Invocation:
         mode = rng.choice(self.modes)
-        targets = select_nodes(rng, nodes, rng.choice(self.targets), leader)
+        target = rng.choice(self.targets)
+        targets = select_nodes(rng, nodes, target, leader)
         amount = {n: round(rng.uniform(-self.max_offset, self.max_offset), 3) for n in targets}
         if mode == "strobe":
             value = {"mode": "strobe", "nodes": targets, "delta": round(rng.uniform(1, self.max_offset), 3),
@@ -230,7 +241,8 @@ class LossPackage(FaultPackage):
 
     name: str = "loss"
     probabilities: tuple[float, ...] = (0.1, 0.3, 0.5)
-    targets: tuple[str, ...] = ("one", "minority", "majority", "all")
+    targets: tuple[str, ...] = STATIC_TARGETS
+    accepts = STATIC_TARGETS
 
     def start_op(self, rng: random.Random, nodes: Sequence[str], leader: str | None = None) -> Invocation:
         return Invocation("start-loss", {"nodes": select_nodes(rng, nodes, rng.choice(self.targets), leader),
@@ -352,6 +364,7 @@ class FlapPackage(KillPackage):
 
     name: str = "flap"
     targets: tuple[str, ...] = ("leader",)
+    accepts = ("one", "leader", "primaries")  # one middle node
     flaps: int = 8
     down: tuple[float, float] = (0.05, 0.2)
     up: tuple[float, float] = (0.4, 1.6)

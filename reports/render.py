@@ -254,12 +254,16 @@ def report_html(run: rd.Run) -> str:
     counts = Counter(p.type for p in pairs)
     op_summary = (f"{n_client:,} client ops ({counts['ok']:,} ok, {counts['fail']:,} fail, {counts['info']:,} info), "
                   f"{len(periods)} fault periods, {ops[-1].time / 1e9:.1f} s of history." if ops else "")
+    ready = next((a for a in run.annotations if a.get("kind") == "ready"), None)
+    if ready is not None and op_summary:
+        op_summary += f" Load began once the system said it was ready ({float(ready.get('seconds') or 0):.1f} s)."
     test_name = run.name
     ctx = dict(
         title=test_name, verdict_word=verdict, headline=headline(verdict, checkers, n_client), checkers=checkers,
         missing=missing, test_rows=_test_rows(run), command=run.test.get("command"), op_summary=op_summary,
         lin_views=lin_views, anomaly_views=anomaly_views, anomalies_omitted=anomalies_omitted,
-        has_ops=bool(ops), has_failure_window=failure_window is not None, has_leaders=bool(run.annotations),
+        has_ops=bool(ops), has_failure_window=failure_window is not None,
+        has_leaders=any(a.get("kind", "leader") == "leader" for a in run.annotations),
         lane_note=data["laneNote"] if data else "",
         highlight_key=key_text(highlight_key) if highlight_key is not None else None,
         quantiles=quantile_table(pairs), faults=faults[:MAX_FAULT_ROWS],

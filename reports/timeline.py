@@ -154,6 +154,9 @@ def timeline_data(ops: list[Op], annotations: list[dict], *, concurrency: Any = 
         f_.append(sid(inv.f))
         key_.append(sid(key_text(inv.key)))
         node = (done.node if done is not None and done.node else inv.node) or ""
+        answered = done.answered_by if done is not None else None
+        if answered and answered != node:
+            node = f"{node}\u2192{answered}" if node else answered  # bound node -> the node that answered
         node_.append(sid(node))
         err = (done.error if done is not None else None) or ""
         err_.append(sid(cut(str(err), VALUE_CHARS)) if err else 0)
@@ -170,7 +173,7 @@ def timeline_data(ops: list[Op], annotations: list[dict], *, concurrency: Any = 
             continue
         node = a.get("node")
         leaders.append({"t": us(a["time"]), "node": "no leader" if node is None else cut(str(node), 20),
-                        "term": cut(str(a.get("term", "")), 12)})
+                        "term": "" if a.get("term") is None else cut(str(a["term"]), 12)})
     return {"end": us(end_time), "lanes": lane_labels, "laneNote": lane_note, "ops": cols, "str": strings.table,
             "faults": faults, "leaders": leaders, "highlightKey": hl,
             "types": [OK, FAIL, INFO]}
