@@ -41,7 +41,8 @@ class CleanupReport:
 
 def _kill_recorded(state: dict, report: CleanupReport) -> None:
     pids = []
-    for node, rec in (state.get("nodes") or {}).items():
+    recorded = list((state.get("nodes") or {}).items()) + list((state.get("helpers") or {}).items())
+    for node, rec in recorded:
         pid, pgid, st = rec.get("pid"), rec.get("pgid"), rec.get("start_time")
         if pgid and process_is(pid, st):
             with contextlib.suppress(ProcessLookupError):

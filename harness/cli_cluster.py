@@ -250,6 +250,65 @@ def nemesis_loss(probability, nodes, run_id):
     _apply(run_id, "start-loss", {"nodes": list(nodes) or c.nodes, "probability": probability})
 
 
+def _link_grudge(run_id, shape: str, node: str | None, seed: int | None) -> dict:
+    """The links a slow-network command affects, as a partition shape would cut them."""
+    from harness.cluster import attach
+    from nemesis.grudge import SHAPES
+    if shape not in SHAPES:
+        raise BadInput(f"unknown shape {shape!r} (known: {', '.join(SHAPES)})", "--shape")
+    nodes = attach(run_id).nodes
+    if node is not None and node not in nodes:
+        raise BadInput(f"no node {node!r} (nodes: {', '.join(nodes)})", "--node")
+    return SHAPES[shape](nodes, random.Random(seed), node)
+
+
+def _link_options(fn):
+    fn = click.option("--shape", default="all", show_default=True,
+                      help="Which links, as a partition shape: all, halves, isolate, one-way, ...")(fn)
+    fn = click.option("--node", default=None, help="The node 'isolate' singles out.")(fn)
+    fn = click.option("--seed", type=int, default=0, show_default=True, help="Seed (shapes, jitter, draws).")(fn)
+    return run_id_option(fn)
+
+
+@nemesis_group.command("delay")
+@click.option("--ms", type=click.FloatRange(0.0, 5000.0), required=True, help="Added one-way delay per packet.")
+@click.option("--jitter-ms", type=click.FloatRange(0.0, 5000.0), default=0.0, show_default=True)
+@_link_options
+def nemesis_delay(ms, jitter_ms, shape, node, seed, run_id):
+    """Delay the packets on some links between nodes (replaces any delay/duplicate/reorder)."""
+    _apply(run_id, "start-delay", {"shape": shape, "grudge": _link_grudge(run_id, shape, node, seed),
+                                   "delay_ms": ms, "jitter_ms": jitter_ms, "seed": seed})
+
+
+@nemesis_group.command("duplicate")
+@click.option("--probability", type=click.FloatRange(0.0, 1.0), required=True, help="Share of packets sent twice.")
+@_link_options
+def nemesis_duplicate(probability, shape, node, seed, run_id):
+    """Send some packets twice on some links between nodes (replaces any delay/duplicate/reorder)."""
+    _apply(run_id, "start-duplicate", {"shape": shape, "grudge": _link_grudge(run_id, shape, node, seed),
+                                       "duplicate": probability, "seed": seed})
+
+
+@nemesis_group.command("reorder")
+@click.option("--probability", type=click.FloatRange(0.0, 1.0), required=True, help="Share of packets held back.")
+@click.option("--ms", type=click.FloatRange(0.0, 5000.0), default=20.0, show_default=True,
+              help="How long a held-back packet waits (later ones overtake it).")
+@_link_options
+def nemesis_reorder(probability, ms, shape, node, seed, run_id):
+    """Reorder packets on some links between nodes (replaces any delay/duplicate/reorder)."""
+    _apply(run_id, "start-reorder", {"shape": shape, "grudge": _link_grudge(run_id, shape, node, seed),
+                                     "reorder": probability, "reorder_ms": ms, "seed": seed})
+
+
+@nemesis_group.command("rate")
+@click.option("--kbit", type=click.IntRange(8, 10_000_000), required=True, help="Cap per link, kilobits/s.")
+@_link_options
+def nemesis_rate(kbit, shape, node, seed, run_id):
+    """Cap the bandwidth of some links between nodes (replaces any earlier cap)."""
+    _apply(run_id, "start-rate", {"shape": shape, "grudge": _link_grudge(run_id, shape, node, seed),
+                                  "kbit": kbit})
+
+
 def register(group: click.Group) -> None:
     group.add_command(cluster_group)
     group.add_command(nemesis_group)

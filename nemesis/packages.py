@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from harness.api import Invocation
 from harness.errors import BadInput
-from nemesis import appliers
+from nemesis import appliers, link_appliers
 from nemesis.grudge import SHAPES, complete_grudge, majority, normalize
 
 if TYPE_CHECKING:
@@ -408,6 +408,84 @@ class FlapPackage(KillPackage):
                 **self._stop(cluster, cluster.nodes)}
 
 
+@dataclass(frozen=True)
+class QueueFaultPackage(FaultPackage):
+    """Slow links, applied and healed like partitions: a grudge shape (``shapes``) picks the links (``{receiver:
+    [senders]}``), and the packet program (:mod:`nemesis.netqueue`) holds, duplicates or reorders what the senders
+    send on them. ``delay`` holds every packet ``delay_ms`` (one of ``amounts``) +- ``jitter`` of it; ``duplicate``
+    sends each packet twice with a probability from ``amounts``; ``reorder`` holds that share of packets a further
+    ``reorder_ms`` so that later ones overtake them. One fault of the three at a time: a new start replaces the
+    last one. Local namespace clusters only (``nemesis.link_appliers``)."""
+
+    name: str = "delay"
+    shapes: tuple[str, ...] = ("all", "halves", "isolate", "one-way")
+    amounts: tuple[float, ...] = (10.0, 50.0, 100.0, 200.0)
+    jitter: float = 0.1
+    reorder_ms: float = 20.0
+
+    def params(self, amount: float) -> dict:
+        """Pure: the packet program's parameters for one drawn ``amount``."""
+        if self.name == "delay":
+            return {"delay_ms": amount, "jitter_ms": round(amount * self.jitter, 3)}
+        if self.name == "duplicate":
+            return {"duplicate": amount}
+        return {"reorder": amount, "reorder_ms": self.reorder_ms}
+
+    def start_op(self, rng: random.Random, nodes: Sequence[str], leader: str | None = None) -> Invocation:
+        shape = rng.choice(self.shapes)
+        grudge = SHAPES[shape](sorted(nodes), rng, leader)
+        return Invocation(f"start-{self.name}", {"shape": shape, "grudge": grudge,
+                                                  **self.params(rng.choice(self.amounts)),
+                                                  "seed": rng.randrange(1 << 30)})
+
+    def stop_op(self, rng=None, nodes=(), leader=None, started=None) -> Invocation:
+        return Invocation(f"stop-{self.name}", None)
+
+    def apply(self, cluster: "Cluster", inv: Invocation) -> Any:
+        if inv.f != f"start-{self.name}":
+            return link_appliers.heal_queue_fault(cluster)
+        plan = _plan(inv, dict, "an object with a grudge")
+        try:
+            return {"shape": plan.get("shape"),
+                    **link_appliers.apply_queue_fault(cluster, plan.get("grudge", {}), plan, int(plan.get("seed", 0)))}
+        except (TypeError, ValueError) as e:
+            raise BadInput(f"malformed {self.name} plan {plan!r} ({e})", "nemesis plan") from None
+
+    def heal(self, cluster: "Cluster") -> Any:
+        return link_appliers.heal_queue_fault(cluster)
+
+
+@dataclass(frozen=True)
+class RatePackage(FaultPackage):
+    """A bandwidth cap on some links (grudge shapes as for partitions): each sender's packets to each receiver
+    of the plan share ``kbit`` kilobits per second (an htb class; tc netem is unavailable). Local clusters only."""
+
+    name: str = "rate"
+    shapes: tuple[str, ...] = ("all", "halves", "isolate", "one-way")
+    amounts: tuple[int, ...] = (64, 256, 1024)
+
+    def start_op(self, rng: random.Random, nodes: Sequence[str], leader: str | None = None) -> Invocation:
+        shape = rng.choice(self.shapes)
+        return Invocation("start-rate", {"shape": shape, "grudge": SHAPES[shape](sorted(nodes), rng, leader),
+                                         "kbit": rng.choice(self.amounts)})
+
+    def stop_op(self, rng=None, nodes=(), leader=None, started=None) -> Invocation:
+        return Invocation("stop-rate", None)
+
+    def apply(self, cluster: "Cluster", inv: Invocation) -> Any:
+        if inv.f != "start-rate":
+            return link_appliers.heal_rate(cluster)
+        plan = _plan(inv, dict, "an object with a grudge and kbit")
+        try:
+            return {"shape": plan.get("shape"),
+                    **link_appliers.apply_rate(cluster, plan.get("grudge", {}), int(plan["kbit"]))}
+        except (KeyError, TypeError, ValueError) as e:
+            raise BadInput(f"malformed rate plan {plan!r} ({e})", "nemesis plan") from None
+
+    def heal(self, cluster: "Cluster") -> Any:
+        return link_appliers.heal_rate(cluster)
+
+
 def _check_odd_cluster(count: int) -> None:
     if count < 3 or count % 2 == 0:
         raise BadInput(f"voter-restart needs an odd number of nodes, at least 3 (got {count})", "--nodes")
@@ -618,6 +696,10 @@ PACKAGES: dict[str, FaultPackage] = {
     "chase": ChasePackage(),
     "flap": FlapPackage(),
     "voter-restart": VoterRestartPackage(),
+    "delay": QueueFaultPackage(),
+    "duplicate": QueueFaultPackage(name="duplicate", amounts=(0.2, 0.5, 0.9)),
+    "reorder": QueueFaultPackage(name="reorder", amounts=(0.1, 0.3)),
+    "rate": RatePackage(),
 }
 
 
@@ -636,5 +718,5 @@ def apply(cluster: "Cluster", inv: Invocation) -> Any:
 
 def heal_all(cluster: "Cluster") -> dict:
     """Undo every kind of fault (resume before restart, so a paused node is not mistaken for a dead one)."""
-    order = ("pause", "partition", "loss", "clock", "kill")
+    order = ("pause", "partition", "loss", "delay", "rate", "clock", "kill")
     return {name: PACKAGES[name].heal(cluster) for name in order}
