@@ -9,7 +9,8 @@ receiver of the plan is affected, in the sender's own namespace (its ``OUTPUT`` 
   process ``netqueue`` (:mod:`nemesis.netqueue`, recorded in the run's state by ``Cluster.start_helper``) holds,
   duplicates or reorders them. Copies it sends carry ``MARK``, which the rule lets pass.
 * rate: an htb root qdisc on the sender's interface with one class of ``kbit`` per receiver (u32 filter on the
-  receiver's address); all other traffic goes to an unlimited default class.
+  receiver's address); all other traffic goes to an unlimited default class. GSO is limited to one MTU meanwhile
+  (else the first 64 KB super-packet of a TCP stream passes uncounted).
 
 Only node-to-node packets are touched: the controller's address is in no plan, so clients and the heal itself are
 never slowed. Healing removes exactly the project's chain, qdisc and helper, on every node, whatever was applied.
@@ -40,6 +41,9 @@ MARK = 0x5B17
 HELPER = "netqueue"
 #: The default class of the rate fault's htb: far above what a veth carries here, so it never limits.
 UNLIMITED = "10gbit"
+#: The sender interface's largest GSO packet while a rate fault is on, and the veth default it returns to (the
+#: project created the interface, so the default is what it had).
+RATE_GSO, DEFAULT_GSO = 1500, 65536
 
 
 def queue_chain(run_id: str) -> str:
@@ -147,11 +151,13 @@ def _dev_lookup(address: str) -> str:
 def _rate_script(address: str, receivers: list[str], kbit: int) -> str:
     lines = ["set -e", _dev_lookup(address),
              "tc qdisc del dev \"$dev\" root handle 1: 2>/dev/null || true",
+             # GSO hands htb 64 KB super-packets, the first of which passes free: the cap would start 0.5 s late.
+             f"ip link set dev \"$dev\" gso_max_size {RATE_GSO}",
              "tc qdisc add dev \"$dev\" root handle 1: htb default 1 r2q 1000",
              f"tc class add dev \"$dev\" parent 1: classid 1:1 htb rate {UNLIMITED}"]
     for i, r in enumerate(receivers):
         cls = f"1:{10 + i}"
-        lines += [f"tc class add dev \"$dev\" parent 1: classid {cls} htb rate {int(kbit)}kbit ceil {int(kbit)}kbit",
+        lines += [f"tc class add dev \"$dev\" parent 1: classid {cls} htb rate {int(kbit)}kbit ceil {int(kbit)}kbit burst 2k cburst 2k",
                   f"tc filter add dev \"$dev\" parent 1: protocol ip prio 1 u32 match ip dst {shlex.quote(r)}/32 "
                   f"flowid {cls}"]
     return "\n".join(lines)
@@ -161,7 +167,8 @@ def _unrate_script(address: str) -> str:
     # Only our own qdisc (handle 1: htb); the default qdisc of an interface is never deleted.
     return "\n".join([_dev_lookup(address),
                       "if tc qdisc show dev \"$dev\" root | grep -q '^qdisc htb 1: root'; then "
-                      "tc qdisc del dev \"$dev\" root handle 1:; fi"])
+                      "tc qdisc del dev \"$dev\" root handle 1:; fi",
+                      f"ip link set dev \"$dev\" gso_max_size {DEFAULT_GSO}"])
 
 
 def apply_rate(cluster: "Cluster", grudge: Grudge, kbit: int) -> dict:
