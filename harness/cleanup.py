@@ -54,6 +54,13 @@ def _kill_recorded(state: dict, report: CleanupReport) -> None:
         report.problems.append(f"processes survived SIGKILL: {pids}")
 
 
+def _mounted(path: str) -> bool:
+    """Whether ``path`` is a mount point in /proc/self/mounts (os.path.ismount fails on a dead FUSE mount)."""
+    real = os.path.realpath(path)
+    with open("/proc/self/mounts") as f:
+        return any(line.split()[1].replace("\\040", " ") == real for line in f if len(line.split()) > 1)
+
+
 def cleanup_run(store: StateStore, run_id: str) -> CleanupReport:
     """Remove every resource recorded for ``run_id`` and then its state file. Safe to call any number of times."""
     report = CleanupReport(run_id)
@@ -65,6 +72,14 @@ def cleanup_run(store: StateStore, run_id: str) -> CleanupReport:
         return cleanup_ssh_run(store, run_id, state)
     _kill_recorded(state, report)
     resources = state.get("resources") or []
+    # FUSE mounts after their daemons died (a dead daemon's mount answers ENOTCONN) and before any directory.
+    for r in resources:
+        if r.get("kind") == "mount" and _mounted(r["path"]):
+            res = run(["umount", "-l", r["path"]], check=False)
+            if res.returncode == 0 or not _mounted(r["path"]):
+                report.removed.append(f"mount {r['path']}")
+            else:
+                report.problems.append(f"could not unmount {r['path']}: {res.stderr.strip()}")
     present = existing_netns()
     namespaces = [r["name"] for r in resources if r.get("kind") == "netns"]
     # Node namespaces before the switch, so nothing is left half-connected while we work.

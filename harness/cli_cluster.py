@@ -80,7 +80,9 @@ def cluster_group():
 @click.option("--subnet", default=None, help="IPv4 /24 (or larger) for the cluster (default: a free 10.77.X.0/24).")
 @click.option("--ssh", is_flag=True, help="Instead of a system, run an OpenSSH server in each namespace and print a "
               "hosts file for 'splitbrain run --hosts' (the SSH mode, on this machine).")
-def cluster_up(n, system_name, variant, subnet, ssh):
+@click.option("--lazyfs", is_flag=True, help="Put each node's data dir on the file system that forgets what was not "
+              "fsynced (for 'nemesis lose-unfsynced').")
+def cluster_up(n, system_name, variant, subnet, ssh, lazyfs):
     """Create N namespace hosts, start the system on them and leave them running."""
     from harness.cluster import create_local_cluster
     from harness.state import StateStore
@@ -97,6 +99,9 @@ def cluster_up(n, system_name, variant, subnet, ssh):
     system = get_system(system_name)
     c = create_local_cluster(n, subnet=subnet, store=store)
     try:
+        if lazyfs:
+            from nemesis import PACKAGES
+            PACKAGES["lose-unfsynced"].prepare(c)
         c.start_system(system, variant)
     except BaseException:
         c.down()
@@ -225,6 +230,8 @@ def _process_command(name: str, f: str, helptext: str):
 _process_command("kill", "start-kill", "SIGKILL a node's processes.")
 _process_command("restart", "stop-kill", "Start a killed node again (same data dir).")
 _process_command("pause", "start-pause", "SIGSTOP a node.")
+_process_command("lose-unfsynced", "start-lose-unfsynced",
+                 "Power loss: kill a node, drop what it did not fsync, start it again (needs cluster up --lazyfs).")
 _process_command("resume", "stop-pause", "SIGCONT a node.")
 
 

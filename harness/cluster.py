@@ -206,7 +206,7 @@ class Cluster:
 
     # ------------------------------------------------------------------------------------------------- helpers
 
-    def start_helper(self, node: str, name: str, argv: list[str]) -> ProcessHandle:
+    def start_helper(self, node: str, name: str, argv: list[str], in_netns: bool = True) -> ProcessHandle:
         """Start a fault's helper process (e.g. the packet program of ``delay``) on ``node``'s host, without
         libfaketime, its output in ``<node dir>/helpers/<name>.*.log`` (outside the node logs the log-pattern
         checker reads). Recorded in the state file (``helpers``) so that :meth:`stop_helper`, and cleanup after a
@@ -216,7 +216,10 @@ class Cluster:
         if self.helper_running(node, name):
             raise ClusterError(f"helper {name} already runs on {node}")
         prefix = os.path.join(self.node_dir(node), "helpers", name)
-        handle = host.spawn(list(argv), workdir=self.node_dir(node), env={}, log_prefix=prefix)
+        if in_netns:
+            handle = host.spawn(list(argv), workdir=self.node_dir(node), env={}, log_prefix=prefix)
+        else:  # local hosts only (the caller checks): e.g. a FUSE daemon, which must mount in the root namespace
+            handle = host.spawn(list(argv), workdir=self.node_dir(node), env={}, log_prefix=prefix, in_netns=False)
 
         def record(state: dict) -> None:
             state.setdefault("helpers", {})[key] = {"node": node, "name": name, "pid": handle.pid,
@@ -235,14 +238,14 @@ class Cluster:
         handle = self._helper_handle(node, name)
         return handle is not None and self.host(node).alive(handle)
 
-    def stop_helper(self, node: str, name: str, timeout: float = 3.0) -> bool:
+    def stop_helper(self, node: str, name: str, timeout: float = 3.0, sig: int = signal.SIGTERM) -> bool:
         """SIGTERM the helper (it may finish its work, e.g. let held packets go), SIGKILL it after ``timeout``,
         and forget it. Returns whether it ran. Idempotent."""
         handle = self._helper_handle(node, name)
         ran = handle is not None and self.host(node).alive(handle)
         if ran:
             host = self.host(node)
-            host.signal(handle, signal.SIGTERM)
+            host.signal(handle, sig)
             deadline = time.monotonic() + timeout
             while host.alive(handle) and time.monotonic() < deadline:
                 time.sleep(0.01)

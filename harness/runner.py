@@ -85,6 +85,8 @@ def run_test(spec: TestSpec, *, store_root: Path, keep_cluster: bool = False, pr
                                                         "mode": "ssh" if spec.hosts_file else "local"})
             try:
                 ui.set_phase("starting nodes")
+                for name in spec.nemesis:  # e.g. lose-unfsynced puts the data dirs on its file system first
+                    PACKAGES[name].prepare(cluster)
                 addrs = cluster.start_system(system, spec.variant, options)
                 _wait_ready(addrs, cluster, timeout=20.0)
                 asyncio.run(_drive(spec, system, workload, cluster, addrs, run_dir, history_path, ui,

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from harness.api import Invocation
 from harness.errors import BadInput
-from nemesis import appliers, link_appliers
+from nemesis import appliers, disk_appliers, link_appliers
 from nemesis.grudge import SHAPES, complete_grudge, majority, normalize
 
 if TYPE_CHECKING:
@@ -77,6 +77,11 @@ class FaultPackage:
 
     def check_nodes(self, count: int) -> None:
         """BadInput if this fault cannot work on a cluster of ``count`` nodes (checked before a run starts)."""
+
+    def prepare(self, cluster: "Cluster") -> Any:
+        """Set the cluster up for this fault before any node starts (e.g. data dirs on a file system of the
+        fault's own); the runner calls it once. Nothing by default."""
+        return None
 
     @property
     def fs(self) -> tuple[str, str]:
@@ -486,6 +491,33 @@ class RatePackage(FaultPackage):
         return link_appliers.heal_rate(cluster)
 
 
+@dataclass(frozen=True)
+class LoseUnfsyncedPackage(KillPackage):
+    """Power loss: the targets are killed together, every write they had not fsynced is dropped (and every new
+    file whose directory entry was not yet durable), and they start again on what was durable. Their data dirs are
+    on the project's lazy file system (:mod:`nemesis.lazyfs`), mounted by ``prepare`` before the nodes start.
+    The start op does the whole fault (down, drop, up); the stop op restarts whatever is still down. Local
+    namespace clusters only."""
+
+    name: str = "lose-unfsynced"
+    targets: tuple[str, ...] = ("majority", "all")
+
+    def prepare(self, cluster: "Cluster") -> Any:
+        return [disk_appliers.mount(cluster, n) for n in cluster.nodes]
+
+    def _start(self, cluster: "Cluster", nodes: list[str]) -> dict:
+        for n in nodes:
+            mnt = disk_appliers.paths(cluster, n)[0]
+            if not disk_appliers.is_mounted(mnt):
+                raise BadInput(f"{n}'s data dir is not on the lazy file system (it is mounted when a run with "
+                               "this fault starts, or by cluster up --lazyfs)", "nemesis plan")
+        killed = [n for n in nodes if cluster.kill(n)]  # all at once, as one power cut
+        lost = [disk_appliers.unmount(cluster, n, power_loss=True) for n in nodes]
+        for n in nodes:
+            disk_appliers.mount(cluster, n)
+        return {"killed": killed, "lost": lost, **self._stop(cluster, nodes)}
+
+
 def _check_odd_cluster(count: int) -> None:
     if count < 3 or count % 2 == 0:
         raise BadInput(f"voter-restart needs an odd number of nodes, at least 3 (got {count})", "--nodes")
@@ -700,6 +732,7 @@ PACKAGES: dict[str, FaultPackage] = {
     "duplicate": QueueFaultPackage(name="duplicate", amounts=(0.2, 0.5, 0.9)),
     "reorder": QueueFaultPackage(name="reorder", amounts=(0.1, 0.3)),
     "rate": RatePackage(),
+    "lose-unfsynced": LoseUnfsyncedPackage(),
 }
 
 
@@ -718,5 +751,5 @@ def apply(cluster: "Cluster", inv: Invocation) -> Any:
 
 def heal_all(cluster: "Cluster") -> dict:
     """Undo every kind of fault (resume before restart, so a paused node is not mistaken for a dead one)."""
-    order = ("pause", "partition", "loss", "delay", "rate", "clock", "kill")
+    order = ("pause", "partition", "loss", "delay", "rate", "clock", "kill", "lose-unfsynced")
     return {name: PACKAGES[name].heal(cluster) for name in order}

@@ -74,6 +74,8 @@ class QuorumKV(System):
         "r1w1": "R = W = 1: quorums don't intersect, a replica that missed a write serves stale reads",
         "lww-wallclock": "versions are coordinators' wall-clock times with no read phase: writes are lost under "
                          "clock skew",
+        "no-fsync": "a replica says \"stored\" once the write is in the OS, before fsync: a power loss of a "
+                    "majority loses acknowledged writes (found with --nemesis lose-unfsynced)",
     }
     workloads = ("register", "kv", "set", "counter")
     base_port = 7000

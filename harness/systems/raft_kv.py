@@ -172,6 +172,8 @@ class RaftKV(System):
         "volatile-vote": "term and vote are not persisted: a restarted node can vote twice in one term "
                          "(found with --nemesis voter-restart and --option 'raft_kv={\"pre_vote\": false}')",
         "no-dedup": "a retried write (same client id and sequence number) is applied again",
+        "no-fsync": "the log is not fsynced before entries are acknowledged: a power loss of a majority loses "
+                    "committed writes (found with --nemesis lose-unfsynced)",
     }
     workloads = ("register", "kv", "set", "counter")
     base_port = 7000

@@ -36,7 +36,7 @@ from . import records
 from .peers import PeerLink
 from .storage import Store, StorageError
 
-VARIANTS = ("correct", "no-read-repair", "r1w1", "lww-wallclock")
+VARIANTS = ("correct", "no-read-repair", "r1w1", "lww-wallclock", "no-fsync")
 
 
 def ok(value=None, *, has_value: bool = False) -> dict:

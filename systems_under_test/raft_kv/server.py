@@ -47,7 +47,7 @@ from .net import PeerLink, encode, tune_socket
 from .state_machine import KVStateMachine
 from .storage import Storage
 
-VARIANTS = ("correct", "stale-read", "commit-old-term", "volatile-vote", "no-dedup")
+VARIANTS = ("correct", "stale-read", "commit-old-term", "volatile-vote", "no-dedup", "no-fsync")
 WRITE_OPS = {"write": "write", "cas": "cas", "counter-add": "counter-add", "set-add": "set-add"}
 READ_OPS = ("read", "counter-read", "set-read")
 DEFAULTS = {"election_timeout": [0.3, 0.6], "heartbeat_interval": 0.05, "snapshot_threshold": 5000,
@@ -69,7 +69,8 @@ class Node:
         self.variant: str = cfg.get("variant", "correct")
         if self.variant not in VARIANTS:
             raise ValueError(f"unknown variant {self.variant!r} (known: {', '.join(VARIANTS)})")
-        self.storage = Storage(cfg["data_dir"], persist_vote=self.variant != "volatile-vote")
+        self.storage = Storage(cfg["data_dir"], persist_vote=self.variant != "volatile-vote",
+                               fsync=self.variant != "no-fsync")
         term, voted_for, rlog, snap = self.storage.load()
         self.sm = KVStateMachine(dedup=self.variant != "no-dedup")
         if snap is not None:

@@ -11,7 +11,8 @@ Contract: ``write(batch)`` returns only after the batch is on disk (the WAL is f
 may then send the replies that depend on it. A batch is what ``RaftCore.take_persist`` returns. ``load()``
 returns exactly what the last completed ``write`` left, never a partial batch.
 
-``persist_vote=False`` is the ``volatile-vote`` variant: term and vote are kept only in memory, and after a restart
+``fsync=False`` is the ``no-fsync`` variant: SQLite never fsyncs, so ``write`` returns before the batch is durable
+(a process kill loses nothing, the kernel has it; a power loss does). ``persist_vote=False`` is the ``volatile-vote`` variant: term and vote are kept only in memory, and after a restart
 the term is taken from the last log entry and the vote is forgotten, so a node can vote twice in one term.
 Writes are synchronous on the server's event loop on purpose (no worker thread: under libfaketime thread
 hand-offs stall), which also keeps "persist, then send" trivially ordered.
@@ -28,12 +29,14 @@ from .core import Log
 
 
 class Storage:
-    def __init__(self, data_dir: str, persist_vote: bool = True):
+    def __init__(self, data_dir: str, persist_vote: bool = True, fsync: bool = True):
         os.makedirs(data_dir, exist_ok=True)
         self.persist_vote = persist_vote
         self.db = sqlite3.connect(os.path.join(data_dir, "raft.sqlite3"), isolation_level=None)
         self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=FULL")  # fsync the WAL at every commit
+        # fsync the WAL at every commit; OFF (the no-fsync variant) leaves it to the OS: a commit returns before its
+        # bytes are durable, and a power loss takes acknowledged entries (and votes) with it.
+        self.db.execute("PRAGMA synchronous=FULL" if fsync else "PRAGMA synchronous=OFF")
         self.db.executescript("""
             CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT);
             CREATE TABLE IF NOT EXISTS log (idx INTEGER PRIMARY KEY, term INTEGER NOT NULL, cmd TEXT NOT NULL);
