@@ -50,6 +50,13 @@ PRESETS = {
         "raft-kv:commit-old-term:set:chase:1/0.5:read_fraction=0.5",
         "raft-kv:correct:set:chase:1/0.5:read_fraction=0.5",
     ],
+    # Power loss (issue 17): data dirs on the lazy file system, un-fsynced writes dropped. Needs root and FUSE.
+    "durability": [
+        "quorum-kv:no-fsync:set:lose-unfsynced",
+        "quorum-kv:correct:set:lose-unfsynced",
+        "raft-kv:no-fsync:set:lose-unfsynced",
+        "raft-kv:correct:set:lose-unfsynced",
+    ],
     "crdt": [
         "crdt-store:correct:or-set:partition,kill,clock",
         "crdt-store:correct:causal-kv:partition,kill,clock",
