@@ -235,6 +235,23 @@ _process_command("lose-unfsynced", "start-lose-unfsynced",
 _process_command("resume", "stop-pause", "SIGCONT a node.")
 
 
+@nemesis_group.command("corrupt")
+@click.argument("node")
+@click.option("--file", "files", multiple=True, help="Glob pattern(s) relative to the data dir (default: the "
+              "system's log and snapshot files).")
+@click.option("--mode", type=click.Choice(["bitflip", "truncate"]), default="bitflip", show_default=True)
+@click.option("--flips", type=click.IntRange(1, 64), default=1, show_default=True, help="Bytes with a flipped bit.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Which file and offsets.")
+@run_id_option
+def nemesis_corrupt(node, files, mode, flips, seed, run_id):
+    """Stop a node, damage one file of its data dir, start it again (what changed is printed)."""
+    from harness.cluster import attach
+    attach(run_id).host(node)
+    rng = random.Random(seed)
+    _apply(run_id, "start-corrupt", {"target": "node", "nodes": [node], "mode": mode, "flips": flips,
+                                     "files": list(files), "pick": rng.random(), "seed": seed})
+
+
 @nemesis_group.command("clock")
 @click.argument("node")
 @click.option("--offset", type=float, required=True, help="Seconds ahead (negative: behind) of real time.")

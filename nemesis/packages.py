@@ -18,6 +18,7 @@ plan (BadInput naming the op).
 
 from __future__ import annotations
 
+import os
 import random
 import time
 from dataclasses import dataclass
@@ -518,6 +519,69 @@ class LoseUnfsyncedPackage(KillPackage):
         return {"killed": killed, "lost": lost, **self._stop(cluster, nodes)}
 
 
+@dataclass(frozen=True)
+class CorruptPackage(KillPackage):
+    """A damaged disk: while the target is down, flip bits in (``bitflip``) or cut the tail off (``truncate``) one
+    file of its data dir, then start it again. Which files: the plan's ``files`` (glob patterns relative to the
+    data dir), else ``patterns``, else the system's ``data_files`` (its log and snapshot files); the plan's
+    ``pick`` chooses one of those that exist (sorted), its ``seed`` the offsets. The completion records file,
+    offsets and bytes before and after (:mod:`nemesis.corruption`). The stop op restarts whatever is down. Local
+    namespace clusters only (the files are changed from the controller)."""
+
+    name: str = "corrupt"
+    targets: tuple[str, ...] = ("one",)
+    modes: tuple[str, ...] = ("bitflip", "truncate")
+    flips: int = 1
+    patterns: tuple[str, ...] = ()
+
+    def start_op(self, rng: random.Random, nodes: Sequence[str], leader: str | None = None) -> Invocation:
+        target = rng.choice(self.targets)
+        return Invocation("start-corrupt", {"target": target, "nodes": select_nodes(rng, nodes, target, leader),
+                                            "mode": rng.choice(self.modes), "flips": self.flips,
+                                            "pick": round(rng.random(), 6), "seed": rng.randrange(1 << 30)})
+
+    def _patterns(self, cluster: "Cluster", plan: dict) -> list[str]:
+        if plan.get("files"):
+            return [str(p) for p in plan["files"]]
+        if self.patterns:
+            return list(self.patterns)
+        from harness.systems import get_system
+        name = (cluster.state().get("system") or {}).get("name")
+        return list(getattr(get_system(name), "data_files", ()) if name else ())
+
+    def apply(self, cluster: "Cluster", inv: Invocation) -> Any:
+        if inv.f != "start-corrupt":
+            return self._stop(cluster, _nodes_of(inv, cluster))
+        from nemesis import corruption
+        disk_appliers.refuse_remote(cluster, "corrupt")
+        plan = _plan(inv, dict, "an object with nodes and mode")
+        patterns = self._patterns(cluster, plan)
+        if not patterns:
+            raise BadInput("corrupt needs to know which files to damage: the system declares none (data_files); "
+                           "give files in the plan", "nemesis plan")
+        try:
+            mode, pick = str(plan.get("mode", "bitflip")), float(plan.get("pick", 0.0))
+            rng = random.Random(int(plan.get("seed", 0)))
+            flips = int(plan.get("flips", self.flips))
+            if mode not in corruption.MODES:
+                raise ValueError(f"unknown mode {mode!r}")
+        except (TypeError, ValueError) as e:
+            raise BadInput(f"malformed corrupt plan {plan!r} ({e})", "nemesis plan") from None
+        nodes = _nodes_of(inv, cluster) if plan.get("nodes") is not None else []
+        done = []
+        for n in nodes:
+            killed = cluster.kill(n)
+            data_dir = cluster.data_dir(n)
+            rel = corruption.choose_file(corruption.list_files(data_dir), patterns, pick) \
+                if os.path.isdir(data_dir) else None
+            if rel is None:
+                done.append({"node": n, "killed": killed, "file": None, "why": f"no non-empty file matches {patterns}"})
+                continue
+            done.append({"node": n, "killed": killed,
+                         **corruption.corrupt_file(data_dir, rel, mode, rng, flips=flips)})
+        return {"corrupted": done, **self._stop(cluster, nodes)}
+
+
 def _check_odd_cluster(count: int) -> None:
     if count < 3 or count % 2 == 0:
         raise BadInput(f"voter-restart needs an odd number of nodes, at least 3 (got {count})", "--nodes")
@@ -733,6 +797,7 @@ PACKAGES: dict[str, FaultPackage] = {
     "reorder": QueueFaultPackage(name="reorder", amounts=(0.1, 0.3)),
     "rate": RatePackage(),
     "lose-unfsynced": LoseUnfsyncedPackage(),
+    "corrupt": CorruptPackage(),
 }
 
 

@@ -9,10 +9,12 @@ import time
 
 seen = {}
 for name in sorted(os.listdir(".")):
-    with open(name) as f:
-        seen[name] = f.read()
+    if name.endswith(".txt"):  # its own files only (the node it replaced may have left others)
+        with open(name, encoding="utf-8", errors="surrogateescape") as f:
+            seen[name] = f.read()
 with open(f"../fswriter-report-{os.getpid()}.json", "w") as f:
-    json.dump({"seen": seen, "time": time.time()}, f)
+    json.dump({"seen": {k: v.encode("utf-8", "surrogateescape").hex() for k, v in seen.items()},
+               "time": time.time()}, f)
 if not seen:
     with open("synced.txt", "w") as f:
         f.write("durable\n")
