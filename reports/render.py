@@ -31,6 +31,7 @@ from harness.history import pair_ops
 
 from reports import run_dir as rd
 from reports.counterexample import PairIndex, anomaly_view, linearizability_view
+from reports.clock import clock_plot
 from reports.safe_json import cut, script_json, short_json, text_of
 from reports.stats import quantile_table
 from reports.timeline import fault_periods, key_text, timeline_data, us
@@ -263,7 +264,8 @@ def report_html(run: rd.Run) -> str:
     ctx = dict(
         title=test_name, verdict_word=verdict, headline=headline(verdict, checkers, n_client), checkers=checkers,
         missing=missing, test_rows=_test_rows(run), command=run.test.get("command"), op_summary=op_summary,
-        lin_views=lin_views, anomaly_views=anomaly_views, log_matches=log_matches, anomalies_omitted=anomalies_omitted,
+        lin_views=lin_views, anomaly_views=anomaly_views, log_matches=log_matches,
+        clock=clock_plot(ops) if ops else None, anomalies_omitted=anomalies_omitted,
         has_ops=bool(ops), has_failure_window=failure_window is not None, has_leaders=bool(run.annotations),
         lane_note=data["laneNote"] if data else "",
         highlight_key=key_text(highlight_key) if highlight_key is not None else None,
