@@ -59,6 +59,11 @@ PRESETS = {
         'raft-kv:no-fsync:set:lose-unfsynced:4/3:lose-unfsynced_targets=["all"]',
         'raft-kv:correct:set:lose-unfsynced:4/3:lose-unfsynced_targets=["all"]',
     ],
+    # Slow links (issue 17): a coordinator timeout shorter than the delayed round trip, so stores time out.
+    "slow-links": [
+        "quorum-kv:retry-as-new:counter:delay:4/3:delay_amounts=[200,400];coordinator_timeout=0.3",
+        "quorum-kv:correct:counter:delay:4/3:delay_amounts=[200,400];coordinator_timeout=0.3",
+    ],
     "crdt": [
         "crdt-store:correct:or-set:partition,kill,clock",
         "crdt-store:correct:causal-kv:partition,kill,clock",

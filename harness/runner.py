@@ -316,11 +316,14 @@ async def _save_node_state(system, addrs, run_dir: Path) -> None:
 
 def _configured(package, options: dict):
     """A fault package with the test's options applied: ``partition_shapes``, ``kill_targets``,
-    ``pause_targets`` (lists) narrow what the package plans."""
+    ``pause_targets``, ``delay_amounts`` (lists; ``<fault>_targets``/``<fault>_amounts`` for any fault with those
+    fields) narrow what the package plans."""
     fields = {f.name for f in dataclasses.fields(package)}
     changes = {}
     if "shapes" in fields and options.get("partition_shapes"):
         changes["shapes"] = tuple(options["partition_shapes"])
     if "targets" in fields and options.get(f"{package.name}_targets"):
         changes["targets"] = tuple(options[f"{package.name}_targets"])
+    if "amounts" in fields and options.get(f"{package.name}_amounts"):
+        changes["amounts"] = tuple(options[f"{package.name}_amounts"])
     return dataclasses.replace(package, **changes) if changes else package

@@ -76,6 +76,8 @@ class QuorumKV(System):
                          "clock skew",
         "no-fsync": "a replica says \"stored\" once the write is in the OS, before fsync: a power loss of a "
                     "majority loses acknowledged writes (found with --nemesis lose-unfsynced)",
+        "retry-as-new": "a counter add whose quorum store timed out is retried as a new add: on slow links both "
+                        "land and the delta counts twice (found with --nemesis delay on the counter workload)",
     }
     workloads = ("register", "kv", "set", "counter")
     base_port = 7000
