@@ -7,13 +7,12 @@ import glob
 import json
 import os
 import random
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
+from _cli import splitbrain, wait_for
 from harness.state import StateStore
 from nemesis import PACKAGES
 from nemesis.corruption import choose_file, corrupt_file
@@ -55,19 +54,6 @@ def test_plans_are_pure():
     assert a == b and json.loads(json.dumps(a.value)) == a.value and len(a.value["nodes"]) == 1
 
 
-def _sb(*args, env, timeout=60):
-    return subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True, text=True, env=env,
-                          timeout=timeout, cwd=ROOT)
-
-
-def _wait_for(cond, seconds: float, what: str):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        v = cond()
-        if v:
-            return v
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.mark.netns
@@ -76,7 +62,7 @@ def test_corrupt_through_the_cli_is_recorded_and_seen_by_the_node(sb_state_dir, 
     from harness.cluster import attach
 
     env = {**os.environ, "SPLITBRAIN_STATE_DIR": str(sb_state_dir), "PYTHONPATH": str(ROOT)}
-    assert _sb("cluster", "up", "--nodes", "1", env=env).returncode == 0
+    assert splitbrain("cluster", "up", "--nodes", "1", env=env).returncode == 0
     store = StateStore(sb_state_dir)
     run_id = store.current()
     try:
@@ -84,15 +70,15 @@ def test_corrupt_through_the_cli_is_recorded_and_seen_by_the_node(sb_state_dir, 
         node_dir = c.node_dir("n1")
         c.kill("n1")
         c.start("n1", [sys.executable, WRITER])
-        _wait_for(lambda: os.path.exists(os.path.join(node_dir, "fswriter-ready")), 20, "the writer")
+        wait_for(lambda: os.path.exists(os.path.join(node_dir, "fswriter-ready")), 20, "the writer")
         reports = lambda: sorted(glob.glob(os.path.join(node_dir, "fswriter-report-*.json")), key=os.path.getmtime)
         original = b"durable\nnot fsynced\n"
 
         # echo declares no data files: without --file the fault refuses in one sentence
-        out = _sb("nemesis", "corrupt", "n1", env=env)
+        out = splitbrain("nemesis", "corrupt", "n1", env=env)
         assert out.returncode == 254 and "data_files" in out.stderr and "Traceback" not in out.stderr
 
-        out = _sb("nemesis", "corrupt", "n1", "--file", "synced.txt", "--flips", "3", "--seed", "5", env=env)
+        out = splitbrain("nemesis", "corrupt", "n1", "--file", "synced.txt", "--flips", "3", "--seed", "5", env=env)
         assert out.returncode == 0, out.stderr
         done = json.loads(out.stdout.split(": ", 1)[1])
         rec = done["corrupted"][0]
@@ -101,17 +87,17 @@ def test_corrupt_through_the_cli_is_recorded_and_seen_by_the_node(sb_state_dir, 
         for ch in rec["changes"]:
             assert expected[ch["offset"]] == int(ch["before"], 16)
             expected[ch["offset"]] = int(ch["after"], 16)
-        _wait_for(lambda: len(reports()) == 2, 20, "the restarted writer's report")
+        wait_for(lambda: len(reports()) == 2, 20, "the restarted writer's report")
         seen = json.loads(Path(reports()[-1]).read_text())["seen"]
         assert bytes.fromhex(seen["synced.txt"]) == bytes(expected)
 
-        out = _sb("nemesis", "corrupt", "n1", "--file", "*.txt", "--mode", "truncate", env=env)
+        out = splitbrain("nemesis", "corrupt", "n1", "--file", "*.txt", "--mode", "truncate", env=env)
         assert out.returncode == 0, out.stderr
         rec = json.loads(out.stdout.split(": ", 1)[1])["corrupted"][0]
         assert rec["mode"] == "truncate" and rec["new_size"] < rec["size"]
-        _wait_for(lambda: len(reports()) == 3, 20, "the writer's third report")
+        wait_for(lambda: len(reports()) == 3, 20, "the writer's third report")
         seen = json.loads(Path(reports()[-1]).read_text())["seen"]
         assert len(bytes.fromhex(seen[rec["file"]])) == rec["new_size"]
     finally:
-        down = _sb("cluster", "down", env=env)
+        down = splitbrain("cluster", "down", env=env)
     assert down.returncode == 0, down.stderr

@@ -8,11 +8,11 @@ import os
 import random
 import statistics
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from _cli import splitbrain
 from harness.state import StateStore, process_is
 from nemesis import PACKAGES
 from nemesis.link_appliers import check_params, queue_chain, senders_to
@@ -62,10 +62,6 @@ def test_hold_times_follow_delay_jitter_and_reorder():
 # ------------------------------------------------------------------------------------------------------- CLI
 
 
-def _sb(*args, env, timeout=60):
-    return subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True, text=True, env=env,
-                          timeout=timeout, cwd=ROOT)
-
 
 def _netns(ns: str, *argv: str) -> str:
     return subprocess.run(["ip", "netns", "exec", ns, *argv], capture_output=True, text=True, timeout=10).stdout
@@ -75,13 +71,13 @@ def _netns(ns: str, *argv: str) -> str:
 def cli_cluster(sb_state_dir, root_iptables_unchanged):
     """A 2-node echo cluster from `splitbrain cluster up`, torn down (and cleaned up) whatever the test did."""
     env = {**os.environ, "SPLITBRAIN_STATE_DIR": str(sb_state_dir), "PYTHONPATH": str(ROOT)}
-    up = _sb("cluster", "up", "--nodes", "2", env=env)
+    up = splitbrain("cluster", "up", "--nodes", "2", env=env)
     assert up.returncode == 0, up.stderr
     run_id = StateStore(sb_state_dir).current()
     try:
         yield env, run_id
     finally:
-        _sb("cleanup", "--run-id", run_id, env=env)
+        splitbrain("cleanup", "--run-id", run_id, env=env)
         assert not any(line.startswith(f"sb-{run_id}-")
                        for line in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
                        .splitlines())
@@ -103,7 +99,7 @@ def test_delay_duplicate_and_rate_through_the_cli_measured_and_healed(cli_cluste
     ns1 = f"sb-{run_id}-n1"
     base = statistics.median(measure(cluster, "n1", "n2", 10)["rtt_ms"])
 
-    out = _sb("nemesis", "delay", "--ms", "50", env=env)
+    out = splitbrain("nemesis", "delay", "--ms", "50", env=env)
     assert out.returncode == 0, out.stderr
     assert queue_chain(run_id) in _netns(ns1, "iptables", "-S", "OUTPUT")
     helper = _helpers(store, run_id)["n1/netqueue"]
@@ -113,23 +109,23 @@ def test_delay_duplicate_and_rate_through_the_cli_measured_and_healed(cli_cluste
     assert 40.0 <= added <= 60.0, m  # within 20% of the asked 50 ms
     assert m["replies"] == m["answered"] == 10
 
-    out = _sb("nemesis", "duplicate", "--probability", "0.5", "--shape", "one-way", env=env)
+    out = splitbrain("nemesis", "duplicate", "--probability", "0.5", "--shape", "one-way", env=env)
     assert out.returncode == 0, out.stderr
     m = measure(cluster, "n1", "n2", 100, timeout=1.0)
     assert m["answered"] == 100 and 120 <= m["replies"] <= 180, m  # about half the pings arrive twice
 
-    heal = json.loads(_sb("nemesis", "heal", env=env).stdout.split(": ", 1)[1])
+    heal = json.loads(splitbrain("nemesis", "heal", env=env).stdout.split(": ", 1)[1])
     assert heal["delay"]["stopped"]["n1"]["duplicated"] > 0  # the program's own count, printed as it stopped
     assert queue_chain(run_id) not in _netns(ns1, "iptables", "-S")
     assert _helpers(store, run_id) == {} and not process_is(helper["pid"], helper["start_time"])
 
-    out = _sb("nemesis", "rate", "--kbit", "512", env=env)
+    out = splitbrain("nemesis", "rate", "--kbit", "512", env=env)
     assert out.returncode == 0, out.stderr
     assert "htb 1:" in _netns(ns1, "tc", "qdisc", "show", "dev", "eth0")
     t = throughput(cluster, "n1", "n2", 512 * 1000 // 8 * 2)  # two seconds' worth at the cap
     assert 410 <= t["kbit_s"] <= 615, t  # within 20% of the cap
 
-    assert _sb("nemesis", "heal", env=env).returncode == 0
+    assert splitbrain("nemesis", "heal", env=env).returncode == 0
     assert "htb" not in _netns(ns1, "tc", "qdisc", "show", "dev", "eth0")
     m = measure(cluster, "n1", "n2", 10)
     assert statistics.median(m["rtt_ms"]) < 5.0 and m["replies"] == 10
@@ -143,7 +139,7 @@ def test_reorder_lets_later_packets_overtake(cli_cluster):
     from nemesis.linkprobe import measure
 
     env, run_id = cli_cluster
-    out = _sb("nemesis", "reorder", "--probability", "0.3", "--ms", "40", "--shape", "one-way", env=env)
+    out = splitbrain("nemesis", "reorder", "--probability", "0.3", "--ms", "40", "--shape", "one-way", env=env)
     assert out.returncode == 0, out.stderr
     counts = json.loads(out.stdout.split(": ", 1)[1])
     assert counts["reorder"] == 0.3 and counts["reorder_ms"] == 40.0
@@ -158,11 +154,11 @@ def test_reorder_lets_later_packets_overtake(cli_cluster):
 def test_cleanup_without_heal_kills_the_packet_program(cli_cluster, sb_state_dir):
     env, run_id = cli_cluster
     store = StateStore(sb_state_dir)
-    assert _sb("nemesis", "delay", "--ms", "20", env=env).returncode == 0
+    assert splitbrain("nemesis", "delay", "--ms", "20", env=env).returncode == 0
     helpers = _helpers(store, run_id)
     assert set(helpers) == {"n1/netqueue", "n2/netqueue"}
-    out = _sb("cleanup", "--run-id", run_id, env=env)
+    out = splitbrain("cleanup", "--run-id", run_id, env=env)
     assert out.returncode == 0, out.stderr
     assert not any(process_is(h["pid"], h["start_time"]) for h in helpers.values())
     assert store.read(run_id) is None
-    assert _sb("cleanup", "--run-id", run_id, env=env).returncode == 0  # idempotent
+    assert splitbrain("cleanup", "--run-id", run_id, env=env).returncode == 0  # idempotent

@@ -6,13 +6,12 @@ from __future__ import annotations
 import glob
 import json
 import os
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
+from _cli import splitbrain, wait_for
 from harness.state import StateStore, process_is
 from nemesis.lazyfs import Dirty
 
@@ -39,19 +38,6 @@ def test_dirty_file_reads_writes_and_truncates_like_a_file(tmp_path):
         os.close(fd)
 
 
-def _sb(*args, env, timeout=60):
-    return subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True, text=True, env=env,
-                          timeout=timeout, cwd=ROOT)
-
-
-def _wait_for(cond, seconds: float, what: str):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        v = cond()
-        if v:
-            return v
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _mounts(run_id: str) -> list[str]:
@@ -65,7 +51,7 @@ def test_lose_unfsynced_through_the_cli_keeps_only_fsynced_data(sb_state_dir, ro
     from harness.cluster import attach
 
     env = {**os.environ, "SPLITBRAIN_STATE_DIR": str(sb_state_dir), "PYTHONPATH": str(ROOT)}
-    up = _sb("cluster", "up", "--nodes", "1", "--lazyfs", env=env)
+    up = splitbrain("cluster", "up", "--nodes", "1", "--lazyfs", env=env)
     assert up.returncode == 0, up.stderr
     store = StateStore(sb_state_dir)
     run_id = store.current()
@@ -75,12 +61,12 @@ def test_lose_unfsynced_through_the_cli_keeps_only_fsynced_data(sb_state_dir, ro
         node_dir = c.node_dir("n1")
         c.kill("n1")  # the echo node gives way to the file-writing node
         c.start("n1", [sys.executable, WRITER])
-        _wait_for(lambda: os.path.exists(os.path.join(node_dir, "fswriter-ready")), 20, "the writer")
+        wait_for(lambda: os.path.exists(os.path.join(node_dir, "fswriter-ready")), 20, "the writer")
         with open(os.path.join(c.data_dir("n1"), "synced.txt")) as f:
             assert f.read() == "durable\nnot fsynced\n"  # before the fault, the node sees all it wrote
         daemon = store.read(run_id)["helpers"]["n1/lazyfs"]
 
-        out = _sb("nemesis", "lose-unfsynced", "n1", env=env)
+        out = splitbrain("nemesis", "lose-unfsynced", "n1", env=env)
         assert out.returncode == 0, out.stderr
         result = json.loads(out.stdout.split(": ", 1)[1])
         assert result["killed"] == ["n1"] and result["restarted"] == ["n1"]
@@ -88,12 +74,12 @@ def test_lose_unfsynced_through_the_cli_keeps_only_fsynced_data(sb_state_dir, ro
         assert not process_is(daemon["pid"], daemon["start_time"])  # the old daemon died with the "power"
 
         reports = lambda: sorted(glob.glob(os.path.join(node_dir, "fswriter-report-*.json")), key=os.path.getmtime)
-        _wait_for(lambda: len(reports()) == 2, 20, "the restarted writer's report")
+        wait_for(lambda: len(reports()) == 2, 20, "the restarted writer's report")
         with open(reports()[-1]) as f:
             seen = json.load(f)["seen"]
         assert seen == {"synced.txt": b"durable\n".hex()}  # fsynced data kept; the rest gone, as after a power loss
     finally:
-        down = _sb("cluster", "down", env=env)
+        down = splitbrain("cluster", "down", env=env)
     assert down.returncode == 0, down.stderr
     assert _mounts(run_id) == [] and store.read(run_id) is None
     assert not process_is(daemon["pid"], None)
@@ -103,17 +89,17 @@ def test_lose_unfsynced_through_the_cli_keeps_only_fsynced_data(sb_state_dir, ro
 @pytest.mark.timeout(60)
 def test_cleanup_after_a_dead_controller_unmounts(sb_state_dir, root_iptables_unchanged):
     env = {**os.environ, "SPLITBRAIN_STATE_DIR": str(sb_state_dir), "PYTHONPATH": str(ROOT)}
-    assert _sb("cluster", "up", "--nodes", "2", "--lazyfs", env=env).returncode == 0
+    assert splitbrain("cluster", "up", "--nodes", "2", "--lazyfs", env=env).returncode == 0
     store = StateStore(sb_state_dir)
     run_id = store.current()
     helpers = store.read(run_id)["helpers"]
     assert set(helpers) == {"n1/lazyfs", "n2/lazyfs"} and len(_mounts(run_id)) == 2
-    out = _sb("cleanup", "--run-id", run_id, env=env)  # the controller (cluster up) is long gone
+    out = splitbrain("cleanup", "--run-id", run_id, env=env)  # the controller (cluster up) is long gone
     assert out.returncode == 0, out.stderr
     assert _mounts(run_id) == [] and store.read(run_id) is None
     assert not any(process_is(h["pid"], h["start_time"]) for h in helpers.values())
     assert not os.path.exists(f"/tmp/splitbrain-{run_id}")
-    assert _sb("cleanup", "--run-id", run_id, env=env).returncode == 0
+    assert splitbrain("cleanup", "--run-id", run_id, env=env).returncode == 0
 
 
 def test_refused_on_ssh_clusters():
