@@ -64,6 +64,12 @@ PRESETS = {
         "quorum-kv:retry-as-new:counter:delay:4/3:delay_amounts=[200,400];coordinator_timeout=0.3",
         "quorum-kv:correct:counter:delay:4/3:delay_amounts=[200,400];coordinator_timeout=0.3",
     ],
+    # Damaged disks (issue 17): bits flipped in / tail cut off a down node's raft.sqlite3. correct checks a CRC per
+    # entry and refuses to start on a mismatch; no-checksum loads what it finds (and crashes or serves it).
+    "corruption": [
+        "raft-kv:no-checksum:set:corrupt:3/2:corrupt_flips=4",
+        "raft-kv:correct:set:corrupt:3/2:corrupt_flips=4",
+    ],
     "crdt": [
         "crdt-store:correct:or-set:partition,kill,clock",
         "crdt-store:correct:causal-kv:partition,kill,clock",

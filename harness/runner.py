@@ -316,7 +316,7 @@ async def _save_node_state(system, addrs, run_dir: Path) -> None:
 
 def _configured(package, options: dict):
     """A fault package with the test's options applied: ``partition_shapes``, ``kill_targets``,
-    ``pause_targets``, ``delay_amounts`` (lists; ``<fault>_targets``/``<fault>_amounts`` for any fault with those
+    ``pause_targets``, ``delay_amounts`` (lists), ``corrupt_flips`` (a number; ``<fault>_targets``/``<fault>_amounts`` for any fault with those
     fields) narrow what the package plans."""
     fields = {f.name for f in dataclasses.fields(package)}
     changes = {}
@@ -326,4 +326,6 @@ def _configured(package, options: dict):
         changes["targets"] = tuple(options[f"{package.name}_targets"])
     if "amounts" in fields and options.get(f"{package.name}_amounts"):
         changes["amounts"] = tuple(options[f"{package.name}_amounts"])
+    if "flips" in fields and options.get(f"{package.name}_flips"):
+        changes["flips"] = int(options[f"{package.name}_flips"])
     return dataclasses.replace(package, **changes) if changes else package

@@ -174,6 +174,8 @@ class RaftKV(System):
         "no-dedup": "a retried write (same client id and sequence number) is applied again",
         "no-fsync": "the log is not fsynced before entries are acknowledged: a power loss of a majority loses "
                     "committed writes (found with --nemesis lose-unfsynced)",
+        "no-checksum": "log entries carry no checksum (and SQLite's rollback journal replaces its checksummed "
+                       "WAL): a flipped bit in an entry is served as data (found with --nemesis corrupt)",
     }
     workloads = ("register", "kv", "set", "counter")
     base_port = 7000
