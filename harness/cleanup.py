@@ -54,6 +54,28 @@ def _kill_recorded(state: dict, report: CleanupReport) -> None:
         report.problems.append(f"processes survived SIGKILL: {pids}")
 
 
+def _kill_mount_daemons(path: str) -> list[int]:
+    """SIGKILL every FUSE daemon serving ``path`` (a recorded mount of this run) whose pid the state may have
+    missed: a controller killed between starting the daemon and recording it. Provably ours: its command line is
+    ``nemesis.lazyfs ... --mount <path>``, a path inside this run's own directory."""
+    killed = []
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            argv = (d / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        args = [a.decode(errors="replace") for a in argv]
+        if "nemesis.lazyfs" in args and "--mount" in args and args.index("--mount") + 1 < len(args) \
+                and args[args.index("--mount") + 1] == path:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(d.name), signal.SIGKILL)
+                killed.append(int(d.name))
+    wait_gone(killed, 5.0)
+    return killed
+
+
 def _mounted(path: str) -> bool:
     """Whether ``path`` is a mount point in /proc/self/mounts (os.path.ismount fails on a dead FUSE mount)."""
     real = os.path.realpath(path)
@@ -74,6 +96,8 @@ def cleanup_run(store: StateStore, run_id: str) -> CleanupReport:
     resources = state.get("resources") or []
     # FUSE mounts after their daemons died (a dead daemon's mount answers ENOTCONN) and before any directory.
     for r in resources:
+        if r.get("kind") == "mount":
+            report.killed += _kill_mount_daemons(r["path"])
         if r.get("kind") == "mount" and _mounted(r["path"]):
             res = run(["umount", "-l", r["path"]], check=False)
             if res.returncode == 0 or not _mounted(r["path"]):

@@ -117,3 +117,29 @@ def test_refused_on_ssh_clusters():
 
     with pytest.raises(BadInput, match="local namespace clusters only"):
         refuse_remote(FakeCluster(), "lose-unfsynced")
+
+
+@pytest.mark.netns
+@pytest.mark.timeout(60)
+def test_cleanup_finds_a_daemon_the_state_never_recorded(sb_state_dir, root_iptables_unchanged):
+    """A controller SIGKILLed between starting the FUSE daemon and recording its pid: the mount was recorded
+    first, so cleanup finds the daemon by the mount it serves."""
+    from harness.cleanup import cleanup_run
+    from harness.cluster import create_local_cluster
+    from harness.netns import wait_gone
+    from nemesis import disk_appliers
+
+    store = StateStore(sb_state_dir)
+    c = create_local_cluster(1, store=store)
+    try:
+        disk_appliers.mount(c, "n1")
+        pid = store.read(c.run_id)["helpers"]["n1/lazyfs"]["pid"]
+
+        def forget(state):
+            state["helpers"] = {}
+        store.update(c.run_id, forget)  # as if the controller died before recording it
+        report = cleanup_run(store, c.run_id)
+        assert pid in report.killed and not report.problems
+        assert wait_gone([pid], 5.0) == [] and _mounts(c.run_id) == []
+    finally:
+        c.down()
