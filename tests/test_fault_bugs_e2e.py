@@ -1,6 +1,7 @@
-"""The bugs issue 17's faults are made to find, each through a real run: quorum-kv no-fsync under lose-unfsynced
-(acknowledged adds lost in a power cut), and quorum-kv retry-as-new under delay (a timed-out add counted twice).
-Found rates and the correct variants' runs are in bench/bench_seeds.py (presets durability and slow-links)."""
+"""The bugs issue 17's faults are made to find, each through a real run: the no-fsync variants under lose-unfsynced
+(acknowledged adds lost in a power cut), quorum-kv retry-as-new under delay (a timed-out add counted twice), raft-kv
+no-checksum under corrupt (a damaged entry loaded: a crash in its log, or a wrong element served). Found rates and
+the correct variants' runs are in bench/bench_seeds.py (presets durability, slow-links, corruption)."""
 
 from __future__ import annotations
 
@@ -36,3 +37,25 @@ def test_retry_as_new_counts_a_timed_out_add_twice_on_slow_links(tmp_path, isola
     out, tried = first_run_that_finds(tmp_path, spec, [1, 2, 3], _invalid)
     assert _invalid(out), f"not found in seeds {tried}"
     assert out.results["results"]["counter"]["valid"] is False
+
+
+@pytest.mark.timeout(240)
+def test_raft_no_fsync_loses_committed_entries_when_every_node_loses_power(tmp_path, isolated_state):
+    def spec(seed):
+        return TestSpec(system="raft-kv", variant="no-fsync", workload="set", nemesis=("lose-unfsynced",),
+                        time_limit=8, rate=60, seed=seed, nemesis_interval=3, nemesis_duration=2, recovery_time=1,
+                        options={"lose-unfsynced_targets": ["all"]})
+    out, tried = first_run_that_finds(tmp_path, spec, [1, 2, 3], _invalid)
+    assert _invalid(out), f"not found in seeds {tried}"
+
+
+@pytest.mark.timeout(240)
+def test_raft_no_checksum_loads_a_damaged_entry(tmp_path, isolated_state):
+    def spec(seed):
+        return TestSpec(system="raft-kv", variant="no-checksum", workload="set", nemesis=("corrupt",),
+                        time_limit=8, rate=60, seed=seed, nemesis_interval=2, nemesis_duration=1, recovery_time=1,
+                        options={"corrupt_flips": 4})
+    out, tried = first_run_that_finds(tmp_path, spec, [1, 2, 3], _invalid)
+    assert _invalid(out), f"not found in seeds {tried}"
+    text = (out.run_dir / "history.jsonl").read_text()
+    assert '"start-corrupt"' in text and ('"changes"' in text or '"new_size"' in text)
