@@ -56,6 +56,15 @@ def _remove_script(chain: str, hook: str = "INPUT") -> str:
     ])
 
 
+def refuse_remote(cluster: "Cluster", fault: str, why: str) -> None:
+    """BadInput (one sentence) unless every host is a local namespace: for faults that act from the controller's
+    machine (``why`` says how)."""
+    from harness.cluster import ShipsCode
+    from harness.errors import BadInput
+    if any(isinstance(h, ShipsCode) for h in cluster.hosts.values()):
+        raise BadInput(f"the {fault} fault works on local namespace clusters only ({why})", "--nemesis")
+
+
 def _sh(cluster: "Cluster", node: str, script: str) -> None:
     cluster.host(node).exec(["sh", "-c", script], timeout=15.0)
 

@@ -22,6 +22,7 @@ import time
 from typing import TYPE_CHECKING
 
 from harness.errors import BadInput, ClusterError
+from nemesis import appliers
 from nemesis.lazyfs import drop_pending
 
 if TYPE_CHECKING:
@@ -32,10 +33,8 @@ MOUNT_WAIT = 10.0
 
 
 def refuse_remote(cluster: "Cluster", fault: str) -> None:
-    from harness.cluster import ShipsCode
-    if any(isinstance(h, ShipsCode) for h in cluster.hosts.values()):
-        raise BadInput(f"the {fault} fault works on local namespace clusters only (its FUSE file system runs on "
-                       "the controller's machine)", "--nemesis")
+    appliers.refuse_remote(cluster, fault, "its files are changed, and its FUSE file system runs, on the "
+                                           "controller's machine")
 
 
 def paths(cluster: "Cluster", node: str) -> tuple[str, str, str]:

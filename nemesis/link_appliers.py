@@ -29,7 +29,7 @@ import shlex
 import sys
 from typing import TYPE_CHECKING
 
-from harness.errors import BadInput
+from nemesis import appliers
 from nemesis.appliers import _install_script, _remove_script, _sh
 from nemesis.grudge import Grudge, validate
 
@@ -52,10 +52,7 @@ def queue_chain(run_id: str) -> str:
 
 def refuse_remote(cluster: "Cluster", fault: str) -> None:
     """BadInput unless every host is a local namespace (see the module docstring for why)."""
-    from harness.cluster import ShipsCode
-    if any(isinstance(h, ShipsCode) for h in cluster.hosts.values()):
-        raise BadInput(f"the {fault} fault works on local namespace clusters only (it runs a packet program or "
-                       "a qdisc inside each node's namespace)", "--nemesis")
+    appliers.refuse_remote(cluster, fault, "it runs a packet program or a qdisc inside each node's namespace")
 
 
 def senders_to(grudge: Grudge, nodes: list[str]) -> dict[str, list[str]]:

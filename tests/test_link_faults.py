@@ -162,3 +162,28 @@ def test_cleanup_without_heal_kills_the_packet_program(cli_cluster, sb_state_dir
     assert not any(process_is(h["pid"], h["start_time"]) for h in helpers.values())
     assert store.read(run_id) is None
     assert splitbrain("cleanup", "--run-id", run_id, env=env).returncode == 0  # idempotent
+
+
+def test_amounts_and_flips_come_from_the_test_options():
+    from harness.runner import _configured
+    assert _configured(PACKAGES["delay"], {"delay_amounts": [300]}).amounts == (300,)
+    assert _configured(PACKAGES["rate"], {"rate_amounts": [64]}).amounts == (64,)
+    assert _configured(PACKAGES["corrupt"], {"corrupt_flips": 4}).flips == 4
+    assert _configured(PACKAGES["delay"], {}) == PACKAGES["delay"]
+
+
+def test_refused_on_ssh_clusters():
+    from harness.errors import BadInput
+    from nemesis.link_appliers import refuse_remote
+
+    class Remote:
+        python = "python3"
+
+        def upload_package(self, package):
+            return "/x"
+
+    class FakeCluster:
+        hosts = {"n1": Remote()}
+
+    with pytest.raises(BadInput, match="local namespace clusters only"):
+        refuse_remote(FakeCluster(), "delay")
