@@ -33,8 +33,7 @@ MOUNT_WAIT = 10.0
 
 
 def refuse_remote(cluster: "Cluster", fault: str) -> None:
-    appliers.refuse_remote(cluster, fault, "its files are changed, and its FUSE file system runs, on the "
-                                           "controller's machine")
+    appliers.refuse_remote(cluster, fault, "its FUSE file system runs on the controller's machine")
 
 
 def paths(cluster: "Cluster", node: str) -> tuple[str, str, str]:

@@ -553,7 +553,7 @@ class CorruptPackage(KillPackage):
         if inv.f != "start-corrupt":
             return self._stop(cluster, _nodes_of(inv, cluster))
         from nemesis import corruption
-        disk_appliers.refuse_remote(cluster, "corrupt")
+        appliers.refuse_remote(cluster, "corrupt", "the files are changed from the controller's machine")
         plan = _plan(inv, dict, "an object with nodes and mode")
         patterns = self._patterns(cluster, plan)
         if not patterns:
