@@ -320,8 +320,8 @@ def _configured(package, options: dict):
     fields) narrow what the package plans."""
     fields = {f.name for f in dataclasses.fields(package)}
     changes = {}
-    if "shapes" in fields and options.get("partition_shapes"):
-        changes["shapes"] = tuple(options["partition_shapes"])
+    if "shapes" in fields and options.get(f"{package.name}_shapes"):  # partition_shapes, delay_shapes, ...
+        changes["shapes"] = tuple(options[f"{package.name}_shapes"])
     if "targets" in fields and options.get(f"{package.name}_targets"):
         changes["targets"] = tuple(options[f"{package.name}_targets"])
     if "amounts" in fields and options.get(f"{package.name}_amounts"):

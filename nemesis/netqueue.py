@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import heapq
 import json
+import os
 import random
 import select
 import signal
@@ -70,6 +71,11 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    # select() is retried after a signal (PEP 475), so a stop would wait out its timeout: the signal also writes
+    # to this pipe, which select watches.
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_w, False)
+    signal.set_wakeup_fd(wake_w)
 
     def on_packet(pkt) -> None:
         nonlocal seq
@@ -115,10 +121,10 @@ def main(argv: list[str] | None = None) -> int:
             now = time.monotonic()
             timeout = min(0.5, max(0.0, held[0][0] - now)) if held else 0.5
             try:
-                ready, _, _ = select.select([fd], [], [], timeout)
+                ready, _, _ = select.select([fd, wake_r], [], [], timeout)
             except InterruptedError:
                 continue
-            if ready:
+            if fd in ready:
                 nfq.run(block=False)
             release(time.monotonic())
     finally:

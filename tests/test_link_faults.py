@@ -187,3 +187,11 @@ def test_refused_on_ssh_clusters():
 
     with pytest.raises(BadInput, match="local namespace clusters only"):
         refuse_remote(FakeCluster(), "delay")
+
+
+def test_a_systems_partition_shapes_do_not_leak_into_link_faults():
+    from harness.runner import _configured
+    opts = {"partition_shapes": ["isolate-leader"], "delay_shapes": ["halves"]}
+    assert _configured(PACKAGES["partition"], opts).shapes == ("isolate-leader",)
+    assert _configured(PACKAGES["delay"], opts).shapes == ("halves",)
+    assert _configured(PACKAGES["rate"], opts).shapes == PACKAGES["rate"].shapes
