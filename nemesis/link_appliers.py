@@ -123,7 +123,8 @@ def heal_queue_fault(cluster: "Cluster") -> dict:
 
 
 def last_counts(log_text: str) -> dict | None:
-    """The packet program's final counts: the last JSON line of its output that has ``packets``."""
+    """The last packet program's final counts: the JSON line with ``packets`` after its ``bound`` line (the log
+    is appended to by every program of the run; one killed before it printed has none: None)."""
     import json
     for line in reversed(log_text.splitlines()):
         try:
@@ -132,6 +133,8 @@ def last_counts(log_text: str) -> dict | None:
             continue
         if isinstance(d, dict) and "packets" in d:
             return d
+        if isinstance(d, dict) and "bound" in d:
+            return None
     return None
 
 

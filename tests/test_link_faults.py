@@ -195,3 +195,10 @@ def test_a_systems_partition_shapes_do_not_leak_into_link_faults():
     assert _configured(PACKAGES["partition"], opts).shapes == ("isolate-leader",)
     assert _configured(PACKAGES["delay"], opts).shapes == ("halves",)
     assert _configured(PACKAGES["rate"], opts).shapes == PACKAGES["rate"].shapes
+
+
+def test_counts_are_the_last_programs_own():
+    from nemesis.link_appliers import last_counts
+    log = '{"bound": 17}\n{"packets": 5}\n{"bound": 17}\n'
+    assert last_counts(log) is None  # the last program was killed before it printed
+    assert last_counts(log + '{"packets": 9}\n') == {"packets": 9}
