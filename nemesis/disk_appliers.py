@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING
 
 from harness.errors import BadInput, ClusterError
 from nemesis import appliers
-from nemesis.lazyfs import drop_pending
 
 if TYPE_CHECKING:
     from harness.cluster import Cluster
@@ -85,6 +84,7 @@ def unmount(cluster: "Cluster", node: str, *, power_loss: bool) -> dict:
         cluster.host(node)  # BadInput for an unknown node before anything runs
         from harness.netns import run
         run(["umount", "-l", mnt], check=False)
+    from nemesis.lazyfs import drop_pending  # here: the daemon runs as ``-m nemesis.lazyfs``, keep it unimported
     dropped = drop_pending(backing, pending) if power_loss else []
     return {"node": node, "dropped-files": dropped}
 

@@ -235,7 +235,13 @@ def make_ops(backing: str, pending_file: str):
             ino = os.fstat(fh).st_ino
             d = self.dirty.pop(ino, None)
             if d is not None:
-                d.flush_to(fh)
+                # The writes may have come through another descriptor and this one may be read-only: write
+                # through a read-write descriptor of the same file.
+                rw = os.open(f"/proc/self/fd/{fh}", os.O_RDWR)
+                try:
+                    d.flush_to(rw)
+                finally:
+                    os.close(rw)
             else:
                 os.fsync(fh)
             if path:
@@ -267,7 +273,11 @@ def main(argv: list[str] | None = None) -> int:
 
     os.makedirs(a.backing, exist_ok=True)
     os.makedirs(a.mount, exist_ok=True)
-    FUSE(make_ops(a.backing, a.pending), a.mount, foreground=True, nothreads=True, fsname="splitbrain-lazyfs")
+    try:
+        FUSE(make_ops(a.backing, a.pending), a.mount, foreground=True, nothreads=True, fsname="splitbrain-lazyfs")
+    except RuntimeError as e:  # fuse_main's own status, e.g. after SIGTERM: not a crash of this program
+        print(f"lazyfs: the FUSE loop ended with status {e}", file=sys.stderr)
+        return 1
     return 0
 
 
