@@ -51,6 +51,26 @@ PRESETS = {
         "raft-kv:commit-old-term:set:chase:1/0.5:read_fraction=0.5",
         "raft-kv:correct:set:chase:1/0.5:read_fraction=0.5",
     ],
+    # Power loss (issue 17): data dirs on the lazy file system, un-fsynced writes dropped. Needs root and FUSE.
+    # Raft survives a majority's loss when the one intact node wins the next election (its log is longer), so
+    # its no-fsync bug shows when every node loses power together.
+    "durability": [
+        "quorum-kv:no-fsync:set:lose-unfsynced",
+        "quorum-kv:correct:set:lose-unfsynced",
+        'raft-kv:no-fsync:set:lose-unfsynced:4/3:lose-unfsynced_targets=["all"]',
+        'raft-kv:correct:set:lose-unfsynced:4/3:lose-unfsynced_targets=["all"]',
+    ],
+    # Slow links (issue 17): a coordinator timeout shorter than the delayed round trip, so stores time out.
+    "slow-links": [
+        "quorum-kv:retry-as-new:counter:delay:4/3:delay_amounts=[200,400];coordinator_timeout=0.3",
+        "quorum-kv:correct:counter:delay:4/3:delay_amounts=[200,400];coordinator_timeout=0.3",
+    ],
+    # Damaged disks (issue 17): bits flipped in / tail cut off a down node's raft.sqlite3. correct checks a CRC per
+    # entry and refuses to start on a mismatch; no-checksum loads what it finds (and crashes or serves it).
+    "corruption": [
+        "raft-kv:no-checksum:set:corrupt:3/2:corrupt_flips=4",
+        "raft-kv:correct:set:corrupt:3/2:corrupt_flips=4",
+    ],
     "crdt": [
         "crdt-store:correct:or-set:partition,kill,clock",
         "crdt-store:correct:causal-kv:partition,kill,clock",

@@ -55,6 +55,7 @@ def checkers_for_run(test: dict, run_dir: Path) -> dict:
     Those sidecar files are read here, so that checkers stay functions of data."""
     from checkers.causal import check_delivery_order
     from checkers.election import check_election_safety
+    from checkers.logs import check_log_patterns
 
     checkers = dict(checkers_for_test({**test, "options": {**test.get("options", {}), "run_dir": str(run_dir)}}))
     claims = _read_jsonl(run_dir / store.ANNOTATIONS_FILE)
@@ -67,7 +68,47 @@ def checkers_for_run(test: dict, run_dir: Path) -> dict:
                 if isinstance(st, dict) and isinstance(st.get("delivery_log"), list)}
         if logs:
             checkers["delivery-order"] = lambda h: check_delivery_order(logs)
+    node_logs = read_node_logs(run_dir)
+    if node_logs:
+        patterns = log_patterns_for(test)
+        checkers["log-patterns"] = lambda h: check_log_patterns(node_logs, patterns)
     return checkers
+
+
+#: The most of one log file the log-pattern checker reads (its tail: a crash is logged last).
+MAX_LOG_BYTES = 8 * 1024 * 1024
+
+
+def read_node_logs(run_dir: Path) -> dict[str, dict[str, str]]:
+    """``{node: {file name: text}}`` of every ``*.log`` in ``run_dir/nodes/<node>/`` (what the runner collected),
+    each cut to its last MAX_LOG_BYTES; undecodable bytes are replaced, never fatal."""
+    out: dict[str, dict[str, str]] = {}
+    nodes = run_dir / "nodes"
+    if not nodes.is_dir():
+        return out
+    for node_dir in sorted(p for p in nodes.iterdir() if p.is_dir()):
+        for f in sorted(node_dir.glob("*.log")):
+            with open(f, "rb") as fh:
+                size = fh.seek(0, 2)
+                fh.seek(max(0, size - MAX_LOG_BYTES))
+                out.setdefault(node_dir.name, {})[f.name] = fh.read().decode("utf-8", "replace")
+    return out
+
+
+def log_patterns_for(test: dict) -> list[str]:
+    """The patterns a run's node logs are searched for: the test's ``log_patterns`` option if it gives one, else
+    the system's ``log_patterns`` (the checker's defaults for a system this process does not know)."""
+    from checkers.logs import DEFAULT_PATTERNS
+    from harness.systems import get_system
+
+    given = (test.get("options") or {}).get("log_patterns")
+    if isinstance(given, list) and all(isinstance(p, str) for p in given):
+        return list(given)
+    try:
+        declared = getattr(get_system(test["system"]), "log_patterns", None)
+    except (BadInput, KeyError):
+        declared = None
+    return list(DEFAULT_PATTERNS if declared is None else declared)
 
 
 def _read_jsonl(path: Path) -> list[dict]:

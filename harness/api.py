@@ -137,6 +137,12 @@ class System(abc.ABC):
     start_timeout: float = 20.0
     #: Seconds the optional ``ready()`` capability has to say the cluster is ready, once every node listens.
     ready_timeout: float = 30.0
+    #: Regular expressions no healthy node's log matches (a match makes the run invalid); None: the log-pattern
+    #: checker's defaults (``checkers.logs.DEFAULT_PATTERNS``: tracebacks, ``panic:``, ``FATAL``, assertions).
+    log_patterns: tuple[str, ...] | None = None
+    #: Glob patterns (relative to a node's data dir) of the files the ``corrupt`` fault may damage: the system's
+    #: log and snapshot files. Empty: the fault refuses this system.
+    data_files: tuple[str, ...] = ()
 
     @abc.abstractmethod
     def node_command(self, python: str, config_path: str) -> list[str]:

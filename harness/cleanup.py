@@ -41,7 +41,8 @@ class CleanupReport:
 
 def _kill_recorded(state: dict, report: CleanupReport) -> None:
     pids = []
-    for node, rec in (state.get("nodes") or {}).items():
+    recorded = list((state.get("nodes") or {}).items()) + list((state.get("helpers") or {}).items())
+    for node, rec in recorded:
         pid, pgid, st = rec.get("pid"), rec.get("pgid"), rec.get("start_time")
         if pgid and process_is(pid, st):
             with contextlib.suppress(ProcessLookupError):
@@ -51,6 +52,35 @@ def _kill_recorded(state: dict, report: CleanupReport) -> None:
             pids.append(pid)
     if wait_gone(pids, 5.0):
         report.problems.append(f"processes survived SIGKILL: {pids}")
+
+
+def _kill_mount_daemons(path: str) -> list[int]:
+    """SIGKILL every FUSE daemon serving ``path`` (a recorded mount of this run) whose pid the state may have
+    missed: a controller killed between starting the daemon and recording it. Provably ours: its command line is
+    ``nemesis.lazyfs ... --mount <path>``, a path inside this run's own directory."""
+    killed = []
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            argv = (d / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        args = [a.decode(errors="replace") for a in argv]
+        if "nemesis.lazyfs" in args and "--mount" in args and args.index("--mount") + 1 < len(args) \
+                and args[args.index("--mount") + 1] == path:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(d.name), signal.SIGKILL)
+                killed.append(int(d.name))
+    wait_gone(killed, 5.0)
+    return killed
+
+
+def _mounted(path: str) -> bool:
+    """Whether ``path`` is a mount point in /proc/self/mounts (os.path.ismount fails on a dead FUSE mount)."""
+    real = os.path.realpath(path)
+    with open("/proc/self/mounts") as f:
+        return any(line.split()[1].replace("\\040", " ") == real for line in f if len(line.split()) > 1)
 
 
 def cleanup_run(store: StateStore, run_id: str) -> CleanupReport:
@@ -64,6 +94,16 @@ def cleanup_run(store: StateStore, run_id: str) -> CleanupReport:
         return cleanup_ssh_run(store, run_id, state)
     _kill_recorded(state, report)
     resources = state.get("resources") or []
+    # FUSE mounts after their daemons died (a dead daemon's mount answers ENOTCONN) and before any directory.
+    for r in resources:
+        if r.get("kind") == "mount":
+            report.killed += _kill_mount_daemons(r["path"])
+        if r.get("kind") == "mount" and _mounted(r["path"]):
+            res = run(["umount", "-l", r["path"]], check=False)
+            if res.returncode == 0 or not _mounted(r["path"]):
+                report.removed.append(f"mount {r['path']}")
+            else:
+                report.problems.append(f"could not unmount {r['path']}: {res.stderr.strip()}")
     present = existing_netns()
     namespaces = [r["name"] for r in resources if r.get("kind") == "netns"]
     # Node namespaces before the switch, so nothing is left half-connected while we work.

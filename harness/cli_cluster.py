@@ -80,7 +80,9 @@ def cluster_group():
 @click.option("--subnet", default=None, help="IPv4 /24 (or larger) for the cluster (default: a free 10.77.X.0/24).")
 @click.option("--ssh", is_flag=True, help="Instead of a system, run an OpenSSH server in each namespace and print a "
               "hosts file for 'splitbrain run --hosts' (the SSH mode, on this machine).")
-def cluster_up(n, system_name, variant, subnet, ssh):
+@click.option("--lazyfs", is_flag=True, help="Put each node's data dir on the file system that forgets what was not "
+              "fsynced (for 'nemesis lose-unfsynced').")
+def cluster_up(n, system_name, variant, subnet, ssh, lazyfs):
     """Create N namespace hosts, start the system on them and leave them running."""
     from harness.cluster import create_local_cluster
     from harness.state import StateStore
@@ -97,6 +99,9 @@ def cluster_up(n, system_name, variant, subnet, ssh):
     system = get_system(system_name)
     c = create_local_cluster(n, subnet=subnet, store=store)
     try:
+        if lazyfs:
+            from nemesis import PACKAGES
+            PACKAGES["lose-unfsynced"].prepare(c)
         c.start_system(system, variant)
     except BaseException:
         c.down()
@@ -225,7 +230,26 @@ def _process_command(name: str, f: str, helptext: str):
 _process_command("kill", "start-kill", "SIGKILL a node's processes.")
 _process_command("restart", "stop-kill", "Start a killed node again (same data dir).")
 _process_command("pause", "start-pause", "SIGSTOP a node.")
+_process_command("lose-unfsynced", "start-lose-unfsynced",
+                 "Power loss: kill a node, drop what it did not fsync, start it again (needs cluster up --lazyfs).")
 _process_command("resume", "stop-pause", "SIGCONT a node.")
+
+
+@nemesis_group.command("corrupt")
+@click.argument("node")
+@click.option("--file", "files", multiple=True, help="Glob pattern(s) relative to the data dir (default: the "
+              "system's log and snapshot files).")
+@click.option("--mode", type=click.Choice(["bitflip", "truncate"]), default="bitflip", show_default=True)
+@click.option("--flips", type=click.IntRange(1, 64), default=1, show_default=True, help="Bytes with a flipped bit.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Which file and offsets.")
+@run_id_option
+def nemesis_corrupt(node, files, mode, flips, seed, run_id):
+    """Stop a node, damage one file of its data dir, start it again (what changed is printed)."""
+    from harness.cluster import attach
+    attach(run_id).host(node)
+    rng = random.Random(seed)
+    _apply(run_id, "start-corrupt", {"target": "node", "nodes": [node], "mode": mode, "flips": flips,
+                                     "files": list(files), "pick": rng.random(), "seed": seed})
 
 
 @nemesis_group.command("clock")
@@ -248,6 +272,65 @@ def nemesis_loss(probability, nodes, run_id):
     for n in nodes:
         c.host(n)
     _apply(run_id, "start-loss", {"nodes": list(nodes) or c.nodes, "probability": probability})
+
+
+def _link_grudge(run_id, shape: str, node: str | None, seed: int | None) -> dict:
+    """The links a slow-network command affects, as a partition shape would cut them."""
+    from harness.cluster import attach
+    from nemesis.grudge import SHAPES
+    if shape not in SHAPES:
+        raise BadInput(f"unknown shape {shape!r} (known: {', '.join(SHAPES)})", "--shape")
+    nodes = attach(run_id).nodes
+    if node is not None and node not in nodes:
+        raise BadInput(f"no node {node!r} (nodes: {', '.join(nodes)})", "--node")
+    return SHAPES[shape](nodes, random.Random(seed), node)
+
+
+def _link_options(fn):
+    fn = click.option("--shape", default="all", show_default=True,
+                      help="Which links, as a partition shape: all, halves, isolate, one-way, ...")(fn)
+    fn = click.option("--node", default=None, help="The node 'isolate' singles out.")(fn)
+    fn = click.option("--seed", type=int, default=0, show_default=True, help="Seed (shapes, jitter, draws).")(fn)
+    return run_id_option(fn)
+
+
+@nemesis_group.command("delay")
+@click.option("--ms", type=click.FloatRange(0.0, 5000.0), required=True, help="Added one-way delay per packet.")
+@click.option("--jitter-ms", type=click.FloatRange(0.0, 5000.0), default=0.0, show_default=True)
+@_link_options
+def nemesis_delay(ms, jitter_ms, shape, node, seed, run_id):
+    """Delay the packets on some links between nodes (replaces any delay/duplicate/reorder)."""
+    _apply(run_id, "start-delay", {"shape": shape, "grudge": _link_grudge(run_id, shape, node, seed),
+                                   "delay_ms": ms, "jitter_ms": jitter_ms, "seed": seed})
+
+
+@nemesis_group.command("duplicate")
+@click.option("--probability", type=click.FloatRange(0.0, 1.0), required=True, help="Share of packets sent twice.")
+@_link_options
+def nemesis_duplicate(probability, shape, node, seed, run_id):
+    """Send some packets twice on some links between nodes (replaces any delay/duplicate/reorder)."""
+    _apply(run_id, "start-duplicate", {"shape": shape, "grudge": _link_grudge(run_id, shape, node, seed),
+                                       "duplicate": probability, "seed": seed})
+
+
+@nemesis_group.command("reorder")
+@click.option("--probability", type=click.FloatRange(0.0, 1.0), required=True, help="Share of packets held back.")
+@click.option("--ms", type=click.FloatRange(0.0, 5000.0), default=20.0, show_default=True,
+              help="How long a held-back packet waits (later ones overtake it).")
+@_link_options
+def nemesis_reorder(probability, ms, shape, node, seed, run_id):
+    """Reorder packets on some links between nodes (replaces any delay/duplicate/reorder)."""
+    _apply(run_id, "start-reorder", {"shape": shape, "grudge": _link_grudge(run_id, shape, node, seed),
+                                     "reorder": probability, "reorder_ms": ms, "seed": seed})
+
+
+@nemesis_group.command("rate")
+@click.option("--kbit", type=click.IntRange(8, 10_000_000), required=True, help="Cap per link, kilobits/s.")
+@_link_options
+def nemesis_rate(kbit, shape, node, seed, run_id):
+    """Cap the bandwidth of some links between nodes (replaces any earlier cap)."""
+    _apply(run_id, "start-rate", {"shape": shape, "grudge": _link_grudge(run_id, shape, node, seed),
+                                  "kbit": kbit})
 
 
 def register(group: click.Group) -> None:

@@ -40,7 +40,7 @@ def print_results(results: dict, run_dir: Path | None, out=None) -> None:
 @click.option("--nodes", default=3, show_default=True, type=int, help="Number of nodes.")
 @click.option("--nemesis", "nemesis_", default="none", show_default=True,
               help="Comma-separated faults: partition, kill, pause, clock, loss, crash, chase, flap, "
-                   "voter-restart, or none.")
+                   "voter-restart, delay, duplicate, reorder, rate, lose-unfsynced, corrupt, or none.")
 @click.option("--time-limit", default=20.0, show_default=True, type=float, help="Seconds of client load.")
 @click.option("--concurrency", default=None, type=int, help="Client threads [default: 2 per node].")
 @click.option("--rate", default=100.0, show_default=True, type=float, help="Client ops per second (mean).")

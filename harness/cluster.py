@@ -204,6 +204,70 @@ class Cluster:
     def is_paused(self, node: str) -> bool:
         return bool(self._node_state(node).get("paused")) and self.is_running(node)
 
+    # ------------------------------------------------------------------------------------------------- helpers
+
+    def start_helper(self, node: str, name: str, argv: list[str], in_netns: bool = True) -> ProcessHandle:
+        """Start a fault's helper process (e.g. the packet program of ``delay``) on ``node``'s host, without
+        libfaketime, its output in ``<node dir>/helpers/<name>.*.log`` (outside the node logs the log-pattern
+        checker reads). Recorded in the state file (``helpers``) so that :meth:`stop_helper`, and cleanup after a
+        dead controller, kill it by pid. ClusterError if a helper of that name already runs there."""
+        host = self.host(node)
+        key = f"{node}/{name}"
+        if self.helper_running(node, name):
+            raise ClusterError(f"helper {name} already runs on {node}")
+        prefix = os.path.join(self.node_dir(node), "helpers", name)
+        if in_netns:
+            handle = host.spawn(list(argv), workdir=self.node_dir(node), env={}, log_prefix=prefix)
+        else:  # local hosts only (the caller checks): e.g. a FUSE daemon, which must mount in the root namespace
+            handle = host.spawn(list(argv), workdir=self.node_dir(node), env={}, log_prefix=prefix, in_netns=False)
+
+        def record(state: dict) -> None:
+            state.setdefault("helpers", {})[key] = {"node": node, "name": name, "pid": handle.pid,
+                                                    "pgid": handle.pgid, "start_time": handle.start_time,
+                                                    "argv": list(argv), "log_prefix": prefix}
+        self.store.update(self.run_id, record)
+        return handle
+
+    def _helper_handle(self, node: str, name: str) -> ProcessHandle | None:
+        rec = (self.state().get("helpers") or {}).get(f"{node}/{name}")
+        if not rec:
+            return None
+        return ProcessHandle(node, rec["pid"], rec["pgid"], rec.get("argv") or [], rec.get("start_time"))
+
+    def helper_running(self, node: str, name: str) -> bool:
+        handle = self._helper_handle(node, name)
+        return handle is not None and self.host(node).alive(handle)
+
+    def stop_helper(self, node: str, name: str, timeout: float = 3.0, sig: int = signal.SIGTERM) -> bool:
+        """SIGTERM the helper (it may finish its work, e.g. let held packets go), SIGKILL it after ``timeout``,
+        and forget it. Returns whether it ran. Idempotent."""
+        handle = self._helper_handle(node, name)
+        ran = handle is not None and self.host(node).alive(handle)
+        if ran:
+            host = self.host(node)
+            host.signal(handle, sig)
+            deadline = time.monotonic() + timeout
+            while host.alive(handle) and time.monotonic() < deadline:
+                time.sleep(0.01)
+            if host.alive(handle):
+                host.signal(handle, signal.SIGKILL)
+                while host.alive(handle) and time.monotonic() < deadline + 5.0:
+                    time.sleep(0.01)
+
+        def forget(state: dict) -> None:
+            (state.get("helpers") or {}).pop(f"{node}/{name}", None)
+        if handle is not None:
+            self.store.update(self.run_id, forget)
+        return ran
+
+    def helper_log(self, node: str, name: str) -> str:
+        """What the helper printed on stdout (its log file; local hosts only)."""
+        try:
+            with open(os.path.join(self.node_dir(node), "helpers", f"{name}.stdout.log")) as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
     # ------------------------------------------------------------------------------------------------- clocks
 
     def clock_offset(self, node: str) -> float:

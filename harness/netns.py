@@ -177,13 +177,17 @@ class NamespaceHost(Host):
              input: str | None = None) -> ExecResult:
         return run(["ip", "netns", "exec", self.netns, *argv], timeout=timeout, check=check, input=input)
 
-    def spawn(self, argv: list[str], *, workdir: str, env: dict[str, str], log_prefix: str) -> ProcessHandle:
+    def spawn(self, argv: list[str], *, workdir: str, env: dict[str, str], log_prefix: str,
+              in_netns: bool = True) -> ProcessHandle:
+        """``in_netns=False``: run in the controller's namespaces instead (a FUSE daemon must mount in the root
+        mount namespace, since ``ip netns exec`` gives its child a mount namespace of its own)."""
         Path(workdir).mkdir(parents=True, exist_ok=True)
         Path(log_prefix).parent.mkdir(parents=True, exist_ok=True)
         full_env = {**os.environ, **env}
         with open(f"{log_prefix}.stdout.log", "ab") as out, open(f"{log_prefix}.stderr.log", "ab") as err:
             try:
-                p = subprocess.Popen(["ip", "netns", "exec", self.netns, *argv], cwd=workdir, env=full_env,
+                prefix = ["ip", "netns", "exec", self.netns] if in_netns else []
+                p = subprocess.Popen([*prefix, *argv], cwd=workdir, env=full_env,
                                      stdin=subprocess.DEVNULL, stdout=out, stderr=err, start_new_session=True)
             except OSError as e:
                 raise ClusterError(f"could not start {argv[0]} on {self.name}: {e}") from None

@@ -82,6 +82,8 @@ def run_test(spec: TestSpec, *, store_root: Path, keep_cluster: bool = False, pr
                                                         "mode": "ssh" if spec.hosts_file else "local"})
             try:
                 ui.set_phase("starting nodes")
+                for name in spec.nemesis:  # e.g. lose-unfsynced puts the data dirs on its file system first
+                    PACKAGES[name].prepare(cluster)
                 addrs = cluster.start_system(system, spec.variant, options)
                 wait_listening(addrs, cluster, timeout=float(getattr(system, "start_timeout", 20.0)),
                                copies=run_dir / "nodes")
@@ -356,14 +358,19 @@ async def _save_node_state(system, addrs, run_dir: Path) -> None:
 
 def _configured(package, options: dict, targets: tuple[str, ...] = ()):
     """A fault package with the test's options applied: ``partition_shapes``, ``kill_targets``,
-    ``pause_targets`` (lists) narrow what the package plans; ``targets`` (``--nemesis-targets``, checked by
+    ``pause_targets``, ``delay_amounts`` (lists), ``corrupt_flips`` (a number; ``<fault>_targets``/``<fault>_amounts``
+    for any fault with those fields) narrow what the package plans; ``targets`` (``--nemesis-targets``, checked by
     :func:`_check_faults`) replaces every package's targets."""
     fields = {f.name for f in dataclasses.fields(package)}
     changes = {}
-    if "shapes" in fields and options.get("partition_shapes"):
-        changes["shapes"] = tuple(options["partition_shapes"])
+    if "shapes" in fields and options.get(f"{package.name}_shapes"):  # partition_shapes, delay_shapes, ...
+        changes["shapes"] = tuple(options[f"{package.name}_shapes"])
     if "targets" in fields and options.get(f"{package.name}_targets"):
         changes["targets"] = tuple(options[f"{package.name}_targets"])
     if "targets" in fields and targets:
         changes["targets"] = tuple(targets)
+    if "amounts" in fields and options.get(f"{package.name}_amounts"):
+        changes["amounts"] = tuple(options[f"{package.name}_amounts"])
+    if "flips" in fields and options.get(f"{package.name}_flips"):
+        changes["flips"] = int(options[f"{package.name}_flips"])
     return dataclasses.replace(package, **changes) if changes else package

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 
 from harness.errors import BadInput
 
-NEMESIS_NAMES = ("partition", "kill", "pause", "clock", "loss", "crash", "chase", "flap", "voter-restart")
+NEMESIS_NAMES = ("partition", "kill", "pause", "clock", "loss", "crash", "chase", "flap", "voter-restart", "delay",
+                 "duplicate", "reorder", "rate", "lose-unfsynced", "corrupt")
 
 
 @dataclass(frozen=True)

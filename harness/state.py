@@ -14,8 +14,9 @@ Layout, under the state dir (``$SPLITBRAIN_STATE_DIR``, default ``/var/lib/split
 The state dict (keys used by this project; adding keys is fine, removing them breaks cleanup of older runs)::
 
     run_id, mode ("local"), created (unix time), owner {pid, start_time}: the controller that created it,
-    subnet, controller_address, workdir, resources [{kind: netns|link|dir, ...}], hosts {node: {netns, address}},
-    nodes {node: {argv, env, cwd, log_prefix, pid, pgid, start_time, paused, clock_offset}}, system {...} | null
+    subnet, controller_address, workdir, resources [{kind: netns|link|dir|mount, ...}], hosts {node: {netns, address}},
+    nodes {node: {argv, env, cwd, log_prefix, pid, pgid, start_time, paused, clock_offset}}, system {...} | null,
+    helpers {"<node>/<name>": {node, name, pid, pgid, start_time, argv, log_prefix}} (fault helper processes)
 
 Must not: hold a lock while doing anything slow, or write outside the state dir.
 """

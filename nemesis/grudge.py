@@ -142,4 +142,6 @@ SHAPES: dict[str, Callable[[Sequence[str], random.Random, str | None], Grudge]] 
     "majorities-ring": lambda nodes, rng, target=None: majorities_ring(nodes, rng),
     "bridge": lambda nodes, rng, target=None: bridge(nodes, rng),
     "one-way": lambda nodes, rng, target=None: one_way(nodes, rng),
+    # Every link, both ways (for slow-network faults: the whole network is slow; as a partition: all alone).
+    "all": lambda nodes, rng, target=None: complete_grudge([[n] for n in nodes]),
 }

@@ -18,6 +18,7 @@ plan (BadInput naming the op).
 
 from __future__ import annotations
 
+import os
 import random
 import time
 from dataclasses import dataclass
@@ -25,8 +26,8 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from harness.api import Invocation
 from harness.errors import BadInput
-from nemesis import appliers
-from nemesis.grudge import SHAPES, complete_grudge, normalize
+from nemesis import appliers, disk_appliers, link_appliers
+from nemesis.grudge import SHAPES, complete_grudge, majority, normalize
 from nemesis.targets import DYNAMIC, TARGETS, cut_off, select_nodes
 
 if TYPE_CHECKING:
@@ -74,6 +75,11 @@ class FaultPackage:
 
     def check_nodes(self, count: int) -> None:
         """BadInput if this fault cannot work on a cluster of ``count`` nodes (checked before a run starts)."""
+
+    def prepare(self, cluster: "Cluster") -> Any:
+        """Set the cluster up for this fault before any node starts (e.g. data dirs on a file system of the
+        fault's own); the runner calls it once. Nothing by default."""
+        return None
 
     @property
     def fs(self) -> tuple[str, str]:
@@ -421,6 +427,174 @@ class FlapPackage(KillPackage):
                 **self._stop(cluster, cluster.nodes)}
 
 
+@dataclass(frozen=True)
+class QueueFaultPackage(FaultPackage):
+    """Slow links, applied and healed like partitions: a grudge shape (``shapes``) picks the links (``{receiver:
+    [senders]}``), and the packet program (:mod:`nemesis.netqueue`) holds, duplicates or reorders what the senders
+    send on them. ``delay`` holds every packet ``delay_ms`` (one of ``amounts``) +- ``jitter`` of it; ``duplicate``
+    sends each packet twice with a probability from ``amounts``; ``reorder`` holds that share of packets a further
+    ``reorder_ms`` so that later ones overtake them. One fault of the three at a time: a new start replaces the
+    last one. Local namespace clusters only (``nemesis.link_appliers``)."""
+
+    name: str = "delay"
+    shapes: tuple[str, ...] = ("all", "halves", "isolate", "one-way")
+    amounts: tuple[float, ...] = (10.0, 50.0, 100.0, 200.0)
+    jitter: float = 0.1
+    reorder_ms: float = 20.0
+
+    def params(self, amount: float) -> dict:
+        """Pure: the packet program's parameters for one drawn ``amount``."""
+        if self.name == "delay":
+            return {"delay_ms": amount, "jitter_ms": round(amount * self.jitter, 3)}
+        if self.name == "duplicate":
+            return {"duplicate": amount}
+        return {"reorder": amount, "reorder_ms": self.reorder_ms}
+
+    def start_op(self, rng: random.Random, nodes: Sequence[str], leader: str | None = None) -> Invocation:
+        shape = rng.choice(self.shapes)
+        grudge = SHAPES[shape](sorted(nodes), rng, leader)
+        return Invocation(f"start-{self.name}", {"shape": shape, "grudge": grudge,
+                                                  **self.params(rng.choice(self.amounts)),
+                                                  "seed": rng.randrange(1 << 30)})
+
+    def stop_op(self, rng=None, nodes=(), leader=None, started=None) -> Invocation:
+        return Invocation(f"stop-{self.name}", None)
+
+    def apply(self, cluster: "Cluster", inv: Invocation) -> Any:
+        if inv.f != f"start-{self.name}":
+            return link_appliers.heal_queue_fault(cluster)
+        plan = _plan(inv, dict, "an object with a grudge")
+        try:
+            return {"shape": plan.get("shape"),
+                    **link_appliers.apply_queue_fault(cluster, plan.get("grudge", {}), plan, int(plan.get("seed", 0)))}
+        except (TypeError, ValueError) as e:
+            raise BadInput(f"malformed {self.name} plan {plan!r} ({e})", "nemesis plan") from None
+
+    def heal(self, cluster: "Cluster") -> Any:
+        return link_appliers.heal_queue_fault(cluster)
+
+
+@dataclass(frozen=True)
+class RatePackage(FaultPackage):
+    """A bandwidth cap on some links (grudge shapes as for partitions): each sender's packets to each receiver
+    of the plan share ``kbit`` kilobits per second (an htb class; tc netem is unavailable). Local clusters only."""
+
+    name: str = "rate"
+    shapes: tuple[str, ...] = ("all", "halves", "isolate", "one-way")
+    amounts: tuple[int, ...] = (64, 256, 1024)
+
+    def start_op(self, rng: random.Random, nodes: Sequence[str], leader: str | None = None) -> Invocation:
+        shape = rng.choice(self.shapes)
+        return Invocation("start-rate", {"shape": shape, "grudge": SHAPES[shape](sorted(nodes), rng, leader),
+                                         "kbit": rng.choice(self.amounts)})
+
+    def stop_op(self, rng=None, nodes=(), leader=None, started=None) -> Invocation:
+        return Invocation("stop-rate", None)
+
+    def apply(self, cluster: "Cluster", inv: Invocation) -> Any:
+        if inv.f != "start-rate":
+            return link_appliers.heal_rate(cluster)
+        plan = _plan(inv, dict, "an object with a grudge and kbit")
+        try:
+            return {"shape": plan.get("shape"),
+                    **link_appliers.apply_rate(cluster, plan.get("grudge", {}), int(plan["kbit"]))}
+        except (KeyError, TypeError, ValueError) as e:
+            raise BadInput(f"malformed rate plan {plan!r} ({e})", "nemesis plan") from None
+
+    def heal(self, cluster: "Cluster") -> Any:
+        return link_appliers.heal_rate(cluster)
+
+
+@dataclass(frozen=True)
+class LoseUnfsyncedPackage(KillPackage):
+    """Power loss: the targets are killed together, every write they had not fsynced is dropped (and every new
+    file whose directory entry was not yet durable), and they start again on what was durable. Their data dirs are
+    on the project's lazy file system (:mod:`nemesis.lazyfs`), mounted by ``prepare`` before the nodes start.
+    The start op does the whole fault (down, drop, up); the stop op restarts whatever is still down. Local
+    namespace clusters only."""
+
+    name: str = "lose-unfsynced"
+    targets: tuple[str, ...] = ("majority", "all")
+
+    def prepare(self, cluster: "Cluster") -> Any:
+        return [disk_appliers.mount(cluster, n) for n in cluster.nodes]
+
+    def _start(self, cluster: "Cluster", nodes: list[str]) -> dict:
+        for n in nodes:
+            mnt = disk_appliers.paths(cluster, n)[0]
+            if not disk_appliers.is_mounted(mnt):
+                raise BadInput(f"{n}'s data dir is not on the lazy file system (it is mounted when a run with "
+                               "this fault starts, or by cluster up --lazyfs)", "nemesis plan")
+        killed = [n for n in nodes if cluster.kill(n)]  # all at once, as one power cut
+        lost = [disk_appliers.unmount(cluster, n, power_loss=True) for n in nodes]
+        for n in nodes:
+            disk_appliers.mount(cluster, n)
+        return {"killed": killed, "lost": lost, **self._stop(cluster, nodes)}
+
+
+@dataclass(frozen=True)
+class CorruptPackage(KillPackage):
+    """A damaged disk: while the target is down, flip bits in (``bitflip``) or cut the tail off (``truncate``) one
+    file of its data dir, then start it again. Which files: the plan's ``files`` (glob patterns relative to the
+    data dir), else ``patterns``, else the system's ``data_files`` (its log and snapshot files); the plan's
+    ``pick`` chooses one of those that exist (sorted), its ``seed`` the offsets. The completion records file,
+    offsets and bytes before and after (:mod:`nemesis.corruption`). The stop op restarts whatever is down. Local
+    namespace clusters only (the files are changed from the controller)."""
+
+    name: str = "corrupt"
+    targets: tuple[str, ...] = ("one",)
+    modes: tuple[str, ...] = ("bitflip", "truncate")
+    flips: int = 1
+    patterns: tuple[str, ...] = ()
+
+    def start_op(self, rng: random.Random, nodes: Sequence[str], leader: str | None = None) -> Invocation:
+        target = rng.choice(self.targets)
+        return Invocation("start-corrupt", {"target": target, "nodes": select_nodes(rng, nodes, target, leader),
+                                            "mode": rng.choice(self.modes), "flips": self.flips,
+                                            "pick": round(rng.random(), 6), "seed": rng.randrange(1 << 30)})
+
+    def _patterns(self, cluster: "Cluster", plan: dict) -> list[str]:
+        if plan.get("files"):
+            return [str(p) for p in plan["files"]]
+        if self.patterns:
+            return list(self.patterns)
+        from harness.systems import get_system
+        name = (cluster.state().get("system") or {}).get("name")
+        return list(getattr(get_system(name), "data_files", ()) if name else ())
+
+    def apply(self, cluster: "Cluster", inv: Invocation) -> Any:
+        if inv.f != "start-corrupt":
+            return self._stop(cluster, _nodes_of(inv, cluster))
+        from nemesis import corruption
+        appliers.refuse_remote(cluster, "corrupt", "the files are changed from the controller's machine")
+        plan = _plan(inv, dict, "an object with nodes and mode")
+        patterns = self._patterns(cluster, plan)
+        if not patterns:
+            raise BadInput("corrupt needs to know which files to damage: the system declares none (data_files); "
+                           "give files in the plan", "nemesis plan")
+        try:
+            mode, pick = str(plan.get("mode", "bitflip")), float(plan.get("pick", 0.0))
+            rng = random.Random(int(plan.get("seed", 0)))
+            flips = int(plan.get("flips", self.flips))
+            if mode not in corruption.MODES:
+                raise ValueError(f"unknown mode {mode!r}")
+        except (TypeError, ValueError) as e:
+            raise BadInput(f"malformed corrupt plan {plan!r} ({e})", "nemesis plan") from None
+        nodes = _nodes_of(inv, cluster) if plan.get("nodes") is not None else []
+        done = []
+        for n in nodes:
+            killed = cluster.kill(n)
+            data_dir = cluster.data_dir(n)
+            rel = corruption.choose_file(corruption.list_files(data_dir), patterns, pick) \
+                if os.path.isdir(data_dir) else None
+            if rel is None:
+                done.append({"node": n, "killed": killed, "file": None, "why": f"no non-empty file matches {patterns}"})
+                continue
+            done.append({"node": n, "killed": killed,
+                         **corruption.corrupt_file(data_dir, rel, mode, rng, flips=flips)})
+        return {"corrupted": done, **self._stop(cluster, nodes)}
+
+
 def _check_odd_cluster(count: int) -> None:
     if count < 3 or count % 2 == 0:
         raise BadInput(f"voter-restart needs an odd number of nodes, at least 3 (got {count})", "--nodes")
@@ -631,6 +805,12 @@ PACKAGES: dict[str, FaultPackage] = {
     "chase": ChasePackage(),
     "flap": FlapPackage(),
     "voter-restart": VoterRestartPackage(),
+    "delay": QueueFaultPackage(),
+    "duplicate": QueueFaultPackage(name="duplicate", amounts=(0.2, 0.5, 0.9)),
+    "reorder": QueueFaultPackage(name="reorder", amounts=(0.1, 0.3)),
+    "rate": RatePackage(),
+    "lose-unfsynced": LoseUnfsyncedPackage(),
+    "corrupt": CorruptPackage(),
 }
 
 
@@ -649,5 +829,5 @@ def apply(cluster: "Cluster", inv: Invocation) -> Any:
 
 def heal_all(cluster: "Cluster") -> dict:
     """Undo every kind of fault (resume before restart, so a paused node is not mistaken for a dead one)."""
-    order = ("pause", "partition", "loss", "clock", "kill")
+    order = ("pause", "partition", "loss", "delay", "rate", "clock", "kill", "lose-unfsynced")
     return {name: PACKAGES[name].heal(cluster) for name in order}

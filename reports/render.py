@@ -31,6 +31,7 @@ from harness.history import pair_ops
 
 from reports import run_dir as rd
 from reports.counterexample import PairIndex, anomaly_view, linearizability_view
+from reports.clock import clock_plot
 from reports.safe_json import cut, script_json, short_json, text_of
 from reports.stats import quantile_table
 from reports.timeline import fault_periods, key_text, timeline_data, us
@@ -38,6 +39,7 @@ from reports.timeline import fault_periods, key_text, timeline_data, us
 _HERE = Path(__file__).parent
 MAX_ANOMALIES = 10
 MAX_FAULT_ROWS = 50
+MAX_LOG_MATCHES = 20
 TREE_DEPTH, TREE_ITEMS, TREE_CHARS = 6, 40, 300
 TEST_FIELDS = (("system", "system"), ("variant", "variant"), ("workload", "workload"), ("nodes", "nodes"),
                ("nemesis", "faults"), ("seed", "seed"), ("time_limit", "time limit (s)"),
@@ -233,6 +235,10 @@ def report_html(run: rd.Run) -> str:
             anomaly_views.append((str(name), views))
             anomalies_omitted[str(name)] = max(0, len(anomalies) - MAX_ANOMALIES)
 
+    log_matches = [(str(name), r["matches"][:MAX_LOG_MATCHES], r.get("omitted", 0))
+                   for name, r in inner.items() if isinstance(r, dict) and r.get("valid") is False
+                   and isinstance(r.get("matches"), list) and r["matches"]]
+
     missing = []
     if rd.HISTORY_FILE in run.missing:
         missing.append("There is no history.jsonl in this run directory: nothing to draw.")
@@ -261,7 +267,8 @@ def report_html(run: rd.Run) -> str:
     ctx = dict(
         title=test_name, verdict_word=verdict, headline=headline(verdict, checkers, n_client), checkers=checkers,
         missing=missing, test_rows=_test_rows(run), command=run.test.get("command"), op_summary=op_summary,
-        lin_views=lin_views, anomaly_views=anomaly_views, anomalies_omitted=anomalies_omitted,
+        lin_views=lin_views, anomaly_views=anomaly_views, log_matches=log_matches,
+        clock=clock_plot(ops) if ops else None, anomalies_omitted=anomalies_omitted,
         has_ops=bool(ops), has_failure_window=failure_window is not None,
         has_leaders=any(a.get("kind", "leader") == "leader" for a in run.annotations),
         lane_note=data["laneNote"] if data else "",

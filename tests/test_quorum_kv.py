@@ -157,7 +157,7 @@ def test_load_config(tmp_path):
 def test_adapter_contract():
     sys_ = get_system("quorum-kv")
     assert isinstance(sys_, QuorumKV) and set(sys_.variants) == {"correct", "no-read-repair", "r1w1",
-                                                                 "lww-wallclock"}
+                                                                 "lww-wallclock", "no-fsync", "retry-as-new"}
     assert sys_.variants["correct"] == "" and all(sys_.variants[v] for v in sys_.variants if v != "correct")
     assert sys_.node_command("py", "/c.json") == ["py", "-m", "systems_under_test.quorum_kv.server",
                                                  "--config", "/c.json"]

@@ -15,7 +15,8 @@ from harness.systems.raft_kv import RaftKVClient
 
 def test_registered_with_variants_workloads_and_leader_capability():
     system = get_system("raft-kv")
-    assert set(system.variants) == {"correct", "stale-read", "commit-old-term", "volatile-vote", "no-dedup"}
+    assert set(system.variants) == {"correct", "stale-read", "commit-old-term", "volatile-vote", "no-dedup", "no-fsync",
+                                    "no-checksum"}
     assert set(system.workloads) == {"register", "kv", "set", "counter"}
     assert isinstance(system, KnowsLeader)
     assert system.node_command("py", "/c.json")[-2:] == ["--config", "/c.json"]

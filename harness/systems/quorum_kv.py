@@ -74,10 +74,15 @@ class QuorumKV(System):
         "r1w1": "R = W = 1: quorums don't intersect, a replica that missed a write serves stale reads",
         "lww-wallclock": "versions are coordinators' wall-clock times with no read phase: writes are lost under "
                          "clock skew",
+        "no-fsync": "a replica says \"stored\" once the write is in the OS, before fsync: a power loss of a "
+                    "majority loses acknowledged writes (found with --nemesis lose-unfsynced)",
+        "retry-as-new": "a counter add whose quorum store timed out is retried as a new add: on slow links both "
+                        "land and the delta counts twice (found with --nemesis delay on the counter workload)",
     }
     workloads = ("register", "kv", "set", "counter")
     base_port = 7000
     package = "systems_under_test.quorum_kv"
+    data_files = ("wal.jsonl", "snapshot.json")
 
     def node_command(self, python: str, config_path: str) -> list[str]:
         return [python, "-m", "systems_under_test.quorum_kv.server", "--config", config_path]

@@ -172,10 +172,15 @@ class RaftKV(System):
         "volatile-vote": "term and vote are not persisted: a restarted node can vote twice in one term "
                          "(found with --nemesis voter-restart and --option 'raft_kv={\"pre_vote\": false}')",
         "no-dedup": "a retried write (same client id and sequence number) is applied again",
+        "no-fsync": "the log is not fsynced before entries are acknowledged: a power loss of a majority loses "
+                    "committed writes (found with --nemesis lose-unfsynced)",
+        "no-checksum": "log entries carry no checksum (and SQLite's rollback journal replaces its checksummed "
+                       "WAL): a flipped bit in an entry is served as data (found with --nemesis corrupt)",
     }
     workloads = ("register", "kv", "set", "counter")
     base_port = 7000
     package = "systems_under_test.raft_kv"
+    data_files = ("raft.sqlite3", "raft.sqlite3-wal")
 
     def node_command(self, python: str, config_path: str) -> list[str]:
         return [python, "-m", "systems_under_test.raft_kv.server", "--config", config_path]

@@ -17,6 +17,9 @@ Seeded variants (the bug is the whole difference):
 - ``r1w1``: R = W = 1 -> a replica that missed a write answers reads with the old value.
 - ``lww-wallclock``: write versions come from the coordinator's wall clock and there is no read phase -> under
   clock skew a later write gets a smaller version than an earlier one and is silently lost.
+- ``no-fsync`` (storage.py): a replica acknowledges a store before it is fsynced -> a power loss loses it.
+- ``retry-as-new``: a counter add whose store timed out is tried again as a new add (a new increment of this
+  node's own total) -> the first attempt still lands on slow links, and the delta counts twice.
 
 Errors (codes from the harness' error table): ``unavailable`` (definite) only when nothing was sent to any replica
 that could change state: the read phase did not reach R, or too few replicas are reachable to try; once a store
@@ -36,7 +39,7 @@ from . import records
 from .peers import PeerLink
 from .storage import Store, StorageError
 
-VARIANTS = ("correct", "no-read-repair", "r1w1", "lww-wallclock")
+VARIANTS = ("correct", "no-read-repair", "r1w1", "lww-wallclock", "no-fsync", "retry-as-new")
 
 
 def ok(value=None, *, has_value: bool = False) -> dict:
@@ -240,6 +243,14 @@ class Coordinator:
         # below a total the peers already hold, and its next add would be swallowed by the max-merge.
         await self.store.put("ctr", key, rec)
         acks = 1 + await self._store("ctr", key, rec, deadline, local=False)
+        if acks < self.w and self.variant == "retry-as-new":
+            # The bug: the timed-out add is sent again as a new increment on top of the first one, which may
+            # still arrive. (Resending the same record would be safe: the merge is idempotent.)
+            self.stats["add-retries"] += 1
+            new_own, rec = records.counter_increment(self._own_counter[ck], self.me, delta)
+            self._own_counter[ck] = new_own
+            await self.store.put("ctr", key, rec)
+            acks = 1 + await self._store("ctr", key, rec, time.monotonic() + self.timeout, local=False)
         if acks < self.w:
             return err("quorum-timeout", f"add reached {acks} of {self.w} replicas")
         return ok()

@@ -82,7 +82,7 @@ class Node:
     def __init__(self, cfg: dict):
         self.cfg = cfg
         self.name = cfg["node"]
-        self.store = Store(cfg["data_dir"])
+        self.store = Store(cfg["data_dir"], fsync=cfg["variant"] != "no-fsync")
         self.links = {name: PeerLink(name, host, port) for name, (host, port) in cfg["nodes"].items()
                       if name != self.name}
         self.coordinator = Coordinator(self.name, self.store, self.links, cfg["variant"], cfg["r"], cfg["w"],

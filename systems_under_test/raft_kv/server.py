@@ -38,6 +38,7 @@ import logging
 import os
 import random
 import signal
+import sqlite3
 import sys
 import time
 from typing import Callable
@@ -45,9 +46,9 @@ from typing import Callable
 from .core import LEADER, RaftCore
 from .net import PeerLink, encode, tune_socket
 from .state_machine import KVStateMachine
-from .storage import Storage
+from .storage import CorruptLog, Storage
 
-VARIANTS = ("correct", "stale-read", "commit-old-term", "volatile-vote", "no-dedup")
+VARIANTS = ("correct", "stale-read", "commit-old-term", "volatile-vote", "no-dedup", "no-fsync", "no-checksum")
 WRITE_OPS = {"write": "write", "cas": "cas", "counter-add": "counter-add", "set-add": "set-add"}
 READ_OPS = ("read", "counter-read", "set-read")
 DEFAULTS = {"election_timeout": [0.3, 0.6], "heartbeat_interval": 0.05, "snapshot_threshold": 5000,
@@ -69,7 +70,8 @@ class Node:
         self.variant: str = cfg.get("variant", "correct")
         if self.variant not in VARIANTS:
             raise ValueError(f"unknown variant {self.variant!r} (known: {', '.join(VARIANTS)})")
-        self.storage = Storage(cfg["data_dir"], persist_vote=self.variant != "volatile-vote")
+        self.storage = Storage(cfg["data_dir"], persist_vote=self.variant != "volatile-vote",
+                               fsync=self.variant != "no-fsync", checksum=self.variant != "no-checksum")
         term, voted_for, rlog, snap = self.storage.load()
         self.sm = KVStateMachine(dedup=self.variant != "no-dedup")
         if snap is not None:
@@ -408,6 +410,10 @@ def main(argv: list[str] | None = None) -> int:
             cfg = json.load(f)
         cfg.setdefault("data_dir", os.getcwd())
         node = Node(cfg)
+    except (CorruptLog, sqlite3.DatabaseError) as e:
+        # A damaged data dir is never served: the node stays down (its peers hold the data).
+        print(f"raft_kv: the data dir is damaged ({e}); refusing to start", file=sys.stderr)
+        return 3
     except (OSError, ValueError, KeyError) as e:
         print(f"raft_kv: bad config {args.config}: {e}", file=sys.stderr)
         return 2
