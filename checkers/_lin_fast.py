@@ -36,8 +36,6 @@ try:
 except ImportError:  # not built (no compiler where it was installed): the pure path below
     _lin_native = None
 
-#: Op kinds of the native core (see checkers/_lin_native.c).
-K_READ, K_SET, K_CAS, K_NEVER, K_APPEND, K_GENERIC = range(6)
 #: With unknown-outcome ops, the native search gives up (None) past this many steps: the Python search's
 #: antichains and narrow first pass may do better on such parts. Without them it never gives up (it is exact and
 #: faster than the Python search on every part; only the deadline stops it).
@@ -56,124 +54,31 @@ def fast_verdict(history: list, model: Model, budget) -> bool | None:
     """True / False / None for one part (see the module docstring)."""
     if not native_available():
         return plain_verdict(history, model, budget)
-    ops, events, has_info = _compile(history, model)
-    init = model.init()
-    if not has_info:
-        got = _lin_native.search(ops, events, init, model.step, budget.check, 0, -1)
-    else:
-        got = _lin_native.search(ops, events, init, model.step, budget.check, FIRST_PASS_KEEP, INFO_STEP_CAP)
-        if got == 2:  # not found after dropping configurations: only the full search can tell
-            got = _lin_native.search(ops, events, init, model.step, budget.check, 0, INFO_STEP_CAP)
-    if got == 1:
-        return True
-    if got == 0:
-        return False
-    return None
+    return _lin_native.verdict(history, _model_code(model), model.init(), model.step,
+                               (model.read_only, model.read_expect, model.overwrites),
+                               (UNKNOWN, NO_EXPECT, _freeze, _class_key), budget.check, FIRST_PASS_KEEP,
+                               INFO_STEP_CAP)
 
 
-def _compile(history: list, model: Model) -> tuple[list, list, bool]:
-    """Pair ops by process and describe each kept one as the native core wants it: (ops, events, any unknown
-    outcome?). Drops fail ops and read-only unknown-outcome ops; an invoke whose process invokes again before
-    completing it, or never completes it, has an unknown outcome (as :func:`checkers._lin_search.prepare`)."""
-    open_: dict[Any, list] = {}
-    recs: list[list] = []               # [f, input, output, info?, dropped?, rec number]
-    raw: list[int] = []                 # rec number for a call, ~rec number for a return
-    for op in history:
-        t = op.type
-        if t == "invoke":
-            r = [op.f, op.value, UNKNOWN, True, False, len(recs)]
-            open_[op.process] = r
-            raw.append(len(recs))
-            recs.append(r)
-            continue
-        r = open_.pop(op.process, None)
-        if r is None:
-            continue                    # a completion without its invoke: ignored, as prepare does
-        if t == "fail":
-            r[4] = True                 # it never happened
-        elif t != "info":
-            r[2] = op.value
-            r[3] = False
-            raw.append(~r[5])
-    kind_of = _KINDS.get(model.step)
-    read_only = model.read_only
-    read_expect = model.read_expect
-    overwrites = model.overwrites
-    new_no: list[int] = [-1] * len(recs)
-    ops: list[tuple] = []
-    classes: dict[Any, int] = {}
-    has_info = False
-    for n, (f, inp, out, info, dropped, _n) in enumerate(recs):
-        if dropped:
-            continue
-        if read_only(f, inp, out):
-            if info:
-                continue                # constrains nothing
-            e = read_expect(f, inp, out)
-            if e is not NO_EXPECT:
-                new_no[n] = len(ops)
-                ops.append((K_READ, e, None, f, inp, out, False, False, -1))
-                continue
-        kind, a, b = kind_of(f, inp) if kind_of is not None else (K_GENERIC, None, None)
-        if info and kind == K_NEVER:
-            continue                    # can never take effect
-        cls = -1
-        if info:
-            has_info = True
-            cls = classes.setdefault((f, _hashable(inp)), len(classes))
-        blind = kind == K_SET or (kind == K_GENERIC and bool(overwrites(f, inp, out)))
-        new_no[n] = len(ops)
-        ops.append((kind, a, b, f, inp, out, info, blind, cls))
-    events: list[int] = []
-    for ev in raw:
-        if ev >= 0:
-            k = new_no[ev]
-            if k >= 0:
-                events.append(k)
-        else:
-            k = new_no[~ev]
-            if k >= 0:
-                events.append(~k)
-    return ops, events, has_info
+def _model_code(model: Model) -> int:
+    """1, 2, 3 for the built-in register, cas-register, kv-key models (their step and hints run natively), 0 for
+    any other (a plugin's, or a built-in one with other hints): run through its functions."""
+    for code, ref in _BUILT_IN:
+        if (model.step is ref.step and model.read_only is ref.read_only and model.read_expect is ref.read_expect
+                and model.overwrites is ref.overwrites):
+            return code
+    return 0
+
+
+_BUILT_IN = ((1, _m.REGISTER), (2, _m.CAS_REGISTER), (3, _m.KV_KEY))
+
+
+def _class_key(f, inp) -> Any:
+    """Unknown-outcome ops with equal keys are interchangeable (same f and input)."""
+    return f, _hashable(inp)
 
 
 def _hashable(v: Any) -> Any:
     if isinstance(v, tuple):
         return tuple(_hashable(x) for x in v)
     return _freeze(v)
-
-
-# --- built-in models compiled to native transitions -------------------------------------------------------------
-# Each gives (kind, a, b) for an op that is not a read with a single expected state; it must agree with the
-# model's step exactly (tests/test_lin_fast.py checks native against pure and brute force).
-
-def _register_kind(f, i):
-    if f == "write":
-        return K_SET, _freeze(i), None
-    if f in _m.READS:
-        return K_GENERIC, None, None    # a read the hints did not place (not reached for the built-in hints)
-    return K_NEVER, None, None
-
-
-def _cas_register_kind(f, i):
-    if f == "cas":
-        p = _m._pair(i)
-        return (K_NEVER, None, None) if p is None else (K_CAS, p[0], p[1])
-    return _register_kind(f, i)
-
-
-def _kv_kind(f, i):
-    if f in ("put", "write"):
-        return K_SET, _m._kv_norm(i), None
-    if f == "append":
-        return (K_APPEND, i, None) if i.__class__ is str else (K_GENERIC, None, None)
-    if f == "cas":
-        p = _m._pair(i)
-        return (K_NEVER, None, None) if p is None else (K_CAS, _m._kv_norm(p[0]), _m._kv_norm(p[1]))
-    if f in _m.READS:
-        return K_GENERIC, None, None
-    return K_NEVER, None, None
-
-
-_KINDS = {_m._register_step: _register_kind, _m._cas_register_step: _cas_register_kind,
-          _m._kv_key_step: _kv_kind}

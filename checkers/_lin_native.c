@@ -1,34 +1,39 @@
 /* The native core of the linearizability checker: a verdict-only just-in-time search (see checkers/_lin_fast.py).
  *
- * Private module. Contract of search(ops, events, init, step, check, keep, max_steps) -> int:
- *   1  some order of the ops that respects real time is legal for the model (found, never guessed);
- *   0  no such order exists;
- *   2  no order was found, but configurations were dropped by ``keep`` (proves nothing: run again without it);
- *  -1  gave up: more pending ops than mask bits, more than ``max_steps`` nodes, or too many states/configurations.
- * It raises whatever ``step`` or ``check`` raise (``check`` is the budget's deadline check, called every few
- * thousand steps, so a long search stops within milliseconds of the deadline).
+ * Private module. Contract of verdict(history, code, init, step, hints, helpers, check, keep, max_steps):
+ *   True   some order of the ops that respects real time is legal for the model (found, never guessed);
+ *   False  no such order exists;
+ *   None   gave up: more ops pending at once (unknown-outcome ones count to the end) than mask bits, or more than
+ *          ``max_steps`` steps on a history with unknown-outcome ops (max_steps < 0: no cap).
+ * It raises whatever the model's functions or ``check`` raise (``check`` is the budget's deadline check, called
+ * every few thousand steps, so a long search stops within milliseconds of the deadline).
  *
- * ``ops``: a list of tuples (kind, a, b, f, input, output, info, blind, cls), one per op kept by the wrapper (fail
- * ops and read-only unknown-outcome ops are left out there). ``kind`` says how the op moves the state:
- *   K_READ    read-only, legal exactly in state ``a`` (the model's read_expect): placed as soon as that is legal;
- *   K_SET     legal everywhere, leaves state ``a`` (a register's write);
+ * ``history``: one part's ops (objects with type, process, f, value), history order, no nemesis ops. They are
+ * paired by process here as checkers._lin_search.prepare does: fail ops are left out; an info completion or an
+ * invoke never completed (or followed by another invoke of its process) has an unknown outcome: once called it
+ * stays pending to the end and is used at most once; read-only such ops are left out.
+ *
+ * ``code`` says how ops move the state. 0: any model, through its hints ``(read_only, read_expect, overwrites)``
+ * and ``step(state, f, input, output) -> (legal, new state)``, called once per (op, state). 1, 2, 3: the built-in
+ * register, cas-register and kv (one key) models of checkers/models.py, compiled here into kinds of transition:
+ *   K_READ    read-only, legal exactly in state ``a`` (read_expect): placed as soon as that is legal;
+ *   K_SET     legal everywhere, leaves state ``a`` (a write, an overwrite);
  *   K_CAS     legal in state ``a`` only, leaves state ``b``;
  *   K_NEVER   legal nowhere;
- *   K_APPEND  ``state + a`` when the state is exactly a str, else as K_GENERIC (a kv key's append);
- *   K_GENERIC ``step(state, f, input, output)`` -> (legal, new state), called once per (op, state).
- * ``info``: the outcome is unknown: once called the op stays pending to the end and is used at most once.
- * ``blind``: the model's ``overwrites`` hint. ``cls``: for unknown-outcome ops, the class of interchangeable ones
- * (same f and input), used in invocation order only. ``events``: op number n for a call, ~n for a return, in
- * history order (unknown-outcome ops have only a call).
+ *   K_APPEND  ``state + input`` when the state is exactly a str, else through ``step`` (a kv append);
+ *   K_GENERIC through ``step``.
+ * ``helpers``: (UNKNOWN, NO_EXPECT, _freeze, class_key(f, input) -> hashable key of interchangeable ops).
  *
  * The search is the one of checkers/_lin_plain.py and checkers/_lin_search.py: configurations (state, mask) where
  * the mask says which pending ops are already linearized; at a return every configuration must place the
  * returning op, possibly after other pending ops (the closure); reads are placed the moment they are legal.
- * States are Python objects interned to ints (a dict), so any hashable state works. Unknown-outcome ops: classes
- * (above), dominance (of configurations that agree on the state and the other bits, one that used a subset of the
- * unknown-outcome ops another used can do all the other can: the other is dropped), and the overwrite rule (an
- * unknown-outcome overwrite is only worth trying right before a non-overwriting op or a read: the node after it
- * is "marked" and tries only non-overwriting ops). See checkers/_lin_search.py for why each is exact.
+ * States are Python objects interned to ints (a dict), so any hashable state works. Unknown-outcome ops:
+ * interchangeable ones (same f and input) are used in invocation order only; dominance (of configurations that
+ * agree on the state and the other bits, one that used a subset of the unknown-outcome ops another used can do
+ * all the other can: the other is dropped); the overwrite rule (an unknown-outcome op is only worth trying where a
+ * read or an op that does not overwrite follows it: the node after it is "marked" and tries no overwrite next);
+ * and a first narrow pass that keeps ``keep`` configurations per (state, other bits), rerun in full when it fails
+ * having dropped some. See checkers/_lin_search.py for why each is exact.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -283,9 +288,8 @@ static int tc_put(tcache_t *t, uint64_t key, int32_t val) {
 typedef struct {
     int kind;
     int32_t a, b;          /* state ids (K_READ: expected; K_SET: target; K_CAS: old, new) */
-    PyObject *suffix;      /* K_APPEND (borrowed from the ops list) */
-    PyObject *f, *inp, *out;
-    int info, blind, cls;
+    PyObject *f, *inp, *out;   /* owned; K_APPEND's suffix is inp */
+    int info, blind, cls, dropped;
 } op_t;
 
 typedef struct {
@@ -294,7 +298,11 @@ typedef struct {
     mask_t *rmask;         /* id -> bits of pending reads legal exactly there */
     size_t rcap;
     PyObject *step;
-    op_t *ops;
+    op_t *ops;             /* every invoke of the history, in order (dropped ones marked) */
+    Py_ssize_t nops;
+    int32_t *events;       /* op number for a call, ~op number for a return, kept ops only */
+    Py_ssize_t nev;
+    int nclasses, has_info;
     tcache_t tc;
 } ctx_t;
 
@@ -379,7 +387,7 @@ static inline int32_t trans(ctx_t *c, int n, int32_t s) {
     if (tc_get(&c->tc, key, &r))
         return r;
     if (o->kind == K_APPEND && PyUnicode_CheckExact(PyList_GET_ITEM(c->states, s))) {
-        PyObject *ns = PyUnicode_Concat(PyList_GET_ITEM(c->states, s), o->suffix);
+        PyObject *ns = PyUnicode_Concat(PyList_GET_ITEM(c->states, s), o->inp);
         if (!ns)
             return -2;
         int64_t id = intern(c, ns);
@@ -442,117 +450,368 @@ static void dominance(cvec_t *v, mask_t infomask, int keep, int *pruned) {
     v->n = out;
 }
 
+/* --- from a history to ops and events ------------------------------------------------------------------------- */
+
+/* What the entry point gets from the wrapper about the model and the value helpers. */
+typedef struct {
+    int code;              /* M_GENERIC or a built-in model compiled here */
+    PyObject *read_only, *read_expect, *overwrites;   /* the model's hints (M_GENERIC only) */
+    PyObject *unknown, *no_expect;                    /* checkers.models.UNKNOWN / NO_EXPECT */
+    PyObject *freeze, *class_key;                     /* _freeze(v); class_key(f, input) -> hashable */
+} model_t;
+
+enum { M_GENERIC = 0, M_REGISTER = 1, M_CAS_REGISTER = 2, M_KV = 3 };
+
+static PyObject *s_invoke, *s_ok, *s_fail, *s_info, *s_read, *s_get, *s_write, *s_put, *s_cas, *s_append,
+    *s_type, *s_process, *s_f, *s_value, *s_empty;
+
+static inline int str_is(PyObject *x, PyObject *interned) {
+    if (x == interned)
+        return 1;
+    if (!PyUnicode_CheckExact(x))
+        return 0;
+    return PyUnicode_Compare(x, interned) == 0;
+}
+
+/* checkers.models._freeze: lists and dicts need the Python function, anything else is its own frozen form. */
+static PyObject *freeze(model_t *m, PyObject *v) {
+    if (PyList_Check(v) || PyDict_Check(v))
+        return PyObject_CallOneArg(m->freeze, v);
+    Py_INCREF(v);
+    return v;
+}
+
+/* checkers.models._kv_norm: a missing value (None) is "". */
+static PyObject *kv_norm(model_t *m, PyObject *v) {
+    if (v == Py_None) {
+        Py_INCREF(s_empty);
+        return s_empty;
+    }
+    return freeze(m, v);
+}
+
+/* checkers.models._pair: a [old, new] list or tuple, frozen (new refs in *a, *b); 0 when not such a pair. */
+static int pair2(model_t *m, PyObject *v, PyObject **a, PyObject **b) {
+    if (!(PyList_Check(v) || PyTuple_Check(v)) || PySequence_Size(v) != 2)
+        return 0;
+    PyObject *x = PySequence_GetItem(v, 0), *y = x ? PySequence_GetItem(v, 1) : NULL;
+    if (!y) {
+        Py_XDECREF(x);
+        return -1;
+    }
+    *a = freeze(m, x);
+    *b = freeze(m, y);
+    Py_DECREF(x);
+    Py_DECREF(y);
+    if (!*a || !*b) {
+        Py_XDECREF(*a);
+        Py_XDECREF(*b);
+        return -1;
+    }
+    return 1;
+}
+
+static int set_state(ctx_t *c, int32_t *slot, PyObject *v /* stolen */) {
+    if (!v)
+        return -1;
+    int64_t id = intern(c, v);
+    Py_DECREF(v);
+    if (id < 0)
+        return -1;
+    *slot = (int32_t)id;
+    return 0;
+}
+
+/* For a built-in model: the op's kind and states, as checkers.models' step and hints define them. An
+ * unknown-outcome read-only op, or one legal nowhere, is dropped (it constrains nothing). */
+static int classify_builtin(ctx_t *c, model_t *m, op_t *o) {
+    PyObject *f = o->f, *a = NULL, *b = NULL;
+    int is_read = str_is(f, s_read) || str_is(f, s_get);
+    if (is_read) {
+        if (o->info) {
+            o->dropped = 1;
+            return 0;
+        }
+        o->kind = K_READ;
+        return set_state(c, &o->a, m->code == M_KV ? kv_norm(m, o->out) : freeze(m, o->out));
+    }
+    if (str_is(f, s_write) || (m->code == M_KV && str_is(f, s_put))) {
+        o->kind = K_SET;
+        o->blind = 1;
+        return set_state(c, &o->a, m->code == M_KV ? kv_norm(m, o->inp) : freeze(m, o->inp));
+    }
+    if (m->code != M_REGISTER && str_is(f, s_cas)) {
+        int rc = pair2(m, o->inp, &a, &b);
+        if (rc < 0)
+            return -1;
+        if (rc == 0) {
+            o->kind = K_NEVER;
+        } else {
+            if (m->code == M_KV) {
+                PyObject *x = kv_norm(m, a), *y = kv_norm(m, b);
+                Py_DECREF(a);
+                Py_DECREF(b);
+                a = x;
+                b = y;
+                if (!a || !b) {
+                    Py_XDECREF(a);
+                    Py_XDECREF(b);
+                    return -1;
+                }
+            }
+            /* the hints' test (checkers.models._cas_noop) is on the frozen values before _kv_norm */
+            int same = 0;
+            if (m->code == M_CAS_REGISTER) {
+                same = PyObject_RichCompareBool(a, b, Py_EQ);
+            } else {
+                PyObject *x = NULL, *y = NULL;
+                int r2 = pair2(m, o->inp, &x, &y);
+                if (r2 < 0) {
+                    Py_DECREF(a);
+                    Py_DECREF(b);
+                    return -1;
+                }
+                same = PyObject_RichCompareBool(x, y, Py_EQ);
+                Py_DECREF(x);
+                Py_DECREF(y);
+            }
+            if (same < 0) {
+                Py_DECREF(a);
+                Py_DECREF(b);
+                return -1;
+            }
+            if (same) {  /* legal only where it changes nothing: a read */
+                Py_DECREF(b);
+                if (o->info) {
+                    Py_DECREF(a);
+                    o->dropped = 1;
+                    return 0;
+                }
+                o->kind = K_READ;
+                return set_state(c, &o->a, a);
+            }
+            o->kind = K_CAS;
+            if (set_state(c, &o->a, a) < 0) {
+                Py_DECREF(b);
+                return -1;
+            }
+            return set_state(c, &o->b, b);
+        }
+    } else if (m->code == M_KV && str_is(f, s_append)) {
+        o->kind = PyUnicode_CheckExact(o->inp) ? K_APPEND : K_GENERIC;
+    } else {
+        o->kind = K_NEVER;
+    }
+    if (o->kind == K_NEVER && o->info)
+        o->dropped = 1;
+    return 0;
+}
+
+/* For any other model: ask its hints (read_only, read_expect, overwrites); its step runs on cache misses. */
+static int classify_generic(ctx_t *c, model_t *m, op_t *o) {
+    PyObject *r = PyObject_CallFunctionObjArgs(m->read_only, o->f, o->inp, o->out, NULL);
+    if (!r)
+        return -1;
+    int ro = PyObject_IsTrue(r);
+    Py_DECREF(r);
+    if (ro < 0)
+        return -1;
+    if (ro) {
+        if (o->info) {
+            o->dropped = 1;
+            return 0;
+        }
+        PyObject *e = PyObject_CallFunctionObjArgs(m->read_expect, o->f, o->inp, o->out, NULL);
+        if (!e)
+            return -1;
+        if (e != m->no_expect) {
+            o->kind = K_READ;
+            return set_state(c, &o->a, e);
+        }
+        Py_DECREF(e);
+        o->kind = K_GENERIC;  /* read-only, but legal in several states: searched as any other op */
+        return 0;
+    }
+    o->kind = K_GENERIC;
+    r = PyObject_CallFunctionObjArgs(m->overwrites, o->f, o->inp, o->out, NULL);
+    if (!r)
+        return -1;
+    o->blind = PyObject_IsTrue(r);
+    Py_DECREF(r);
+    return o->blind < 0 ? -1 : 0;
+}
+
+/* Pair the history's ops by process (an invoke whose process invokes again first, or never completes it, has
+ * an unknown outcome; a completion without its invoke is ignored; fail ops are dropped), classify each op, number
+ * the classes of interchangeable unknown-outcome ops, and list the events of the ops kept. */
+static int compile(ctx_t *c, model_t *m, PyObject *history) {
+    PyObject *seq = PySequence_Fast(history, "history must be a sequence");
+    if (!seq)
+        return -1;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    PyObject **items = PySequence_Fast_ITEMS(seq);
+    PyObject *open = PyDict_New();       /* process -> op number of its open invoke */
+    PyObject *classes = PyDict_New();    /* class key -> class number */
+    int32_t *raw = PyMem_Malloc((n ? n : 1) * sizeof(int32_t));
+    c->ops = PyMem_Calloc(n ? n : 1, sizeof(op_t));
+    c->events = PyMem_Malloc((n ? n : 1) * sizeof(int32_t));
+    int rc = -1;
+    Py_ssize_t nraw = 0;
+    if (!open || !classes || !raw || !c->ops || !c->events) {
+        PyErr_NoMemory();
+        goto out;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *op = items[i];
+        PyObject *t = PyObject_GetAttr(op, s_type);
+        if (!t)
+            goto out;
+        PyObject *proc = PyObject_GetAttr(op, s_process);
+        if (!proc) {
+            Py_DECREF(t);
+            goto out;
+        }
+        if (str_is(t, s_invoke)) {
+            Py_DECREF(t);
+            op_t *o = &c->ops[c->nops++];   /* counted at once: the clean-up releases what it holds */
+            o->f = PyObject_GetAttr(op, s_f);
+            o->inp = o->f ? PyObject_GetAttr(op, s_value) : NULL;
+            Py_INCREF(m->unknown);
+            o->out = m->unknown;
+            o->info = 1;
+            o->cls = -1;
+            if (!o->inp) {
+                Py_DECREF(proc);
+                goto out;
+            }
+            PyObject *num = PyLong_FromSsize_t(c->nops - 1);
+            int r2 = num ? PyDict_SetItem(open, proc, num) : -1;
+            Py_XDECREF(num);
+            Py_DECREF(proc);
+            if (r2 < 0)
+                goto out;
+            raw[nraw++] = (int32_t)(c->nops - 1);
+            continue;
+        }
+        PyObject *num = PyDict_GetItemWithError(open, proc);
+        if (!num) {
+            Py_DECREF(proc);
+            Py_DECREF(t);
+            if (PyErr_Occurred())
+                goto out;
+            continue;    /* a completion without its invoke */
+        }
+        op_t *o = &c->ops[PyLong_AsSsize_t(num)];
+        int32_t k = (int32_t)PyLong_AsSsize_t(num);
+        int r2 = PyDict_DelItem(open, proc);
+        Py_DECREF(proc);
+        if (r2 < 0) {
+            Py_DECREF(t);
+            goto out;
+        }
+        if (str_is(t, s_fail)) {
+            o->dropped = 1;
+        } else if (!str_is(t, s_info)) {
+            PyObject *v = PyObject_GetAttr(op, s_value);
+            if (!v) {
+                Py_DECREF(t);
+                goto out;
+            }
+            Py_SETREF(o->out, v);
+            o->info = 0;
+            raw[nraw++] = ~k;
+        }
+        Py_DECREF(t);
+    }
+    for (Py_ssize_t i = 0; i < c->nops; i++) {
+        op_t *o = &c->ops[i];
+        if (o->dropped)
+            continue;
+        if ((m->code == M_GENERIC ? classify_generic(c, m, o) : classify_builtin(c, m, o)) < 0)
+            goto out;
+        if (o->dropped || !o->info || o->kind == K_READ)
+            continue;
+        c->has_info = 1;
+        PyObject *key = PyObject_CallFunctionObjArgs(m->class_key, o->f, o->inp, NULL);
+        if (!key)
+            goto out;
+        PyObject *got = PyDict_GetItemWithError(classes, key);
+        if (got) {
+            o->cls = (int)PyLong_AsLong(got);
+        } else if (PyErr_Occurred()) {
+            Py_DECREF(key);
+            goto out;
+        } else {
+            PyObject *num = PyLong_FromLong(c->nclasses);
+            int r2 = num ? PyDict_SetItem(classes, key, num) : -1;
+            Py_XDECREF(num);
+            if (r2 < 0) {
+                Py_DECREF(key);
+                goto out;
+            }
+            o->cls = c->nclasses++;
+        }
+        Py_DECREF(key);
+    }
+    for (Py_ssize_t i = 0; i < nraw; i++) {
+        int32_t k = raw[i] >= 0 ? raw[i] : ~raw[i];
+        if (!c->ops[k].dropped)
+            c->events[c->nev++] = raw[i];
+    }
+    rc = 0;
+out:
+    Py_DECREF(seq);
+    Py_XDECREF(open);
+    Py_XDECREF(classes);
+    PyMem_Free(raw);
+    return rc;
+}
+
+/* --- the search ------------------------------------------------------------------------------------------------ */
+
 typedef struct {
     mask_t L;
     uint32_t s;  /* | MARK for a marked node */
 } node_t;
 
-static PyObject *search(PyObject *self, PyObject *args) {
-    PyObject *ops_list, *events, *init, *step, *check;
-    int keep;
-    long long max_steps;
-    if (!PyArg_ParseTuple(args, "O!O!OOOiL", &PyList_Type, &ops_list, &PyList_Type, &events, &init, &step, &check,
-                          &keep, &max_steps))
-        return NULL;
-
-    Py_ssize_t nops = PyList_GET_SIZE(ops_list), nev = PyList_GET_SIZE(events);
+/* One pass of the search over the compiled history; returns R_*. */
+static int run_search(ctx_t *c, PyObject *init_state, PyObject *check, int keep, long long max_steps) {
     int result = R_ERROR;
-    ctx_t c;
-    memset(&c, 0, sizeof c);
     cset_t seen, newset;
     memset(&seen, 0, sizeof seen);
     memset(&newset, 0, sizeof newset);
     cvec_t cur = {0}, nxt = {0};
     node_t *stack = NULL;
-    size_t stack_cap = 0;
+    size_t stack_cap = 256;
     int bit_op[MASK_BITS];
     mask_t prev_bit[MASK_BITS];   /* unknown-outcome op's bit -> bit of the class member called before it */
     int free_bits[MASK_BITS];
     int nfree = 0, next_bit = 0;
-    int32_t *bit_of = NULL;       /* op -> its bit while pending */
-    mask_t *class_last = NULL;    /* class -> bit of its last called member */
-    int nclasses = 0;
-
-    c.step = step;
-    c.ids = PyDict_New();
-    c.states = PyList_New(0);
-    c.rcap = 64;
-    c.rmask = PyMem_Calloc(c.rcap, sizeof(mask_t));
-    c.ops = PyMem_Calloc(nops ? nops : 1, sizeof(op_t));
-    bit_of = PyMem_Calloc(nops ? nops : 1, sizeof(int32_t));
-    if (!c.ids || !c.states || !c.rmask || !c.ops || !bit_of) {
-        PyErr_NoMemory();
-        goto done;
-    }
-    if (tc_init(&c.tc, 256) < 0 || cset_init(&seen, 256) < 0 || cset_init(&newset, 256) < 0)
-        goto done;
-
-    for (Py_ssize_t i = 0; i < nops; i++) {
-        PyObject *t = PyList_GET_ITEM(ops_list, i);
-        op_t *o = &c.ops[i];
-        PyObject *a, *b;
-        if (!PyTuple_Check(t) || PyTuple_GET_SIZE(t) != 9) {
-            PyErr_SetString(PyExc_TypeError, "bad op tuple");
-            goto done;
-        }
-        o->kind = (int)PyLong_AsLong(PyTuple_GET_ITEM(t, 0));
-        a = PyTuple_GET_ITEM(t, 1);
-        b = PyTuple_GET_ITEM(t, 2);
-        o->f = PyTuple_GET_ITEM(t, 3);
-        o->inp = PyTuple_GET_ITEM(t, 4);
-        o->out = PyTuple_GET_ITEM(t, 5);
-        o->info = PyObject_IsTrue(PyTuple_GET_ITEM(t, 6));
-        o->blind = PyObject_IsTrue(PyTuple_GET_ITEM(t, 7));
-        o->cls = (int)PyLong_AsLong(PyTuple_GET_ITEM(t, 8));
-        if (PyErr_Occurred())
-            goto done;
-        if (o->cls >= nclasses)
-            nclasses = o->cls + 1;
-        if (o->kind == K_READ || o->kind == K_SET || o->kind == K_CAS) {
-            int64_t x = intern(&c, a);
-            if (x < 0)
-                goto done;
-            o->a = (int32_t)x;
-        }
-        if (o->kind == K_CAS) {
-            int64_t x = intern(&c, b);
-            if (x < 0)
-                goto done;
-            o->b = (int32_t)x;
-        }
-        if (o->kind == K_APPEND)
-            o->suffix = a;
-        if (o->kind < K_READ || o->kind > K_GENERIC) {
-            PyErr_SetString(PyExc_ValueError, "bad op kind");
-            goto done;
-        }
-    }
-    class_last = PyMem_Calloc(nclasses ? nclasses : 1, sizeof(mask_t));
-    if (!class_last) {
-        PyErr_NoMemory();
-        goto done;
-    }
-
-    int64_t s_init = intern(&c, init);
-    if (s_init < 0)
-        goto done;
-    if (cvec_push(&cur, (uint32_t)s_init, 0) < 0)
-        goto done;
-
+    int32_t *bit_of = PyMem_Calloc(c->nops ? c->nops : 1, sizeof(int32_t));   /* op -> its bit while pending */
+    mask_t *class_last = PyMem_Calloc(c->nclasses ? c->nclasses : 1, sizeof(mask_t));   /* class -> last bit */
     mask_t cmask = 0;           /* pending ops that change the state and complete */
     mask_t infomask = 0;        /* called unknown-outcome ops (pending forever) */
     mask_t iclass_first = 0;    /* ... that are the first called of their class */
     mask_t blindmask = 0;       /* pending overwrites, unknown-outcome or not */
     int pruned = 0;
     long long steps = 0, total = 0;
+    stack = PyMem_Malloc(stack_cap * sizeof(node_t));
+    if (!bit_of || !class_last || !stack) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    if (cset_init(&seen, 256) < 0 || cset_init(&newset, 256) < 0)
+        goto done;
+    memset(c->rmask, 0, c->rcap * sizeof(mask_t));
+    int64_t s_init = intern(c, init_state);
+    if (s_init < 0 || cvec_push(&cur, (uint32_t)s_init, 0) < 0)
+        goto done;
 
-    for (Py_ssize_t ei = 0; ei < nev; ei++) {
-        long ev = PyLong_AsLong(PyList_GET_ITEM(events, ei));
-        if (ev == -1 && PyErr_Occurred())
-            goto done;
+    for (Py_ssize_t ei = 0; ei < c->nev; ei++) {
+        int32_t ev = c->events[ei];
         if (ev >= 0) {
             /* a call: the op becomes pending and gets a bit */
-            op_t *o = &c.ops[ev];
+            op_t *o = &c->ops[ev];
             int bi;
             if (nfree)
                 bi = free_bits[--nfree];
@@ -566,7 +825,7 @@ static PyObject *search(PyObject *self, PyObject *args) {
             bit_op[bi] = (int)ev;
             bit_of[ev] = bi;
             if (o->kind == K_READ) {
-                c.rmask[o->a] |= b;
+                c->rmask[o->a] |= b;
                 for (size_t i = 0; i < cur.n; i++)  /* placing it where it is legal never hurts */
                     if (cur.v[i].s == (uint32_t)o->a)
                         cur.v[i].L |= b;
@@ -588,7 +847,7 @@ static PyObject *search(PyObject *self, PyObject *args) {
 
         /* a return of op n: every configuration must place it now */
         int n = (int)~ev;
-        op_t *x = &c.ops[n];
+        op_t *x = &c->ops[n];
         int xbi = bit_of[n];
         mask_t xb = ONE << xbi, nxb = ~xb;
         int done_fast = 0;
@@ -599,7 +858,7 @@ static PyObject *search(PyObject *self, PyObject *args) {
                 done_fast = 1;
             } else if ((cmask & ~k0.L) == xb && !(infomask & ~k0.L)) {
                 /* x is the only op that could be placed: try just it */
-                int32_t r = trans(&c, n, (int32_t)k0.s);
+                int32_t r = trans(c, n, (int32_t)k0.s);
                 if (r == -2)
                     goto done;
                 if (r < 0) {
@@ -607,7 +866,7 @@ static PyObject *search(PyObject *self, PyObject *args) {
                     goto done;
                 }
                 mask_t L2 = k0.L | xb;
-                L2 |= c.rmask[r] & ~L2;
+                L2 |= c->rmask[r] & ~L2;
                 cur.v[0].s = (uint32_t)r;
                 cur.v[0].L = L2 & nxb;
                 done_fast = 1;
@@ -632,14 +891,6 @@ static PyObject *search(PyObject *self, PyObject *args) {
                 if (!rc)
                     continue;
                 size_t sp = 0;
-                if (stack_cap == 0) {
-                    stack_cap = 256;
-                    stack = PyMem_Malloc(stack_cap * sizeof(node_t));
-                    if (!stack) {
-                        PyErr_NoMemory();
-                        goto done;
-                    }
-                }
                 stack[sp].s = k0.s;
                 stack[sp].L = k0.L;
                 sp++;
@@ -667,7 +918,7 @@ static PyObject *search(PyObject *self, PyObject *args) {
                         mask_t b = ONE << bi;
                         avail &= avail - 1;
                         int on = bit_op[bi];
-                        int32_t r = trans(&c, on, (int32_t)s);
+                        int32_t r = trans(c, on, (int32_t)s);
                         if (r < 0) {
                             if (r == -2)
                                 goto done;
@@ -686,7 +937,7 @@ static PyObject *search(PyObject *self, PyObject *args) {
                             }
                         }
                         mask_t L2 = L | b;
-                        mask_t add = c.rmask[r] & ~L2;
+                        mask_t add = c->rmask[r] & ~L2;
                         L2 |= add;
                         if (L2 & xb) {
                             int rc2 = cset_add(&newset, (uint32_t)r, L2 & nxb);
@@ -695,7 +946,7 @@ static PyObject *search(PyObject *self, PyObject *args) {
                             continue;
                         }
                         uint32_t key = (uint32_t)r;
-                        if (c.ops[on].info && !add && blindmask) {
+                        if (c->ops[on].info && !add && blindmask) {
                             /* an unknown-outcome op no read follows is only worth it before an op that does
                              * not overwrite (before an overwrite it can be left out): the node is marked and
                              * tries no overwrite next (an unmarked twin beats it) */
@@ -737,7 +988,7 @@ static PyObject *search(PyObject *self, PyObject *args) {
         /* x returned and every configuration placed it: free its bit */
         free_bits[nfree++] = xbi;
         if (x->kind == K_READ)
-            c.rmask[x->a] &= nxb;
+            c->rmask[x->a] &= nxb;
         else {
             cmask &= nxb;
             blindmask &= nxb;
@@ -759,29 +1010,100 @@ done:
     PyMem_Free(nxt.v);
     cset_free(&seen);
     cset_free(&newset);
-    tc_free(&c.tc);
-    PyMem_Free(c.rmask);
-    PyMem_Free(c.ops);
     PyMem_Free(bit_of);
     PyMem_Free(class_last);
+    return result;
+}
+
+static PyObject *verdict(PyObject *self, PyObject *args) {
+    PyObject *history, *init, *step, *check;
+    model_t m;
+    int keep;
+    long long max_steps;
+    if (!PyArg_ParseTuple(args, "OiOO(OOO)(OOOO)OiL", &history, &m.code, &init, &step, &m.read_only,
+                          &m.read_expect, &m.overwrites, &m.unknown, &m.no_expect, &m.freeze, &m.class_key,
+                          &check, &keep, &max_steps))
+        return NULL;
+    if (m.code < M_GENERIC || m.code > M_KV) {
+        PyErr_SetString(PyExc_ValueError, "unknown model code");
+        return NULL;
+    }
+    ctx_t c;
+    memset(&c, 0, sizeof c);
+    int result = R_ERROR;
+    c.step = step;
+    c.ids = PyDict_New();
+    c.states = PyList_New(0);
+    c.rcap = 64;
+    c.rmask = PyMem_Calloc(c.rcap, sizeof(mask_t));
+    if (!c.ids || !c.states || !c.rmask) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    if (tc_init(&c.tc, 256) < 0 || compile(&c, &m, history) < 0)
+        goto done;
+    if (!c.has_info) {
+        result = run_search(&c, init, check, 0, -1);
+    } else {
+        /* first a narrow pass (keep); a failure that dropped configurations needs the full one */
+        result = run_search(&c, init, check, keep, max_steps);
+        if (result == R_PRUNED)
+            result = run_search(&c, init, check, 0, max_steps);
+    }
+
+done:
+    for (Py_ssize_t i = 0; i < c.nops; i++) {
+        Py_XDECREF(c.ops[i].f);
+        Py_XDECREF(c.ops[i].inp);
+        Py_XDECREF(c.ops[i].out);
+    }
+    PyMem_Free(c.ops);
+    PyMem_Free(c.events);
+    tc_free(&c.tc);
+    PyMem_Free(c.rmask);
     Py_XDECREF(c.ids);
     Py_XDECREF(c.states);
     if (result == R_ERROR)
         return NULL;
-    return PyLong_FromLong(result);
+    if (result == R_TRUE)
+        Py_RETURN_TRUE;
+    if (result == R_FALSE)
+        Py_RETURN_FALSE;
+    Py_RETURN_NONE;
 }
 
 static PyMethodDef methods[] = {
-    {"search", search, METH_VARARGS,
-     "search(ops, events, init, step, check, keep, max_steps) -> 1 linearizable, 0 not, 2 not found after "
-     "pruning, -1 gave up (see the module source)"},
+    {"verdict", verdict, METH_VARARGS,
+     "verdict(history, model_code, init, step, (read_only, read_expect, overwrites), (UNKNOWN, NO_EXPECT, "
+     "freeze, class_key), check, keep, max_steps) -> True | False | None (see the module source)"},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_lin_native",
                                     "Native core of the verdict-only linearizability search.", -1, methods};
 
+#define INTERN(var, text)                                \
+    do {                                                 \
+        if (!(var = PyUnicode_InternFromString(text)))   \
+            return NULL;                                 \
+    } while (0)
+
 PyMODINIT_FUNC PyInit__lin_native(void) {
+    INTERN(s_invoke, "invoke");
+    INTERN(s_ok, "ok");
+    INTERN(s_fail, "fail");
+    INTERN(s_info, "info");
+    INTERN(s_read, "read");
+    INTERN(s_get, "get");
+    INTERN(s_write, "write");
+    INTERN(s_put, "put");
+    INTERN(s_cas, "cas");
+    INTERN(s_append, "append");
+    INTERN(s_type, "type");
+    INTERN(s_process, "process");
+    INTERN(s_f, "f");
+    INTERN(s_value, "value");
+    INTERN(s_empty, "");
     PyObject *m = PyModule_Create(&module);
     if (!m)
         return NULL;
