@@ -13,6 +13,12 @@ Unlike ``plain_verdict`` it handles ops with an unknown outcome (``info`` comple
 completed): they stay pending to the end, may take effect at most once, and read-only ones are left out. It calls
 ``budget.check()`` every few thousand steps and lets :class:`checkers._lin_search.Interrupted` through.
 
+How it searches (checkers/_lin_native.c): first depth first, as Porcupine does (one order at a time, with a
+cache of (linearized ops, state)), for up to :data:`DFS_CAP` steps: that finds a linearization of a part whose
+ops do not commute (a kv key's appends) long before a breadth-first search has listed every order of them. Past
+the cap, the just-in-time breadth-first search of checkers/_lin_plain.py and checkers/_lin_search.py decides
+(configurations (state, pending ops placed), closures at returns, classes and dominance of unknown-outcome ops).
+
 How the model is run: the built-in register, cas-register and kv (per key) models are compiled here into
 transitions the native core runs without calling Python (a write sets a state, a compare-and-set maps one state
 to another, a kv append of a str concatenates); any other model (a plugin's) is run through ``model.step``,
@@ -43,6 +49,8 @@ INFO_STEP_CAP = 20_000_000
 #: Configurations kept per (state, other bits) by the first, narrow pass over parts with unknown-outcome ops (as
 #: checkers.linearizable's FIRST_PASS_KEEP); a failure there that dropped some runs the full search.
 FIRST_PASS_KEEP = 1
+#: Steps of the depth-first pass before the breadth-first search takes over (about half a second at most).
+DFS_CAP = 2_000_000
 
 
 def native_available() -> bool:
@@ -54,10 +62,17 @@ def fast_verdict(history: list, model: Model, budget) -> bool | None:
     """True / False / None for one part (see the module docstring)."""
     if not native_available():
         return plain_verdict(history, model, budget)
-    return _lin_native.verdict(history, _model_code(model), model.init(), model.step,
+    return native_verdict(history, model, budget)
+
+
+def native_verdict(history: list, model: Model, budget, *, dfs_cap: int = DFS_CAP, generic: bool = False):
+    """The native search itself (tests use the knobs): ``dfs_cap`` steps of the depth-first pass (0: none, -1:
+    no cap, so it alone decides); ``generic`` runs a built-in model through its Python functions too."""
+    code = 0 if generic else _model_code(model)
+    return _lin_native.verdict(history, code, model.init(), model.step,
                                (model.read_only, model.read_expect, model.overwrites),
                                (UNKNOWN, NO_EXPECT, _freeze, _class_key), budget.check, FIRST_PASS_KEEP,
-                               INFO_STEP_CAP)
+                               INFO_STEP_CAP, dfs_cap)
 
 
 def _model_code(model: Model) -> int:

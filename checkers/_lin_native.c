@@ -1,6 +1,7 @@
 /* The native core of the linearizability checker: a verdict-only just-in-time search (see checkers/_lin_fast.py).
  *
- * Private module. Contract of verdict(history, code, init, step, hints, helpers, check, keep, max_steps):
+ * Private module. Contract of
+ * verdict(history, code, init, step, hints, helpers, check, keep, max_steps, dfs_cap):
  *   True   some order of the ops that respects real time is legal for the model (found, never guessed);
  *   False  no such order exists;
  *   None   gave up: more ops pending at once (unknown-outcome ones count to the end) than mask bits, or more than
@@ -34,6 +35,9 @@
  * read or an op that does not overwrite follows it: the node after it is "marked" and tries no overwrite next);
  * and a first narrow pass that keeps ``keep`` configurations per (state, other bits), rerun in full when it fails
  * having dropped some. See checkers/_lin_search.py for why each is exact.
+ *
+ * Before it, a depth-first pass (run_dfs: Porcupine's search) gets ``dfs_cap`` steps (0: none): it finds one
+ * linearization fast where the breadth-first search would enumerate every order of ops that do not commute.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -1015,14 +1019,219 @@ done:
     return result;
 }
 
+/* --- a depth-first pass (Wing & Gong with Lowe's cache, as Porcupine runs it) ---------------------------------- */
+/* The breadth-first search above keeps every configuration; where ops do not commute (a kv key's appends) the
+ * orders of the ops pending at a return are many, and a linearizable part pays for all of them. This pass follows
+ * one order at a time instead: it walks the history's events, linearizing the first pending op (in call order)
+ * that is legal and leads to a (linearized set, state) not seen before; at a return whose op is not linearized it
+ * backtracks. It is exact (True: an order was found; False: every order was ruled out, the cache only skips
+ * repeated (set, state) pairs), but it may take many steps before a failure: past ``cap`` steps it gives up
+ * (R_GAVE_UP) and the breadth-first search decides. Unknown-outcome ops have no return: they may be linearized
+ * any time after their call, or never. */
+
+typedef struct {
+    uint64_t *bits;   /* nwords per entry, for the exact comparison */
+    uint64_t *hash;   /* Zobrist hash + 1 (0 = empty) */
+    int32_t *state;
+    size_t cap, n;
+    int nwords;
+} dcache_t;
+
+static int dcache_grow(dcache_t *d) {
+    size_t ncap = d->cap ? d->cap * 2 : 1024;
+    uint64_t *nb = PyMem_Malloc(ncap * d->nwords * sizeof(uint64_t));
+    uint64_t *nh = PyMem_Calloc(ncap, sizeof(uint64_t));
+    int32_t *ns = PyMem_Malloc(ncap * sizeof(int32_t));
+    if (!nb || !nh || !ns) {
+        PyMem_Free(nb);
+        PyMem_Free(nh);
+        PyMem_Free(ns);
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (size_t i = 0; i < d->cap; i++) {
+        if (!d->hash[i])
+            continue;
+        size_t j = mix(d->hash[i] ^ (uint64_t)d->state[i]) & (ncap - 1);
+        while (nh[j])
+            j = (j + 1) & (ncap - 1);
+        nh[j] = d->hash[i];
+        ns[j] = d->state[i];
+        memcpy(nb + j * d->nwords, d->bits + i * d->nwords, d->nwords * sizeof(uint64_t));
+    }
+    PyMem_Free(d->bits);
+    PyMem_Free(d->hash);
+    PyMem_Free(d->state);
+    d->bits = nb;
+    d->hash = nh;
+    d->state = ns;
+    d->cap = ncap;
+    return 0;
+}
+
+/* 1 if (bits, s) was added, 0 if already there, -1 on error */
+static int dcache_add(dcache_t *d, const uint64_t *bits, uint64_t h, int32_t s) {
+    if ((d->n + 1) * 2 > d->cap && dcache_grow(d) < 0)
+        return -1;
+    h += 1;
+    if (!h)
+        h = 1;
+    size_t m = d->cap - 1, j = mix(h ^ (uint64_t)s) & m;
+    while (d->hash[j]) {
+        if (d->hash[j] == h && d->state[j] == s && !memcmp(d->bits + j * d->nwords, bits, d->nwords * 8))
+            return 0;
+        j = (j + 1) & m;
+    }
+    d->hash[j] = h;
+    d->state[j] = s;
+    memcpy(d->bits + j * d->nwords, bits, d->nwords * sizeof(uint64_t));
+    d->n++;
+    return 1;
+}
+
+static int run_dfs(ctx_t *c, PyObject *init_state, PyObject *check, long long cap) {
+    int result = R_ERROR;
+    Py_ssize_t ne = c->nev, nops = c->nops;
+    /* the events as a doubly linked list, 1..ne, 0 the head */
+    int32_t *next = PyMem_Malloc((ne + 2) * sizeof(int32_t)), *prev = PyMem_Malloc((ne + 2) * sizeof(int32_t));
+    int32_t *ret_of = PyMem_Malloc((nops ? nops : 1) * sizeof(int32_t));   /* op -> its return entry or -1 */
+    uint64_t *zob = PyMem_Malloc((nops ? nops : 1) * sizeof(uint64_t));
+    int nwords = (int)((nops + 63) / 64);
+    uint64_t *lin = PyMem_Calloc(nwords ? nwords : 1, sizeof(uint64_t));
+    struct frame { int32_t entry, state; } *calls = PyMem_Malloc((nops ? nops : 1) * sizeof(struct frame));
+    dcache_t d = {0};
+    d.nwords = nwords ? nwords : 1;
+    if (!next || !prev || !ret_of || !zob || !lin || !calls) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < nops; i++) {
+        ret_of[i] = -1;
+        zob[i] = mix((uint64_t)i * 0x9e3779b97f4a7c15ULL + 0x632be59bd9b4e019ULL);
+    }
+    for (Py_ssize_t i = 0; i <= ne; i++) {
+        next[i] = (int32_t)(i + 1 <= ne ? i + 1 : 0);
+        prev[i] = (int32_t)(i ? i - 1 : ne);
+    }
+    if (ne == 0)
+        next[0] = prev[0] = 0;
+    Py_ssize_t remaining = 0;   /* returns not yet passed */
+    for (Py_ssize_t i = 0; i < ne; i++) {
+        int32_t ev = c->events[i];
+        if (ev < 0) {
+            ret_of[~ev] = (int32_t)(i + 1);
+            remaining++;
+        }
+    }
+    int64_t s0 = intern(c, init_state);
+    if (s0 < 0)
+        goto done;
+    int32_t state = (int32_t)s0;
+    uint64_t h = 0;
+    int ncalls = 0;
+    long long steps = 0;
+    int32_t e = next[0];
+    while (remaining > 0) {
+        if (++steps % CHECK_EVERY == 0) {
+            PyObject *ok = PyObject_CallNoArgs(check);
+            if (!ok)
+                goto done;
+            Py_DECREF(ok);
+            if (cap >= 0 && steps > cap) {
+                result = R_GAVE_UP;
+                goto done;
+            }
+        }
+        int32_t ev = c->events[e - 1];
+        if (ev >= 0) {
+            /* a call: linearize the op here if legal and new */
+            op_t *o = &c->ops[ev];
+            int32_t r;
+            if (o->kind == K_READ)
+                r = state == o->a ? state : -1;
+            else
+                r = trans(c, (int)ev, state);
+            if (r == -2)
+                goto done;
+            if (r >= 0) {
+                lin[ev / 64] |= (uint64_t)1 << (ev % 64);
+                int added = dcache_add(&d, lin, h ^ zob[ev], r);
+                if (added < 0)
+                    goto done;
+                if (added) {
+                    calls[ncalls].entry = e;
+                    calls[ncalls].state = state;
+                    ncalls++;
+                    state = r;
+                    h ^= zob[ev];
+                    /* lift the call and its return out of the list */
+                    next[prev[e]] = next[e];
+                    prev[next[e]] = prev[e];
+                    int32_t re = ret_of[ev];
+                    if (re >= 0) {
+                        next[prev[re]] = next[re];
+                        prev[next[re]] = prev[re];
+                        remaining--;
+                    }
+                    e = next[0];
+                    continue;
+                }
+                lin[ev / 64] &= ~((uint64_t)1 << (ev % 64));
+            }
+            e = next[e];
+            if (e == 0) {   /* only unknown-outcome calls left after here, yet returns remain: backtrack */
+                goto backtrack;
+            }
+            continue;
+        }
+    backtrack:
+        /* a return of an op not linearized: undo the last linearization and try the next op after it */
+        if (ncalls == 0) {
+            result = R_FALSE;
+            goto done;
+        }
+        ncalls--;
+        e = calls[ncalls].entry;
+        state = calls[ncalls].state;
+        {
+            int32_t k = c->events[e - 1];
+            h ^= zob[k];
+            lin[k / 64] &= ~((uint64_t)1 << (k % 64));
+            int32_t re = ret_of[k];
+            if (re >= 0) {
+                next[prev[re]] = re;
+                prev[next[re]] = re;
+                remaining++;
+            }
+            next[prev[e]] = e;
+            prev[next[e]] = e;
+        }
+        e = next[e];
+        if (e == 0)
+            goto backtrack;
+    }
+    result = R_TRUE;
+done:
+    PyMem_Free(next);
+    PyMem_Free(prev);
+    PyMem_Free(ret_of);
+    PyMem_Free(zob);
+    PyMem_Free(lin);
+    PyMem_Free(calls);
+    PyMem_Free(d.bits);
+    PyMem_Free(d.hash);
+    PyMem_Free(d.state);
+    return result;
+}
+
 static PyObject *verdict(PyObject *self, PyObject *args) {
     PyObject *history, *init, *step, *check;
     model_t m;
     int keep;
-    long long max_steps;
-    if (!PyArg_ParseTuple(args, "OiOO(OOO)(OOOO)OiL", &history, &m.code, &init, &step, &m.read_only,
+    long long max_steps, dfs_cap;
+    if (!PyArg_ParseTuple(args, "OiOO(OOO)(OOOO)OiLL", &history, &m.code, &init, &step, &m.read_only,
                           &m.read_expect, &m.overwrites, &m.unknown, &m.no_expect, &m.freeze, &m.class_key,
-                          &check, &keep, &max_steps))
+                          &check, &keep, &max_steps, &dfs_cap))
         return NULL;
     if (m.code < M_GENERIC || m.code > M_KV) {
         PyErr_SetString(PyExc_ValueError, "unknown model code");
@@ -1042,13 +1251,12 @@ static PyObject *verdict(PyObject *self, PyObject *args) {
     }
     if (tc_init(&c.tc, 256) < 0 || compile(&c, &m, history) < 0)
         goto done;
-    if (!c.has_info) {
-        result = run_search(&c, init, check, 0, -1);
-    } else {
+    result = dfs_cap ? run_dfs(&c, init, check, dfs_cap) : R_GAVE_UP;
+    if (result == R_GAVE_UP) {
         /* first a narrow pass (keep); a failure that dropped configurations needs the full one */
-        result = run_search(&c, init, check, keep, max_steps);
+        result = run_search(&c, init, check, keep, c.has_info ? max_steps : -1);
         if (result == R_PRUNED)
-            result = run_search(&c, init, check, 0, max_steps);
+            result = run_search(&c, init, check, 0, c.has_info ? max_steps : -1);
     }
 
 done:
