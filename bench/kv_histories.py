@@ -24,7 +24,7 @@ from harness.history import Op
 
 
 def kv_history(seed: int, *, clients: int = 50, keys: int = 10, n_ops: int = 2000, p_get: float = 0.5,
-               p_append: float = 0.3, corrupt: bool = False) -> list[Op]:
+               p_append: float = 0.3, corrupt: bool | str = False) -> list[Op]:
     """``n_ops`` ops of ``clients`` clients on ``keys`` keys (see the module docstring)."""
     rng = random.Random(seed)
     heap: list[tuple[float, int, str, int]] = []   # (time, seq, what, client): "invoke" / "effect" / "complete"
@@ -76,7 +76,9 @@ def kv_history(seed: int, *, clients: int = 50, keys: int = 10, n_ops: int = 200
             heapq.heappush(heap, (t + rng.random() * 0.2, seq, "invoke", c))
             seq += 1
     events.sort()
-    if corrupt:
+    if corrupt == "swap":
+        _swap_two_appends_in_one_read(rng, events)
+    elif corrupt:
         _make_one_read_stale(rng, events)
     ops = []
     for i, (t, _s, e) in enumerate(events):
@@ -111,4 +113,27 @@ def _make_one_read_stale(rng: random.Random, events: list) -> None:
     n, stale = rng.choice(mid)
     e = dict(events[n][2])
     e["value"] = rng.choice(stale)
+    events[n] = (events[n][0], events[n][1], e)
+
+
+def _swap_two_appends_in_one_read(rng: random.Random, events: list) -> None:
+    """Swap the last two appended tokens in the value one get returned (a subtler corruption than a stale read:
+    each order alone is often possible, the history as a whole usually is not, and the search may only find out
+    after trying the orders of the ops pending around it). Not always non-linearizable: check the verdict."""
+    candidates = []
+    for n, (_t, _s, e) in enumerate(events):
+        x = e.get("x")
+        if x is None or x["f"] != "get" or not isinstance(e["value"], str):
+            continue
+        toks = e["value"].split(" y")
+        if len(toks) >= 3 and toks[-2] != toks[-3]:
+            candidates.append(n)
+    if not candidates:
+        raise ValueError("no read to corrupt: make the history longer")
+    mid = [n for n in candidates if len(events) // 4 <= n <= 3 * len(events) // 4] or candidates
+    n = rng.choice(mid)
+    e = dict(events[n][2])
+    toks = e["value"].split(" y")
+    toks[-2], toks[-3] = toks[-3], toks[-2]
+    e["value"] = " y".join(toks)
     events[n] = (events[n][0], events[n][1], e)

@@ -5,9 +5,10 @@ unknown outcomes): given one part's ops (history order, no nemesis ops) and an u
 
 - ``True``: some order of its ops that respects real time is legal for the model (found, never guessed);
 - ``False``: no such order exists;
-- ``None``: this search does not apply or gave up (more pending ops than the native masks hold, or the step cap
-  :data:`INFO_STEP_CAP` on a part with unknown-outcome ops); the caller runs :func:`checkers._lin_search.search`,
-  so None is always safe.
+- ``None``: this search gave up: its depth-first pass passed :data:`DFS_CAP` steps (or 64 MB of cache), and then
+  either more ops were pending at once than the native masks hold (128 bits; unknown-outcome ops hold theirs to
+  the end) or, on a part with unknown-outcome ops, the breadth-first search passed :data:`INFO_STEP_CAP` steps.
+  The caller runs :func:`checkers._lin_search.search` then, so None is always safe.
 
 Unlike ``plain_verdict`` it handles ops with an unknown outcome (``info`` completions and invokes that never
 completed): they stay pending to the end, may take effect at most once, and read-only ones are left out. It calls

@@ -4,8 +4,9 @@
  * verdict(history, code, init, step, hints, helpers, check, keep, max_steps, dfs_cap):
  *   True   some order of the ops that respects real time is legal for the model (found, never guessed);
  *   False  no such order exists;
- *   None   gave up: more ops pending at once (unknown-outcome ones count to the end) than mask bits, or more than
- *          ``max_steps`` steps on a history with unknown-outcome ops (max_steps < 0: no cap).
+ *   None   gave up: the depth-first pass passed ``dfs_cap`` steps or its memory cap, and then the breadth-first
+ *          search could not run (more ops pending at once than mask bits; unknown-outcome ones count to the end)
+ *          or passed ``max_steps`` steps on a history with unknown-outcome ops (max_steps < 0: no cap).
  * It raises whatever the model's functions or ``check`` raise (``check`` is the budget's deadline check, called
  * every few thousand steps, so a long search stops within milliseconds of the deadline).
  *
@@ -306,7 +307,7 @@ typedef struct {
     Py_ssize_t nops;
     int32_t *events;       /* op number for a call, ~op number for a return, kept ops only */
     Py_ssize_t nev;
-    int nclasses, has_info;
+    int nclasses, has_info;   /* has_info: how many unknown-outcome ops are kept */
     tcache_t tc;
 } ctx_t;
 
@@ -735,7 +736,7 @@ static int compile(ctx_t *c, model_t *m, PyObject *history) {
             goto out;
         if (o->dropped || !o->info || o->kind == K_READ)
             continue;
-        c->has_info = 1;
+        c->has_info++;
         PyObject *key = PyObject_CallFunctionObjArgs(m->class_key, o->f, o->inp, NULL);
         if (!key)
             goto out;
@@ -1026,7 +1027,7 @@ done:
  * that is legal and leads to a (linearized set, state) not seen before; at a return whose op is not linearized it
  * backtracks. It is exact (True: an order was found; False: every order was ruled out, the cache only skips
  * repeated (set, state) pairs), but it may take many steps before a failure: past ``cap`` steps it gives up
- * (R_GAVE_UP) and the breadth-first search decides. Unknown-outcome ops have no return: they may be linearized
+ * (R_GAVE_UP) and the breadth-first search decides; so it does when its cache passes DFS_CACHE_BYTES. Unknown-outcome ops have no return: they may be linearized
  * any time after their call, or never. */
 
 typedef struct {
@@ -1089,6 +1090,9 @@ static int dcache_add(dcache_t *d, const uint64_t *bits, uint64_t h, int32_t s) 
     return 1;
 }
 
+/* The depth-first pass's cache holds a bitset of every op per entry: past this many bytes it gives up. */
+#define DFS_CACHE_BYTES ((size_t)64 << 20)
+
 static int run_dfs(ctx_t *c, PyObject *init_state, PyObject *check, long long cap) {
     int result = R_ERROR;
     Py_ssize_t ne = c->nev, nops = c->nops;
@@ -1137,7 +1141,7 @@ static int run_dfs(ctx_t *c, PyObject *init_state, PyObject *check, long long ca
             if (!ok)
                 goto done;
             Py_DECREF(ok);
-            if (cap >= 0 && steps > cap) {
+            if ((cap >= 0 && steps > cap) || d.n * (size_t)d.nwords * 8 > DFS_CACHE_BYTES) {
                 result = R_GAVE_UP;
                 goto done;
             }
@@ -1252,7 +1256,9 @@ static PyObject *verdict(PyObject *self, PyObject *args) {
     if (tc_init(&c.tc, 256) < 0 || compile(&c, &m, history) < 0)
         goto done;
     result = dfs_cap ? run_dfs(&c, init, check, dfs_cap) : R_GAVE_UP;
-    if (result == R_GAVE_UP) {
+    /* unknown-outcome ops keep their bits to the end: with as many as the masks hold, only the depth-first pass
+     * (no masks) can answer */
+    if (result == R_GAVE_UP && c.has_info < MASK_BITS) {
         /* first a narrow pass (keep); a failure that dropped configurations needs the full one */
         result = run_search(&c, init, check, keep, c.has_info ? max_steps : -1);
         if (result == R_PRUNED)
