@@ -1027,8 +1027,11 @@ done:
  * that is legal and leads to a (linearized set, state) not seen before; at a return whose op is not linearized it
  * backtracks. It is exact (True: an order was found; False: every order was ruled out, the cache only skips
  * repeated (set, state) pairs), but it may take many steps before a failure: past ``cap`` steps it gives up
- * (R_GAVE_UP) and the breadth-first search decides; so it does when its cache passes DFS_CACHE_BYTES. Unknown-outcome ops have no return: they may be linearized
- * any time after their call, or never. */
+ * (R_GAVE_UP) and the breadth-first search decides; so it does when its cache passes DFS_CACHE_BYTES.
+ * Unknown-outcome ops have no return: they may be linearized any time after their call, or never. Right after
+ * one, no overwrite is tried (an unknown-outcome op followed by an overwrite can be left out of a linearization,
+ * as in checkers/_lin_search.py), else crashed writes would be tried in every subset; the cache key says whether
+ * the last op had an unknown outcome, since that changes what may follow. */
 
 typedef struct {
     uint64_t *bits;   /* nwords per entry, for the exact comparison */
@@ -1102,7 +1105,7 @@ static int run_dfs(ctx_t *c, PyObject *init_state, PyObject *check, long long ca
     uint64_t *zob = PyMem_Malloc((nops ? nops : 1) * sizeof(uint64_t));
     int nwords = (int)((nops + 63) / 64);
     uint64_t *lin = PyMem_Calloc(nwords ? nwords : 1, sizeof(uint64_t));
-    struct frame { int32_t entry, state; } *calls = PyMem_Malloc((nops ? nops : 1) * sizeof(struct frame));
+    struct frame { int32_t entry, state, marked; } *calls = PyMem_Malloc((nops ? nops : 1) * sizeof(struct frame));
     dcache_t d = {0};
     d.nwords = nwords ? nwords : 1;
     if (!next || !prev || !ret_of || !zob || !lin || !calls) {
@@ -1131,6 +1134,7 @@ static int run_dfs(ctx_t *c, PyObject *init_state, PyObject *check, long long ca
     if (s0 < 0)
         goto done;
     int32_t state = (int32_t)s0;
+    int marked = 0;   /* the last op linearized had an unknown outcome: no overwrite may follow (see below) */
     uint64_t h = 0;
     int ncalls = 0;
     long long steps = 0;
@@ -1151,7 +1155,9 @@ static int run_dfs(ctx_t *c, PyObject *init_state, PyObject *check, long long ca
             /* a call: linearize the op here if legal and new */
             op_t *o = &c->ops[ev];
             int32_t r;
-            if (o->kind == K_READ)
+            if (marked && o->blind)
+                r = -1;   /* the unknown-outcome op before it could be left out: that order is tried there */
+            else if (o->kind == K_READ)
                 r = state == o->a ? state : -1;
             else
                 r = trans(c, (int)ev, state);
@@ -1159,14 +1165,16 @@ static int run_dfs(ctx_t *c, PyObject *init_state, PyObject *check, long long ca
                 goto done;
             if (r >= 0) {
                 lin[ev / 64] |= (uint64_t)1 << (ev % 64);
-                int added = dcache_add(&d, lin, h ^ zob[ev], r);
+                int added = dcache_add(&d, lin, h ^ zob[ev], r * 2 + o->info);
                 if (added < 0)
                     goto done;
                 if (added) {
                     calls[ncalls].entry = e;
                     calls[ncalls].state = state;
+                    calls[ncalls].marked = marked;
                     ncalls++;
                     state = r;
+                    marked = o->info;
                     h ^= zob[ev];
                     /* lift the call and its return out of the list */
                     next[prev[e]] = next[e];
@@ -1197,6 +1205,7 @@ static int run_dfs(ctx_t *c, PyObject *init_state, PyObject *check, long long ca
         ncalls--;
         e = calls[ncalls].entry;
         state = calls[ncalls].state;
+        marked = calls[ncalls].marked;
         {
             int32_t k = c->events[e - 1];
             h ^= zob[k];
