@@ -257,12 +257,14 @@ def _concurrent_writes(n: int) -> list[Op]:
 
 
 @pytest.mark.timeout(60)
-def test_the_deadline_interrupts_a_long_native_search():
+@pytest.mark.parametrize("dfs_cap", [0, -1], ids=["breadth-first", "depth-first"])
+def test_the_deadline_interrupts_a_long_native_search(dfs_cap):
+    # a read of a value nobody wrote, after 60 concurrent writes: every subset of them is tried first
     h = _concurrent_writes(60) + [Op(120, 120, 99, "invoke", "read", None), Op(121, 121, 99, "ok", "read", 12345)]
     budget = _Budget(time.monotonic() + 0.3, None)
     t = time.monotonic()
     with pytest.raises(Interrupted):
-        native_verdict(h, get_model("register"), budget, dfs_cap=0)
+        native_verdict(h, get_model("register"), budget, dfs_cap=dfs_cap)
     assert time.monotonic() - t < 1.5
 
 
