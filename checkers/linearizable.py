@@ -25,7 +25,7 @@ from __future__ import annotations
 import time
 from typing import Any, Sequence
 
-from checkers._lin_fast import fast_verdict
+from checkers._lin_fast import fast_verdict, native_available
 from checkers._lin_dfs import dfs_verdict
 from checkers._lin_parts import OutOfSlice, run_parts
 from checkers._lin_search import Failure, Interrupted, Prepared, _Budget, prepare, search
@@ -101,6 +101,8 @@ def _part_verdict(ops: list[Op], model: Model, keyed: bool, budget: _Budget) -> 
         try:
             v = fast_verdict(ops, model, budget)
         except OutOfSlice:
+            if native_available():
+                raise  # the native search goes depth-first itself before its breadth-first pass
             # The breadth-first search keeps every order of many overlapping writes; depth-first often finds
             # one at once (and is exact too). Same slice for it; if both run out, the part waits for a larger one.
             budget.checks = 0
