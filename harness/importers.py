@@ -37,7 +37,10 @@ _LOG_LINE = re.compile(r"^\s*(?:\S+\s+)?jepsen\.util\s+-\s+(?P<process>:?\S+)\s+
 _SIMPLE_SCALAR = r'(?:(?:nil|-?\d{1,18}|:[A-Za-z][\w\-]*)(?![^\s,\]\}])|"[^"\\]*")'
 _SIMPLE_VALUE = re.compile(rf'(?:{_SIMPLE_SCALAR}|\[(?:\s*{_SIMPLE_SCALAR})*\s*\])')
 _SCALAR_TOKENS = re.compile(_SIMPLE_SCALAR)
-_EDN_MAP = re.compile(r'^\{((?:\s*:[a-z][\w\-]*\s+' + _SIMPLE_VALUE.pattern + r'\s*,?)*)\s*\}\s*$')
+# Entries are separated by whitespace/commas matched in exactly one place, so a line that fails to match fails in
+# linear time (a separator that two parts of the pattern could share backtracks exponentially).
+_EDN_ENTRY_PAT = r':[a-z][\w\-]*\s+' + _SIMPLE_VALUE.pattern
+_EDN_MAP = re.compile(r'^\{[\s,]*((?:' + _EDN_ENTRY_PAT + r'(?:[\s,]+' + _EDN_ENTRY_PAT + r')*)?)[\s,]*\}\s*$')
 _EDN_ENTRY = re.compile(r':([a-z][\w\-]*)\s+(' + _SIMPLE_VALUE.pattern + r')\s*,?')
 
 
