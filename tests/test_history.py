@@ -163,3 +163,48 @@ def test_fast_line_encoding_equals_the_json_encoder(i, t, p, ty, f, v, node, key
     op = Op(i, t, p, ty, f, v, node, key, error)
     assert op.to_json() == json.dumps(op.to_dict(), separators=(",", ":"), ensure_ascii=False)
     assert json.loads(op.to_json()) == op.to_dict()
+
+
+# --- the streaming reader's edges -------------------------------------------------------------------------------
+
+def test_reader_accepts_crlf_leading_whitespace_and_blank_lines(tmp_path):
+    p = tmp_path / "h.jsonl"
+    p.write_bytes(b'  {"time": 1, "process": 0, "type": "invoke", "f": "read"}\r\n\r\n'
+                  b'\t{"time": 2, "process": 0, "type": "ok", "f": "read", "value": 3}  \n')
+    ops = read_history(p)
+    assert [(o.index, o.type, o.value) for o in ops] == [(0, "invoke", None), (1, "ok", 3)]
+
+
+def test_bad_utf8_names_its_line(tmp_path):
+    p = tmp_path / "h.jsonl"
+    p.write_bytes(json.dumps(inv(1, 0)).encode() + b"\n" + b'{"time": 2, "process": 0, "type": "ok", "f": "r\xff"}\n')
+    with pytest.raises(MalformedHistory) as e:
+        read_history(p)
+    assert e.value.location == f"{p}:2" and "UTF-8" in e.value.message
+
+
+@pytest.mark.parametrize("depth, ok", [(100, True), (101, False), (5000, False)])
+def test_value_nesting_is_bounded(tmp_path, depth, ok):
+    nested = "[" * depth + "1" + "]" * depth  # a list nested `depth` levels deep
+    p = tmp_path / "h.jsonl"
+    p.write_text(json.dumps(inv(1, 0, "write", 0)).replace('"value": 0', f'"value": {nested}') + "\n")
+    if ok:
+        assert len(read_history(p)) == 1
+    else:
+        with pytest.raises(MalformedHistory) as e:
+            read_history(p)
+        assert e.value.location == f"{p}:1" and "nest" in e.value.message
+
+
+def test_two_values_on_a_line_is_an_error(tmp_path):
+    p = tmp_path / "h.jsonl"
+    p.write_text(json.dumps(inv(1, 0)) + " " + json.dumps(inv(2, 1)) + "\n")
+    with pytest.raises(MalformedHistory, match="extra data"):
+        read_history(p)
+
+
+def test_ops_stay_immutable_and_equal_by_value():
+    a = Op(0, 1, 2, "invoke", "write", [1], key="k")
+    with pytest.raises(Exception):
+        a.value = 3  # type: ignore[misc]
+    assert a == Op(0, 1, 2, "invoke", "write", [1], None, "k", None) and a.key == "k" and a.error is None
