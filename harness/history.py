@@ -297,16 +297,29 @@ def iter_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, dict]]:
     not valid JSON: the controller died mid-write) is dropped with a warning; any other bad line is an error."""
     path = Path(path)
     for lineno, text in text_lines(path):
-        try:
-            obj = _decode_json_line(text)
-        except (ValueError, RecursionError) as e:
-            if not text.strip():
-                continue
-            if not text.endswith("\n") and not isinstance(e, RecursionError):
-                log.warning("%s:%d: dropped a torn last line (the writer died mid-write)", path, lineno)
-                return
-            raise MalformedHistory(_json_error(e), f"{path}:{lineno}") from None
+        obj = _json_line(text, path, lineno)
+        if obj is _SKIP:
+            continue
+        if obj is _TORN:
+            return
         yield lineno, obj
+
+
+_SKIP, _TORN = object(), object()
+
+
+def _json_line(text: str, path: Path, lineno: int) -> Any:
+    """The JSON value of one line, ``_SKIP`` for a blank line, ``_TORN`` for a torn last line (warned about), or
+    MalformedHistory naming ``path:lineno``."""
+    try:
+        return _decode_json_line(text)
+    except (ValueError, RecursionError) as e:
+        if not text.strip():
+            return _SKIP
+        if not text.endswith("\n") and not isinstance(e, RecursionError):
+            log.warning("%s:%d: dropped a torn last line (the writer died mid-write)", path, lineno)
+            return _TORN
+        raise MalformedHistory(_json_error(e), f"{path}:{lineno}") from None
 
 
 def _json_error(e: Exception) -> str:
@@ -347,7 +360,18 @@ def _read_history(path: Path, validate: bool) -> list[Op]:
     types = _TYPE_NAMES
     fields = _FIELD_SET
     intern = sys.intern  # f names and keys repeat millions of times: one string object each
-    for lineno, d in iter_jsonl(path):
+    scan = _scan_json
+    for lineno, text in text_lines(path):
+        try:
+            d, end = scan(text)  # the usual line: one object, then its newline
+            if end != len(text) - 1 or text[end] != "\n":
+                raise ValueError
+        except (ValueError, RecursionError):
+            d = _json_line(text, path, lineno)
+            if d is _SKIP:
+                continue
+            if d is _TORN:
+                break
         # The usual line is checked here inline (the same rules as op_from_dict, which reports anything odd).
         if type(d) is not dict or not d.keys() <= fields:
             op_from_dict(d, f"{source}:{lineno}")  # raises with the precise complaint

@@ -21,8 +21,8 @@ from edn_format import ImmutableDict, ImmutableList, Keyword, Symbol
 from edn_format.edn_lex import Char
 
 from harness.errors import MalformedHistory
-from harness.history import (INVOKE, NEMESIS, OK, TYPES, HistoryValidator, Op, _check_depth, no_gc, read_history,
-                             text_lines, validate_history)
+from harness.history import (_TYPE_NAMES, INVOKE, NEMESIS, OK, TYPES, HistoryValidator, Op, _check_depth, no_gc,
+                             read_history, text_lines, validate_history)
 
 FORMATS = ("auto", "jsonl", "edn", "jepsen-log")
 
@@ -141,14 +141,6 @@ _EDN_STRING_REST = re.compile(r'(?:[^"\\]|\\.)*"', re.S)
 _EDN_GAP = re.compile(r'[\s,]*')
 _OPEN = frozenset("[({") | {"#{"}
 _CLOSE = frozenset("])}")
-
-
-def _edn_scalar(tok: str) -> Any:
-    if tok[0] == '"':
-        return tok[1:-1]
-    if tok == "nil":
-        return None
-    return int(tok)
 
 
 class _EdnScanner:
@@ -274,33 +266,77 @@ def _parse_edn_map(text: str, where: str) -> dict:
         raise MalformedHistory("bad EDN (nested too deeply)", where) from None
 
 
+def _line_maps(scan: _EdnScanner, lineno: int, line: str, source: str) -> list[tuple[int, dict]]:
+    """The op maps a line completes (start line, map), for any line the Porcupine fast path didn't take."""
+    if scan.idle:
+        s = line.strip()
+        if not s or s[0] == ";":
+            return []
+        if s[0] == "{" and s[-1] == "}":
+            d = _fast_edn_map(s)
+            if d is not None:
+                return [(lineno, d)]
+    return [(start, _parse_edn_map(text, f"{source}:{start}")) for start, text in scan.feed(lineno, line)]
+
+
 def iter_edn_ops(path: str | Path) -> Iterator[tuple[int, dict]]:
     """Yield (line number where the map starts, op map as a plain dict) for every top-level op map of an EDN
     history in any of Jepsen's shapes. Streams the file."""
     path = Path(path)
+    scan = _EdnScanner(str(path))
+    for lineno, line in text_lines(path):
+        yield from _line_maps(scan, lineno, line, str(path))
+    scan.finish()
+
+
+def _read_edn_ops(path: Path) -> list[Op]:
+    """All ops of an EDN file, validated as they come. Porcupine's kv lines are built straight from one regex
+    match (the hot loop of a million-op file); every other line goes through :func:`_line_maps`."""
     source = str(path)
+    ops: list[Op] = []
+    append = ops.append
+    check = HistoryValidator(source).add
+    intern = sys.intern
+    types = _TYPE_NAMES
+    procs: dict[str, int] = {}
     scan = _EdnScanner(source)
     porcupine = _PORCUPINE_KV.fullmatch
-    intern = sys.intern
     for lineno, line in text_lines(path):
         if scan.idle:
             m = porcupine(line)
             if m is not None:
                 p, t, f, k, v = m.groups()
-                yield lineno, {"process": int(p), "type": t, "f": intern(f), "key": intern(k),
-                               "value": _edn_scalar(v)}
+                proc = procs.get(p)
+                if proc is None:
+                    proc = procs[p] = int(p)
+                n = len(ops)
+                op = Op(n, n, proc, types[t], intern(f), v[1:-1] if v[0] == '"' else (None if v == "nil" else int(v)),
+                        None, intern(k), None)
+                check(op, lineno)
+                append(op)
                 continue
-            s = line.strip()
-            if not s or s[0] == ";":
-                continue
-            if s[0] == "{" and s[-1] == "}":
-                d = _fast_edn_map(s)
-                if d is not None:
-                    yield lineno, d
-                    continue
-        for start, text in scan.feed(lineno, line):
-            yield start, _parse_edn_map(text, f"{source}:{start}")
+        for start, d in _line_maps(scan, lineno, line, source):
+            op = _op_from_edn_map(d, len(ops), source, start)
+            check(op, start)
+            append(op)
     scan.finish()
+    return ops
+
+
+def _op_from_edn_map(d: dict, n: int, source: str, lineno: int) -> Op:
+    try:
+        process, type_, f = d["process"], d["type"], d["f"]
+    except KeyError as e:
+        raise MalformedHistory(f"op has no :{e.args[0]}", f"{source}:{lineno}") from None
+    time, value, key = d.get("time"), d.get("value"), d.get("key")
+    if (process.__class__ is int and type_.__class__ is str and type_ in TYPES and f.__class__ is str
+            and time is None and value.__class__ not in _CONTAINERS and key.__class__ not in _CONTAINERS
+            and "error" not in d and "node" not in d):  # the common shape: nothing left to check
+        intern = sys.intern
+        return Op(n, n, process, _TYPE_NAMES[type_], intern(f), value, None,
+                  intern(key) if key.__class__ is str else key, None)
+    return _make_op(n, f"{source}:{lineno}", time=time, process=process, type=type_, f=f, value=value,
+                    key=key, error=d.get("error"), node=d.get("node"))
 
 
 _CONTAINERS = (list, dict)
@@ -333,32 +369,6 @@ def read_edn(path: str | Path, *, nil_reads_unconstrained: bool = True) -> tuple
         if not nil_reads_unconstrained:
             return ops, 0
         return drop_nil_reads(ops)
-
-
-def _read_edn_ops(path: Path) -> list[Op]:
-    source = str(path)
-    ops: list[Op] = []
-    append = ops.append
-    check = HistoryValidator(source).add
-    intern = sys.intern
-    for lineno, d in iter_edn_ops(path):
-        try:
-            process, type_, f = d["process"], d["type"], d["f"]
-        except KeyError as e:
-            raise MalformedHistory(f"op has no :{e.args[0]}", f"{source}:{lineno}") from None
-        n = len(ops)
-        time, value, key = d.get("time"), d.get("value"), d.get("key")
-        if (process.__class__ is int and type_.__class__ is str and type_ in TYPES and f.__class__ is str
-                and time is None and value.__class__ not in _CONTAINERS and key.__class__ not in _CONTAINERS
-                and "error" not in d and "node" not in d):  # the common shape: nothing left to check
-            op = Op(n, n, process, intern(type_), intern(f), value, None,
-                    intern(key) if key.__class__ is str else key, None)
-        else:
-            op = _make_op(n, f"{source}:{lineno}", time=time, process=process, type=type_, f=f, value=value,
-                          key=key, error=d.get("error"), node=d.get("node"))
-        check(op, lineno)
-        append(op)
-    return ops
 
 
 def drop_nil_reads(ops: list[Op]) -> tuple[list[Op], int]:
