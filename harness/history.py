@@ -13,6 +13,7 @@ import gc
 import json
 import logging
 import os
+import re
 import sys
 import threading
 import time as _time
@@ -218,6 +219,16 @@ _FIELD_SET = frozenset(_FIELDS)
 _TYPE_NAMES = {t: t for t in TYPES}  # the one interned string for each type (also the membership test)
 _scan_json = json.JSONDecoder().raw_decode
 
+# The line HistoryWriter writes (``Op.to_json``) with the usual simple values (integers, null, strings without
+# escapes), read by one regex: about a third cheaper than building a dict per line. Any other line goes to the JSON
+# parser, so the two paths give the same ops.
+_J_SCALAR = r'(-?(?:0|[1-9]\d{0,17})|null|"[^"\\\x00-\x1f]*")'
+_J_STRING = r'"([^"\\\x00-\x1f]*)"'
+_CANONICAL_LINE = re.compile(
+    r'\{"index":\d{1,19},"time":(0|[1-9]\d{0,18}),"process":(0|[1-9]\d{0,17}|"nemesis"),'
+    r'"type":"(invoke|ok|fail|info)","f":' + _J_STRING + r',"value":' + _J_SCALAR +
+    r'(?:,"node":' + _J_STRING + r')?(?:,"key":' + _J_SCALAR + r')?(?:,"error":' + _J_STRING + r')?\}\n')
+
 
 def value_too_deep(v: Any, limit: int = MAX_VALUE_DEPTH) -> bool:
     """True when ``v`` nests lists/dicts more than ``limit`` levels deep (counted without recursion)."""
@@ -361,7 +372,26 @@ def _read_history(path: Path, validate: bool) -> list[Op]:
     fields = _FIELD_SET
     intern = sys.intern  # f names and keys repeat millions of times: one string object each
     scan = _scan_json
+    canonical = _CANONICAL_LINE.fullmatch
+    procs: dict[str, int | str] = {'"nemesis"': NEMESIS}
     for lineno, text in text_lines(path):
+        m = canonical(text)
+        if m is not None:
+            t, p, ty, f, v, node, key, error = m.groups()
+            proc = procs.get(p)
+            if proc is None:
+                proc = procs[p] = int(p)
+            if v[0] == '"':
+                v = v[1:-1]
+            else:
+                v = None if v == "null" else int(v)
+            if key is not None:
+                key = intern(key[1:-1]) if key[0] == '"' else (None if key == "null" else int(key))
+            op = Op(len(ops), int(t), proc, types[ty], intern(f), v, node, key, error)
+            if check is not None:
+                check(op, lineno)
+            append(op)
+            continue
         try:
             d, end = scan(text)  # the usual line: one object, then its newline
             if end != len(text) - 1 or text[end] != "\n":

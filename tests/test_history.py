@@ -208,3 +208,22 @@ def test_ops_stay_immutable_and_equal_by_value():
     with pytest.raises(Exception):
         a.value = 3  # type: ignore[misc]
     assert a == Op(0, 1, 2, "invoke", "write", [1], None, "k", None) and a.key == "k" and a.error is None
+
+
+def test_canonical_line_fast_path_reads_what_the_json_parser_reads(tmp_path, monkeypatch):
+    import re
+
+    from harness import history
+
+    p = tmp_path / "h.jsonl"
+    values = [None, 0, -7, 123456789012345678901234, "", "x 0 0 y", 'q"uote', "back\\slash", "tab\there", "ünï",
+              [1, 2], {"a": [None]}, True, 1.5]
+    with HistoryWriter(p) as w:
+        for i, v in enumerate(values):
+            w.record(i, "invoke", "write", v, node="n1" if i % 2 else None, key=[None, "k", 3, 'k"'][i % 4])
+            w.record(i, ["ok", "fail", "info"][i % 3], "write", v, error="timeout" if i % 3 == 2 else None)
+        w.record("nemesis", "invoke", "start", {"n1": ["n2"]})
+    fast = read_history(p)
+    assert sum(1 for line in p.read_text().splitlines() if history._CANONICAL_LINE.fullmatch(line + "\n")) > 10
+    monkeypatch.setattr(history, "_CANONICAL_LINE", re.compile(r"(?!)"))
+    assert read_history(p) == fast and fast[1].value is None and fast[-1].process == "nemesis"
