@@ -190,8 +190,8 @@ def test_deeply_nested_json_is_254_with_file_and_line(tmp_path):
 @pytest.mark.timeout(60)
 def test_knossos_vector_with_initial_value_and_format_flag(capsys):
     data = ROOT / "tests" / "data" / "edn"
-    r = run_inproc(capsys, "check", data / "initial-zero.edn", "--model", "cas-register")
-    assert r.returncode == 1
+    r = run("check", data / "initial-zero.edn", data / "multiline.edn", "--model", "cas-register", "--format", "edn")
+    assert r.returncode == 1 and "multiline.edn  valid" in r.stdout and "Traceback" not in r.stderr
     for fmt in ("auto", "edn"):
         r = run_inproc(capsys, "check", data / "initial-zero.edn", data / "vector-knossos.edn", "--model",
                        "cas-register", "--initial-value", "0", "--format", fmt)

@@ -232,3 +232,28 @@ def test_parse_initial_value(text, value):
 def test_deeply_nested_initial_value_is_bad_input():
     with pytest.raises(BadInput):
         parse_initial_value("[" * 5000 + "]" * 5000)
+
+
+def test_analyze_imports_a_knossos_vector_with_a_starting_value(tmp_path, capsys):
+    from harness.cli import main
+
+    def cli(*args):
+        with pytest.raises(SystemExit) as e:
+            main([str(a) for a in args])
+        return e.value.code, capsys.readouterr()
+
+    run = tmp_path / "run"
+    code, out = cli("analyze", DATA / "initial-zero.edn", "--model", "cas-register", "--initial-value", "0",
+                    "--out", run, "--no-report")
+    assert code == 0, out.err
+    test = json.loads((run / "test.json").read_text())
+    assert test["initial_value"] == 0 and test["format"] == "edn" and "--initial-value 0" in test["command"]
+    results = json.loads((run / "results.json").read_text())
+    assert results["results"]["linearizable"]["model"] == "cas-register starting at 0"
+    code, out = cli("analyze", run, "--no-report")  # re-checking the stored run keeps the starting value
+    assert code == 0, out.err
+    code, out = cli("analyze", DATA / "initial-zero.edn", "--model", "cas-register", "--out", tmp_path / "r2",
+                    "--no-report")
+    assert code == 1  # without it, the first read of 0 is impossible
+    code, out = cli("analyze", DATA / "nil-read.edn", "--model", "register", "--out", tmp_path / "r3", "--no-report")
+    assert code == 0 and json.loads((tmp_path / "r3" / "test.json").read_text())["nil_reads_unconstrained"] == 1
