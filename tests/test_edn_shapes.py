@@ -257,3 +257,21 @@ def test_analyze_imports_a_knossos_vector_with_a_starting_value(tmp_path, capsys
     assert code == 1  # without it, the first read of 0 is impossible
     code, out = cli("analyze", DATA / "nil-read.edn", "--model", "register", "--out", tmp_path / "r3", "--no-report")
     assert code == 0 and json.loads((tmp_path / "r3" / "test.json").read_text())["nil_reads_unconstrained"] == 1
+
+
+_EDN_PIECES = st.sampled_from(["{", "}", "[", "]", "(", ")", '"', "\\", ";", "#_", "#{", "#tag", ":process 0",
+                               ":type :invoke", ":type :ok", ":f :read", ":value", " nil", " 1", ",", "\n", " ",
+                               '"x\\"y"', "9" * 30, "\t"])
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(pieces=st.lists(_EDN_PIECES, max_size=40))
+def test_any_edn_text_reads_or_is_malformed_history(tmp_path, pieces):
+    p = tmp_path / "fuzz.edn"
+    p.write_text("".join(pieces))
+    try:
+        ops = load_history(p, "edn")
+    except MalformedHistory as e:
+        assert e.location and str(p) in e.location
+    else:
+        assert all(isinstance(op, Op) for op in ops)
