@@ -140,7 +140,6 @@ _EDN_TOKEN = re.compile(r'["\\;\[\](){}]|#_|#\{|#[A-Za-z][\w.\-/]*')
 _EDN_STRING_REST = re.compile(r'(?:[^"\\]|\\.)*"', re.S)
 _EDN_GAP = re.compile(r'[\s,]*')
 _OPEN = frozenset("[({") | {"#{"}
-_CLOSE = frozenset("])}")
 
 
 class _EdnScanner:
@@ -200,7 +199,7 @@ class _EdnScanner:
                 if self.buf is None:
                     self._bad_top(lineno, line[m.start():])
                 pos += 1  # a character literal such as \[ or \" : its character is not syntax
-            elif tok[0] == "#" and tok not in ("#{",):
+            elif tok[0] == "#" and tok != "#{":
                 if self.buf is None:
                     if tok == "#_":
                         self.discard += 1
@@ -217,7 +216,7 @@ class _EdnScanner:
             else:  # a closing bracket
                 if self.buf is None:
                     if self.depth == 1 and self.base == 1 and tok in "])":
-                        self.depth = self.base = 0  # the outer vector ends; only whitespace may follow
+                        self.depth = self.base = 0  # the outer vector ends (a second one would be bad input)
                         continue
                     raise MalformedHistory(f"unbalanced {tok!r}", f"{self.source}:{lineno}")
                 self.depth -= 1
@@ -244,7 +243,8 @@ class _EdnScanner:
             raise MalformedHistory("the op map starting here is never closed (the file ends inside it)",
                                    f"{self.source}:{self.start_line}")
         if self.depth:
-            raise MalformedHistory("the vector of ops opened here is never closed", f"{self.source}:{self.outer_line}")
+            raise MalformedHistory("the vector of ops opened here is never closed",
+                                   f"{self.source}:{self.outer_line}")
 
 
 def _parse_edn_map(text: str, where: str) -> dict:

@@ -212,8 +212,10 @@ _OK_LINES = [l.encode() for l in GOOD + STALE[4:]] + [
     b'[{:process 1 :type :invoke :f :read}', b' {:process 1 :type :ok :f :read :value 1}]',
     b'INFO  jepsen.util - 0\t:invoke\t:cas\t[1 2]', b'; comment', b'', b'{"time": 1}']
 _NASTY = [b"[" * 3000, b"{" * 3000, b'{"time": ' + b"9" * 5000 + b"}", b"\xff\xfe\x80", b'"\\', b"#_", b"\\",
-          b"{:value " + b"[" * 3000, b'{"time":1,"process":0,"type":"invoke","f":"w","value":' + b"[" * 200 + b"]" * 200 + b"}",
-          b"{:process 0, :type :invoke, :f :w, :value 1e99999}", b"{:process 99999999999999999999999, :type :ok, :f :w}",
+          b"{:value " + b"[" * 3000,
+          b'{"time":1,"process":0,"type":"invoke","f":"w","value":' + b"[" * 200 + b"]" * 200 + b"}",
+          b"{:process 0, :type :invoke, :f :w, :value 1e99999}",
+          b"{:process 99999999999999999999999, :type :ok, :f :w}",
           b'{"time": -1, "process": 0, "type": "ok", "f": "w"}', b'{"time": 0, "process": true, "type": [], "f": {}}',
           b"{:process 0, :type {:a 1}, :f :w}"]
 _lines = st.one_of(st.sampled_from(_OK_LINES), st.sampled_from(_NASTY), st.binary(max_size=40))
