@@ -469,6 +469,8 @@ def detect_format(path: str | Path) -> str:
         return "jsonl"
     if _EDN_START.match(text):
         return "edn"
+    if any(_LOG_LINE.match(ln) for ln in lines):  # a Jepsen log may open with other loggers' lines
+        return "jepsen-log"
     raise MalformedHistory("can't tell the history format (give --format jsonl, edn or jepsen-log)", str(p))
 
 

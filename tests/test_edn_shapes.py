@@ -168,6 +168,7 @@ def test_malformed_edn_names_file_and_line(tmp_path, case):
     ('#jepsen.history.Op{:index 0}\n', "edn"),
     ('(\n{:type :invoke}\n', "edn"),
     ('INFO  jepsen.util - 1\t:invoke\t:read\tnil\n', "jepsen-log"),
+    ('INFO  jepsen.core - Running test\nINFO  jepsen.util - 1\t:invoke\t:read\tnil\n', "jepsen-log"),
 ])
 def test_format_detection(tmp_path, text, fmt):
     p = tmp_path / "h"
