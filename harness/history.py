@@ -225,7 +225,7 @@ _scan_json = json.JSONDecoder().raw_decode
 _J_SCALAR = r'(-?(?:0|[1-9]\d{0,17})|null|"[^"\\\x00-\x1f]*")'
 _J_STRING = r'"([^"\\\x00-\x1f]*)"'
 _CANONICAL_LINE = re.compile(
-    r'\{"index":\d{1,19},"time":(0|[1-9]\d{0,18}),"process":(0|[1-9]\d{0,17}|"nemesis"),'
+    r'\{"index":(?:0|[1-9]\d{0,18}),"time":(0|[1-9]\d{0,18}),"process":(0|[1-9]\d{0,17}|"nemesis"),'
     r'"type":"(invoke|ok|fail|info)","f":' + _J_STRING + r',"value":' + _J_SCALAR +
     r'(?:,"node":' + _J_STRING + r')?(?:,"key":' + _J_SCALAR + r')?(?:,"error":' + _J_STRING + r')?\}\n')
 

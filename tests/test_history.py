@@ -227,3 +227,16 @@ def test_canonical_line_fast_path_reads_what_the_json_parser_reads(tmp_path, mon
     assert sum(1 for line in p.read_text().splitlines() if history._CANONICAL_LINE.fullmatch(line + "\n")) > 10
     monkeypatch.setattr(history, "_CANONICAL_LINE", re.compile(r"(?!)"))
     assert read_history(p) == fast and fast[1].value is None and fast[-1].process == "nemesis"
+
+
+@pytest.mark.parametrize("line", [
+    '{"index":007,"time":1,"process":0,"type":"invoke","f":"read","value":null}',
+    '{"index":0,"time":01,"process":0,"type":"invoke","f":"read","value":null}',
+    '{"index":0,"time":1,"process":0,"type":"invoke","f":"read","value":"a\tb"}',
+    '{"index":0,"time":1,"process":0,"type":"invoke","f":"read","value":null}x',
+])
+def test_canonical_fast_path_is_as_strict_as_json(tmp_path, line):
+    p = tmp_path / "h.jsonl"
+    p.write_text(line + "\n")
+    with pytest.raises(MalformedHistory, match="bad JSON"):
+        read_history(p)
