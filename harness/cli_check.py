@@ -45,7 +45,7 @@ def batch_exit_code(verdicts: list, unreadable: int) -> int:
 
 
 @click.command("check", epilog=EXIT_RULE)
-@click.argument("paths", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.option("--model", "model_name", required=True,
               help="Consistency model: register, cas-register, kv, counter, set, queue, mutex.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="auto", show_default=True,

@@ -166,10 +166,11 @@ def test_batch_reports_an_empty_or_bad_file_and_goes_on(tmp_path):
     assert "garbage.jsonl  UNREADABLE  bad JSON" in r.stdout and "(line 2)" in r.stdout
     assert "3 file(s): 1 valid, 0 invalid, 0 unknown, 2 unreadable" in r.stdout
     assert f"{garbage}:2" in r.stderr and "Traceback" not in r.stderr
-    r = run("check", empty, bad, good, "--model", "register", "--json")
+    r = run("check", empty, bad, good, tmp_path, "--model", "register", "--json")
     assert r.returncode == 1, (r.stdout, r.stderr)
     objs = [json.loads(x) for x in r.stdout.splitlines()]
-    assert [o["valid"] for o in objs] == [None, False, True] and "empty" in objs[0]["error"]
+    assert [o["valid"] for o in objs] == [None, False, True, None] and "empty" in objs[0]["error"]
+    assert "is a directory" in objs[3]["error"]
 
 
 @pytest.mark.timeout(60)
