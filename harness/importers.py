@@ -21,8 +21,8 @@ from edn_format import ImmutableDict, ImmutableList, Keyword, Symbol
 from edn_format.edn_lex import Char
 
 from harness.errors import MalformedHistory
-from harness.history import (_TYPE_NAMES, INVOKE, NEMESIS, OK, TYPES, HistoryValidator, Op, _check_depth, no_gc,
-                             read_history, text_lines, validate_history)
+from harness.history import (_TYPE_NAMES, INVOKE, NEMESIS, OK, TYPES, HistoryValidator, Op, _check_depth, make_op,
+                             no_gc, read_history, text_lines, validate_history)
 
 FORMATS = ("auto", "jsonl", "edn", "jepsen-log")
 
@@ -109,7 +109,7 @@ def _process(v: Any, where: str) -> int | str:
     return v
 
 
-def _make_op(n: int, where: str, *, time: Any, process: Any, type: Any, f: Any, value: Any, key: Any = None,
+def _checked_op(n: int, where: str, *, time: Any, process: Any, type: Any, f: Any, value: Any, key: Any = None,
              error: Any = None, node: Any = None) -> Op:
     if type.__class__ is not str or type not in TYPES:
         raise MalformedHistory(f"unknown op type {type!r} (expected invoke, ok, fail or info)", where)
@@ -310,8 +310,8 @@ def _read_edn_ops(path: Path) -> list[Op]:
                 if proc is None:
                     proc = procs[p] = int(p)
                 n = len(ops)
-                op = Op(n, n, proc, types[t], intern(f), v[1:-1] if v[0] == '"' else (None if v == "nil" else int(v)),
-                        None, intern(k), None)
+                op = make_op(n, n, proc, types[t], intern(f),
+                             v[1:-1] if v[0] == '"' else (None if v == "nil" else int(v)), None, intern(k), None)
                 check(op, lineno)
                 append(op)
                 continue
@@ -333,9 +333,9 @@ def _op_from_edn_map(d: dict, n: int, source: str, lineno: int) -> Op:
             and time is None and value.__class__ not in _CONTAINERS and key.__class__ not in _CONTAINERS
             and "error" not in d and "node" not in d):  # the common shape: nothing left to check
         intern = sys.intern
-        return Op(n, n, process, _TYPE_NAMES[type_], intern(f), value, None,
-                  intern(key) if key.__class__ is str else key, None)
-    return _make_op(n, f"{source}:{lineno}", time=time, process=process, type=type_, f=f, value=value,
+        return make_op(n, n, process, _TYPE_NAMES[type_], intern(f), value, None,
+                       intern(key) if key.__class__ is str else key, None)
+    return _checked_op(n, f"{source}:{lineno}", time=time, process=process, type=type_, f=f, value=value,
                     key=key, error=d.get("error"), node=d.get("node"))
 
 
@@ -421,7 +421,7 @@ def read_jepsen_log(path: str | Path) -> list[Op]:
         if type_ in ("info", "fail") and isinstance(value, str):
             error, value = value, None
         proc = m.group("process").lstrip(":")
-        ops.append(_make_op(len(ops), where, time=None, process=proc, type=type_, f=m.group("f"), value=value,
+        ops.append(_checked_op(len(ops), where, time=None, process=proc, type=type_, f=m.group("f"), value=value,
                             error=error))
         lines.append(lineno)
     if not ops:

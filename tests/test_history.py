@@ -240,3 +240,16 @@ def test_canonical_fast_path_is_as_strict_as_json(tmp_path, line):
     p.write_text(line + "\n")
     with pytest.raises(MalformedHistory, match="bad JSON"):
         read_history(p)
+
+
+def test_make_op_gives_an_ordinary_immutable_op():
+    import pickle
+
+    from harness.history import make_op
+
+    a = make_op(3, 4, 1, "ok", "read", [1], "n1", "k", None)
+    b = Op(3, 4, 1, "ok", "read", [1], "n1", "k", None)
+    assert type(a) is Op and a == b and hash(make_op(1, 2, 3, "ok", "f")) == hash(Op(1, 2, 3, "ok", "f"))
+    assert pickle.loads(pickle.dumps(a)) == b and a.to_json() == b.to_json()
+    with pytest.raises(Exception):
+        a.index = 9  # type: ignore[misc]
