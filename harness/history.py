@@ -292,18 +292,25 @@ def bad_utf8_location(path: Path) -> str:
     return str(path)
 
 
-def text_lines(path: str | os.PathLike) -> Iterator[tuple[int, str]]:
-    """Yield (line number, line with its ``\\n``) of a UTF-8 text file, streaming. Raises MalformedHistory for a
-    missing or unreadable file and for bytes that are not UTF-8 (naming the line)."""
+@contextlib.contextmanager
+def reading_lines(path: str | os.PathLike) -> Iterator[Any]:
+    """Open a UTF-8 text file to iterate its lines (split at ``\\n`` only, each with its ``\\n``). Raises
+    MalformedHistory for a missing or unreadable file, and for bytes that are not UTF-8 (naming the line) when
+    they are met while iterating inside the ``with`` block."""
     path = Path(path)
-    f = _open_text(path)
-    with f:
+    with _open_text(path) as f:
         try:
-            yield from enumerate(f, start=1)
+            yield f
         except UnicodeDecodeError as e:
             raise MalformedHistory(f"not UTF-8 text ({e.reason})", bad_utf8_location(path)) from None
         except OSError as e:
             raise MalformedHistory(f"can't read it ({e.strerror})", str(path)) from None
+
+
+def text_lines(path: str | os.PathLike) -> Iterator[tuple[int, str]]:
+    """Yield (line number, line with its ``\\n``) of a UTF-8 text file, streaming (see :func:`reading_lines`)."""
+    with reading_lines(path) as f:
+        yield from enumerate(f, start=1)
 
 
 def _decode_json_line(text: str) -> Any:
@@ -392,54 +399,55 @@ def _read_history(path: Path, validate: bool) -> list[Op]:
     scan = _scan_json
     canonical = _CANONICAL_LINE.fullmatch
     procs: dict[str, int | str] = {'"nemesis"': NEMESIS}
-    for lineno, text in text_lines(path):
-        m = canonical(text)
-        if m is not None:
-            t, p, ty, f, v, node, key, error = m.groups()
-            proc = procs.get(p)
-            if proc is None:
-                proc = procs[p] = int(p)
-            if v[0] == '"':
-                v = v[1:-1]
-            else:
-                v = None if v == "null" else int(v)
-            if key is not None:
-                key = intern(key[1:-1]) if key[0] == '"' else (None if key == "null" else int(key))
-            op = make_op(len(ops), int(t), proc, types[ty], intern(f), v, node, key, error)
+    with reading_lines(path) as lines:
+        for lineno, text in enumerate(lines, start=1):
+            m = canonical(text)
+            if m is not None:
+                t, p, ty, f, v, node, key, error = m.groups()
+                proc = procs.get(p)
+                if proc is None:
+                    proc = procs[p] = int(p)
+                if v[0] == '"':
+                    v = v[1:-1]
+                else:
+                    v = None if v == "null" else int(v)
+                if key is not None:
+                    key = intern(key[1:-1]) if key[0] == '"' else (None if key == "null" else int(key))
+                op = make_op(len(ops), int(t), proc, types[ty], intern(f), v, node, key, error)
+                if check is not None:
+                    check(op, lineno)
+                append(op)
+                continue
+            try:
+                d, end = scan(text)  # the usual line: one object, then its newline
+                if end != len(text) - 1 or text[end] != "\n":
+                    raise ValueError
+            except (ValueError, RecursionError):
+                d = _json_line(text, path, lineno)
+                if d is _SKIP:
+                    continue
+                if d is _TORN:
+                    break
+            # The usual line is checked here inline (the same rules as op_from_dict, which reports anything odd).
+            if type(d) is not dict or not d.keys() <= fields:
+                op_from_dict(d, f"{source}:{lineno}")  # raises with the precise complaint
+            try:
+                t, p, ty, f = d["time"], d["process"], types[d["type"]], d["f"]
+            except (KeyError, TypeError):
+                op_from_dict(d, f"{source}:{lineno}")  # raises: a field is missing or the type is unknown
+                raise MalformedHistory("not a valid op", f"{source}:{lineno}") from None
+            if (type(t) is not int or t < 0 or (type(p) is not int and p != NEMESIS) or type(f) is not str):
+                op_from_dict(d, f"{source}:{lineno}")
+            value = d.get("value")
+            key = d.get("key")
+            if type(value) is list or type(value) is dict or type(key) is list or type(key) is dict:
+                _check_depth(value, key, lambda: f"{source}:{lineno}")
+            elif type(key) is str:
+                key = intern(key)
+            op = make_op(len(ops), t, p, ty, intern(f), value, d.get("node"), key, d.get("error"))
             if check is not None:
                 check(op, lineno)
             append(op)
-            continue
-        try:
-            d, end = scan(text)  # the usual line: one object, then its newline
-            if end != len(text) - 1 or text[end] != "\n":
-                raise ValueError
-        except (ValueError, RecursionError):
-            d = _json_line(text, path, lineno)
-            if d is _SKIP:
-                continue
-            if d is _TORN:
-                break
-        # The usual line is checked here inline (the same rules as op_from_dict, which reports anything odd).
-        if type(d) is not dict or not d.keys() <= fields:
-            op_from_dict(d, f"{source}:{lineno}")  # raises with the precise complaint
-        try:
-            t, p, ty, f = d["time"], d["process"], types[d["type"]], d["f"]
-        except (KeyError, TypeError):
-            op_from_dict(d, f"{source}:{lineno}")  # raises: a field is missing or the type is unknown
-            raise MalformedHistory("not a valid op", f"{source}:{lineno}") from None
-        if (type(t) is not int or t < 0 or (type(p) is not int and p != NEMESIS) or type(f) is not str):
-            op_from_dict(d, f"{source}:{lineno}")
-        value = d.get("value")
-        key = d.get("key")
-        if type(value) is list or type(value) is dict or type(key) is list or type(key) is dict:
-            _check_depth(value, key, lambda: f"{source}:{lineno}")
-        elif type(key) is str:
-            key = intern(key)
-        op = make_op(len(ops), t, p, ty, intern(f), value, d.get("node"), key, d.get("error"))
-        if check is not None:
-            check(op, lineno)
-        append(op)
     return ops
 
 

@@ -22,7 +22,7 @@ from edn_format.edn_lex import Char
 
 from harness.errors import MalformedHistory
 from harness.history import (_TYPE_NAMES, INVOKE, NEMESIS, OK, TYPES, HistoryValidator, Op, _check_depth, make_op,
-                             no_gc, read_history, text_lines, validate_history)
+                             no_gc, read_history, reading_lines, text_lines, validate_history)
 
 FORMATS = ("auto", "jsonl", "edn", "jepsen-log")
 
@@ -151,7 +151,7 @@ class _EdnScanner:
     bad input.
     """
 
-    __slots__ = ("source", "depth", "base", "outer_line", "in_string", "buf", "seg", "start_line", "discard")
+    __slots__ = ("source", "depth", "base", "outer_line", "in_string", "buf", "seg", "start_line", "discard", "idle")
 
     def __init__(self, source: str):
         self.source = source
@@ -163,11 +163,7 @@ class _EdnScanner:
         self.seg = 0            # where the current line's piece of the map starts
         self.start_line = 0
         self.discard = 0
-
-    @property
-    def idle(self) -> bool:
-        """Between maps at top level: a line here may be one whole map (the caller's fast path)."""
-        return self.buf is None and not self.in_string and not self.discard
+        self.idle = True        # between maps at top level: a line here may be one whole map (the fast paths)
 
     def feed(self, lineno: int, line: str) -> list[tuple[int, str]]:
         out: list[tuple[int, str]] = []
@@ -231,6 +227,7 @@ class _EdnScanner:
         if self.buf is not None:
             self.buf.append(line[self.seg:])
             self.seg = 0
+        self.idle = self.buf is None and not self.in_string and not self.discard
         return out
 
     def _bad_top(self, lineno: int, text: str) -> None:
@@ -301,24 +298,25 @@ def _read_edn_ops(path: Path) -> list[Op]:
     procs: dict[str, int] = {}
     scan = _EdnScanner(source)
     porcupine = _PORCUPINE_KV.fullmatch
-    for lineno, line in text_lines(path):
-        if scan.idle:
-            m = porcupine(line)
-            if m is not None:
-                p, t, f, k, v = m.groups()
-                proc = procs.get(p)
-                if proc is None:
-                    proc = procs[p] = int(p)
-                n = len(ops)
-                op = make_op(n, n, proc, types[t], intern(f),
-                             v[1:-1] if v[0] == '"' else (None if v == "nil" else int(v)), None, intern(k), None)
-                check(op, lineno)
+    with reading_lines(path) as lines:
+        for lineno, line in enumerate(lines, start=1):
+            if scan.idle:
+                m = porcupine(line)
+                if m is not None:
+                    p, t, f, k, v = m.groups()
+                    proc = procs.get(p)
+                    if proc is None:
+                        proc = procs[p] = int(p)
+                    n = len(ops)
+                    op = make_op(n, n, proc, types[t], intern(f),
+                                 v[1:-1] if v[0] == '"' else (None if v == "nil" else int(v)), None, intern(k), None)
+                    check(op, lineno)
+                    append(op)
+                    continue
+            for start, d in _line_maps(scan, lineno, line, source):
+                op = _op_from_edn_map(d, len(ops), source, start)
+                check(op, start)
                 append(op)
-                continue
-        for start, d in _line_maps(scan, lineno, line, source):
-            op = _op_from_edn_map(d, len(ops), source, start)
-            check(op, start)
-            append(op)
     scan.finish()
     return ops
 
