@@ -1,7 +1,8 @@
 """``splitbrain check PATH... --model MODEL``: check recorded histories for linearizability.
 
 One line per file (path, verdict, client ops, milliseconds spent checking -- parsing excluded), then a summary;
-``--json`` prints one JSON object per file instead (file, valid, ops, check_ms and the evidence). Files are read and
+``--json`` prints one JSON object per file instead (file, valid, ops, check_ms and the evidence; for a file that
+can't be read, ``{"file", "valid": null, "error"}``). Files are read and
 checked one at a time (memory holds one history). A file that can't be read as a history (missing, empty,
 malformed) is reported -- one sentence naming ``file:line`` on stderr, and its own line on stdout -- and the batch
 goes on with the next file.
