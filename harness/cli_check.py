@@ -2,10 +2,9 @@
 
 One line per file (path, verdict, client ops, milliseconds spent checking -- parsing excluded), then a summary;
 ``--json`` prints one JSON object per file instead (file, valid, ops, check_ms and the evidence; for a file that
-can't be read, ``{"file", "valid": null, "error"}``). Files are read and
-checked one at a time (memory holds one history). A file that can't be read as a history (missing, empty,
-malformed) is reported -- one sentence naming ``file:line`` on stderr, and its own line on stdout -- and the batch
-goes on with the next file.
+can't be read, ``{"file", "valid": null, "error"}``). Files are read and checked one at a time (memory holds one
+history). A file that can't be read as a history (missing, empty, malformed, a directory) is reported -- one
+sentence naming ``file:line`` on stderr, and its own line on stdout -- and the batch goes on with the next file.
 
 Exit code over all files (see ``EXIT_RULE``): 1 if any file is invalid; else 254 if any file could not be read;
 else 2 if any is unknown; else 0. A bad flag is exit 254 before any file is read.
