@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shlex
 import shutil
 import time
 from pathlib import Path
@@ -17,7 +18,7 @@ from checkers.compose import combine, run_checker
 from harness import store
 from harness.errors import BadInput
 from harness.history import Op, read_history, write_history
-from harness.importers import load_history
+from harness.importers import read_any
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,9 @@ def checkers_for_test(test: dict) -> dict:
     model = test.get("model")
     if not model:
         raise BadInput("test.json names neither a workload nor a model; give --model", "test.json")
+    if "initial_value" in test:
+        from checkers.models import with_initial_value
+        model = with_initial_value(model, test["initial_value"])
     limit = test.get("options", {}).get("check_time_limit", 60.0)
     return {"linearizable": lambda h: check_linearizable(h, model, time_limit=limit), "stats": check_stats}
 
@@ -149,21 +153,36 @@ def render_report(run_dir: Path) -> Path | None:
         return None
 
 
-def import_history(path: Path, *, model: str, out: Path, fmt: str = "auto") -> Path:
-    """Import a history from another tool into a new run directory ``out`` (which must not exist or be empty)."""
-    from checkers.models import get_model
+_NO_VALUE = object()
+
+
+def import_history(path: Path, *, model: str, out: Path, fmt: str = "auto", initial_value=_NO_VALUE) -> Path:
+    """Import a history from another tool into a new run directory ``out`` (which must not exist or be empty).
+
+    ``initial_value`` starts a register model there (kept in test.json). An EDN import leaves out ok reads of nil
+    (they constrain nothing; see docs/history-format.md): test.json says how many."""
+    from checkers.models import get_model, with_initial_value
 
     get_model(model)  # a wrong --model is bad input before anything is written
-    history = load_history(path, fmt)
+    if initial_value is not _NO_VALUE:
+        with_initial_value(model, initial_value)  # likewise a starting value for a model without one
+    loaded = read_any(path, fmt)
+    history = loaded.ops
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise BadInput("the output directory exists and is not empty", str(out))
     (out / "nodes").mkdir(parents=True, exist_ok=True)
     write_history(out / store.HISTORY_FILE, history)
     shutil.copyfile(path, out / f"imported-{Path(path).name}")
-    store.write_json(out / store.TEST_FILE, {
+    test = {
         "name": f"imported-{Path(path).stem}", "imported_from": str(Path(path).resolve()), "model": model,
-        "format": fmt, "versions": store.versions(),
+        "format": loaded.format, "versions": store.versions(),
         "command": f"splitbrain analyze {path} --model {model} --out {out}",
-    })
+    }
+    if loaded.nil_reads:
+        test["nil_reads_unconstrained"] = loaded.nil_reads
+    if initial_value is not _NO_VALUE:
+        test["initial_value"] = initial_value
+        test["command"] += f" --initial-value {shlex.quote(json.dumps(initial_value))}"
+    store.write_json(out / store.TEST_FILE, test)
     return out

@@ -104,23 +104,30 @@ def _parse_options(items) -> dict:
               help="New run directory for an imported history.")
 @click.option("--format", "fmt", default="auto", show_default=True,
               type=click.Choice(["auto", "jsonl", "edn", "jepsen-log"]), help="Format of an imported history.")
+@click.option("--initial-value", "initial", default=None, metavar="V",
+              help="For an imported history: start a register or cas-register at V (JSON, else a string).")
 @click.option("--no-report", is_flag=True, help="Don't (re)write report.html.")
-def analyze_cmd(path, model, out, fmt, no_report):
+def analyze_cmd(path, model, out, fmt, initial, no_report):
     """Re-check a stored run (PATH is a run directory), or import a history from elsewhere (PATH is a file, with
     --model and --out) into a new run directory and check it."""
     from harness.analysis import analyze_run, import_history
 
     p = Path(path)
     if p.is_dir():
-        if model or out:
-            raise BadInput("--model and --out are for importing a history file, not for a run directory", path)
+        if model or out or initial is not None:
+            raise BadInput("--model, --out and --initial-value are for importing a history file, not for a run "
+                           "directory", path)
         run_dir = p
     else:
         if not p.exists():
             raise BadInput("no such file or run directory", path)
         if not model or not out:
             raise BadInput("importing a history file needs --model and --out", path)
-        run_dir = import_history(p, model=model, out=Path(out), fmt=fmt)
+        extra = {}
+        if initial is not None:
+            from checkers.models import parse_initial_value
+            extra["initial_value"] = parse_initial_value(initial)
+        run_dir = import_history(p, model=model, out=Path(out), fmt=fmt, **extra)
     results = analyze_run(run_dir, render=not no_report)
     print_results(results, store.resolve_run_dir(run_dir))
     return exit_code_for(results["valid"])

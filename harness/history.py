@@ -8,9 +8,13 @@ flight; after an ``info`` its id is retired. Nemesis ops use the process ``"neme
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
 import logging
 import os
+import re
+import sys
 import threading
 import time as _time
 from dataclasses import dataclass
@@ -45,7 +49,7 @@ def _json_value(v: Any) -> str:
 _FIELDS = ("index", "time", "process", "type", "f", "value", "node", "key", "error", "answered_by")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Op:
     """One event of a history. Immutable.
 
@@ -66,6 +70,14 @@ class Op:
     key: Any = None
     error: str | None = None
     answered_by: str | None = None
+
+    def __init__(self, index: int, time: int, process: int | str, type: str, f: str, value: Any = None,
+                 node: str | None = None, key: Any = None, error: str | None = None):
+        # Written out instead of the dataclass's frozen __init__ (object.__setattr__ by name per field), which
+        # costs twice as much: readers build millions of ops. The slot setters bypass the frozen __setattr__.
+        s = _OP_SETTERS
+        s[0](self, index), s[1](self, time), s[2](self, process), s[3](self, type), s[4](self, f)
+        s[5](self, value), s[6](self, node), s[7](self, key), s[8](self, error)
 
     def to_dict(self) -> dict:
         d = {"index": self.index, "time": self.time, "process": self.process, "type": self.type, "f": self.f,
@@ -101,6 +113,27 @@ class Op:
         return self.process != NEMESIS
 
 
+_OP_SETTERS = tuple(Op.__dict__[name].__set__ for name in _FIELDS)
+
+
+class _OpFields:
+    """Op's slots, writable: :func:`make_op` fills one with plain attribute stores and makes it an Op."""
+
+    __slots__ = _FIELDS
+
+
+def make_op(index: int, time: int, process: int | str, type: str, f: str, value: Any = None, node: Any = None,
+            key: Any = None, error: Any = None, answered_by: Any = None) -> Op:
+    """``Op(...)`` for readers' hot loops, a third of the cost: a frozen class's fields can only be set through
+    descriptor calls (each building an argument tuple), so the fields are stored on a writable twin of the same
+    layout, whose class then becomes Op. The result is an ordinary, immutable Op."""
+    o = _OpFields()
+    o.index, o.time, o.process, o.type, o.f = index, time, process, type, f
+    o.value, o.node, o.key, o.error, o.answered_by = value, node, key, error, answered_by
+    o.__class__ = Op
+    return o  # type: ignore[return-value]
+
+
 def op_from_dict(d: dict, where: str) -> Op:
     """Build an Op from a decoded JSON object; raise MalformedHistory naming ``where`` if it isn't one."""
     if not isinstance(d, dict):
@@ -111,7 +144,7 @@ def op_from_dict(d: dict, where: str) -> Op:
     for name in ("time", "process", "type", "f"):
         if name not in d:
             raise MalformedHistory(f"op has no '{name}' field", where)
-    if d["type"] not in TYPES:
+    if not isinstance(d["type"], str) or d["type"] not in TYPES:
         raise MalformedHistory(f"unknown op type {d['type']!r} (expected invoke, ok, fail or info)", where)
     t = d["time"]
     if not isinstance(t, int) or isinstance(t, bool) or t < 0:
@@ -206,47 +239,270 @@ def write_history(path: str | os.PathLike, ops: Iterable[Op]) -> None:
             f.write(op.to_json() + "\n")
 
 
+#: How deeply an op's value (or key) may nest lists and objects. Deeper input is bad input: the JSON parser and
+#: the checkers recurse through values, and no real history nests anywhere near this.
+MAX_VALUE_DEPTH = 100
+
+_FIELD_SET = frozenset(_FIELDS)
+_TYPE_NAMES = {t: t for t in TYPES}  # the one interned string for each type (also the membership test)
+_scan_json = json.JSONDecoder().raw_decode
+
+# The line HistoryWriter writes (``Op.to_json``) with the usual simple values (integers, null, strings without
+# escapes), read by one regex: about a third cheaper than building a dict per line. Any other line goes to the JSON
+# parser, so the two paths give the same ops.
+_J_SCALAR = r'(-?(?:0|[1-9]\d{0,17})|null|"[^"\\\x00-\x1f]*")'
+_J_STRING = r'"([^"\\\x00-\x1f]*)"'
+_CANONICAL_LINE = re.compile(
+    r'\{"index":(?:0|[1-9]\d{0,18}),"time":(0|[1-9]\d{0,18}),"process":(0|[1-9]\d{0,17}|"nemesis"),'
+    r'"type":"(invoke|ok|fail|info)","f":' + _J_STRING + r',"value":' + _J_SCALAR +
+    r'(?:,"node":' + _J_STRING + r')?(?:,"key":' + _J_SCALAR + r')?(?:,"error":' + _J_STRING + r')?\}\n')
+
+
+def value_too_deep(v: Any, limit: int = MAX_VALUE_DEPTH) -> bool:
+    """True when ``v`` nests lists/dicts more than ``limit`` levels deep (counted without recursion)."""
+    stack = [(v, 1)]
+    while stack:
+        x, depth = stack.pop()
+        if depth > limit:
+            return True
+        items = x.values() if type(x) is dict else x
+        stack.extend((y, depth + 1) for y in items if type(y) is list or type(y) is dict)
+    return False
+
+
+def _check_depth(op_value: Any, key: Any, where_fn) -> None:
+    for v in (op_value, key):
+        if (type(v) is list or type(v) is dict) and value_too_deep(v):
+            raise MalformedHistory(f"a value nests more than {MAX_VALUE_DEPTH} levels deep", where_fn())
+
+
+def _open_text(path: Path):
+    """The file as text lines split at ``\\n`` only, or MalformedHistory (no such file, unreadable)."""
+    try:
+        return open(path, encoding="utf-8", newline="\n")
+    except FileNotFoundError:
+        raise MalformedHistory("no such file", str(path)) from None
+    except IsADirectoryError:
+        raise MalformedHistory("is a directory, not a history file", str(path)) from None
+    except OSError as e:
+        raise MalformedHistory(f"can't read it ({e.strerror})", str(path)) from None
+
+
+def bad_utf8_location(path: Path) -> str:
+    """``file:line`` of the first line that is not UTF-8 (for the error after a text read failed)."""
+    try:
+        with open(path, "rb") as f:
+            for lineno, raw in enumerate(f, start=1):
+                try:
+                    raw.decode("utf-8")
+                except UnicodeDecodeError:
+                    return f"{path}:{lineno}"
+    except OSError:
+        pass
+    return str(path)
+
+
+@contextlib.contextmanager
+def reading_lines(path: str | os.PathLike) -> Iterator[Any]:
+    """Open a UTF-8 text file to iterate its lines (split at ``\\n`` only, each with its ``\\n``). Raises
+    MalformedHistory for a missing or unreadable file, and for bytes that are not UTF-8 (naming the line) when
+    they are met while iterating inside the ``with`` block."""
+    path = Path(path)
+    with _open_text(path) as f:
+        try:
+            yield f
+        except UnicodeDecodeError as e:
+            raise MalformedHistory(f"not UTF-8 text ({e.reason})", bad_utf8_location(path)) from None
+        except OSError as e:
+            raise MalformedHistory(f"can't read it ({e.strerror})", str(path)) from None
+
+
+def text_lines(path: str | os.PathLike) -> Iterator[tuple[int, str]]:
+    """Yield (line number, line with its ``\\n``) of a UTF-8 text file, streaming (see :func:`reading_lines`)."""
+    with reading_lines(path) as f:
+        yield from enumerate(f, start=1)
+
+
+def _decode_json_line(text: str) -> Any:
+    """The one JSON value on a line; ValueError (or RecursionError) if the line is anything else."""
+    try:
+        obj, end = _scan_json(text)
+    except ValueError:
+        stripped = text.strip()
+        if stripped is text or not stripped:  # leading whitespace is the only thing the fast call can't take
+            raise
+        obj, end = _scan_json(stripped)
+        text = stripped
+    if end != len(text) and not text[end:].isspace():
+        raise ValueError("extra data after the JSON value")
+    return obj
+
+
 def iter_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, dict]]:
     """Yield (line number, decoded object) for each non-blank line. A torn last line (no newline at the end and
     not valid JSON: the controller died mid-write) is dropped with a warning; any other bad line is an error."""
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise MalformedHistory("no such file", str(path)) from None
-    except OSError as e:
-        raise MalformedHistory(f"can't read it ({e.strerror})", str(path)) from None
-    lines = data.split(b"\n")
-    torn_candidate = len(lines) - 1 if lines and lines[-1] != b"" else None
-    for lineno, raw in enumerate(lines, start=1):
-        if not raw.strip():
+    for lineno, text in text_lines(path):
+        obj = _json_line(text, path, lineno)
+        if obj is _SKIP:
             continue
-        try:
-            yield lineno, json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as e:
-            if torn_candidate is not None and lineno - 1 == torn_candidate:
-                log.warning("%s:%d: dropped a torn last line (the writer died mid-write)", path, lineno)
-                return
-            msg = getattr(e, "msg", str(e))
-            raise MalformedHistory(f"bad JSON ({msg})", f"{path}:{lineno}") from None
+        if obj is _TORN:
+            return
+        yield lineno, obj
+
+
+_SKIP, _TORN = object(), object()
+
+
+def _json_line(text: str, path: Path, lineno: int) -> Any:
+    """The JSON value of one line, ``_SKIP`` for a blank line, ``_TORN`` for a torn last line (warned about), or
+    MalformedHistory naming ``path:lineno``."""
+    try:
+        return _decode_json_line(text)
+    except (ValueError, RecursionError) as e:
+        if not text.strip():
+            return _SKIP
+        if not text.endswith("\n") and not isinstance(e, RecursionError):
+            log.warning("%s:%d: dropped a torn last line (the writer died mid-write)", path, lineno)
+            return _TORN
+        raise MalformedHistory(_json_error(e), f"{path}:{lineno}") from None
+
+
+def _json_error(e: Exception) -> str:
+    if isinstance(e, RecursionError):
+        return f"bad JSON (nested too deeply; at most {MAX_VALUE_DEPTH} levels are allowed)"
+    return f"bad JSON ({getattr(e, 'msg', str(e))})"
+
+
+@contextlib.contextmanager
+def no_gc():
+    """Pause the cyclic garbage collector while building millions of acyclic objects (ops, their values):
+    otherwise every few thousand allocations trigger a collection that walks everything built so far, and reading
+    grows quadratic. Nothing read here forms cycles, so nothing is lost by waiting."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 def read_history(path: str | os.PathLike, *, validate: bool = True) -> list[Op]:
     """Read a JSON Lines history, re-index it densely, and (by default) validate it.
 
-    Raises MalformedHistory with ``file:line`` for anything wrong except a torn last line.
+    Raises MalformedHistory with ``file:line`` for anything wrong except a torn last line. Streams the file:
+    memory is the ops read, not the file.
     """
-    path = Path(path)
+    with no_gc():
+        return _read_history(Path(path), validate)
+
+
+def _read_history(path: Path, validate: bool) -> list[Op]:
+    source = str(path)
     ops: list[Op] = []
-    lines: list[int] = []
-    for lineno, obj in iter_jsonl(path):
-        op = op_from_dict(obj, f"{path}:{lineno}")
-        ops.append(Op(len(ops), op.time, op.process, op.type, op.f, op.value, op.node, op.key, op.error,
-                    op.answered_by))
-        lines.append(lineno)
-    if validate:
-        validate_history(ops, source=str(path), lines=lines)
+    append = ops.append
+    check = HistoryValidator(source).add if validate else None
+    types = _TYPE_NAMES
+    fields = _FIELD_SET
+    intern = sys.intern  # f names and keys repeat millions of times: one string object each
+    scan = _scan_json
+    canonical = _CANONICAL_LINE.fullmatch
+    procs: dict[str, int | str] = {'"nemesis"': NEMESIS}
+    with reading_lines(path) as lines:
+        for lineno, text in enumerate(lines, start=1):
+            m = canonical(text)
+            if m is not None:
+                t, p, ty, f, v, node, key, error = m.groups()
+                proc = procs.get(p)
+                if proc is None:
+                    proc = procs[p] = int(p)
+                if v[0] == '"':
+                    v = v[1:-1]
+                else:
+                    v = None if v == "null" else int(v)
+                if key is not None:
+                    key = intern(key[1:-1]) if key[0] == '"' else (None if key == "null" else int(key))
+                op = make_op(len(ops), int(t), proc, types[ty], intern(f), v, node, key, error)
+                if check is not None:
+                    check(op, lineno)
+                append(op)
+                continue
+            try:
+                d, end = scan(text)  # the usual line: one object, then its newline
+                if end != len(text) - 1 or text[end] != "\n":
+                    raise ValueError
+            except (ValueError, RecursionError):
+                d = _json_line(text, path, lineno)
+                if d is _SKIP:
+                    continue
+                if d is _TORN:
+                    break
+            # The usual line is checked here inline (the same rules as op_from_dict, which reports anything odd).
+            if type(d) is not dict or not d.keys() <= fields:
+                op_from_dict(d, f"{source}:{lineno}")  # raises with the precise complaint
+            try:
+                t, p, ty, f = d["time"], d["process"], types[d["type"]], d["f"]
+            except (KeyError, TypeError):
+                op_from_dict(d, f"{source}:{lineno}")  # raises: a field is missing or the type is unknown
+                raise MalformedHistory("not a valid op", f"{source}:{lineno}") from None
+            if (type(t) is not int or t < 0 or (type(p) is not int and p != NEMESIS) or type(f) is not str):
+                op_from_dict(d, f"{source}:{lineno}")
+            value = d.get("value")
+            key = d.get("key")
+            if type(value) is list or type(value) is dict or type(key) is list or type(key) is dict:
+                _check_depth(value, key, lambda: f"{source}:{lineno}")
+            elif type(key) is str:
+                key = intern(key)
+            op = make_op(len(ops), t, p, ty, intern(f), value, d.get("node"), key, d.get("error"),
+                         d.get("answered_by"))
+            if check is not None:
+                check(op, lineno)
+            append(op)
     return ops
+
+
+class HistoryValidator:
+    """The structural rules of a history, checked one op at a time (see :func:`validate_history`).
+
+    ``add(op, line)`` raises MalformedHistory naming ``source:line`` at the first op that breaks a rule.
+    """
+
+    __slots__ = ("source", "pending", "retired", "last_time")
+
+    def __init__(self, source: str = "<history>"):
+        self.source = source
+        self.pending: dict[Any, Op] = {}
+        self.retired: set[Any] = set()
+        self.last_time = -1
+
+    def add(self, op: Op, line: int) -> None:
+        if op.time < self.last_time:
+            raise MalformedHistory(f"time goes backwards ({op.time} ns after {self.last_time} ns)",
+                                   f"{self.source}:{line}")
+        self.last_time = op.time
+        process = op.process
+        if process == NEMESIS:
+            return
+        if process in self.retired:
+            raise MalformedHistory(f"process {process} is used again after it crashed with 'info'",
+                                   f"{self.source}:{line}")
+        if op.type == INVOKE:
+            inv = self.pending.get(process)
+            if inv is not None:
+                raise MalformedHistory(f"process {process} invokes {op.f!r} while its {inv.f!r} is still pending",
+                                       f"{self.source}:{line}")
+            self.pending[process] = op
+            return
+        inv = self.pending.pop(process, None)
+        if inv is None:
+            raise MalformedHistory(f"{op.type!r} completion of {op.f!r} on process {process} with no "
+                                   "pending invoke", f"{self.source}:{line}")
+        if inv.f != op.f:
+            raise MalformedHistory(f"completion {op.f!r} does not match the pending invoke {inv.f!r} on "
+                                   f"process {process}", f"{self.source}:{line}")
+        if op.type == INFO:
+            self.retired.add(process)
 
 
 def validate_history(ops: list[Op], *, source: str = "<history>", lines: list[int] | None = None) -> None:
@@ -256,34 +512,9 @@ def validate_history(ops: list[Op], *, source: str = "<history>", lines: list[in
     client process id is not reused after an ``info``, time never goes backwards, completions keep the invoke's
     ``f``. Nemesis ops are exempt from the pairing rules (faults may overlap).
     """
-    pending: dict[Any, Op] = {}
-    retired: set[Any] = set()
-    last_time = -1
+    add = HistoryValidator(source).add
     for i, op in enumerate(ops):
-        where = f"{source}:{lines[i] if lines else i + 1}"
-        if op.time < last_time:
-            raise MalformedHistory(f"time goes backwards ({op.time} ns after {last_time} ns)", where)
-        last_time = op.time
-        if op.process == NEMESIS:
-            continue
-        if op.process in retired:
-            raise MalformedHistory(f"process {op.process} is used again after it crashed with 'info'", where)
-        if op.type == INVOKE:
-            if op.process in pending:
-                raise MalformedHistory(
-                    f"process {op.process} invokes {op.f!r} while its {pending[op.process].f!r} is still pending",
-                    where)
-            pending[op.process] = op
-        else:
-            inv = pending.pop(op.process, None)
-            if inv is None:
-                raise MalformedHistory(f"{op.type!r} completion of {op.f!r} on process {op.process} with no "
-                                       "pending invoke", where)
-            if inv.f != op.f:
-                raise MalformedHistory(f"completion {op.f!r} does not match the pending invoke {inv.f!r} on "
-                                       f"process {op.process}", where)
-            if op.type == INFO:
-                retired.add(op.process)
+        add(op, lines[i] if lines else i + 1)
 
 
 @dataclass(slots=True)

@@ -8,7 +8,7 @@ import sys
 import textwrap
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given, settings, strategies as st
 
 from harness.errors import MalformedHistory
 from harness.history import HistoryWriter, Op, pair_ops, read_history, validate_history, write_history
@@ -134,6 +134,7 @@ ops_strategy = st.lists(st.tuples(st.integers(0, 3), st.sampled_from(["ok", "fai
                                   st.integers(0, 100)), max_size=30)
 
 
+@settings(deadline=None)  # file I/O on a loaded machine can exceed hypothesis' 200 ms default
 @given(ops_strategy)
 def test_written_histories_read_back_identically(tmp_path_factory, steps):
     """Any well-formed history the writer produces reads back equal and valid."""
@@ -163,3 +164,93 @@ def test_fast_line_encoding_equals_the_json_encoder(i, t, p, ty, f, v, node, key
     op = Op(i, t, p, ty, f, v, node, key, error)
     assert op.to_json() == json.dumps(op.to_dict(), separators=(",", ":"), ensure_ascii=False)
     assert json.loads(op.to_json()) == op.to_dict()
+
+
+# --- the streaming reader's edges -------------------------------------------------------------------------------
+
+def test_reader_accepts_crlf_leading_whitespace_and_blank_lines(tmp_path):
+    p = tmp_path / "h.jsonl"
+    p.write_bytes(b'  {"time": 1, "process": 0, "type": "invoke", "f": "read"}\r\n\r\n'
+                  b'\t{"time": 2, "process": 0, "type": "ok", "f": "read", "value": 3}  \n')
+    ops = read_history(p)
+    assert [(o.index, o.type, o.value) for o in ops] == [(0, "invoke", None), (1, "ok", 3)]
+
+
+def test_bad_utf8_names_its_line(tmp_path):
+    p = tmp_path / "h.jsonl"
+    p.write_bytes(json.dumps(inv(1, 0)).encode() + b"\n" + b'{"time": 2, "process": 0, "type": "ok", "f": "r\xff"}\n')
+    with pytest.raises(MalformedHistory) as e:
+        read_history(p)
+    assert e.value.location == f"{p}:2" and "UTF-8" in e.value.message
+
+
+@pytest.mark.parametrize("depth, ok", [(100, True), (101, False), (5000, False)])
+def test_value_nesting_is_bounded(tmp_path, depth, ok):
+    nested = "[" * depth + "1" + "]" * depth  # a list nested `depth` levels deep
+    p = tmp_path / "h.jsonl"
+    p.write_text(json.dumps(inv(1, 0, "write", 0)).replace('"value": 0', f'"value": {nested}') + "\n")
+    if ok:
+        assert len(read_history(p)) == 1
+    else:
+        with pytest.raises(MalformedHistory) as e:
+            read_history(p)
+        assert e.value.location == f"{p}:1" and "nest" in e.value.message
+
+
+def test_two_values_on_a_line_is_an_error(tmp_path):
+    p = tmp_path / "h.jsonl"
+    p.write_text(json.dumps(inv(1, 0)) + " " + json.dumps(inv(2, 1)) + "\n")
+    with pytest.raises(MalformedHistory, match="extra data"):
+        read_history(p)
+
+
+def test_ops_stay_immutable_and_equal_by_value():
+    a = Op(0, 1, 2, "invoke", "write", [1], key="k")
+    with pytest.raises(Exception):
+        a.value = 3  # type: ignore[misc]
+    assert a == Op(0, 1, 2, "invoke", "write", [1], None, "k", None) and a.key == "k" and a.error is None
+
+
+def test_canonical_line_fast_path_reads_what_the_json_parser_reads(tmp_path, monkeypatch):
+    import re
+
+    from harness import history
+
+    p = tmp_path / "h.jsonl"
+    values = [None, 0, -7, 123456789012345678901234, "", "x 0 0 y", 'q"uote', "back\\slash", "tab\there", "ünï",
+              [1, 2], {"a": [None]}, True, 1.5]
+    with HistoryWriter(p) as w:
+        for i, v in enumerate(values):
+            w.record(i, "invoke", "write", v, node="n1" if i % 2 else None, key=[None, "k", 3, 'k"'][i % 4])
+            w.record(i, ["ok", "fail", "info"][i % 3], "write", v, error="timeout" if i % 3 == 2 else None)
+        w.record("nemesis", "invoke", "start", {"n1": ["n2"]})
+    fast = read_history(p)
+    assert sum(1 for line in p.read_text().splitlines() if history._CANONICAL_LINE.fullmatch(line + "\n")) > 10
+    monkeypatch.setattr(history, "_CANONICAL_LINE", re.compile(r"(?!)"))
+    assert read_history(p) == fast and fast[1].value is None and fast[-1].process == "nemesis"
+
+
+@pytest.mark.parametrize("line", [
+    '{"index":007,"time":1,"process":0,"type":"invoke","f":"read","value":null}',
+    '{"index":0,"time":01,"process":0,"type":"invoke","f":"read","value":null}',
+    '{"index":0,"time":1,"process":0,"type":"invoke","f":"read","value":"a\tb"}',
+    '{"index":0,"time":1,"process":0,"type":"invoke","f":"read","value":null}x',
+])
+def test_canonical_fast_path_is_as_strict_as_json(tmp_path, line):
+    p = tmp_path / "h.jsonl"
+    p.write_text(line + "\n")
+    with pytest.raises(MalformedHistory, match="bad JSON"):
+        read_history(p)
+
+
+def test_make_op_gives_an_ordinary_immutable_op():
+    import pickle
+
+    from harness.history import make_op
+
+    a = make_op(3, 4, 1, "ok", "read", [1], "n1", "k", None)
+    b = Op(3, 4, 1, "ok", "read", [1], "n1", "k", None)
+    assert type(a) is Op and a == b and hash(make_op(1, 2, 3, "ok", "f")) == hash(Op(1, 2, 3, "ok", "f"))
+    assert pickle.loads(pickle.dumps(a)) == b and a.to_json() == b.to_json()
+    with pytest.raises(Exception):
+        a.index = 9  # type: ignore[misc]
