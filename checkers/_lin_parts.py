@@ -29,7 +29,7 @@ import signal
 import time
 import traceback
 from multiprocessing.connection import wait
-from typing import Any, Callable
+from typing import Callable
 
 from checkers._lin_search import Interrupted, _Budget
 

@@ -72,12 +72,12 @@ class Op:
     answered_by: str | None = None
 
     def __init__(self, index: int, time: int, process: int | str, type: str, f: str, value: Any = None,
-                 node: str | None = None, key: Any = None, error: str | None = None):
+                 node: str | None = None, key: Any = None, error: str | None = None, answered_by: str | None = None):
         # Written out instead of the dataclass's frozen __init__ (object.__setattr__ by name per field), which
         # costs twice as much: readers build millions of ops. The slot setters bypass the frozen __setattr__.
         s = _OP_SETTERS
         s[0](self, index), s[1](self, time), s[2](self, process), s[3](self, type), s[4](self, f)
-        s[5](self, value), s[6](self, node), s[7](self, key), s[8](self, error)
+        s[5](self, value), s[6](self, node), s[7](self, key), s[8](self, error), s[9](self, answered_by)
 
     def to_dict(self) -> dict:
         d = {"index": self.index, "time": self.time, "process": self.process, "type": self.type, "f": self.f,

@@ -82,6 +82,7 @@ def run_test(spec: TestSpec, *, store_root: Path, keep_cluster: bool = False, pr
                                                         "mode": "ssh" if spec.hosts_file else "local"})
             try:
                 ui.set_phase("starting nodes")
+                from nemesis import PACKAGES
                 for name in spec.nemesis:  # e.g. lose-unfsynced puts the data dirs on its file system first
                     PACKAGES[name].prepare(cluster)
                 addrs = cluster.start_system(system, spec.variant, options)
