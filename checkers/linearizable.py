@@ -23,6 +23,7 @@ BadInput for an unknown model name.
 from __future__ import annotations
 
 import time
+from operator import attrgetter
 from typing import Any, Sequence
 
 from checkers._lin_fast import fast_verdict, native_available
@@ -34,6 +35,8 @@ from harness.history import NEMESIS, Op
 
 #: Configurations kept per (state, pending ops) by the first, narrow pass over histories with unknown-outcome ops.
 FIRST_PASS_KEEP = 1
+
+_TYPE_OF = attrgetter("type")
 
 
 def check_linearizable(history: Sequence[Op], model: "str | Model", *, time_limit: float | None = None,
@@ -54,7 +57,7 @@ def check_linearizable(history: Sequence[Op], model: "str | Model", *, time_limi
     m = get_model(model)
     deadline = None if time_limit is None else time.monotonic() + max(0.0, time_limit)
     client = [op for op in history if op.process != NEMESIS]
-    pairs = sum(1 for op in client if op.type == "invoke")
+    pairs = list(map(_TYPE_OF, client)).count("invoke")
     if m.splittable and split:
         sub_model, keyed = (m.per_key or m), False
         parts = list(m.partition(client).items())
