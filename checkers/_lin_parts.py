@@ -23,6 +23,7 @@ worker it killed (workers ignore SIGINT and die silently on SIGTERM/SIGKILL).
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import signal
@@ -146,6 +147,9 @@ def _worker_main(conn, judge: Judge, deadline, mem_mb) -> None:
 
 def _run_in_workers(queue: list[tuple[int, int]], judge: Judge, workers: int, deadline, mem_mb) -> dict[int, dict]:
     ctx = multiprocessing.get_context("fork")
+    # Objects that exist now (the history: millions of ops) go to the collector's permanent generation, so the
+    # workers' collections never walk them and never copy the pages they sit on (copy-on-write).
+    gc.freeze()
     procs: list = []
     conns: dict = {}          # parent end -> (process, task or None)
     outcomes: dict[int, dict] = {}
@@ -207,6 +211,7 @@ def _run_in_workers(queue: list[tuple[int, int]], judge: Judge, workers: int, de
             p.join(timeout=2)
         for c in conns:
             c.close()
+        gc.unfreeze()
 
 
 __all__ = ["run_parts", "SliceBudget", "OutOfSlice", "FIRST_SLICE_CHECKS", "SLICE_GROWTH", "PARALLEL_AFTER_S"]
