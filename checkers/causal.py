@@ -3,7 +3,7 @@
 ``check_causal`` is for *differentiated* histories: every value is written at most once (else the result is
 ``unknown``). Ops: ``write`` (value; per ``key``) and ``read`` (ok value; ``None`` is the initial value); the final
 phase's ``final-read`` ops count as reads too, and a ``final-read-all`` (a snapshot of several keys, see
-``checkers.convergence.expand_final_reads``) as one read per key. Final reads matter: after the heal a replica has
+``splitbrain.checkers.convergence.expand_final_reads``) as one read per key. Final reads matter: after the heal a replica has
 every write, so a last-writer-wins choice that contradicts causality (a write beaten by one it causally precedes)
 shows up there for sure. A session is
 a client process; program order (po) is its invocation order. ``ok`` and ``info`` writes count (``info`` may have
@@ -49,8 +49,8 @@ import json
 import time as _time
 from typing import Any, Sequence
 
-from checkers.convergence import expand_final_reads
-from harness.history import FAIL, OK, Op, pair_ops
+from splitbrain.checkers.convergence import expand_final_reads
+from splitbrain.harness.history import FAIL, OK, Op, pair_ops
 
 INIT = None
 MODELS = ("CC", "CM", "CCv")

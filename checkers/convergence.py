@@ -40,7 +40,7 @@ import json
 import time as _time
 from typing import Any, Sequence
 
-from harness.history import FAIL, INFO, INVOKE, OK, Op, pair_ops
+from splitbrain.harness.history import FAIL, INFO, INVOKE, OK, Op, pair_ops
 
 FINAL_READ_ALL = "final-read-all"
 

@@ -7,9 +7,9 @@
 - splits the history by key when the model allows it (a kv store is linearizable iff each key is), and checks
   the parts in worker processes when there are several and the work turns out to be long enough to pay for them
   (``parallel=False`` keeps everything in this process);
-- answers parts whose ops all completed ok/fail with the lean verdict-only search of :mod:`checkers._lin_plain`
+- answers parts whose ops all completed ok/fail with the lean verdict-only search of :mod:`splitbrain.checkers._lin_plain`
   when they are linearizable, and stops at the first failing part when checking in this process;
-- runs the search of :mod:`checkers._lin_search` under a deadline and a memory cap. Past either, the verdict is
+- runs the search of :mod:`splitbrain.checkers._lin_search` under a deadline and a memory cap. Past either, the verdict is
   ``"unknown"`` with a ``cause`` -- never ``True`` -- and workers still running are killed;
 - explains a ``False`` with data for people and for the report: the op that could not be placed, the state(s)
   the model could be in, the longest prefix that could be linearized with the states it went through, and a
@@ -26,10 +26,10 @@ import os
 import time
 from typing import Any, Sequence
 
-from checkers._lin_plain import plain_verdict
-from checkers._lin_search import Failure, Interrupted, Prepared, _Budget, prepare, search
-from checkers.models import UNKNOWN, Model, get_model
-from harness.history import NEMESIS, Op
+from splitbrain.checkers._lin_plain import plain_verdict
+from splitbrain.checkers._lin_search import Failure, Interrupted, Prepared, _Budget, prepare, search
+from splitbrain.checkers.models import UNKNOWN, Model, get_model
+from splitbrain.harness.history import NEMESIS, Op
 
 #: Sequential work after which the remaining parts go to worker processes (forking costs ~10-30 ms).
 PARALLEL_AFTER_S = 0.2
@@ -41,7 +41,7 @@ _GRACE_S = 0.5
 
 def check_linearizable(history: Sequence[Op], model: "str | Model", *, time_limit: float | None = None,
                        memory_limit_mb: int | None = None, parallel: bool = True, split: bool = True) -> dict:
-    """Check ``history`` against ``model`` (a name from ``checkers.models.MODELS`` or a Model).
+    """Check ``history`` against ``model`` (a name from ``splitbrain.checkers.models.MODELS`` or a Model).
 
     Returns ``{"valid": True | False | "unknown", "checker": "linearizable", "model": name, "ops": client op
     pairs, "check_ms": float, "partitions": n}`` plus ``"cause"`` when unknown and ``"failure"`` (the first

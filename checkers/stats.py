@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Sequence
 
-from harness.history import OK, Op, pair_ops
+from splitbrain.harness.history import OK, Op, pair_ops
 
 
 def check_stats(history: Sequence[Op]) -> dict:

@@ -13,11 +13,11 @@ import time
 from pathlib import Path
 from typing import Callable, Sequence
 
-from checkers.compose import combine, run_checker
-from harness import store
-from harness.errors import BadInput
-from harness.history import Op, read_history, write_history
-from harness.importers import load_history
+from splitbrain.checkers.compose import combine, run_checker
+from splitbrain.harness import store
+from splitbrain.harness.errors import BadInput
+from splitbrain.harness.history import Op, read_history, write_history
+from splitbrain.harness.importers import load_history
 
 log = logging.getLogger(__name__)
 
@@ -36,9 +36,9 @@ def check_history(history: Sequence[Op], checkers: dict[str, Callable[[Sequence[
 def checkers_for_test(test: dict) -> dict:
     """The checkers a stored test names: its workload's, or for an imported history, linearizability under its
     model."""
-    from checkers.linearizable import check_linearizable
-    from checkers.stats import check_stats
-    from harness.workloads import get_workload
+    from splitbrain.checkers.linearizable import check_linearizable
+    from splitbrain.checkers.stats import check_stats
+    from splitbrain.harness.workloads import get_workload
 
     if test.get("workload"):
         return get_workload(test["workload"]).checkers(test.get("options", {}))
@@ -53,8 +53,8 @@ def checkers_for_run(test: dict, run_dir: Path) -> dict:
     """Everything a stored run is judged by: the test's checkers, plus checkers of what the system itself
     reported beside the history: leader claims (election safety) and replicas' delivery logs (causal delivery).
     Those sidecar files are read here, so that checkers stay functions of data."""
-    from checkers.causal import check_delivery_order
-    from checkers.election import check_election_safety
+    from splitbrain.checkers.causal import check_delivery_order
+    from splitbrain.checkers.election import check_election_safety
 
     checkers = dict(checkers_for_test({**test, "options": {**test.get("options", {}), "run_dir": str(run_dir)}}))
     claims = _read_jsonl(run_dir / store.ANNOTATIONS_FILE)
@@ -98,7 +98,7 @@ def analyze_run(run_dir: Path, *, render: bool = True, checkers: dict | None = N
 def render_report(run_dir: Path) -> Path | None:
     """Write report.html if the reports package can; a rendering problem never loses the verdict."""
     try:
-        from reports import render_report as _render
+        from splitbrain.reports import render_report as _render
     except ImportError:
         return None
     try:
@@ -110,7 +110,7 @@ def render_report(run_dir: Path) -> Path | None:
 
 def import_history(path: Path, *, model: str, out: Path, fmt: str = "auto") -> Path:
     """Import a history from another tool into a new run directory ``out`` (which must not exist or be empty)."""
-    from checkers.models import get_model
+    from splitbrain.checkers.models import get_model
 
     get_model(model)  # a wrong --model is bad input before anything is written
     history = load_history(path, fmt)

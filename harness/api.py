@@ -74,7 +74,7 @@ class Client(abc.ABC):
     """A connection from one client worker to one node. Used by one asyncio task at a time.
 
     ``invoke`` must return within ``timeout`` seconds (the runner also enforces it) and must not raise for errors
-    of the system under test: it turns them into a Completion through the error table (harness.client_errors).
+    of the system under test: it turns them into a Completion through the error table (splitbrain.harness.client_errors).
     """
 
     @abc.abstractmethod

@@ -15,15 +15,15 @@ import threading
 
 import click
 
-from harness.errors import EXIT_BAD_INPUT, EXIT_HARNESS_FAILED, SplitbrainError
+from splitbrain.harness.errors import EXIT_BAD_INPUT, EXIT_HARNESS_FAILED, SplitbrainError
 
 #: Modules that each define ``register(group)`` to add their commands. One line per module keeps merges apart.
 COMMAND_MODULES = (
-    "harness.cli_check",
-    "harness.cli_run",
-    "harness.cli_report",
-    "harness.cli_cluster",
-    "harness.cli_suite",
+    "splitbrain.harness.cli_check",
+    "splitbrain.harness.cli_run",
+    "splitbrain.harness.cli_report",
+    "splitbrain.harness.cli_cluster",
+    "splitbrain.harness.cli_suite",
 )
 
 
@@ -37,7 +37,7 @@ def cli(verbose: bool, plugins: tuple[str, ...]) -> None:
     """splitbrain: does a distributed system keep its consistency promises? Find out, with evidence."""
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
                         format="splitbrain: %(levelname)s: %(message)s")
-    from harness.plugins import load_entry_points, load_plugin
+    from splitbrain.harness.plugins import load_entry_points, load_plugin
     load_entry_points()
     for module in plugins:
         load_plugin(module)

@@ -3,7 +3,7 @@
 One line per file (path, verdict, client ops, milliseconds spent checking -- parsing excluded), then a summary;
 ``--json`` prints one JSON object per file instead (file, valid, ops, check_ms and the evidence). Exit code over
 all files: 0 all valid, 1 any invalid, 2 else any unknown; a bad flag or a malformed history is exit 254 with
-one sentence naming ``file:line`` (raised as BadInput/MalformedHistory and printed by ``harness.cli.main``).
+one sentence naming ``file:line`` (raised as BadInput/MalformedHistory and printed by ``splitbrain.harness.cli.main``).
 Files are read and validated before any checking starts, so bad input never yields a partial verdict.
 """
 
@@ -14,8 +14,8 @@ import time
 
 import click
 
-from harness.errors import EXIT_INVALID, EXIT_UNKNOWN, EXIT_VALID, BadInput
-from harness.importers import FORMATS, load_history
+from splitbrain.harness.errors import EXIT_INVALID, EXIT_UNKNOWN, EXIT_VALID, BadInput
+from splitbrain.harness.importers import FORMATS, load_history
 
 
 def _verdict_text(valid) -> str:
@@ -42,8 +42,8 @@ def _json_default(o):
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per file, with the evidence.")
 def check_cmd(paths, model_name, fmt, time_limit, memory_limit_mb, no_split, as_json):
     """Check histories (JSON Lines, Jepsen EDN or jepsen.util logs) for linearizability."""
-    from checkers.linearizable import check_linearizable
-    from checkers.models import get_model
+    from splitbrain.checkers.linearizable import check_linearizable
+    from splitbrain.checkers.models import get_model
 
     model = get_model(model_name)
     if time_limit is not None and time_limit <= 0:

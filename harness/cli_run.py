@@ -8,9 +8,9 @@ from pathlib import Path
 
 import click
 
-from checkers.compose import exit_code_for
-from harness import store
-from harness.errors import BadInput
+from splitbrain.checkers.compose import exit_code_for
+from splitbrain.harness import store
+from splitbrain.harness.errors import BadInput
 
 _VERDICT_WORDS = {True: "valid", False: "INVALID", "unknown": "unknown"}
 
@@ -64,8 +64,8 @@ def run_cmd(system, variant, workload, nodes, nemesis_, time_limit, concurrency,
             nemesis_interval, nemesis_duration, recovery_time, op_timeout, hosts_file, store_dir, options,
             keep_cluster, quiet):
     """Run a test: a cluster, concurrent clients, faults, a history, a verdict and a report."""
-    from harness.runner import run_test
-    from harness.spec import TestSpec, parse_nemesis
+    from splitbrain.harness.runner import run_test
+    from splitbrain.harness.spec import TestSpec, parse_nemesis
 
     spec_kw = dict(system=system, variant=variant, workload=workload, nodes=nodes,
                    nemesis=parse_nemesis(nemesis_), time_limit=time_limit, concurrency=concurrency, rate=rate,
@@ -105,7 +105,7 @@ def _parse_options(items) -> dict:
 def analyze_cmd(path, model, out, fmt, no_report):
     """Re-check a stored run (PATH is a run directory), or import a history from elsewhere (PATH is a file, with
     --model and --out) into a new run directory and check it."""
-    from harness.analysis import analyze_run, import_history
+    from splitbrain.harness.analysis import analyze_run, import_history
 
     p = Path(path)
     if p.is_dir():
@@ -126,7 +126,7 @@ def analyze_cmd(path, model, out, fmt, no_report):
 @click.command("systems")
 def systems_cmd():
     """List the systems under test, their variants and the bug each variant seeds."""
-    from harness.systems import get_system, system_names
+    from splitbrain.harness.systems import get_system, system_names
 
     for name in system_names():
         s = get_system(name)
@@ -139,7 +139,7 @@ def systems_cmd():
 @click.command("workloads")
 def workloads_cmd():
     """List the workloads."""
-    from harness.workloads import get_workload, workload_names
+    from splitbrain.harness.workloads import get_workload, workload_names
 
     for name in workload_names():
         click.echo(f"{name:<14} {get_workload(name).description}")

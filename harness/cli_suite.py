@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from checkers.compose import exit_code_for
-from harness import store
+from splitbrain.checkers.compose import exit_code_for
+from splitbrain.harness import store
 
 
 @click.command("suite")
@@ -24,7 +24,7 @@ def suite_cmd(spec_file, store_dir, out_dir, time_budget):
     cell is inconclusive (unknown verdicts, failed runs, runs skipped for the time budget)."""
     import dataclasses
 
-    from harness.suite import INCONCLUSIVE, MISSED, SUMMARY_HTML, load_suite, run_suite
+    from splitbrain.harness.suite import INCONCLUSIVE, MISSED, SUMMARY_HTML, load_suite, run_suite
 
     suite = load_suite(spec_file)
     if time_budget is not None:
@@ -51,9 +51,9 @@ def suite_cmd(spec_file, store_dir, out_dir, time_budget):
 def replay_cmd(run_dir, store_dir, keep_cluster, quiet):
     """Re-run a stored run with the same options and seed, and the same faults at the same times on the same
     nodes (taken from its history). The new run is a new run directory; its verdict sets the exit code."""
-    from harness.cli_run import print_results
-    from harness.replay import replay_inputs
-    from harness.runner import run_test
+    from splitbrain.harness.cli_run import print_results
+    from splitbrain.harness.replay import replay_inputs
+    from splitbrain.harness.runner import run_test
 
     spec, schedule = replay_inputs(run_dir)
     original = store.resolve_run_dir(run_dir)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from harness.errors import MalformedHistory
+from splitbrain.harness.errors import MalformedHistory
 
 log = logging.getLogger(__name__)
 

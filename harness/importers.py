@@ -16,8 +16,8 @@ import edn_format
 from edn_format import ImmutableDict, ImmutableList, Keyword, Symbol
 from edn_format.edn_lex import Char
 
-from harness.errors import MalformedHistory
-from harness.history import NEMESIS, TYPES, Op, read_history, validate_history
+from splitbrain.harness.errors import MalformedHistory
+from splitbrain.harness.history import NEMESIS, TYPES, Op, read_history, validate_history
 
 FORMATS = ("auto", "jsonl", "edn", "jepsen-log")
 

@@ -55,7 +55,7 @@ def _test_name(nodename: str) -> str:
 def failure_message(outcome, spec, *, expected: str) -> str:
     """What a failing test says: the verdict against what was expected, each checker's verdict, the run
     directory, the seed, and how to reproduce it."""
-    from harness.cli_run import verdict_word
+    from splitbrain.harness.cli_run import verdict_word
 
     results = outcome.results
     lines = [f"splitbrain verdict: {verdict_word(results.get('valid'))} (expected {expected})"]
@@ -70,7 +70,7 @@ def failure_message(outcome, spec, *, expected: str) -> str:
 
 
 class SplitbrainRunner:
-    """What the ``splitbrain`` fixture gives a test. ``runner`` is ``harness.runner.run_test`` unless given."""
+    """What the ``splitbrain`` fixture gives a test. ``runner`` is ``splitbrain.harness.runner.run_test`` unless given."""
 
     def __init__(self, request, store_root, fail_on_unknown: bool, runner=None):
         self._request = request
@@ -80,14 +80,14 @@ class SplitbrainRunner:
 
     def run(self, spec=None, *, expect: str = "valid", fail_on_unknown: bool | None = None,
             keep_cluster: bool = False, fault_schedule: list | None = None, **fields):
-        from harness.plugins import load_entry_points
-        from harness.spec import TestSpec
+        from splitbrain.harness.plugins import load_entry_points
+        from splitbrain.harness.spec import TestSpec
 
         if expect not in ("valid", "invalid"):
             raise ValueError(f"expect must be 'valid' or 'invalid', not {expect!r}")
         if spec is None:
             if "nemesis" in fields and isinstance(fields["nemesis"], str):
-                from harness.spec import parse_nemesis
+                from splitbrain.harness.spec import parse_nemesis
                 fields["nemesis"] = parse_nemesis(fields["nemesis"])
             fields.setdefault("test_name", _test_name(self._request.node.name))
             spec = TestSpec(**fields)
@@ -96,7 +96,7 @@ class SplitbrainRunner:
         load_entry_points(warn=lambda m: warnings.warn(m, stacklevel=2))
         runner = self._runner
         if runner is None:
-            from harness.runner import run_test as runner
+            from splitbrain.harness.runner import run_test as runner
         props = self._request.node.user_properties
         props.append(("splitbrain_seed", spec.seed))
         props.append(("splitbrain_command", spec.command()))

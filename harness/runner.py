@@ -22,14 +22,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness import store
-from harness.analysis import check_history, checkers_for_run, render_report
-from harness.api import Completion, Invocation, KnowsLeader, NodeAddress, ReportsRoles, ReportsState
-from harness.errors import BadInput, ClusterError, UnreachableNode
-from harness.history import NEMESIS, HistoryWriter, read_history
-from harness.progress import Progress
-from harness.spec import TestSpec
-from harness.workers import ClientWorker, NemesisWorker
+from splitbrain.harness import store
+from splitbrain.harness.analysis import check_history, checkers_for_run, render_report
+from splitbrain.harness.api import Completion, Invocation, KnowsLeader, NodeAddress, ReportsRoles, ReportsState
+from splitbrain.harness.errors import BadInput, ClusterError, UnreachableNode
+from splitbrain.harness.history import NEMESIS, HistoryWriter, read_history
+from splitbrain.harness.progress import Progress
+from splitbrain.harness.spec import TestSpec
+from splitbrain.harness.workers import ClientWorker, NemesisWorker
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +48,8 @@ def run_test(spec: TestSpec, *, store_root: Path, keep_cluster: bool = False, pr
 
     ``fault_schedule`` replaces the seeded fault cycle with exact faults: ``{"time": ns, "f", "value"}`` each,
     applied at those times since the start (``replay`` passes the faults of a stored history)."""
-    from harness.systems import get_system
-    from harness.workloads import get_workload
+    from splitbrain.harness.systems import get_system
+    from splitbrain.harness.workloads import get_workload
 
     system = get_system(spec.system)
     workload = get_workload(spec.workload)
@@ -59,7 +59,7 @@ def run_test(spec: TestSpec, *, store_root: Path, keep_cluster: bool = False, pr
     if system.workloads and spec.workload not in system.workloads:
         raise BadInput(f"{system.name} does not support the {spec.workload!r} workload (it supports: "
                        f"{', '.join(system.workloads)})", "--workload")
-    from nemesis import PACKAGES
+    from splitbrain.nemesis import PACKAGES
     for name in spec.nemesis:
         PACKAGES[name].check_nodes(spec.nodes)
         if getattr(PACKAGES[name], "wants_roles", False) and not isinstance(system, ReportsRoles):
@@ -107,9 +107,9 @@ def run_test(spec: TestSpec, *, store_root: Path, keep_cluster: bool = False, pr
 
 def _make_cluster(spec: TestSpec, run_dir: Path):
     if spec.hosts_file:
-        from harness.ssh_cluster import create_ssh_cluster
+        from splitbrain.harness.ssh_cluster import create_ssh_cluster
         return create_ssh_cluster(spec.hosts_file, spec.nodes)
-    from harness.cluster import create_local_cluster
+    from splitbrain.harness.cluster import create_local_cluster
     return create_local_cluster(spec.nodes)
 
 
@@ -181,7 +181,7 @@ class _LeaderAwareNemesis(NemesisWorker):
             elif value.get("target") == "leader":
                 op = Invocation(op.f, {**value, "nodes": [leader], "term": term}, op.key)
             else:
-                from nemesis.grudge import isolate
+                from splitbrain.nemesis.grudge import isolate
                 grudge = isolate(self.cluster.nodes, None, leader)
                 op = Invocation(op.f, {**value, "grudge": grudge, "leader": leader, "term": term}, op.key)
         return await super().invoke(process, op)
@@ -245,9 +245,9 @@ async def _watch_leaders(system, addrs, path: Path, history: HistoryWriter, inte
 
 async def _drive(spec: TestSpec, system, workload, cluster, addrs, run_dir: Path, history_path: Path,
                  ui: Progress, fault_schedule: list[dict] | None = None) -> None:
-    from harness import generator as g
-    from harness.interpreter import run as interpret
-    from nemesis import PACKAGES
+    from splitbrain.harness import generator as g
+    from splitbrain.harness.interpreter import run as interpret
+    from splitbrain.nemesis import PACKAGES
 
     options = spec.options
     threads = spec.threads

@@ -1,4 +1,4 @@
-"""Remote hosts over SSH (paramiko): a :class:`harness.api.Host` that runs commands and node processes elsewhere.
+"""Remote hosts over SSH (paramiko): a :class:`splitbrain.harness.api.Host` that runs commands and node processes elsewhere.
 
 One SSH connection per host, opened on first use and reused by every caller; threads share it safely (paramiko
 multiplexes channels; a lock guards (re)connecting and a semaphore keeps concurrent channels under sshd's
@@ -15,8 +15,8 @@ Contract, including what must not happen:
   deadlocks; at most ``max_output`` bytes of each are kept (the tail, with a note of what was dropped).
 * A command is sent again after a broken connection only when the caller marks it ``retry_safe``; re-connecting
   before a command was sent is always done (once).
-* Failures raise :class:`~harness.errors.UnreachableNode` (can't connect, host key refused, login refused, the
-  connection broke) or :class:`~harness.errors.ClusterError` (a command failed or timed out), each one sentence
+* Failures raise :class:`~splitbrain.harness.errors.UnreachableNode` (can't connect, host key refused, login refused, the
+  connection broke) or :class:`~splitbrain.harness.errors.ClusterError` (a command failed or timed out), each one sentence
   that names the host. Passwords and key passphrases never appear in messages or logs.
 * Remote commands run through the login user's POSIX shell, with ``sudo -n`` in front when the host says
   ``sudo = true``. The shell prints its own pid first (sshd makes it a session leader, so pid = process group):
@@ -39,9 +39,9 @@ from pathlib import Path
 
 import paramiko
 
-from harness.api import ExecResult, Host, ProcessHandle
-from harness.errors import BadInput, ClusterError, UnreachableNode
-from harness.ssh_config import SshHostConfig, SshHostsFile, load_hosts_file
+from splitbrain.harness.api import ExecResult, Host, ProcessHandle
+from splitbrain.harness.errors import BadInput, ClusterError, UnreachableNode
+from splitbrain.harness.ssh_config import SshHostConfig, SshHostsFile, load_hosts_file
 
 log = logging.getLogger(__name__)
 
@@ -436,7 +436,7 @@ class SshHost(Host):
     # ------------------------------------------------------------------------------------------- processes
 
     def spawn(self, argv: list[str], *, workdir: str, env: dict[str, str], log_prefix: str) -> ProcessHandle:
-        """Start ``argv`` as harness.api.Host.spawn says: cwd ``workdir`` (made if missing), ``env`` added, stdin
+        """Start ``argv`` as splitbrain.harness.api.Host.spawn says: cwd ``workdir`` (made if missing), ``env`` added, stdin
         from /dev/null, stdout/stderr appended to ``<log_prefix>.stdout.log``/``.stderr.log`` (a relative prefix is
         relative to ``workdir``), detached with nohup + setsid (its own session and process group, which outlive
         this connection). Its pid also goes to ``<log_prefix>.pid``. Waits only for that pid (at most 10 s),
@@ -586,7 +586,7 @@ class SshHost(Host):
         self._sftp_do(f"uploading {local}", put)
 
     def upload_package(self, package: str, local_root: str | os.PathLike | None = None) -> str:
-        """Upload a Python package (``systems_under_test.quorum_kv``) to ``<workdir>/code``, with the
+        """Upload a Python package (``splitbrain.systems_under_test.quorum_kv``) to ``<workdir>/code``, with the
         ``__init__.py`` of each parent package, so ``python -m <package>.server`` works with that directory on
         PYTHONPATH. ``local_root`` holds the top package (default: this repository). Returns the code directory."""
         root = Path(local_root) if local_root is not None else Path(__file__).resolve().parent.parent

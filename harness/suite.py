@@ -5,7 +5,7 @@ The suite file is TOML (``docs/ci.md`` has a full example)::
 
     name = "smoke"                      # optional; default: the file's stem
     time_budget = 240                   # seconds; no run is *started* after this (a running one finishes)
-    plugins = ["splitbrain_etcd"]       # optional: modules to load first (see harness.plugins)
+    plugins = ["splitbrain_etcd"]       # optional: modules to load first (see splitbrain.harness.plugins)
 
     [defaults]                          # any TestSpec field, for every run (options are merged)
     time_limit = 8
@@ -44,9 +44,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from harness import store
-from harness.errors import BadInput, SplitbrainError
-from harness.spec import TestSpec, parse_nemesis
+from splitbrain.harness import store
+from splitbrain.harness.errors import BadInput, SplitbrainError
+from splitbrain.harness.spec import TestSpec, parse_nemesis
 
 SUMMARY_JSON = "summary.json"
 SUMMARY_HTML = "summary.html"
@@ -123,8 +123,8 @@ def _seeds(v, where: str) -> tuple[int, ...]:
 def parse_suite(data: dict, *, source: str = "<suite>", default_name: str = "suite") -> Suite:
     """A Suite from parsed TOML. BadInput names ``source`` and the offending key for anything that doesn't fit,
     including unknown systems, variants, workloads and faults (found now, not an hour into the suite)."""
-    from harness.systems import get_system
-    from harness.workloads import get_workload
+    from splitbrain.harness.systems import get_system
+    from splitbrain.harness.workloads import get_workload
 
     unknown = set(data) - _TOP_KEYS
     if unknown:
@@ -138,7 +138,7 @@ def parse_suite(data: dict, *, source: str = "<suite>", default_name: str = "sui
     if not isinstance(plugins, list) or not all(isinstance(p, str) for p in plugins):
         raise BadInput("'plugins' must be a list of module names", f"{source}: plugins")
     for p in plugins:  # before the names are checked: plugins bring systems
-        from harness.plugins import load_plugin
+        from splitbrain.harness.plugins import load_plugin
         load_plugin(p)
     defaults = data.get("defaults", {})
     if not isinstance(defaults, dict):
@@ -256,10 +256,10 @@ def run_suite(suite: Suite, *, store_root: Path, out_dir: Path | None = None, ru
               clock: Callable[[], float] = time.monotonic, log=None) -> tuple[dict, Path]:
     """Run every cell's seeds in order until the time budget is spent; write the summaries; return
     (summary dict, summary directory). ``runner(spec, store_root=..., progress=False)`` defaults to
-    ``harness.runner.run_test`` (tests pass a fake). The summary is rewritten after every run, so an interrupted
+    ``splitbrain.harness.runner.run_test`` (tests pass a fake). The summary is rewritten after every run, so an interrupted
     suite still leaves one."""
     if runner is None:
-        from harness.runner import run_test as runner
+        from splitbrain.harness.runner import run_test as runner
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
     store_root = Path(store_root)
     if out_dir is None:

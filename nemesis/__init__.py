@@ -1,12 +1,12 @@
-"""Faults: plans are pure data, appliers act on hosts through harness.api.Host.
+"""Faults: plans are pure data, appliers act on hosts through splitbrain.harness.api.Host.
 
 ``PACKAGES`` (partition, kill, pause, clock, loss) give the generator pure ``start_op``/``stop_op`` plan functions;
 ``apply(cluster, invocation)`` carries a plan out and returns what was done; ``heal_all(cluster)`` undoes every
-fault. ``SHAPES`` and the functions of :mod:`nemesis.grudge` build partition plans.
+fault. ``SHAPES`` and the functions of :mod:`splitbrain.nemesis.grudge` build partition plans.
 """
 
-from nemesis.grudge import SHAPES, Grudge, complete_grudge, majorities_ring, pairs
-from nemesis.packages import PACKAGES, FaultPackage, apply, heal_all, package_for, select_nodes
+from splitbrain.nemesis.grudge import SHAPES, Grudge, complete_grudge, majorities_ring, pairs
+from splitbrain.nemesis.packages import PACKAGES, FaultPackage, apply, heal_all, package_for, select_nodes
 
 __all__ = ["PACKAGES", "SHAPES", "FaultPackage", "Grudge", "apply", "complete_grudge", "heal_all",
            "majorities_ring", "package_for", "pairs", "select_nodes"]

@@ -17,10 +17,10 @@ import shlex
 import time
 from typing import TYPE_CHECKING, Sequence
 
-from nemesis.grudge import Grudge, validate
+from splitbrain.nemesis.grudge import Grudge, validate
 
 if TYPE_CHECKING:
-    from harness.cluster import Cluster
+    from splitbrain.harness.cluster import Cluster
 
 IPT = "iptables -w 5"
 MAX_STROBE_FLIPS = 10_000

@@ -23,13 +23,13 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Sequence
 
-from harness.api import Invocation
-from harness.errors import BadInput
-from nemesis import appliers
-from nemesis.grudge import SHAPES, complete_grudge, majority, normalize
+from splitbrain.harness.api import Invocation
+from splitbrain.harness.errors import BadInput
+from splitbrain.nemesis import appliers
+from splitbrain.nemesis.grudge import SHAPES, complete_grudge, majority, normalize
 
 if TYPE_CHECKING:
-    from harness.cluster import Cluster
+    from splitbrain.harness.cluster import Cluster
 
 TARGETS = ("one", "minority", "majority", "all", "leader")
 
@@ -95,7 +95,7 @@ class FaultPackage:
 
 @dataclass(frozen=True)
 class PartitionPackage(FaultPackage):
-    """Network partitions by grudge shape (``nemesis.grudge.SHAPES``); the leader, when known, is the one
+    """Network partitions by grudge shape (``splitbrain.nemesis.grudge.SHAPES``); the leader, when known, is the one
     ``isolate`` cuts off."""
 
     name: str = "partition"

@@ -5,7 +5,7 @@ Contract:
   style are inline and are allowed by a Content-Security-Policy that names their SHA-256 hashes (plus ``data:``
   images), so even markup that slipped through could run nothing.
 - Every value that came from a system under test or a file is escaped: Jinja autoescapes all text and
-  attributes; data for the page's script goes through :func:`reports.safe_json.script_json`. Only our own CSS and
+  attributes; data for the page's script goes through :func:`splitbrain.reports.safe_json.script_json`. Only our own CSS and
   JS (files in this package) are inserted unescaped.
 - Rendering never judges: verdicts and explanations are taken from ``results.json`` as they are.
 - Files are replaced atomically (written beside, then renamed), so a reader never sees half a report.
@@ -27,13 +27,13 @@ from urllib.parse import quote
 import jinja2
 from markupsafe import Markup
 
-from harness.history import pair_ops
+from splitbrain.harness.history import pair_ops
 
-from reports import run_dir as rd
-from reports.counterexample import PairIndex, anomaly_view, linearizability_view
-from reports.safe_json import cut, script_json, short_json, text_of
-from reports.stats import quantile_table
-from reports.timeline import fault_periods, key_text, timeline_data, us
+from splitbrain.reports import run_dir as rd
+from splitbrain.reports.counterexample import PairIndex, anomaly_view, linearizability_view
+from splitbrain.reports.safe_json import cut, script_json, short_json, text_of
+from splitbrain.reports.stats import quantile_table
+from splitbrain.reports.timeline import fault_periods, key_text, timeline_data, us
 
 _HERE = Path(__file__).parent
 MAX_ANOMALIES = 10

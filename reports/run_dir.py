@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.errors import BadInput
-from harness.history import Op, iter_jsonl, read_history
+from splitbrain.harness.errors import BadInput
+from splitbrain.harness.history import Op, iter_jsonl, read_history
 
 TEST_FILE = "test.json"
 HISTORY_FILE = "history.jsonl"

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import checkers.linearizable as lin
-from checkers.linearizable import check_linearizable
-from harness.history import Op
+import splitbrain.checkers.linearizable as lin
+from splitbrain.checkers.linearizable import check_linearizable
+from splitbrain.harness.history import Op
 from test_brute_force import NEVER, simulate
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -184,7 +184,7 @@ def test_memory_cap_gives_unknown():
 
 
 def test_unknown_model_is_bad_input():
-    from harness.errors import BadInput
+    from splitbrain.harness.errors import BadInput
     with pytest.raises(BadInput):
         check_linearizable([], "no-such-model")
 

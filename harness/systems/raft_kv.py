@@ -18,9 +18,9 @@ import asyncio
 import time
 import uuid
 
-from harness.api import Client, Completion, Invocation, NodeAddress, System
-from harness.client_errors import completion_for_error, completion_for_exception
-from harness.jsonline_client import JsonLineConnection
+from splitbrain.harness.api import Client, Completion, Invocation, NodeAddress, System
+from splitbrain.harness.client_errors import completion_for_error, completion_for_exception
+from splitbrain.harness.jsonline_client import JsonLineConnection
 
 REGISTER_KEY = "r"
 #: (workload, f) -> wire request type
@@ -175,10 +175,10 @@ class RaftKV(System):
     }
     workloads = ("register", "kv", "set", "counter")
     base_port = 7000
-    package = "systems_under_test.raft_kv"
+    package = "splitbrain.systems_under_test.raft_kv"
 
     def node_command(self, python: str, config_path: str) -> list[str]:
-        return [python, "-m", "systems_under_test.raft_kv.server", "--config", config_path]
+        return [python, "-m", "splitbrain.systems_under_test.raft_kv.server", "--config", config_path]
 
     def node_config_extra(self, variant: str, options: dict) -> dict:
         """Tuning passes through from ``options["raft_kv"]`` (election_timeout, heartbeat_interval,

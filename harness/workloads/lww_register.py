@@ -9,10 +9,10 @@ so linearizability is not asked. Values are unique as in causal-kv (time in ns *
 
 from __future__ import annotations
 
-from checkers.causal import check_causal
-from checkers.convergence import check_convergence
-from checkers.stats import check_stats
-from harness.workloads import Workload
+from splitbrain.checkers.causal import check_causal
+from splitbrain.checkers.convergence import check_convergence
+from splitbrain.checkers.stats import check_stats
+from splitbrain.harness.workloads import Workload
 
 KEY = "r"
 
