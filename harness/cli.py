@@ -1,6 +1,6 @@
 """The ``splitbrain`` command: a click group whose subcommands live in small modules (``harness/cli_*.py``).
 
-Exit codes (DESIGN.md): 0 valid, 1 invalid, 2 unknown, 254 bad arguments or input, 255 the harness failed.
+Exit codes (docs/ARCHITECTURE.md): 0 valid, 1 invalid, 2 unknown, 254 bad arguments or input, 255 the harness failed.
 Every deliberate error is a SplitbrainError and is printed as one sentence; usage errors from click are mapped
 to 254 too. Only a bug in splitbrain itself prints a traceback (exit 255).
 """

@@ -7,7 +7,7 @@ the ``splitbrain nemesis`` commands do).
 
 Every node runs under libfaketime (``LD_PRELOAD`` of Debian's ``libfaketime.so.1``, found on the host at run time)
 with ``FAKETIME_TIMESTAMP_FILE`` pointing at a per-node file, ``FAKETIME_NO_CACHE=1`` so a new offset is seen by
-the running process at once, and ``DONT_FAKE_MONOTONIC=1`` so asyncio's timers do not jump (see DESIGN.md: under
+the running process at once, and ``DONT_FAKE_MONOTONIC=1`` so asyncio's timers do not jump (see docs/ARCHITECTURE.md: under
 this setting ``time.sleep`` fails with EINVAL; node code sleeps with ``asyncio.sleep``). libfaketime does not
 reach statically linked programs (most Go binaries): their clocks cannot be moved this way.
 
@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 from typing import Callable, Protocol, runtime_checkable
 
+import splitbrain
 from splitbrain.harness.api import Host, NodeAddress, ProcessHandle, System, node_config
 from splitbrain.harness.errors import BadInput, ClusterError
 from splitbrain.harness.state import StateStore, owner_record
@@ -231,8 +232,9 @@ class Cluster:
             raise BadInput(f"{system.name} has no variant {variant!r} (known: {', '.join(system.variants)})",
                            "--variant")
         addrs = self.addresses(system.base_port)
-        # Local hosts share this filesystem: make the shipped systems importable whatever the cwd.
-        root = str(Path(__file__).resolve().parent.parent)
+        # Local hosts share this filesystem and this interpreter's installation; the directory that holds the
+        # splitbrain package also goes on PYTHONPATH, for a node python that has no installation of its own.
+        root = str(Path(splitbrain.__file__).resolve().parent.parent)
         for a in addrs:
             host = self.host(a.name)
             if isinstance(host, ShipsCode):  # remote: its own copy of the code, its own interpreter

@@ -89,10 +89,6 @@ class Op:
             line += f',"error":{_json_value(self.error)}'
         return line + "}"
 
-    @property
-    def is_client(self) -> bool:
-        return self.process != NEMESIS
-
 
 def op_from_dict(d: dict, where: str) -> Op:
     """Build an Op from a decoded JSON object; raise MalformedHistory naming ``where`` if it isn't one."""
@@ -286,13 +282,6 @@ class Pair:
     def type(self) -> str:
         return self.complete.type if self.complete is not None else INFO
 
-    @property
-    def ok_value(self) -> Any:
-        """The value to judge: the completion's for ok ops (reads return it), else the invoke's."""
-        if self.complete is not None and self.complete.type == OK:
-            return self.complete.value
-        return self.invoke.value
-
 
 def pair_ops(ops: Iterable[Op], *, include_nemesis: bool = False) -> list[Pair]:
     """Pair each invoke with its completion, in invoke order. Ops with no completion get ``complete=None``."""
@@ -310,7 +299,3 @@ def pair_ops(ops: Iterable[Op], *, include_nemesis: bool = False) -> list[Pair]:
             if p is not None:
                 p.complete = op
     return pairs
-
-
-def client_ops(ops: Iterable[Op]) -> list[Op]:
-    return [op for op in ops if op.process != NEMESIS]

@@ -2,7 +2,7 @@
 
 One SSH connection per host, opened on first use and reused by every caller; threads share it safely (paramiko
 multiplexes channels; a lock guards (re)connecting and a semaphore keeps concurrent channels under sshd's
-``MaxSessions``). Async callers use the ``a*`` methods, which run the blocking call in a worker thread.
+``MaxSessions``). Async callers run the blocking calls in worker threads (``asyncio.to_thread``).
 
 Contract, including what must not happen:
 
@@ -25,7 +25,7 @@ Contract, including what must not happen:
 
 from __future__ import annotations
 
-import asyncio
+import importlib.util
 import logging
 import os
 import re
@@ -585,25 +585,25 @@ class SshHost(Host):
 
         self._sftp_do(f"uploading {local}", put)
 
-    def upload_package(self, package: str, local_root: str | os.PathLike | None = None) -> str:
-        """Upload a Python package (``splitbrain.systems_under_test.quorum_kv``) to ``<workdir>/code``, with the
-        ``__init__.py`` of each parent package, so ``python -m <package>.server`` works with that directory on
-        PYTHONPATH. ``local_root`` holds the top package (default: this repository). Returns the code directory."""
-        root = Path(local_root) if local_root is not None else Path(__file__).resolve().parent.parent
+    def upload_package(self, package: str) -> str:
+        """Upload an importable Python package (``splitbrain.systems_under_test.quorum_kv``) to
+        ``<workdir>/code``, with the ``__init__.py`` of each parent package, so ``python -m <package>.server`` works
+        with that directory on PYTHONPATH. The package is found where this interpreter imports it from (this
+        repository, site-packages, a plugin's directory). Returns the code directory."""
         parts = package.split(".")
         if not all(p.isidentifier() for p in parts):
             raise ClusterError(f"{self.label}: {package!r} is not a package name")
-        src = root.joinpath(*parts)
-        if not (src / "__init__.py").is_file():
-            raise ClusterError(f"{self.label}: package {package} not found under {root}")
+        dirs = [_package_dir(".".join(parts[:i])) for i in range(1, len(parts) + 1)]
+        if dirs[-1] is None:
+            raise ClusterError(f"{self.label}: package {package} not found")
         code = f"{self.workdir}/code"
-        for i in range(1, len(parts)):
-            init = root.joinpath(*parts[:i], "__init__.py")
+        for i, src in enumerate(dirs[:-1], start=1):
             dest = f"{code}/{'/'.join(parts[:i])}"
             self.exec(["mkdir", "-p", dest], retry_safe=True)
-            if init.is_file():
+            init = src / "__init__.py" if src is not None else None
+            if init is not None and init.is_file():
                 self._sftp_do(f"uploading {init}", lambda sftp, a=init, b=dest: sftp.put(str(a), f"{b}/__init__.py"))
-        self.upload_dir(src, f"{code}/{'/'.join(parts)}")
+        self.upload_dir(dirs[-1], f"{code}/{'/'.join(parts)}")
         return code
 
     def prepare_workdir(self) -> str:
@@ -618,28 +618,16 @@ class SshHost(Host):
             raise ClusterError(f"{self.label}: refusing to remove unexpected path {self.workdir!r}")
         self.exec(["rm", "-rf", "--", self.workdir], retry_safe=True)
 
-    # ------------------------------------------------------------------------------------------- async
 
-    async def aexec(self, argv: list[str], **kw) -> ExecResult:
-        return await asyncio.to_thread(self.exec, argv, **kw)
-
-    async def aspawn(self, argv: list[str], **kw) -> ProcessHandle:
-        return await asyncio.to_thread(self.spawn, argv, **kw)
-
-    async def asignal(self, handle: ProcessHandle, sig: int) -> None:
-        await asyncio.to_thread(self.signal, handle, sig)
-
-    async def aalive(self, handle: ProcessHandle) -> bool:
-        return await asyncio.to_thread(self.alive, handle)
-
-    async def awrite_file(self, path: str, content: str) -> None:
-        await asyncio.to_thread(self.write_file, path, content)
-
-    async def afetch_dir(self, remote_dir: str, local_dir: str) -> None:
-        await asyncio.to_thread(self.fetch_dir, remote_dir, local_dir)
-
-    async def aclose(self) -> None:
-        await asyncio.to_thread(self.close)
+def _package_dir(name: str) -> Path | None:
+    """The directory of the regular package ``name`` as this interpreter would import it, or None."""
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or spec.origin is None or not spec.submodule_search_locations:
+        return None
+    return Path(spec.origin).parent
 
 
 def open_ssh_hosts(hosts_file: str | os.PathLike, run_id: str) -> dict[str, SshHost]:
@@ -647,20 +635,6 @@ def open_ssh_hosts(hosts_file: str | os.PathLike, run_id: str) -> dict[str, SshH
     use). BadInput if the file is wrong."""
     settings = load_hosts_file(hosts_file)
     return {h.name: SshHost(h, settings, run_id) for h in settings.hosts}
-
-
-def prepare_hosts(hosts: dict[str, SshHost], packages: list[str] = ()) -> None:
-    """Connect to every host at once (so an unreachable one is reported within one connect timeout), then make
-    each working dir and upload ``packages``. Raises the first host's error; the caller tears down."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(max_workers=min(16, max(1, len(hosts)))) as pool:
-        for fut in [pool.submit(h.connect) for h in hosts.values()]:
-            fut.result()
-    for h in hosts.values():  # one by one: hosts that share a filesystem (local test hosts) don't race
-        h.prepare_workdir()
-        for pkg in packages:
-            h.upload_package(pkg)
 
 
 def teardown_hosts(hosts: dict[str, SshHost]) -> list[str]:

@@ -242,7 +242,7 @@ def test_upload_package_run_it_fetch_dir_and_remove_workdir(host, tmp_path):
     local_pkg = Path(__file__).resolve().parent.parent / "systems_under_test" / "quorum_kv"
     local_files = sorted(p.relative_to(local_pkg).as_posix() for p in local_pkg.rglob("*")
                          if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc")
-    remote = host.exec(["sh", "-c", f"cd {code}/systems_under_test/quorum_kv && find . -type f | sort"]).stdout
+    remote = host.exec(["sh", "-c", f"cd {code}/splitbrain/systems_under_test/quorum_kv && find . -type f | sort"]).stdout
     assert [line[2:] for line in remote.split()] == local_files
     r = host.exec(["sh", "-c", f"cd {code} && {host.python} -c 'import splitbrain.systems_under_test.quorum_kv.server; "
                                "print(\"imported\")'"])
@@ -293,7 +293,7 @@ def test_a_broken_connection_resends_only_commands_marked_safe(host, tmp_path):
 @pytest.mark.timeout(30)
 def test_async_callers_share_one_connection(host):
     async def many():
-        return await asyncio.gather(*(host.aexec(["echo", str(i)]) for i in range(20)))
+        return await asyncio.gather(*(asyncio.to_thread(host.exec, ["echo", str(i)]) for i in range(20)))
 
     t0 = time.monotonic()
     results = asyncio.run(many())
