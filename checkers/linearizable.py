@@ -30,6 +30,7 @@ from splitbrain.checkers._lin_plain import plain_verdict
 from splitbrain.checkers._lin_search import Failure, Interrupted, Prepared, _Budget, prepare, search
 from splitbrain.checkers.models import UNKNOWN, Model, get_model
 from splitbrain.harness.history import NEMESIS, Op
+from splitbrain.harness.verdict import UNKNOWN as UNKNOWN_VERDICT  # models.UNKNOWN is an op's unknown output
 
 #: Sequential work after which the remaining parts go to worker processes (forking costs ~10-30 ms).
 PARALLEL_AFTER_S = 0.2
@@ -65,14 +66,14 @@ def check_linearizable(history: Sequence[Op], model: "str | Model", *, time_limi
                               "check_ms": 0.0, "partitions": len(parts)}
     outcomes = _run_parts(parts, sub_model, keyed, deadline, memory_limit_mb, parallel and len(parts) > 1)
     failures = [o["failure"] for o in outcomes if o["valid"] is False]
-    unknown = [o for o in outcomes if o["valid"] == "unknown"]
+    unknown = [o for o in outcomes if o["valid"] == UNKNOWN_VERDICT]
     if failures:
         failures.sort(key=lambda f: f["window"][0] if f["window"] else 0)
         result["valid"] = False
         result["failure"] = failures[0]
         result["failures"] = failures
     elif unknown:
-        result["valid"] = "unknown"
+        result["valid"] = UNKNOWN_VERDICT
         result["cause"] = unknown[0]["cause"]
     result["check_ms"] = round((time.perf_counter() - t0) * 1000, 3)
     return result
@@ -126,9 +127,9 @@ def _run_pool(indices: list[int], workers: int, deadline: float | None) -> list[
             try:
                 out[i] = ar.get(timeout)
             except multiprocessing.TimeoutError:
-                out[i] = {"valid": "unknown", "cause": "time limit reached"}
+                out[i] = {"valid": UNKNOWN_VERDICT, "cause": "time limit reached"}
             except Exception as e:  # a worker died (killed, out of memory): unknown, never valid
-                out[i] = {"valid": "unknown", "cause": f"worker failed ({type(e).__name__}: {e})"}
+                out[i] = {"valid": UNKNOWN_VERDICT, "cause": f"worker failed ({type(e).__name__}: {e})"}
         return [out[i] for i in indices]
     finally:
         pool.terminate()
@@ -154,9 +155,9 @@ def _check_part(key, ops, model: Model, keyed: bool, deadline, mem_mb) -> dict:
             return {"valid": True}
         return {"valid": False, "failure": _explain(key, ops, prep, model, keyed, fail)}
     except Interrupted as e:
-        return {"valid": "unknown", "cause": e.cause}
+        return {"valid": UNKNOWN_VERDICT, "cause": e.cause}
     except MemoryError:
-        return {"valid": "unknown", "cause": "memory limit reached"}
+        return {"valid": UNKNOWN_VERDICT, "cause": "memory limit reached"}
 
 
 # --- explaining a failure ---------------------------------------------------------------------------------------

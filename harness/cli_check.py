@@ -14,12 +14,9 @@ import time
 
 import click
 
-from splitbrain.harness.errors import EXIT_INVALID, EXIT_UNKNOWN, EXIT_VALID, BadInput
+from splitbrain.harness.errors import BadInput
 from splitbrain.harness.importers import FORMATS, load_history
-
-
-def _verdict_text(valid) -> str:
-    return {True: "valid", False: "INVALID"}.get(valid, "unknown")
+from splitbrain.harness.verdict import Verdict
 
 
 def _json_default(o):
@@ -56,27 +53,23 @@ def check_cmd(paths, model_name, fmt, time_limit, memory_limit_mb, no_split, as_
     for path, ops in histories:
         result = check_linearizable(ops, model, time_limit=time_limit, memory_limit_mb=memory_limit_mb,
                                     split=not no_split)
-        verdicts.append(result["valid"])
+        verdicts.append(Verdict.of(result["valid"]))
         total_ms += result["check_ms"]
         if as_json:
             click.echo(json.dumps({"file": path, **result}, ensure_ascii=False, default=_json_default))
             continue
-        line = f"{path}  {_verdict_text(result['valid'])}  {result['ops']} ops  {result['check_ms']:.1f} ms"
-        if result["valid"] == "unknown":
+        line = f"{path}  {Verdict.of(result['valid']).label}  {result['ops']} ops  {result['check_ms']:.1f} ms"
+        if Verdict.of(result["valid"]) is Verdict.UNKNOWN:
             line += f"  ({result.get('cause', 'no cause given')})"
         click.echo(line)
         if result["valid"] is False:
             click.echo(f"    {result['failure']['explanation']}")
     if not as_json:
-        n_bad = sum(1 for v in verdicts if v is False)
-        n_unknown = sum(1 for v in verdicts if v == "unknown")
+        n_bad = verdicts.count(Verdict.FALSE)
+        n_unknown = verdicts.count(Verdict.UNKNOWN)
         click.echo(f"{len(verdicts)} file(s): {len(verdicts) - n_bad - n_unknown} valid, {n_bad} invalid, "
                    f"{n_unknown} unknown; {total_ms:.1f} ms checking")
-    if any(v is False for v in verdicts):
-        return EXIT_INVALID
-    if any(v == "unknown" for v in verdicts):
-        return EXIT_UNKNOWN
-    return EXIT_VALID
+    return Verdict.combine(verdicts).exit_code
 
 
 def register(group: click.Group) -> None:

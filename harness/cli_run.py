@@ -8,15 +8,14 @@ from pathlib import Path
 
 import click
 
-from splitbrain.checkers.compose import exit_code_for
 from splitbrain.harness import store
 from splitbrain.harness.errors import BadInput
-
-_VERDICT_WORDS = {True: "valid", False: "INVALID", "unknown": "unknown"}
+from splitbrain.harness.verdict import Verdict
 
 
 def verdict_word(v) -> str:
-    return _VERDICT_WORDS.get(v, "unknown")
+    """A JSON ``valid`` value as the command line prints it (``valid``, ``INVALID``, ``unknown``)."""
+    return Verdict.of(v).label
 
 
 def print_results(results: dict, run_dir: Path | None, out=None) -> None:
@@ -78,7 +77,7 @@ def run_cmd(system, variant, workload, nodes, nemesis_, time_limit, concurrency,
     outcome = run_test(spec, store_root=Path(store_dir) if store_dir else store.default_store(),
                        keep_cluster=keep_cluster, progress=not quiet)
     print_results(outcome.results, outcome.run_dir)
-    return exit_code_for(outcome.results["valid"])
+    return Verdict.of(outcome.results["valid"]).exit_code
 
 
 def _parse_options(items) -> dict:
@@ -120,7 +119,7 @@ def analyze_cmd(path, model, out, fmt, no_report):
         run_dir = import_history(p, model=model, out=Path(out), fmt=fmt)
     results = analyze_run(run_dir, render=not no_report)
     print_results(results, store.resolve_run_dir(run_dir))
-    return exit_code_for(results["valid"])
+    return Verdict.of(results["valid"]).exit_code
 
 
 @click.command("systems")

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from splitbrain.checkers.compose import exit_code_for
 from splitbrain.harness import store
+from splitbrain.harness.verdict import Verdict
 
 
 @click.command("suite")
@@ -64,7 +64,7 @@ def replay_cmd(run_dir, store_dir, keep_cluster, quiet):
                        fault_schedule=schedule)
     store.write_json(outcome.run_dir / "replay-of.json", {"original": str(original), "faults": len(schedule)})
     print_results(outcome.results, outcome.run_dir)
-    return exit_code_for(outcome.results["valid"])
+    return Verdict.of(outcome.results["valid"]).exit_code
 
 
 def register(group: click.Group) -> None:

@@ -28,6 +28,8 @@ import warnings
 
 import pytest
 
+from splitbrain.harness.verdict import Verdict
+
 
 class SplitbrainUnknownVerdict(UserWarning):
     """A splitbrain run ended with an ``unknown`` verdict and unknown verdicts were allowed."""
@@ -104,7 +106,7 @@ class SplitbrainRunner:
                          fault_schedule=fault_schedule)
         valid = outcome.results.get("valid")
         props.append(("splitbrain_run_dir", str(outcome.run_dir)))
-        props.append(("splitbrain_verdict", {True: "valid", False: "invalid"}.get(valid, "unknown")))
+        props.append(("splitbrain_verdict", Verdict.of(valid).word))
         props.append(("splitbrain_replay", f"splitbrain replay {outcome.run_dir}"))
         if fail_on_unknown is None:
             fail_on_unknown = self.fail_on_unknown

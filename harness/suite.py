@@ -47,6 +47,7 @@ from typing import Any, Callable
 from splitbrain.harness import store
 from splitbrain.harness.errors import BadInput, SplitbrainError
 from splitbrain.harness.spec import TestSpec, parse_nemesis
+from splitbrain.harness.verdict import UNKNOWN, Verdict
 
 SUMMARY_JSON = "summary.json"
 SUMMARY_HTML = "summary.html"
@@ -245,11 +246,8 @@ def exit_code(cells: list[dict]) -> int:
 
 
 def _combined(verdicts: list) -> Any:
-    if any(v is False for v in verdicts):
-        return False
-    if verdicts and all(v is True for v in verdicts):
-        return True
-    return "unknown" if verdicts else None
+    """The cell's combined verdict in JSON form; None for a cell with no seed run."""
+    return Verdict.combine(verdicts).json if verdicts else None
 
 
 def run_suite(suite: Suite, *, store_root: Path, out_dir: Path | None = None, runner: Callable | None = None,
@@ -308,7 +306,7 @@ def _run_one(cell: Cell, seed: int, runner, store_root: Path, out_dir: Path, clo
         run["valid"] = "error"
         run["error"] = f"{type(e).__name__}: {e}"
     else:
-        run["valid"] = outcome.results.get("valid", "unknown")
+        run["valid"] = outcome.results.get("valid", UNKNOWN)
         run["run_dir"] = str(outcome.run_dir)
         run["replay"] = f"splitbrain replay {outcome.run_dir}"
         report = Path(outcome.run_dir) / store.REPORT_FILE

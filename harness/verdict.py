@@ -60,5 +60,10 @@ class Verdict(enum.Enum):
         return self.value
 
     @property
+    def label(self) -> str:
+        """The word as the command line prints it: ``INVALID`` in capitals, so it stands out."""
+        return self.value.upper() if self is Verdict.FALSE else self.value
+
+    @property
     def exit_code(self) -> int:
         return {Verdict.TRUE: EXIT_VALID, Verdict.FALSE: EXIT_INVALID}.get(self, EXIT_UNKNOWN)

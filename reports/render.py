@@ -28,6 +28,7 @@ import jinja2
 from markupsafe import Markup
 
 from splitbrain.harness.history import pair_ops
+from splitbrain.harness.verdict import UNKNOWN
 
 from splitbrain.reports import run_dir as rd
 from splitbrain.reports.counterexample import PairIndex, anomaly_view, linearizability_view
@@ -208,8 +209,8 @@ def report_html(run: rd.Run) -> str:
     ops = run.ops
     results = run.results or {}
     inner = results.get("results") if isinstance(results.get("results"), dict) else {}
-    checkers = [{"name": str(n), "word": rd.verdict_word(r.get("valid", "unknown") if isinstance(r, dict) else
-                                                        "unknown"), "summary": checker_summary(n, r)}
+    checkers = [{"name": str(n), "word": rd.verdict_word(r.get("valid", UNKNOWN) if isinstance(r, dict) else
+                                                        UNKNOWN), "summary": checker_summary(n, r)}
                 for n, r in inner.items()]
     verdict = rd.verdict_word(run.verdict)
     pairs = pair_ops(ops)
