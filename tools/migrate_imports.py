@@ -44,6 +44,8 @@ _FROM = re.compile(rf"(?<![\w.])(from\s+)({_OLD})(?=(?:\.\w+)*\s+import\b)")
 _IMPORT = re.compile(rf"((?:^|(?<=[\"']))[ \t]*import\s+)({_OLD})(?=[\s.;\"']|$)", re.MULTILINE)
 # OLD.<child> anywhere (strings, docstrings, -m arguments); not after a word char, dot, slash or dash
 _DOTTED = re.compile(rf"(?<![\w./\-])({_OLD})\.(<|[A-Za-z_]\w*)")
+# "OLD" as the package argument of a loader
+_LOADER = re.compile(rf"""(\b(?:PackageLoader|import_module|find_spec|files)\(\s*)(["'])({_OLD})(?=\2)""")
 # code regions of a Markdown file: fenced blocks, then inline code spans
 _MD_CODE = re.compile(r"```.*?```|`[^`\n]+`", re.DOTALL)
 
@@ -69,6 +71,7 @@ def rewrite_code(text: str, children: dict[str, set[str]]) -> str:
     """``text`` (Python source, TOML, or a code region of a document) with every old import path rewritten."""
     text = _FROM.sub(lambda m: f"{m.group(1)}{ROOT_PACKAGE}.{m.group(2)}", text)
     text = _IMPORT.sub(lambda m: f"{m.group(1)}{ROOT_PACKAGE}.{m.group(2)}", text)
+    text = _LOADER.sub(lambda m: f"{m.group(1)}{m.group(2)}{ROOT_PACKAGE}.{m.group(3)}", text)
 
     def dotted(m: re.Match) -> str:
         old, child = m.group(1), m.group(2)
