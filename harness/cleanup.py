@@ -20,23 +20,14 @@ import logging
 import os
 import shutil
 import signal
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from splitbrain.harness.errors import ClusterError
+# raise_on_problems is re-exported: callers import both names from here.
+from splitbrain.harness.cleanup_report import CleanupReport, raise_on_problems  # noqa: F401
 from splitbrain.harness.netns import existing_netns, kill_netns_processes, link_exists, run, wait_gone
 from splitbrain.harness.state import StateStore, owner_alive, process_is
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class CleanupReport:
-    run_id: str
-    killed: list[int] = field(default_factory=list)
-    removed: list[str] = field(default_factory=list)
-    skipped_reason: str | None = None
-    problems: list[str] = field(default_factory=list)
 
 
 def _kill_recorded(state: dict, report: CleanupReport) -> None:
@@ -116,9 +107,3 @@ def cleanup(store: StateStore | None = None, run_id: str | None = None, *,
             continue
         reports.append(cleanup_run(store, rid))
     return reports
-
-
-def raise_on_problems(reports: list[CleanupReport]) -> None:
-    problems = [f"{r.run_id}: {p}" for r in reports for p in r.problems]
-    if problems:
-        raise ClusterError("cleanup left something behind: " + "; ".join(problems))

@@ -2,7 +2,7 @@
 they work on network namespaces and over SSH alike), and return JSON data saying what was done.
 
 Network faults live in iptables chains of the project's own, named with the run id and jumped to from INPUT on
-each node's host: ``sbp-<run id>`` for partitions (DROP by source address) and ``sbl-<run id>`` for packet loss
+each node's host (named and scripted in :mod:`splitbrain.nemesis.iptables`): ``sbp-<run id>`` for partitions (DROP by source address) and ``sbl-<run id>`` for packet loss
 (``statistic --mode random``). Healing removes exactly those jumps and chains and nothing else. On a local cluster
 the chains are inside the node's namespace; on an SSH host they would be in the host's own tables, which is why
 nothing here ever flushes or changes a chain it did not create.
@@ -13,47 +13,16 @@ loopback), or run for unbounded time (strobe is bounded by its duration and a fl
 
 from __future__ import annotations
 
-import shlex
 import time
 from typing import TYPE_CHECKING, Sequence
 
 from splitbrain.nemesis.grudge import Grudge, validate
+from splitbrain.nemesis.iptables import install_script, loss_chain, partition_chain, remove_script
 
 if TYPE_CHECKING:
     from splitbrain.harness.cluster import Cluster
 
-IPT = "iptables -w 5"
 MAX_STROBE_FLIPS = 10_000
-
-
-def partition_chain(run_id: str) -> str:
-    return f"sbp-{run_id}"
-
-
-def loss_chain(run_id: str) -> str:
-    return f"sbl-{run_id}"
-
-
-def _install_script(chain: str, rules: list[list[str]]) -> str:
-    """(Re)create ``chain`` with exactly ``rules`` and make sure INPUT jumps to it once, as one shell script so a
-    host needs one round trip."""
-    c = shlex.quote(chain)
-    lines = [
-        "set -e",
-        f"{IPT} -N {c} 2>/dev/null || {IPT} -F {c}",
-        f"{IPT} -C INPUT -j {c} 2>/dev/null || {IPT} -I INPUT 1 -j {c}",
-    ]
-    lines += [f"{IPT} -A {c} " + " ".join(shlex.quote(a) for a in rule) for rule in rules]
-    return "\n".join(lines)
-
-
-def _remove_script(chain: str) -> str:
-    """Remove every INPUT jump to ``chain`` (bounded loop) and the chain itself; no-op if it does not exist."""
-    c = shlex.quote(chain)
-    return "\n".join([
-        f"for i in 1 2 3 4 5 6 7 8; do {IPT} -D INPUT -j {c} 2>/dev/null || break; done",
-        f"if {IPT} -S {c} >/dev/null 2>&1; then {IPT} -F {c} && {IPT} -X {c}; fi",
-    ])
 
 
 def _sh(cluster: "Cluster", node: str, script: str) -> None:
@@ -76,16 +45,16 @@ def apply_partition(cluster: "Cluster", grudge: Grudge, only: Sequence[str] | No
         srcs = grudge.get(node, [])
         if srcs:
             rules[node] = [addr[s] for s in srcs]
-            _sh(cluster, node, _install_script(chain, [["-s", addr[s], "-j", "DROP"] for s in srcs]))
+            _sh(cluster, node, install_script(chain, [["-s", addr[s], "-j", "DROP"] for s in srcs]))
         else:
-            _sh(cluster, node, _remove_script(chain))
+            _sh(cluster, node, remove_script(chain))
     return {"grudge": grudge, "dropped": rules}
 
 
 def heal_partition(cluster: "Cluster") -> dict:
     chain = partition_chain(cluster.run_id)
     for node in cluster.nodes:
-        _sh(cluster, node, _remove_script(chain))
+        _sh(cluster, node, remove_script(chain))
     return {"healed": cluster.nodes}
 
 
@@ -103,16 +72,16 @@ def apply_loss(cluster: "Cluster", nodes: list[str], probability: float) -> dict
             control = getattr(cluster.host(node), "control_port", None)
             if control:  # an SSH host: the controller's own commands (the heal too) must not be lost
                 rules.insert(0, ["-p", "tcp", "--dport", str(int(control)), "-j", "RETURN"])
-            _sh(cluster, node, _install_script(chain, rules))
+            _sh(cluster, node, install_script(chain, rules))
         else:
-            _sh(cluster, node, _remove_script(chain))
+            _sh(cluster, node, remove_script(chain))
     return {"nodes": sorted(nodes), "probability": probability}
 
 
 def heal_loss(cluster: "Cluster") -> dict:
     chain = loss_chain(cluster.run_id)
     for node in cluster.nodes:
-        _sh(cluster, node, _remove_script(chain))
+        _sh(cluster, node, remove_script(chain))
     return {"healed": cluster.nodes}
 
 
