@@ -3,7 +3,7 @@ no module import cycles at all. Read from the sources with ``ast`` (imports insi
 under ``if TYPE_CHECKING:`` do not, they never run).
 
 Ground modules (what checkers and reports may import from the controller): the history format, the exception
-root and the verdict. Nemesis may also use the host/cluster contracts (``harness.api``)."""
+root and the verdict. Nemesis may also use the host/cluster contracts (``splitbrain.harness.api``)."""
 
 import ast
 from pathlib import Path
