@@ -12,8 +12,8 @@ import time
 
 sys.path.insert(0, __file__.rsplit("/bench/", 1)[0])
 
-from checkers.causal import check_causal  # noqa: E402
-from checkers.convergence import check_convergence  # noqa: E402
+from splitbrain.checkers.causal import check_causal  # noqa: E402
+from splitbrain.checkers.convergence import check_convergence  # noqa: E402
 from tests.test_causal import _SimStore  # noqa: E402
 from tests.test_crdt_histories import H  # noqa: E402
 

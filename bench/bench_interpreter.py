@@ -22,10 +22,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from harness import generator as gen  # noqa: E402
-from harness.api import Completion  # noqa: E402
-from harness.history import HistoryWriter, read_history  # noqa: E402
-from harness.interpreter import run  # noqa: E402
+from splitbrain.harness import generator as gen  # noqa: E402
+from splitbrain.harness.api import Completion  # noqa: E402
+from splitbrain.harness.history import HistoryWriter, read_history  # noqa: E402
+from splitbrain.harness.interpreter import run  # noqa: E402
 
 _OK = Completion("ok", None)
 
@@ -57,11 +57,11 @@ def typical(seconds: float):
 
     class FakePackage:
         def start_op(self, rng, nodes, leader=None):
-            from harness.api import Invocation
+            from splitbrain.harness.api import Invocation
             return Invocation("start-partition", {"n1": ["n2"]})
 
         def stop_op(self, rng, nodes, leader=None):
-            from harness.api import Invocation
+            from splitbrain.harness.api import Invocation
             return Invocation("stop-partition", None)
 
     pkgs = [FakePackage()]
@@ -103,7 +103,7 @@ def bench_simulator(seconds: float, concurrency: int) -> tuple[Timer, int]:
 def bench_bare(n: int, concurrency: int) -> tuple[Timer, int]:
     """One op and two updates (its invoke and completion) through the typical stack, without any history: the
     generator's and scheduler's own cost."""
-    from harness.history import Op
+    from splitbrain.harness.history import Op
     sched = gen.Scheduler(typical(1e6), concurrency=concurrency, nemesis=True, rng=random.Random(1))
     now = 0
     k = 0

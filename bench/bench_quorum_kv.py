@@ -22,9 +22,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from harness.api import Invocation, NodeAddress  # noqa: E402
-from harness.systems.quorum_kv import QuorumKV  # noqa: E402
-from systems_under_test.quorum_kv.launch import LocalCluster  # noqa: E402
+from splitbrain.harness.api import Invocation, NodeAddress  # noqa: E402
+from splitbrain.harness.systems.quorum_kv import QuorumKV  # noqa: E402
+from splitbrain.systems_under_test.quorum_kv.launch import LocalCluster  # noqa: E402
 
 
 def _cpu_seconds(pid: int) -> float:

@@ -39,8 +39,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from harness.api import NodeAddress, node_config  # noqa: E402
-from harness.jsonline_client import JsonLineConnection  # noqa: E402
+from splitbrain.harness.api import NodeAddress, node_config  # noqa: E402
+from splitbrain.harness.jsonline_client import JsonLineConnection  # noqa: E402
 
 
 class LoopbackCluster:
@@ -61,7 +61,7 @@ class LoopbackCluster:
                                                                 extra)))
             with open(d / "node.log", "wb") as logf:
                 self.procs[name] = subprocess.Popen(
-                    [sys.executable, "-m", "systems_under_test.raft_kv.server", "--config", str(d / "node.json")],
+                    [sys.executable, "-m", "splitbrain.systems_under_test.raft_kv.server", "--config", str(d / "node.json")],
                     cwd=d, stdout=logf, stderr=logf, start_new_session=True,
                     env={**os.environ, "PYTHONPATH": str(REPO)})
 

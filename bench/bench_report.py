@@ -25,8 +25,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from harness.history import Op, write_history  # noqa: E402
-from reports import render_report  # noqa: E402
+from splitbrain.harness.history import Op, write_history  # noqa: E402
+from splitbrain.reports import render_report  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

@@ -21,8 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from harness.runner import run_test  # noqa: E402
-from harness.spec import TestSpec  # noqa: E402
+from splitbrain.harness.runner import run_test  # noqa: E402
+from splitbrain.harness.spec import TestSpec  # noqa: E402
 
 PRESETS = {
     "quorum": [

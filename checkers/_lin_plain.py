@@ -6,7 +6,7 @@ ops) and an unkeyed model, answer
 - ``True``: some order of its ops that respects real time is legal for the model (found, never guessed);
 - ``False``: no such order exists;
 - ``None``: this search does not apply (an ``info`` op or an invoke that never completed, or a read-only op
-  without a single expected state); the caller must run :func:`checkers._lin_search.search`.
+  without a single expected state); the caller must run :func:`splitbrain.checkers._lin_search.search`.
 
 It never explains a failure (no paths, no reachable states): the caller reruns the full, traced search on the
 one part it explains. It checks ``budget`` every few thousand steps, like the full search, so it never hangs.
@@ -14,7 +14,7 @@ one part it explains. It checks ``budget`` every few thousand steps, like the fu
 Why a second search: most kv keys and plain register histories have no unknown-outcome op, and for those the
 full search's generality (antichains, classes, footprints, paths, LinOp records) is pure per-event overhead --
 over half the check time of a small history. This is the same just-in-time search as the full one's
-"no unknown-outcome op called" closure (see :mod:`checkers._lin_search`: configurations ``(state, mask)``,
+"no unknown-outcome op called" closure (see :mod:`splitbrain.checkers._lin_search`: configurations ``(state, mask)``,
 reads placed as soon as they are legal, an op linearized only at its return, transitions cached per op and
 state), built straight from the history in one pass, with configurations in a set and each op's data in a
 small list. Leaving out the footprint pruning keeps it exact (that pruning only skips ops that commute).
@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from checkers.models import NO_EXPECT, Model
+from splitbrain.checkers.models import NO_EXPECT, Model
 
 _ILLEGAL = object()
 _MISS = object()

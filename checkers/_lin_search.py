@@ -1,4 +1,4 @@
-"""The search behind checkers.linearizable: just-in-time linearization over memoised configurations.
+"""The search behind splitbrain.checkers.linearizable: just-in-time linearization over memoised configurations.
 
 Private module. Contract of :func:`search`: given one (sub-)history prepared by :func:`prepare` and a model, say
 whether some order of its ops that respects real time is legal for the model; never answer "valid" without
@@ -42,7 +42,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from checkers.models import NO_EXPECT, UNKNOWN, Model, _freeze
+from splitbrain.checkers.models import NO_EXPECT, UNKNOWN, Model, _freeze
 
 _ILLEGAL = object()
 _MISS = object()
@@ -335,7 +335,7 @@ def search(prep: Prepared, model: Model, budget: _Budget, *, trace: bool = False
     grows to hundreds, and the search with it), only the ``keep`` that used the fewest survive each return.
     Every configuration kept is still a real linearization of the prefix, so reaching the end proves the history
     linearizable; a failure after dropping some is marked ``pruned`` and proves nothing -- the caller must then
-    run the full search (checkers.linearizable does). Valid histories almost never need a dropped one.
+    run the full search (splitbrain.checkers.linearizable does). Valid histories almost never need a dropped one.
 
     Unknown-outcome ops that change the state (pending forever once called) are handled without branching on
     which of them were used, and without trying them where they can't matter:

@@ -3,7 +3,7 @@
 ``check_causal`` is for *differentiated* histories: every value is written at most once (else the result is
 ``unknown``). Ops: ``write`` (value; per ``key``) and ``read`` (ok value; ``None`` is the initial value); the final
 phase's ``final-read`` ops count as reads too, and a ``final-read-all`` (a snapshot of several keys, see
-``checkers.convergence.expand_final_reads``) as one read per key. Final reads matter: after the heal a replica has
+``splitbrain.checkers.convergence.expand_final_reads``) as one read per key. Final reads matter: after the heal a replica has
 every write, so a last-writer-wins choice that contradicts causality (a write beaten by one it causally precedes)
 shows up there for sure. A session is
 a client process; program order (po) is its invocation order. ``ok`` and ``info`` writes count (``info`` may have
@@ -49,8 +49,9 @@ import json
 import time as _time
 from typing import Any, Sequence
 
-from checkers.convergence import expand_final_reads
-from harness.history import FAIL, OK, Op, pair_ops
+from splitbrain.checkers.convergence import expand_final_reads
+from splitbrain.harness.history import FAIL, OK, Op, pair_ops
+from splitbrain.harness.verdict import UNKNOWN
 
 INIT = None
 MODELS = ("CC", "CM", "CCv")
@@ -209,7 +210,7 @@ def check_causal(history: Sequence[Op], *, model: str = "CC", read_f: str | tupl
     base = {"checker": "causal", "model": model, "ops": len(h.ops), "sessions": len(h.sessions)}
     if h.duplicate is not None:
         a, b = h.duplicate
-        return {**base, "valid": "unknown", "anomalies": [],
+        return {**base, "valid": UNKNOWN, "anomalies": [],
                 "error": f"value {_c(h.ops[b]['value'])} is written twice (ops {h.ops[a]['index']} and "
                          f"{h.ops[b]['index']}): the causal checker needs every written value to be unique"}
     found: list[dict] = []
@@ -219,7 +220,7 @@ def check_causal(history: Sequence[Op], *, model: str = "CC", read_f: str | tupl
         vc = _cc(h, found, deadline)
         if vc is None:
             for g in GUARANTEES:
-                guarantees[g] = {"valid": "unknown", "count": 0, "error": "causal order is cyclic"}
+                guarantees[g] = {"valid": UNKNOWN, "count": 0, "error": "causal order is cyclic"}
             for m in ("CM", "CCv"):
                 status[m] = False
         else:
@@ -228,9 +229,9 @@ def check_causal(history: Sequence[Op], *, model: str = "CC", read_f: str | tupl
                 try:
                     fn(h, vc, found, deadline)
                 except _Timeout:
-                    status[m] = "unknown"
+                    status[m] = UNKNOWN
     except _Timeout:
-        return {**base, "valid": "unknown", "anomalies": found[:_MAX_PER_TYPE],
+        return {**base, "valid": UNKNOWN, "anomalies": found[:_MAX_PER_TYPE],
                 "error": f"time limit of {time_limit} s reached"}
     counts: dict[str, int] = {}
     for a in found:
@@ -440,7 +441,7 @@ def check_delivery_order(delivery_logs: dict, *, time_limit: float = 30.0) -> di
         seen: set[str] = set()
         for i, e in enumerate(entries):
             if i % 4096 == 0 and _time.monotonic() > deadline:
-                return {"valid": "unknown", "checker": "delivery-order", "anomalies": anomalies[:_MAX_PER_TYPE],
+                return {"valid": UNKNOWN, "checker": "delivery-order", "anomalies": anomalies[:_MAX_PER_TYPE],
                         "error": f"time limit of {time_limit} s reached"}
             uid, origin, seq, vc = _uid(e), e["origin"], _seq(e), e.get("vc") or {}
             problem = None

@@ -1,4 +1,5 @@
-"""Combining verdicts: any false gives false, else any unknown gives unknown, else true (DESIGN.md).
+"""Calling checkers and combining their verdicts (the rule itself is :class:`splitbrain.harness.verdict.Verdict`:
+any false gives false, else any unknown gives unknown, else true).
 
 ``run_checker`` is the one place a checker is called: a checker that raises gives ``unknown`` with the cause, never
 ``true``.
@@ -9,16 +10,12 @@ from __future__ import annotations
 import traceback
 from typing import Any, Callable, Iterable
 
-UNKNOWN = "unknown"
+from splitbrain.harness.verdict import UNKNOWN, Verdict
 
 
 def combine(verdicts: Iterable[Any]) -> bool | str:
-    verdicts = list(verdicts)
-    if any(v is False for v in verdicts):
-        return False
-    if any(v is not True for v in verdicts):
-        return UNKNOWN
-    return True
+    """The JSON form of the combined verdict of JSON ``valid`` values."""
+    return Verdict.combine(verdicts).json
 
 
 def run_checker(name: str, fn: Callable[[], dict]) -> dict:
@@ -33,7 +30,3 @@ def run_checker(name: str, fn: Callable[[], dict]) -> dict:
     if not isinstance(result, dict) or result.get("valid") not in (True, False, UNKNOWN):
         return {"valid": UNKNOWN, "checker": name, "cause": f"the checker returned no verdict: {result!r:.200}"}
     return result
-
-
-def exit_code_for(valid: Any) -> int:
-    return 0 if valid is True else 1 if valid is False else 2

@@ -40,7 +40,8 @@ import json
 import time as _time
 from typing import Any, Sequence
 
-from harness.history import FAIL, INFO, INVOKE, OK, Op, pair_ops
+from splitbrain.harness.history import FAIL, INFO, INVOKE, OK, Op, pair_ops
+from splitbrain.harness.verdict import UNKNOWN
 
 FINAL_READ_ALL = "final-read-all"
 
@@ -78,14 +79,14 @@ def check_convergence(history: Sequence[Op], *, datatype: str, final_f: str = "f
     unknown: list[str] = []
     for k, pairs in by_key.items():
         if _time.monotonic() > deadline:
-            return {"valid": "unknown", "checker": "convergence", "anomalies": anomalies, "keys": keys,
+            return {"valid": UNKNOWN, "checker": "convergence", "anomalies": anomalies, "keys": keys,
                     "error": f"time limit of {time_limit} s reached"}
         res = _check_key(json.loads(k), pairs, datatype, final_f, add_f, remove_f, write_f)
         keys[k] = res["summary"]
         anomalies.extend(res["anomalies"])
         if res["unknown"]:
             unknown.append(res["unknown"])
-    valid: Any = False if anomalies else ("unknown" if unknown or not keys else True)
+    valid: Any = False if anomalies else (UNKNOWN if unknown or not keys else True)
     out = {"valid": valid, "checker": "convergence", "datatype": datatype, "anomalies": anomalies, "keys": keys}
     if unknown:
         out["error"] = "; ".join(unknown)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Iterable
 
+from splitbrain.harness.verdict import UNKNOWN
+
 
 def check_election_safety(claims: Iterable[dict]) -> dict:
     by_term: dict[int, dict[str, int]] = {}
@@ -20,7 +22,7 @@ def check_election_safety(claims: Iterable[dict]) -> dict:
         by_term.setdefault(c["term"], {}).setdefault(c["node"], c.get("time", 0))
     violations = [{"term": term, "leaders": sorted(nodes), "first_seen": nodes}
                   for term, nodes in sorted(by_term.items()) if len(nodes) > 1]
-    out = {"valid": not violations if n else "unknown", "checker": "election", "claims": n,
+    out = {"valid": not violations if n else UNKNOWN, "checker": "election", "claims": n,
            "terms": len(by_term), "violations": violations[:20]}
     if not n:
         out["cause"] = "no leader claims were observed"

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from harness.history import OK, Op, pair_ops
+from splitbrain.harness.history import OK, Op, pair_ops
 
 _MAX_LISTED = 50
 

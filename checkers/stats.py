@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections import Counter
 from typing import Sequence
 
-from harness.history import OK, Op, pair_ops
+from splitbrain.harness.history import OK, Op, pair_ops
+from splitbrain.harness.verdict import UNKNOWN
 
 
 def check_stats(history: Sequence[Op]) -> dict:
@@ -14,7 +15,7 @@ def check_stats(history: Sequence[Op]) -> dict:
     for p in pair_ops(history):
         by_f.setdefault(p.invoke.f, Counter())[p.type] += 1
     total_ok = sum(c[OK] for c in by_f.values())
-    out = {"valid": True if total_ok else "unknown", "checker": "stats",
+    out = {"valid": True if total_ok else UNKNOWN, "checker": "stats",
            "by_f": {f: {"ok": c["ok"], "fail": c["fail"], "info": c["info"]} for f, c in sorted(by_f.items())},
            "ops": sum(sum(c.values()) for c in by_f.values())}
     if not total_ok:

@@ -37,9 +37,9 @@ def check_history(history: Sequence[Op], checkers: dict[str, Callable[[Sequence[
 def checkers_for_test(test: dict) -> dict:
     """The checkers a stored test names: its workload's, or for an imported history, linearizability under its
     model."""
-    from checkers.linearizable import check_linearizable
-    from checkers.stats import check_stats
-    from harness.workloads import get_workload
+    from splitbrain.checkers.linearizable import check_linearizable
+    from splitbrain.checkers.stats import check_stats
+    from splitbrain.harness.workloads import get_workload
 
     if test.get("workload"):
         return get_workload(test["workload"]).checkers(test.get("options", {}))
@@ -143,7 +143,7 @@ def analyze_run(run_dir: Path, *, render: bool = True, checkers: dict | None = N
 def render_report(run_dir: Path) -> Path | None:
     """Write report.html if the reports package can; a rendering problem never loses the verdict."""
     try:
-        from reports import render_report as _render
+        from splitbrain.reports import render_report as _render
     except ImportError:
         return None
     try:

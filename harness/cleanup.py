@@ -20,23 +20,14 @@ import logging
 import os
 import shutil
 import signal
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.errors import ClusterError
-from harness.netns import existing_netns, kill_netns_processes, link_exists, run, wait_gone
-from harness.state import StateStore, owner_alive, process_is
+# raise_on_problems is re-exported: callers import both names from here.
+from splitbrain.harness.cleanup_report import CleanupReport, raise_on_problems  # noqa: F401
+from splitbrain.harness.netns import existing_netns, kill_netns_processes, link_exists, run, wait_gone
+from splitbrain.harness.state import StateStore, owner_alive, process_is
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class CleanupReport:
-    run_id: str
-    killed: list[int] = field(default_factory=list)
-    removed: list[str] = field(default_factory=list)
-    skipped_reason: str | None = None
-    problems: list[str] = field(default_factory=list)
 
 
 def _kill_recorded(state: dict, report: CleanupReport) -> None:
@@ -90,7 +81,7 @@ def cleanup_run(store: StateStore, run_id: str) -> CleanupReport:
     if state is None:
         return report
     if state.get("mode") == "ssh":  # its pids, chains and dirs are on remote hosts: cleaned over SSH
-        from harness.ssh_cluster import cleanup_ssh_run
+        from splitbrain.harness.ssh_cluster import cleanup_ssh_run
         return cleanup_ssh_run(store, run_id, state)
     _kill_recorded(state, report)
     resources = state.get("resources") or []
@@ -156,9 +147,3 @@ def cleanup(store: StateStore | None = None, run_id: str | None = None, *,
             continue
         reports.append(cleanup_run(store, rid))
     return reports
-
-
-def raise_on_problems(reports: list[CleanupReport]) -> None:
-    problems = [f"{r.run_id}: {p}" for r in reports for p in r.problems]
-    if problems:
-        raise ClusterError("cleanup left something behind: " + "; ".join(problems))

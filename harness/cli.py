@@ -1,6 +1,6 @@
 """The ``splitbrain`` command: a click group whose subcommands live in small modules (``harness/cli_*.py``).
 
-Exit codes (DESIGN.md): 0 valid, 1 invalid, 2 unknown, 254 bad arguments or input, 255 the harness failed.
+Exit codes (docs/ARCHITECTURE.md): 0 valid, 1 invalid, 2 unknown, 254 bad arguments or input, 255 the harness failed.
 Every deliberate error is a SplitbrainError and is printed as one sentence; usage errors from click are mapped
 to 254 too. Only a bug in splitbrain itself prints a traceback (exit 255).
 """
@@ -15,15 +15,15 @@ import threading
 
 import click
 
-from harness.errors import EXIT_BAD_INPUT, EXIT_HARNESS_FAILED, SplitbrainError
+from splitbrain.harness.errors import EXIT_BAD_INPUT, EXIT_HARNESS_FAILED, SplitbrainError
 
 #: Modules that each define ``register(group)`` to add their commands. One line per module keeps merges apart.
 COMMAND_MODULES = (
-    "harness.cli_check",
-    "harness.cli_run",
-    "harness.cli_report",
-    "harness.cli_cluster",
-    "harness.cli_suite",
+    "splitbrain.harness.cli_check",
+    "splitbrain.harness.cli_run",
+    "splitbrain.harness.cli_report",
+    "splitbrain.harness.cli_cluster",
+    "splitbrain.harness.cli_suite",
 )
 
 
@@ -37,7 +37,7 @@ def cli(verbose: bool, plugins: tuple[str, ...]) -> None:
     """splitbrain: does a distributed system keep its consistency promises? Find out, with evidence."""
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
                         format="splitbrain: %(levelname)s: %(message)s")
-    from harness.plugins import load_entry_points, load_plugin
+    from splitbrain.harness.plugins import load_entry_points, load_plugin
     load_entry_points()
     for module in plugins:
         load_plugin(module)

@@ -15,7 +15,7 @@ import random
 
 import click
 
-from harness.errors import BadInput
+from splitbrain.harness.errors import BadInput
 
 run_id_option = click.option("--run-id", default=None, help="The cluster to act on (default: the current one).")
 
@@ -31,7 +31,7 @@ def _safe(value) -> str:
 
 
 async def _status_of(addr, timeout: float) -> dict | str:
-    from harness.jsonline_client import JsonLineConnection
+    from splitbrain.harness.jsonline_client import JsonLineConnection
     conn = JsonLineConnection(addr, connect_timeout=timeout)
     try:
         reply = await conn.request({"type": "status"}, timeout)
@@ -84,9 +84,9 @@ def cluster_group():
               "fsynced (for 'nemesis lose-unfsynced').")
 def cluster_up(n, system_name, variant, subnet, ssh, lazyfs):
     """Create N namespace hosts, start the system on them and leave them running."""
-    from harness.cluster import create_local_cluster
-    from harness.state import StateStore
-    from harness.systems import get_system
+    from splitbrain.harness.cluster import create_local_cluster
+    from splitbrain.harness.state import StateStore
+    from splitbrain.harness.systems import get_system
 
     if n < 1:
         raise BadInput("need at least one node", "--nodes")
@@ -113,9 +113,9 @@ def cluster_up(n, system_name, variant, subnet, ssh, lazyfs):
 
 
 def _ssh_hosts_up(n: int, store) -> None:
-    """``cluster up --ssh``: N sshd hosts (harness.sshd_hosts, one network namespace each), left running as the
+    """``cluster up --ssh``: N sshd hosts (splitbrain.harness.sshd_hosts, one network namespace each), left running as the
     current cluster; their directory (keys, configs, hosts file) is recorded so that 'cluster down' removes it."""
-    from harness.sshd_hosts import create_sshd_hosts
+    from splitbrain.harness.sshd_hosts import create_sshd_hosts
 
     hosts_file, known_hosts, handle = create_sshd_hosts(n, netns=True, store=store)
     c = handle.cluster
@@ -136,7 +136,7 @@ def _ssh_hosts_up(n: int, store) -> None:
 @run_id_option
 def cluster_status(run_id):
     """Show the current cluster: nodes, addresses, processes, clocks and each node's own status."""
-    from harness.cluster import attach
+    from splitbrain.harness.cluster import attach
     _print_cluster(attach(run_id), with_status=True)
 
 
@@ -144,7 +144,7 @@ def cluster_status(run_id):
 @run_id_option
 def cluster_down(run_id):
     """Stop every node and remove the cluster (same as 'splitbrain cleanup --run-id')."""
-    from harness.state import StateStore
+    from splitbrain.harness.state import StateStore
     store = StateStore()
     run_id = run_id or store.current()
     if run_id is None:
@@ -154,7 +154,7 @@ def cluster_down(run_id):
 
 
 def _run_cleanup(store, run_id):
-    from harness.cleanup import cleanup, raise_on_problems
+    from splitbrain.harness.cleanup import cleanup, raise_on_problems
     reports = cleanup(store, run_id)
     for r in reports:
         if r.skipped_reason:
@@ -170,7 +170,7 @@ def _run_cleanup(store, run_id):
 @run_id_option
 def cleanup_cmd(run_id):
     """Remove every process, namespace, interface and temp dir recorded in the state files. Idempotent."""
-    from harness.state import StateStore, check_run_id
+    from splitbrain.harness.state import StateStore, check_run_id
     if run_id is not None:
         check_run_id(run_id)
     _run_cleanup(StateStore(), run_id)
@@ -182,9 +182,9 @@ def nemesis_group():
 
 
 def _apply(run_id, f, value) -> None:
-    from harness.api import Invocation
-    from harness.cluster import attach
-    from nemesis import apply
+    from splitbrain.harness.api import Invocation
+    from splitbrain.harness.cluster import attach
+    from splitbrain.nemesis import apply
     result = apply(attach(run_id), Invocation(f, value))
     _echo(f"{f}: {json.dumps(result, sort_keys=True)}")
 
@@ -196,8 +196,8 @@ def _apply(run_id, f, value) -> None:
 @run_id_option
 def nemesis_partition(shape, node, seed, run_id):
     """Cut the network into a shape (replaces any earlier partition)."""
-    from harness.cluster import attach
-    from nemesis.grudge import SHAPES
+    from splitbrain.harness.cluster import attach
+    from splitbrain.nemesis.grudge import SHAPES
     if shape not in SHAPES:
         raise BadInput(f"unknown shape {shape!r} (known: {', '.join(SHAPES)})", "--shape")
     nodes = attach(run_id).nodes
@@ -211,8 +211,8 @@ def nemesis_partition(shape, node, seed, run_id):
 @run_id_option
 def nemesis_heal(run_id):
     """Undo every fault: resume, heal partitions and loss, reset clocks, restart killed nodes."""
-    from harness.cluster import attach
-    from nemesis import heal_all
+    from splitbrain.harness.cluster import attach
+    from splitbrain.nemesis import heal_all
     _echo(f"heal: {json.dumps(heal_all(attach(run_id)), sort_keys=True)}")
 
 
@@ -221,7 +221,7 @@ def _process_command(name: str, f: str, helptext: str):
     @click.argument("node")
     @run_id_option
     def cmd(node, run_id):
-        from harness.cluster import attach
+        from splitbrain.harness.cluster import attach
         attach(run_id).host(node)  # BadInput for an unknown node
         _apply(run_id, f, {"target": "node", "nodes": [node]})
     return cmd
@@ -267,7 +267,7 @@ def nemesis_clock(node, offset, run_id):
 @run_id_option
 def nemesis_loss(probability, nodes, run_id):
     """Drop incoming packets at random on some or all nodes (0 keeps the rule but drops nothing)."""
-    from harness.cluster import attach
+    from splitbrain.harness.cluster import attach
     c = attach(run_id)
     for n in nodes:
         c.host(n)

@@ -19,7 +19,7 @@ def register(group: click.Group) -> None:
               help="RUN_DIR is a store: write its index.html (an overview of all runs) instead.")
 def report(run_dir: Path, index_only: bool) -> None:
     """(Re)write RUN_DIR/report.html: one self-contained page that works offline."""
-    from reports import render_index, render_report  # imported here so other commands start fast
+    from splitbrain.reports import render_index, render_report  # imported here so other commands start fast
 
     out = render_index(run_dir) if index_only else render_report(run_dir)
     click.echo(str(out))
@@ -32,8 +32,8 @@ def report(run_dir: Path, index_only: bool) -> None:
 def serve(store: Path, host: str, port: int) -> None:
     """Serve STORE (default ./store or $SPLITBRAIN_STORE) on a local web page: all runs, newest first, with their
     reports and files."""
-    from harness.store import default_store
-    from reports.serve import StoreServer
+    from splitbrain.harness.store import default_store
+    from splitbrain.reports.serve import StoreServer
 
     store = store if store is not None else default_store()
     server = StoreServer(store, host=host, port=port)

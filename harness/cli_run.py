@@ -8,15 +8,14 @@ from pathlib import Path
 
 import click
 
-from checkers.compose import exit_code_for
-from harness import store
-from harness.errors import BadInput
-
-_VERDICT_WORDS = {True: "valid", False: "INVALID", "unknown": "unknown"}
+from splitbrain.harness import store
+from splitbrain.harness.errors import BadInput
+from splitbrain.harness.verdict import Verdict
 
 
 def verdict_word(v) -> str:
-    return _VERDICT_WORDS.get(v, "unknown")
+    """A JSON ``valid`` value as the command line prints it (``valid``, ``INVALID``, ``unknown``)."""
+    return Verdict.of(v).label
 
 
 def print_results(results: dict, run_dir: Path | None, out=None) -> None:
@@ -81,7 +80,7 @@ def run_cmd(system, variant, workload, nodes, nemesis_, time_limit, concurrency,
     outcome = run_test(spec, store_root=Path(store_dir) if store_dir else store.default_store(),
                        keep_cluster=keep_cluster, progress=not quiet)
     print_results(outcome.results, outcome.run_dir)
-    return exit_code_for(outcome.results["valid"])
+    return Verdict.of(outcome.results["valid"]).exit_code
 
 
 def _parse_options(items) -> dict:
@@ -110,7 +109,7 @@ def _parse_options(items) -> dict:
 def analyze_cmd(path, model, out, fmt, initial, no_report):
     """Re-check a stored run (PATH is a run directory), or import a history from elsewhere (PATH is a file, with
     --model and --out) into a new run directory and check it."""
-    from harness.analysis import analyze_run, import_history
+    from splitbrain.harness.analysis import analyze_run, import_history
 
     p = Path(path)
     if p.is_dir():
@@ -130,13 +129,13 @@ def analyze_cmd(path, model, out, fmt, initial, no_report):
         run_dir = import_history(p, model=model, out=Path(out), fmt=fmt, **extra)
     results = analyze_run(run_dir, render=not no_report)
     print_results(results, store.resolve_run_dir(run_dir))
-    return exit_code_for(results["valid"])
+    return Verdict.of(results["valid"]).exit_code
 
 
 @click.command("systems")
 def systems_cmd():
     """List the systems under test, their variants and the bug each variant seeds."""
-    from harness.systems import get_system, system_names
+    from splitbrain.harness.systems import get_system, system_names
 
     for name in system_names():
         s = get_system(name)
@@ -165,7 +164,7 @@ def faults_cmd():
 @click.command("workloads")
 def workloads_cmd():
     """List the workloads."""
-    from harness.workloads import get_workload, workload_names
+    from splitbrain.harness.workloads import get_workload, workload_names
 
     for name in workload_names():
         click.echo(f"{name:<14} {get_workload(name).description}")

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from checkers.compose import exit_code_for
-from harness import store
+from splitbrain.harness import store
+from splitbrain.harness.verdict import Verdict
 
 
 @click.command("suite")
@@ -24,7 +24,7 @@ def suite_cmd(spec_file, store_dir, out_dir, time_budget):
     cell is inconclusive (unknown verdicts, failed runs, runs skipped for the time budget)."""
     import dataclasses
 
-    from harness.suite import INCONCLUSIVE, MISSED, SUMMARY_HTML, load_suite, run_suite
+    from splitbrain.harness.suite import INCONCLUSIVE, MISSED, SUMMARY_HTML, load_suite, run_suite
 
     suite = load_suite(spec_file)
     if time_budget is not None:
@@ -65,7 +65,7 @@ def replay_cmd(run_dir, store_dir, keep_cluster, quiet):
                        fault_schedule=schedule)
     store.write_json(outcome.run_dir / "replay-of.json", {"original": str(original), "faults": len(schedule)})
     print_results(outcome.results, outcome.run_dir)
-    return exit_code_for(outcome.results["valid"])
+    return Verdict.of(outcome.results["valid"]).exit_code
 
 
 def register(group: click.Group) -> None:

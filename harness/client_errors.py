@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import errno
 
-from harness.api import Completion
+from splitbrain.harness.api import Completion
 
 # code -> (definite?, one line of explanation)
 ERRORS: dict[str, tuple[bool, str]] = {

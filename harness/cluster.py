@@ -1,13 +1,13 @@
 """A cluster: named nodes on hosts, their processes, and the process/clock faults the nemesis needs.
 
-:class:`Cluster` is mode-independent: it reaches hosts only through :class:`harness.api.Host`, so a cluster of SSH
+:class:`Cluster` is mode-independent: it reaches hosts only through :class:`splitbrain.harness.api.Host`, so a cluster of SSH
 hosts reuses it with other hosts and another ``teardown``. :func:`create_local_cluster` builds one from network
-namespaces on this machine (``harness.netns``); :func:`attach` rebuilds a running one from its state file (what
+namespaces on this machine (``splitbrain.harness.netns``); :func:`attach` rebuilds a running one from its state file (what
 the ``splitbrain nemesis`` commands do).
 
 Every node runs under libfaketime (``LD_PRELOAD`` of Debian's ``libfaketime.so.1``, found on the host at run time)
 with ``FAKETIME_TIMESTAMP_FILE`` pointing at a per-node file, ``FAKETIME_NO_CACHE=1`` so a new offset is seen by
-the running process at once, and ``DONT_FAKE_MONOTONIC=1`` so asyncio's timers do not jump (see DESIGN.md: under
+the running process at once, and ``DONT_FAKE_MONOTONIC=1`` so asyncio's timers do not jump (see docs/ARCHITECTURE.md: under
 this setting ``time.sleep`` fails with EINVAL; node code sleeps with ``asyncio.sleep``). libfaketime does not
 reach statically linked programs (most Go binaries): their clocks cannot be moved this way.
 
@@ -29,9 +29,10 @@ import time
 from pathlib import Path
 from typing import Callable, Protocol, runtime_checkable
 
-from harness.api import Host, NodeAddress, ProcessHandle, System, node_config
-from harness.errors import BadInput, ClusterError
-from harness.state import StateStore, owner_record
+import splitbrain
+from splitbrain.harness.api import Host, NodeAddress, ProcessHandle, System, node_config
+from splitbrain.harness.errors import BadInput, ClusterError
+from splitbrain.harness.state import StateStore, owner_record
 
 log = logging.getLogger(__name__)
 
@@ -289,7 +290,7 @@ class Cluster:
 
     def start_system(self, system: System, variant: str = "correct", options: dict | None = None,
                      python: str | None = None) -> list[NodeAddress]:
-        """Write each node's config (``harness.api.node_config``) and start every node of ``system``. A host that
+        """Write each node's config (``splitbrain.harness.api.node_config``) and start every node of ``system``. A host that
         :class:`ShipsCode` (SSH) gets the system's package uploaded and runs it with its own ``python``; local
         hosts run this repository's code with ``sys.executable``. An explicit ``python`` overrides both."""
         options = options or {}
@@ -355,7 +356,7 @@ class Cluster:
 
 def _local_teardown(store: StateStore, run_id: str) -> Callable[[], None]:
     def teardown() -> None:
-        from harness.cleanup import cleanup_run, raise_on_problems
+        from splitbrain.harness.cleanup import cleanup_run, raise_on_problems
         raise_on_problems([cleanup_run(store, run_id)])
     return teardown
 
@@ -369,9 +370,9 @@ def create_local_cluster(n: int, *, run_id: str | None = None, subnet: str | Non
     what was created is removed before the error propagates. ``workdir`` (default ``/tmp/splitbrain-<run id>``,
     removed by cleanup) holds the nodes' directories; a given ``workdir`` is kept by cleanup if it existed.
     """
-    from harness import netns
-    from harness.cleanup import cleanup_run
-    from harness.state import check_run_id
+    from splitbrain.harness import netns
+    from splitbrain.harness.cleanup import cleanup_run
+    from splitbrain.harness.state import check_run_id
 
     store = store or StateStore()
     if not isinstance(n, int) or n < 1:
@@ -414,7 +415,7 @@ def create_local_cluster(n: int, *, run_id: str | None = None, subnet: str | Non
 def attach(run_id: str | None = None, store: StateStore | None = None) -> Cluster:
     """The running cluster ``run_id`` (default: the current one of ``splitbrain cluster up``), rebuilt from its
     state file. It is left running when the ``with`` block ends; ``down()`` still tears it down."""
-    from harness.netns import NamespaceHost
+    from splitbrain.harness.netns import NamespaceHost
 
     store = store or StateStore()
     run_id = run_id or store.current()

@@ -45,7 +45,3 @@ class UnreachableNode(BadInput):
 
 class ClusterError(SplitbrainError):
     """Setting up, faulting or tearing down a cluster failed in a way that is our problem, not the user's."""
-
-
-class CheckerError(SplitbrainError):
-    """A checker could not run (never raised for 'unknown': that is a verdict, not an error)."""

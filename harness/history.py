@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from harness.errors import MalformedHistory
+from splitbrain.harness.errors import MalformedHistory
 
 log = logging.getLogger(__name__)
 
@@ -107,10 +107,6 @@ class Op:
         if self.answered_by is not None:
             line += f',"answered_by":{_json_value(self.answered_by)}'
         return line + "}"
-
-    @property
-    def is_client(self) -> bool:
-        return self.process != NEMESIS
 
 
 _OP_SETTERS = tuple(Op.__dict__[name].__set__ for name in _FIELDS)
@@ -528,13 +524,6 @@ class Pair:
     def type(self) -> str:
         return self.complete.type if self.complete is not None else INFO
 
-    @property
-    def ok_value(self) -> Any:
-        """The value to judge: the completion's for ok ops (reads return it), else the invoke's."""
-        if self.complete is not None and self.complete.type == OK:
-            return self.complete.value
-        return self.invoke.value
-
 
 def pair_ops(ops: Iterable[Op], *, include_nemesis: bool = False) -> list[Pair]:
     """Pair each invoke with its completion, in invoke order. Ops with no completion get ``complete=None``."""
@@ -552,7 +541,3 @@ def pair_ops(ops: Iterable[Op], *, include_nemesis: bool = False) -> list[Pair]:
             if p is not None:
                 p.complete = op
     return pairs
-
-
-def client_ops(ops: Iterable[Op]) -> list[Op]:
-    return [op for op in ops if op.process != NEMESIS]

@@ -1,7 +1,7 @@
 """The interpreter: runs a pure generator against real workers in real time, recording every op in the history.
 
 One asyncio task per thread (client threads ``0..C-1`` and ``"nemesis"``) calls its worker; the main loop asks
-the generator for ops (through :class:`harness.generator.Scheduler`, the same state machine the simulator runs),
+the generator for ops (through :class:`splitbrain.harness.generator.Scheduler`, the same state machine the simulator runs),
 hands them to idle threads, and sleeps until an op is due or a completion arrives. Every completion is fed back to
 the generator.
 
@@ -30,12 +30,12 @@ import time as _time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from harness.api import Completion, Invocation
-from harness.client_errors import completion_for_error
-from harness.errors import SplitbrainError
-from harness.generator.core import NEMESIS, NS, GenOp
-from harness.generator.scheduler import DONE, Scheduler
-from harness.history import COMPLETIONS, HistoryWriter
+from splitbrain.harness.api import Completion, Invocation
+from splitbrain.harness.client_errors import completion_for_error
+from splitbrain.harness.errors import SplitbrainError
+from splitbrain.harness.generator.core import NEMESIS, NS, GenOp
+from splitbrain.harness.generator.scheduler import DONE, Scheduler
+from splitbrain.harness.history import COMPLETIONS, HistoryWriter
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ class Interpreter:
         self._gen = generator
         self._rng = rng
         self._has_nemesis = has_nemesis
-        # Indexed by thread bit: client t is bit t, the nemesis bit C (see harness.generator.core).
+        # Indexed by thread bit: client t is bit t, the nemesis bit C (see splitbrain.harness.generator.core).
         self._workers = [workers.get(b if b < concurrency else NEMESIS) for b in range(concurrency + 1)]
         self._nodes = [_node_name(w) if w is not None else None for w in self._workers]
         self._done: collections.deque = collections.deque()

@@ -1,7 +1,7 @@
 """A client for the shipped systems' wire protocol: newline-delimited JSON over TCP.
 
 Request: ``{"id": N, "type": "<op>", ...fields}``. Reply: ``{"id": N, "ok": true, ...}`` or
-``{"id": N, "ok": false, "error": "<code from harness.client_errors.ERRORS>", "detail": "..."}``. One request in
+``{"id": N, "ok": false, "error": "<code from splitbrain.harness.client_errors.ERRORS>", "detail": "..."}``. One request in
 flight per connection (the runner's workers are single-threaded processes anyway).
 """
 
@@ -11,8 +11,8 @@ import asyncio
 import itertools
 import json
 
-from harness.api import Client, Completion, Invocation, NodeAddress
-from harness.client_errors import completion_for_error, completion_for_exception
+from splitbrain.harness.api import Client, Completion, Invocation, NodeAddress
+from splitbrain.harness.client_errors import completion_for_error, completion_for_exception
 
 
 class JsonLineConnection:

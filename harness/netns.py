@@ -37,9 +37,9 @@ import subprocess
 import time
 from pathlib import Path
 
-from harness.api import ExecResult, Host, ProcessHandle
-from harness.errors import BadInput, ClusterError
-from harness.state import StateStore, process_is, process_start_time
+from splitbrain.harness.api import ExecResult, Host, ProcessHandle
+from splitbrain.harness.errors import BadInput, ClusterError
+from splitbrain.harness.state import StateStore, process_is, process_start_time
 
 DEFAULT_SUPERNET = "10.77.0.0/16"
 NET_LOCK = "/run/lock/splitbrain-net.lock"
@@ -233,7 +233,7 @@ class NamespaceHost(Host):
 class LocalNetwork:
     """Creates (``up``) the namespaces, bridge and veths of one run, recording each in the state file first.
 
-    Teardown is :func:`harness.cleanup.cleanup_run`, which works from the state file alone.
+    Teardown is :func:`splitbrain.harness.cleanup.cleanup_run`, which works from the state file alone.
     """
 
     def __init__(self, store: StateStore, run_id: str, nodes: list[str], subnet: ipaddress.IPv4Network):

@@ -1,7 +1,7 @@
 """Plugins: systems, workloads and models that live outside this repository.
 
-A plugin is a Python module. Importing it may register things itself (``harness.systems.register_system``,
-``harness.workloads.register_workload``, ``checkers.models.MODELS``); if it also defines a ``register()`` function,
+A plugin is a Python module. Importing it may register things itself (``splitbrain.harness.systems.register_system``,
+``splitbrain.harness.workloads.register_workload``, ``splitbrain.checkers.models.MODELS``); if it also defines a ``register()`` function,
 that is called once after the import. Plugins arrive two ways:
 
 * ``splitbrain --plugin MODULE ...`` (or :func:`load_plugin`): the module must be importable (installed, or on
@@ -29,7 +29,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Callable
 
-from harness.errors import BadInput
+from splitbrain.harness.errors import BadInput
 
 log = logging.getLogger(__name__)
 

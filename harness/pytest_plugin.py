@@ -28,6 +28,8 @@ import warnings
 
 import pytest
 
+from splitbrain.harness.verdict import Verdict
+
 
 class SplitbrainUnknownVerdict(UserWarning):
     """A splitbrain run ended with an ``unknown`` verdict and unknown verdicts were allowed."""
@@ -55,7 +57,7 @@ def _test_name(nodename: str) -> str:
 def failure_message(outcome, spec, *, expected: str) -> str:
     """What a failing test says: the verdict against what was expected, each checker's verdict, the run
     directory, the seed, and how to reproduce it."""
-    from harness.cli_run import verdict_word
+    from splitbrain.harness.cli_run import verdict_word
 
     results = outcome.results
     lines = [f"splitbrain verdict: {verdict_word(results.get('valid'))} (expected {expected})"]
@@ -70,7 +72,7 @@ def failure_message(outcome, spec, *, expected: str) -> str:
 
 
 class SplitbrainRunner:
-    """What the ``splitbrain`` fixture gives a test. ``runner`` is ``harness.runner.run_test`` unless given."""
+    """What the ``splitbrain`` fixture gives a test. ``runner`` is ``splitbrain.harness.runner.run_test`` unless given."""
 
     def __init__(self, request, store_root, fail_on_unknown: bool, runner=None):
         self._request = request
@@ -80,14 +82,14 @@ class SplitbrainRunner:
 
     def run(self, spec=None, *, expect: str = "valid", fail_on_unknown: bool | None = None,
             keep_cluster: bool = False, fault_schedule: list | None = None, **fields):
-        from harness.plugins import load_entry_points
-        from harness.spec import TestSpec
+        from splitbrain.harness.plugins import load_entry_points
+        from splitbrain.harness.spec import TestSpec
 
         if expect not in ("valid", "invalid"):
             raise ValueError(f"expect must be 'valid' or 'invalid', not {expect!r}")
         if spec is None:
             if "nemesis" in fields and isinstance(fields["nemesis"], str):
-                from harness.spec import parse_nemesis
+                from splitbrain.harness.spec import parse_nemesis
                 fields["nemesis"] = parse_nemesis(fields["nemesis"])
             fields.setdefault("test_name", _test_name(self._request.node.name))
             spec = TestSpec(**fields)
@@ -96,7 +98,7 @@ class SplitbrainRunner:
         load_entry_points(warn=lambda m: warnings.warn(m, stacklevel=2))
         runner = self._runner
         if runner is None:
-            from harness.runner import run_test as runner
+            from splitbrain.harness.runner import run_test as runner
         props = self._request.node.user_properties
         props.append(("splitbrain_seed", spec.seed))
         props.append(("splitbrain_command", spec.command()))
@@ -104,7 +106,7 @@ class SplitbrainRunner:
                          fault_schedule=fault_schedule)
         valid = outcome.results.get("valid")
         props.append(("splitbrain_run_dir", str(outcome.run_dir)))
-        props.append(("splitbrain_verdict", {True: "valid", False: "invalid"}.get(valid, "unknown")))
+        props.append(("splitbrain_verdict", Verdict.of(valid).word))
         props.append(("splitbrain_replay", f"splitbrain replay {outcome.run_dir}"))
         if fail_on_unknown is None:
             fail_on_unknown = self.fail_on_unknown

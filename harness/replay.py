@@ -15,10 +15,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness import store
-from harness.errors import BadInput
-from harness.history import INVOKE, NEMESIS, read_history
-from harness.spec import TestSpec
+from splitbrain.harness import store
+from splitbrain.harness.errors import BadInput
+from splitbrain.harness.history import INVOKE, NEMESIS, read_history
+from splitbrain.harness.spec import TestSpec
 
 HEAL_ALL = "heal-all"
 

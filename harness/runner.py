@@ -49,8 +49,8 @@ def run_test(spec: TestSpec, *, store_root: Path, keep_cluster: bool = False, pr
 
     ``fault_schedule`` replaces the seeded fault cycle with exact faults: ``{"time": ns, "f", "value"}`` each,
     applied at those times since the start (``replay`` passes the faults of a stored history)."""
-    from harness.systems import get_system
-    from harness.workloads import get_workload
+    from splitbrain.harness.systems import get_system
+    from splitbrain.harness.workloads import get_workload
 
     system = get_system(spec.system)
     workload = get_workload(spec.workload)
@@ -108,9 +108,9 @@ def run_test(spec: TestSpec, *, store_root: Path, keep_cluster: bool = False, pr
 
 def _make_cluster(spec: TestSpec, run_dir: Path):
     if spec.hosts_file:
-        from harness.ssh_cluster import create_ssh_cluster
+        from splitbrain.harness.ssh_cluster import create_ssh_cluster
         return create_ssh_cluster(spec.hosts_file, spec.nodes)
-    from harness.cluster import create_local_cluster
+    from splitbrain.harness.cluster import create_local_cluster
     return create_local_cluster(spec.nodes)
 
 
@@ -283,9 +283,9 @@ async def _watch_leaders(system, addrs, path: Path, history: HistoryWriter, inte
 
 async def _drive(spec: TestSpec, system, workload, cluster, addrs, run_dir: Path, history_path: Path,
                  ui: Progress, fault_schedule: list[dict] | None = None) -> None:
-    from harness import generator as g
-    from harness.interpreter import run as interpret
-    from nemesis import PACKAGES
+    from splitbrain.harness import generator as g
+    from splitbrain.harness.interpreter import run as interpret
+    from splitbrain.nemesis import PACKAGES
 
     options = spec.options
     threads = spec.threads

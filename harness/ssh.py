@@ -1,8 +1,8 @@
-"""Remote hosts over SSH (paramiko): a :class:`harness.api.Host` that runs commands and node processes elsewhere.
+"""Remote hosts over SSH (paramiko): a :class:`splitbrain.harness.api.Host` that runs commands and node processes elsewhere.
 
 One SSH connection per host, opened on first use and reused by every caller; threads share it safely (paramiko
 multiplexes channels; a lock guards (re)connecting and a semaphore keeps concurrent channels under sshd's
-``MaxSessions``). Async callers use the ``a*`` methods, which run the blocking call in a worker thread.
+``MaxSessions``). Async callers run the blocking calls in worker threads (``asyncio.to_thread``).
 
 Contract, including what must not happen:
 
@@ -15,8 +15,8 @@ Contract, including what must not happen:
   deadlocks; at most ``max_output`` bytes of each are kept (the tail, with a note of what was dropped).
 * A command is sent again after a broken connection only when the caller marks it ``retry_safe``; re-connecting
   before a command was sent is always done (once).
-* Failures raise :class:`~harness.errors.UnreachableNode` (can't connect, host key refused, login refused, the
-  connection broke) or :class:`~harness.errors.ClusterError` (a command failed or timed out), each one sentence
+* Failures raise :class:`~splitbrain.harness.errors.UnreachableNode` (can't connect, host key refused, login refused, the
+  connection broke) or :class:`~splitbrain.harness.errors.ClusterError` (a command failed or timed out), each one sentence
   that names the host. Passwords and key passphrases never appear in messages or logs.
 * Remote commands run through the login user's POSIX shell, with ``sudo -n`` in front when the host says
   ``sudo = true``. The shell prints its own pid first (sshd makes it a session leader, so pid = process group):
@@ -25,7 +25,7 @@ Contract, including what must not happen:
 
 from __future__ import annotations
 
-import asyncio
+import importlib.util
 import logging
 import os
 import re
@@ -39,9 +39,9 @@ from pathlib import Path
 
 import paramiko
 
-from harness.api import ExecResult, Host, ProcessHandle
-from harness.errors import BadInput, ClusterError, UnreachableNode
-from harness.ssh_config import SshHostConfig, SshHostsFile, load_hosts_file
+from splitbrain.harness.api import ExecResult, Host, ProcessHandle
+from splitbrain.harness.errors import BadInput, ClusterError, UnreachableNode
+from splitbrain.harness.ssh_config import SshHostConfig, SshHostsFile, load_hosts_file
 
 log = logging.getLogger(__name__)
 
@@ -436,7 +436,7 @@ class SshHost(Host):
     # ------------------------------------------------------------------------------------------- processes
 
     def spawn(self, argv: list[str], *, workdir: str, env: dict[str, str], log_prefix: str) -> ProcessHandle:
-        """Start ``argv`` as harness.api.Host.spawn says: cwd ``workdir`` (made if missing), ``env`` added, stdin
+        """Start ``argv`` as splitbrain.harness.api.Host.spawn says: cwd ``workdir`` (made if missing), ``env`` added, stdin
         from /dev/null, stdout/stderr appended to ``<log_prefix>.stdout.log``/``.stderr.log`` (a relative prefix is
         relative to ``workdir``), detached with nohup + setsid (its own session and process group, which outlive
         this connection). Its pid also goes to ``<log_prefix>.pid``. Waits only for that pid (at most 10 s),
@@ -585,25 +585,25 @@ class SshHost(Host):
 
         self._sftp_do(f"uploading {local}", put)
 
-    def upload_package(self, package: str, local_root: str | os.PathLike | None = None) -> str:
-        """Upload a Python package (``systems_under_test.quorum_kv``) to ``<workdir>/code``, with the
-        ``__init__.py`` of each parent package, so ``python -m <package>.server`` works with that directory on
-        PYTHONPATH. ``local_root`` holds the top package (default: this repository). Returns the code directory."""
-        root = Path(local_root) if local_root is not None else Path(__file__).resolve().parent.parent
+    def upload_package(self, package: str) -> str:
+        """Upload an importable Python package (``splitbrain.systems_under_test.quorum_kv``) to
+        ``<workdir>/code``, with the ``__init__.py`` of each parent package, so ``python -m <package>.server`` works
+        with that directory on PYTHONPATH. The package is found where this interpreter imports it from (this
+        repository, site-packages, a plugin's directory). Returns the code directory."""
         parts = package.split(".")
         if not all(p.isidentifier() for p in parts):
             raise ClusterError(f"{self.label}: {package!r} is not a package name")
-        src = root.joinpath(*parts)
-        if not (src / "__init__.py").is_file():
-            raise ClusterError(f"{self.label}: package {package} not found under {root}")
+        dirs = [_package_dir(".".join(parts[:i])) for i in range(1, len(parts) + 1)]
+        if dirs[-1] is None:
+            raise ClusterError(f"{self.label}: package {package} not found")
         code = f"{self.workdir}/code"
-        for i in range(1, len(parts)):
-            init = root.joinpath(*parts[:i], "__init__.py")
+        for i, src in enumerate(dirs[:-1], start=1):
             dest = f"{code}/{'/'.join(parts[:i])}"
             self.exec(["mkdir", "-p", dest], retry_safe=True)
-            if init.is_file():
+            init = src / "__init__.py" if src is not None else None
+            if init is not None and init.is_file():
                 self._sftp_do(f"uploading {init}", lambda sftp, a=init, b=dest: sftp.put(str(a), f"{b}/__init__.py"))
-        self.upload_dir(src, f"{code}/{'/'.join(parts)}")
+        self.upload_dir(dirs[-1], f"{code}/{'/'.join(parts)}")
         return code
 
     def prepare_workdir(self) -> str:
@@ -618,28 +618,16 @@ class SshHost(Host):
             raise ClusterError(f"{self.label}: refusing to remove unexpected path {self.workdir!r}")
         self.exec(["rm", "-rf", "--", self.workdir], retry_safe=True)
 
-    # ------------------------------------------------------------------------------------------- async
 
-    async def aexec(self, argv: list[str], **kw) -> ExecResult:
-        return await asyncio.to_thread(self.exec, argv, **kw)
-
-    async def aspawn(self, argv: list[str], **kw) -> ProcessHandle:
-        return await asyncio.to_thread(self.spawn, argv, **kw)
-
-    async def asignal(self, handle: ProcessHandle, sig: int) -> None:
-        await asyncio.to_thread(self.signal, handle, sig)
-
-    async def aalive(self, handle: ProcessHandle) -> bool:
-        return await asyncio.to_thread(self.alive, handle)
-
-    async def awrite_file(self, path: str, content: str) -> None:
-        await asyncio.to_thread(self.write_file, path, content)
-
-    async def afetch_dir(self, remote_dir: str, local_dir: str) -> None:
-        await asyncio.to_thread(self.fetch_dir, remote_dir, local_dir)
-
-    async def aclose(self) -> None:
-        await asyncio.to_thread(self.close)
+def _package_dir(name: str) -> Path | None:
+    """The directory of the regular package ``name`` as this interpreter would import it, or None."""
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or spec.origin is None or not spec.submodule_search_locations:
+        return None
+    return Path(spec.origin).parent
 
 
 def open_ssh_hosts(hosts_file: str | os.PathLike, run_id: str) -> dict[str, SshHost]:
@@ -647,20 +635,6 @@ def open_ssh_hosts(hosts_file: str | os.PathLike, run_id: str) -> dict[str, SshH
     use). BadInput if the file is wrong."""
     settings = load_hosts_file(hosts_file)
     return {h.name: SshHost(h, settings, run_id) for h in settings.hosts}
-
-
-def prepare_hosts(hosts: dict[str, SshHost], packages: list[str] = ()) -> None:
-    """Connect to every host at once (so an unreachable one is reported within one connect timeout), then make
-    each working dir and upload ``packages``. Raises the first host's error; the caller tears down."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(max_workers=min(16, max(1, len(hosts)))) as pool:
-        for fut in [pool.submit(h.connect) for h in hosts.values()]:
-            fut.result()
-    for h in hosts.values():  # one by one: hosts that share a filesystem (local test hosts) don't race
-        h.prepare_workdir()
-        for pkg in packages:
-            h.upload_package(pkg)
 
 
 def teardown_hosts(hosts: dict[str, SshHost]) -> list[str]:

@@ -1,5 +1,5 @@
-"""Remote clusters over SSH: :func:`create_ssh_cluster` turns a hosts file into a :class:`harness.cluster.Cluster`
-whose hosts are :class:`harness.ssh.SshHost`s, and :func:`cleanup_ssh_run` removes everything such a run left on
+"""Remote clusters over SSH: :func:`create_ssh_cluster` turns a hosts file into a :class:`splitbrain.harness.cluster.Cluster`
+whose hosts are :class:`splitbrain.harness.ssh.SshHost`s, and :func:`cleanup_ssh_run` removes everything such a run left on
 its hosts, from the live controller or, after a crash, from the state file alone (``splitbrain cleanup``).
 
 Node ``n<i>`` runs on the i-th host of the hosts file (file order; the first ``n`` hosts are used). On each host the
@@ -9,7 +9,7 @@ run owns exactly three things, all named after the run id, all recorded in the s
 * the node process (pid, pgid and kernel start time, recorded by the Cluster right after the spawn; its pid file
   ``<workdir>/nodes/<node>/node.pid`` covers the instant before that);
 * the iptables chains ``sbp-<run id>`` (partitions) and ``sbl-<run id>`` (packet loss) and the jumps to them from
-  INPUT, created by ``nemesis.appliers`` when a fault is applied.
+  INPUT, created by ``splitbrain.nemesis.appliers`` when a fault is applied (named in ``splitbrain.nemesis.iptables``).
 
 The state file (mode ``"ssh"``) holds the hosts file's path and, per node, the host's public description (name,
 address, port, user, workdir); never a password or passphrase: cleanup after a crash reads the hosts file again.
@@ -30,12 +30,14 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from harness.api import ProcessHandle
-from harness.cluster import Cluster
-from harness.errors import BadInput, ClusterError, UnreachableNode
-from harness.ssh import SshHost
-from harness.ssh_config import load_hosts_file
-from harness.state import StateStore, check_run_id, owner_record
+from splitbrain.harness.api import ProcessHandle
+from splitbrain.harness.cleanup_report import CleanupReport, raise_on_problems
+from splitbrain.harness.cluster import Cluster
+from splitbrain.harness.errors import BadInput, ClusterError, UnreachableNode
+from splitbrain.harness.ssh import SshHost
+from splitbrain.harness.ssh_config import load_hosts_file
+from splitbrain.harness.state import StateStore, check_run_id, owner_record
+from splitbrain.nemesis.iptables import IPT, remove_script, run_chains
 
 log = logging.getLogger(__name__)
 
@@ -44,13 +46,8 @@ MODE = "ssh"
 KILL_WAIT = 5.0
 
 
-def _chains(run_id: str) -> list[str]:
-    from nemesis.appliers import loss_chain, partition_chain
-    return [partition_chain(run_id), loss_chain(run_id)]
-
-
 def _new_run_id(store: StateStore) -> str:
-    from harness.netns import new_run_id
+    from splitbrain.harness.netns import new_run_id
     for _ in range(20):
         rid = new_run_id()
         if store.read(rid) is None:
@@ -88,7 +85,7 @@ def create_ssh_cluster(hosts_file: str | os.PathLike, n: int, *, run_id: str | N
     workdir = next(iter(hosts.values())).workdir  # one workdir_root per hosts file, so the same path everywhere
     store.create(run_id, {
         "run_id": run_id, "mode": MODE, "owner": owner_record(), "created": time.time(), "hosts_file": path,
-        "workdir": workdir, "chains": _chains(run_id), "resources": [], "nodes": {}, "system": None,
+        "workdir": workdir, "chains": run_chains(run_id), "resources": [], "nodes": {}, "system": None,
         "hosts": {node: {"name": h.config.name, "label": h.label, "address": h.address, "port": h.config.port,
                          "user": h.config.user, "workdir": h.workdir} for node, h in hosts.items()},
     })
@@ -118,7 +115,6 @@ def _connect_all(hosts: dict[str, SshHost]) -> None:
 
 def _teardown(store: StateStore, run_id: str, hosts: dict[str, SshHost]):
     def teardown() -> None:
-        from harness.cleanup import raise_on_problems
         raise_on_problems([cleanup_ssh_run(store, run_id, hosts=hosts)])
     return teardown
 
@@ -148,11 +144,10 @@ def _sweep_script(workdir: str, nodes: list[str]) -> str:
 
 def _chain_script(chains: list[str]) -> str:
     """Remove the run's chains and INPUT's jumps to them (nothing else); print the chains that existed."""
-    from nemesis.appliers import IPT, _remove_script
     lines = []
     for c in chains:
         q = shlex.quote(c)
-        lines += [f"if {IPT} -S {q} >/dev/null 2>&1; then echo {q}; fi", _remove_script(c)]
+        lines += [f"if {IPT} -S {q} >/dev/null 2>&1; then echo {q}; fi", remove_script(c)]
     return "\n".join(lines)
 
 
@@ -211,8 +206,6 @@ def cleanup_ssh_run(store: StateStore, run_id: str, state: dict | None = None, *
     file recorded in the state is read again. Only hosts the run touched (a working dir was recorded for them)
     are contacted, all at once, so unreachable ones cost one connect timeout in total. Every failure becomes a
     sentence in the report's ``problems``, and then the state file is kept for a later retry."""
-    from harness.cleanup import CleanupReport
-
     report = CleanupReport(run_id)
     state = state if state is not None else store.read(run_id)
     if state is None:
@@ -240,7 +233,7 @@ def cleanup_ssh_run(store: StateStore, run_id: str, state: dict | None = None, *
         # Then one host after the other: test hosts may share a filesystem (and so the working dir).
         for node, h in reachable.items():
             try:
-                _clean_host(h, [node], records, state.get("chains") or _chains(run_id),
+                _clean_host(h, [node], records, state.get("chains") or run_chains(run_id),
                             (state.get("hosts") or {}).get(node, {}).get("workdir") or h.workdir, report)
             except (ClusterError, UnreachableNode) as e:
                 report.problems.append(str(e))

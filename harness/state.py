@@ -2,7 +2,7 @@
 
 Every resource a run creates (network namespace, interface, temp dir) is appended to its state file *before* it is
 created, and every node process is recorded (pid, pgid, start time) right after it is spawned. So a controller that
-dies at any instant (SIGKILL included) leaves a file from which ``harness.cleanup`` can remove everything.
+dies at any instant (SIGKILL included) leaves a file from which ``splitbrain.harness.cleanup`` can remove everything.
 
 Layout, under the state dir (``$SPLITBRAIN_STATE_DIR``, default ``/var/lib/splitbrain/runs``)::
 
@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 from typing import Callable, Iterator
 
-from harness.errors import BadInput, ClusterError
+from splitbrain.harness.errors import BadInput, ClusterError
 
 DEFAULT_STATE_DIR = "/var/lib/splitbrain/runs"
 RUN_ID_RE = re.compile(r"^[a-z0-9]{1,8}$")

@@ -46,9 +46,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from harness import store
-from harness.errors import BadInput, SplitbrainError
-from harness.spec import TestSpec, parse_nemesis
+from splitbrain.harness import store
+from splitbrain.harness.errors import BadInput, SplitbrainError
+from splitbrain.harness.spec import TestSpec, parse_nemesis
+from splitbrain.harness.verdict import UNKNOWN, Verdict
 
 SUMMARY_JSON = "summary.json"
 SUMMARY_HTML = "summary.html"
@@ -125,8 +126,8 @@ def _seeds(v, where: str) -> tuple[int, ...]:
 def parse_suite(data: dict, *, source: str = "<suite>", default_name: str = "suite") -> Suite:
     """A Suite from parsed TOML. BadInput names ``source`` and the offending key for anything that doesn't fit,
     including unknown systems, variants, workloads and faults (found now, not an hour into the suite)."""
-    from harness.systems import get_system
-    from harness.workloads import get_workload
+    from splitbrain.harness.systems import get_system
+    from splitbrain.harness.workloads import get_workload
 
     unknown = set(data) - _TOP_KEYS
     if unknown:
@@ -251,21 +252,18 @@ def exit_code(cells: list[dict]) -> int:
 
 
 def _combined(verdicts: list) -> Any:
-    if any(v is False for v in verdicts):
-        return False
-    if verdicts and all(v is True for v in verdicts):
-        return True
-    return "unknown" if verdicts else None
+    """The cell's combined verdict in JSON form; None for a cell with no seed run."""
+    return Verdict.combine(verdicts).json if verdicts else None
 
 
 def run_suite(suite: Suite, *, store_root: Path, out_dir: Path | None = None, runner: Callable | None = None,
               clock: Callable[[], float] = time.monotonic, log=None) -> tuple[dict, Path]:
     """Run every cell's seeds in order until the time budget is spent; write the summaries; return
     (summary dict, summary directory). ``runner(spec, store_root=..., progress=False)`` defaults to
-    ``harness.runner.run_test`` (tests pass a fake). The summary is rewritten after every run, so an interrupted
+    ``splitbrain.harness.runner.run_test`` (tests pass a fake). The summary is rewritten after every run, so an interrupted
     suite still leaves one."""
     if runner is None:
-        from harness.runner import run_test as runner
+        from splitbrain.harness.runner import run_test as runner
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
     store_root = Path(store_root)
     if out_dir is None:
@@ -314,7 +312,7 @@ def _run_one(cell: Cell, seed: int, runner, store_root: Path, out_dir: Path, clo
         run["valid"] = "error"
         run["error"] = f"{type(e).__name__}: {e}"
     else:
-        run["valid"] = outcome.results.get("valid", "unknown")
+        run["valid"] = outcome.results.get("valid", UNKNOWN)
         run["run_dir"] = str(outcome.run_dir)
         run["replay"] = f"splitbrain replay {outcome.run_dir}"
         report = Path(outcome.run_dir) / store.REPORT_FILE
@@ -365,7 +363,7 @@ def render_html(summary: dict) -> str:
     """The summary as one HTML page; every value is escaped by Jinja2's autoescape."""
     import jinja2
 
-    env = jinja2.Environment(loader=jinja2.PackageLoader("harness", "."), autoescape=True,
+    env = jinja2.Environment(loader=jinja2.PackageLoader("splitbrain.harness", "."), autoescape=True,
                              undefined=jinja2.StrictUndefined)
     return env.get_template("suite.html.j2").render(s=summary)
 

@@ -1,8 +1,9 @@
-"""Faults: plans are pure data, appliers act on hosts through harness.api.Host.
+"""Faults: plans are pure data, appliers act on hosts through splitbrain.harness.api.Host.
 
-``PACKAGES`` (partition, kill, pause, clock, loss) give the generator pure ``start_op``/``stop_op`` plan functions;
+``PACKAGES`` maps each fault kind's name (partition, kill, pause, ...: that dict in :mod:`splitbrain.nemesis.packages`
+is the one list) to its package, which gives the generator pure ``start_op``/``stop_op`` plan functions;
 ``apply(cluster, invocation)`` carries a plan out and returns what was done; ``heal_all(cluster)`` undoes every
-fault. ``SHAPES`` and the functions of :mod:`nemesis.grudge` build partition plans.
+fault. ``SHAPES`` and the functions of :mod:`splitbrain.nemesis.grudge` build partition plans.
 """
 
 from nemesis.grudge import SHAPES, Grudge, complete_grudge, majorities_ring, pairs

@@ -2,7 +2,7 @@
 they work on network namespaces and over SSH alike), and return JSON data saying what was done.
 
 Network faults live in iptables chains of the project's own, named with the run id and jumped to from INPUT on
-each node's host: ``sbp-<run id>`` for partitions (DROP by source address) and ``sbl-<run id>`` for packet loss
+each node's host (named and scripted in :mod:`splitbrain.nemesis.iptables`): ``sbp-<run id>`` for partitions (DROP by source address) and ``sbl-<run id>`` for packet loss
 (``statistic --mode random``). Healing removes exactly those jumps and chains and nothing else. On a local cluster
 the chains are inside the node's namespace; on an SSH host they would be in the host's own tables, which is why
 nothing here ever flushes or changes a chain it did not create.
@@ -13,16 +13,15 @@ loopback), or run for unbounded time (strobe is bounded by its duration and a fl
 
 from __future__ import annotations
 
-import shlex
 import time
 from typing import TYPE_CHECKING, Sequence
 
-from nemesis.grudge import Grudge, validate
+from splitbrain.nemesis.grudge import Grudge, validate
+from splitbrain.nemesis.iptables import install_script, loss_chain, partition_chain, remove_script
 
 if TYPE_CHECKING:
-    from harness.cluster import Cluster
+    from splitbrain.harness.cluster import Cluster
 
-IPT = "iptables -w 5"
 MAX_STROBE_FLIPS = 10_000
 
 
@@ -85,16 +84,16 @@ def apply_partition(cluster: "Cluster", grudge: Grudge, only: Sequence[str] | No
         srcs = grudge.get(node, [])
         if srcs:
             rules[node] = [addr[s] for s in srcs]
-            _sh(cluster, node, _install_script(chain, [["-s", addr[s], "-j", "DROP"] for s in srcs]))
+            _sh(cluster, node, install_script(chain, [["-s", addr[s], "-j", "DROP"] for s in srcs]))
         else:
-            _sh(cluster, node, _remove_script(chain))
+            _sh(cluster, node, remove_script(chain))
     return {"grudge": grudge, "dropped": rules}
 
 
 def heal_partition(cluster: "Cluster") -> dict:
     chain = partition_chain(cluster.run_id)
     for node in cluster.nodes:
-        _sh(cluster, node, _remove_script(chain))
+        _sh(cluster, node, remove_script(chain))
     return {"healed": cluster.nodes}
 
 
@@ -112,16 +111,16 @@ def apply_loss(cluster: "Cluster", nodes: list[str], probability: float) -> dict
             control = getattr(cluster.host(node), "control_port", None)
             if control:  # an SSH host: the controller's own commands (the heal too) must not be lost
                 rules.insert(0, ["-p", "tcp", "--dport", str(int(control)), "-j", "RETURN"])
-            _sh(cluster, node, _install_script(chain, rules))
+            _sh(cluster, node, install_script(chain, rules))
         else:
-            _sh(cluster, node, _remove_script(chain))
+            _sh(cluster, node, remove_script(chain))
     return {"nodes": sorted(nodes), "probability": probability}
 
 
 def heal_loss(cluster: "Cluster") -> dict:
     chain = loss_chain(cluster.run_id)
     for node in cluster.nodes:
-        _sh(cluster, node, _remove_script(chain))
+        _sh(cluster, node, remove_script(chain))
     return {"healed": cluster.nodes}
 
 

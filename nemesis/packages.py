@@ -31,7 +31,7 @@ from nemesis.grudge import SHAPES, complete_grudge, majority, normalize
 from nemesis.targets import DYNAMIC, TARGETS, cut_off, select_nodes
 
 if TYPE_CHECKING:
-    from harness.cluster import Cluster
+    from splitbrain.harness.cluster import Cluster
 
 #: The targets a process fault draws from by default (``--nemesis-targets`` or ``<fault>_targets`` narrow them).
 PROCESS_TARGETS = ("one", "minority", "majority", "all", "leader")
@@ -98,7 +98,7 @@ class FaultPackage:
 
 @dataclass(frozen=True)
 class PartitionPackage(FaultPackage):
-    """Network partitions by grudge shape (``nemesis.grudge.SHAPES``); the leader, when known, is the one
+    """Network partitions by grudge shape (``splitbrain.nemesis.grudge.SHAPES``); the leader, when known, is the one
     ``isolate`` cuts off."""
 
     name: str = "partition"

@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.history import INFO, OK, Op, Pair, pair_ops
+from splitbrain.harness.history import INFO, OK, Op, Pair, pair_ops
 
-from reports.safe_json import cut, short_json, text_of
+from splitbrain.reports.safe_json import cut, short_json, text_of
 
 #: At most this many ops are drawn; beyond it the ones nearest the failure in time are kept.
 MAX_DRAWN = 40

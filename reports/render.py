@@ -5,7 +5,7 @@ Contract:
   style are inline and are allowed by a Content-Security-Policy that names their SHA-256 hashes (plus ``data:``
   images), so even markup that slipped through could run nothing.
 - Every value that came from a system under test or a file is escaped: Jinja autoescapes all text and
-  attributes; data for the page's script goes through :func:`reports.safe_json.script_json`. Only our own CSS and
+  attributes; data for the page's script goes through :func:`splitbrain.reports.safe_json.script_json`. Only our own CSS and
   JS (files in this package) are inserted unescaped.
 - Rendering never judges: verdicts and explanations are taken from ``results.json`` as they are.
 - Files are replaced atomically (written beside, then renamed), so a reader never sees half a report.
@@ -27,7 +27,8 @@ from urllib.parse import quote
 import jinja2
 from markupsafe import Markup
 
-from harness.history import pair_ops
+from splitbrain.harness.history import pair_ops
+from splitbrain.harness.verdict import UNKNOWN
 
 from reports import run_dir as rd
 from reports.counterexample import PairIndex, anomaly_view, linearizability_view
@@ -210,8 +211,8 @@ def report_html(run: rd.Run) -> str:
     ops = run.ops
     results = run.results or {}
     inner = results.get("results") if isinstance(results.get("results"), dict) else {}
-    checkers = [{"name": str(n), "word": rd.verdict_word(r.get("valid", "unknown") if isinstance(r, dict) else
-                                                        "unknown"), "summary": checker_summary(n, r)}
+    checkers = [{"name": str(n), "word": rd.verdict_word(r.get("valid", UNKNOWN) if isinstance(r, dict) else
+                                                        UNKNOWN), "summary": checker_summary(n, r)}
                 for n, r in inner.items()]
     verdict = rd.verdict_word(run.verdict)
     pairs = pair_ops(ops)

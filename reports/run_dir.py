@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.errors import BadInput
-from harness.history import Op, iter_jsonl, read_history
+from splitbrain.harness.errors import BadInput
+from splitbrain.harness.history import Op, iter_jsonl, read_history
+from splitbrain.harness.verdict import UNKNOWN, Verdict
 
 TEST_FILE = "test.json"
 HISTORY_FILE = "history.jsonl"
@@ -45,7 +46,7 @@ class Run:
     @property
     def verdict(self) -> Any:
         """The combined verdict as recorded by the checkers, or None when the run was never checked."""
-        return None if self.results is None else self.results.get("valid", "unknown")
+        return None if self.results is None else self.results.get("valid", UNKNOWN)
 
 
 def is_run_dir(path: Path) -> bool:
@@ -124,13 +125,7 @@ class RunSummary:
 
 def verdict_word(v: Any) -> str:
     """``valid`` / ``invalid`` / ``unknown`` / ``unchecked``: one word per verdict, used for CSS classes too."""
-    if v is True:
-        return "valid"
-    if v is False:
-        return "invalid"
-    if v is None:
-        return "unchecked"
-    return "unknown"
+    return "unchecked" if v is None else Verdict.of(v).word
 
 
 def summarize_run(store: Path, run_path: Path) -> RunSummary:
@@ -150,10 +145,10 @@ def summarize_run(store: Path, run_path: Path) -> RunSummary:
         return summary
     summary.name = str(summary.test.get("name") or summary.name)
     if results is not None:
-        summary.verdict = results.get("valid", "unknown")
+        summary.verdict = results.get("valid", UNKNOWN)
         inner = results.get("results")
         if isinstance(inner, dict):
-            summary.checkers = {str(k): (v.get("valid", "unknown") if isinstance(v, dict) else "unknown")
+            summary.checkers = {str(k): (v.get("valid", UNKNOWN) if isinstance(v, dict) else UNKNOWN)
                                 for k, v in inner.items()}
     return summary
 

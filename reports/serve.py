@@ -24,10 +24,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from harness.errors import BadInput
+from splitbrain.harness.errors import BadInput
 
-from reports import render
-from reports import run_dir as rd
+from splitbrain.reports import render
+from splitbrain.reports import run_dir as rd
 
 log = logging.getLogger(__name__)
 

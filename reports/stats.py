@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from harness.history import Pair
+from splitbrain.harness.history import Pair
 
 QUANTILES = (0.5, 0.95, 0.99)
 

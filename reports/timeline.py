@@ -12,9 +12,9 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from harness.history import FAIL, INFO, INVOKE, NEMESIS, OK, Op, Pair, pair_ops
+from splitbrain.harness.history import FAIL, INFO, INVOKE, NEMESIS, OK, Op, Pair, pair_ops
 
-from reports.safe_json import cut, short_json
+from splitbrain.reports.safe_json import cut, short_json
 
 TYPE_CODES = {OK: 0, FAIL: 1, INFO: 2}
 #: Above this many client processes, lanes are folded into worker threads (``process mod concurrency``: the

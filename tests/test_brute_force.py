@@ -13,10 +13,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import checkers.linearizable as lin
-from checkers.linearizable import check_linearizable
-from checkers.models import MODELS, UNKNOWN
-from harness.history import Op, validate_history
+import splitbrain.checkers.linearizable as lin
+from splitbrain.checkers.linearizable import check_linearizable
+from splitbrain.checkers.models import MODELS, UNKNOWN
+from splitbrain.harness.history import Op, validate_history
 
 # --- simulated atomic objects ---------------------------------------------------------------------------------
 
@@ -355,9 +355,9 @@ def test_checker_agrees_with_brute_force_on_info_heavy_cas_histories(seed, n, p_
 @given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 12), model=st.sampled_from(sorted(MODELS)),
        procs=st.integers(1, 5), perturb=st.integers(0, 2), n_values=st.integers(1, 3), rand=st.booleans())
 def test_plain_verdict_agrees_with_brute_force(seed, n, model, procs, perturb, n_values, rand):
-    from checkers._lin_plain import plain_verdict
-    from checkers._lin_search import _Budget
-    from checkers.models import get_model
+    from splitbrain.checkers._lin_plain import plain_verdict
+    from splitbrain.checkers._lin_search import _Budget
+    from splitbrain.checkers.models import get_model
     values = tuple(range(n_values))
     if rand and model in ("register", "cas-register"):   # random read results: often not linearizable
         h = random_history(seed, model, n, procs=procs, values=values, p_info=0.0)
@@ -375,9 +375,9 @@ def test_plain_verdict_agrees_with_brute_force(seed, n, model, procs, perturb, n
 
 
 def test_plain_verdict_steps_aside_for_unknown_outcomes():
-    from checkers._lin_plain import plain_verdict
-    from checkers._lin_search import _Budget
-    from checkers.models import get_model
+    from splitbrain.checkers._lin_plain import plain_verdict
+    from splitbrain.checkers._lin_search import _Budget
+    from splitbrain.checkers.models import get_model
     w = [Op(0, 0, 0, "invoke", "write", 1), Op(2, 2, 1, "invoke", "read", None), Op(3, 3, 1, "ok", "read", 1)]
     reg = get_model("register")
     assert plain_verdict(w + [Op(1, 1, 0, "ok", "write", 1)], reg, _Budget(None, None)) is True

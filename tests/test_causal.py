@@ -7,8 +7,8 @@ import random
 
 from hypothesis import given, settings, strategies as st
 
-from checkers.causal import check_causal, check_delivery_order
-from checkers.convergence import check_convergence
+from splitbrain.checkers.causal import check_causal, check_delivery_order
+from splitbrain.checkers.convergence import check_convergence
 from tests.test_crdt_histories import H
 
 

@@ -16,14 +16,14 @@ from tests._paths import CORPUS
 
 
 def run(*args, timeout=60):
-    cmd = [str(EXE)] if EXE.exists() else [sys.executable, "-c", "from harness.cli import main; main()"]
+    cmd = [str(EXE)] if EXE.exists() else [sys.executable, "-c", "from splitbrain.harness.cli import main; main()"]
     return subprocess.run(cmd + [str(a) for a in args], capture_output=True, text=True, timeout=timeout,
                           cwd=ROOT)
 
 
 def run_inproc(capsys, *args):
-    """The same command in this process, through harness.cli.main (much faster than a new interpreter)."""
-    from harness.cli import main
+    """The same command in this process, through splitbrain.harness.cli.main (much faster than a new interpreter)."""
+    from splitbrain.harness.cli import main
     with pytest.raises(SystemExit) as e:
         main([str(a) for a in args])
     out = capsys.readouterr()

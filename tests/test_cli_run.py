@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli import main
+from splitbrain.harness.cli import main
 
 from tests._paths import CORPUS
 

@@ -7,7 +7,7 @@ import random
 
 from hypothesis import given, settings, strategies as st
 
-from checkers.convergence import check_convergence, expand_final_reads
+from splitbrain.checkers.convergence import check_convergence, expand_final_reads
 from tests.test_crdt_histories import H
 
 

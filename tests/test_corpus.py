@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from checkers.linearizable import check_linearizable
-from harness.importers import load_history
+from splitbrain.checkers.linearizable import check_linearizable
+from splitbrain.harness.importers import load_history
 
 from tests._paths import CORPUS
 ROWS = list(csv.DictReader(open(CORPUS / "expected.csv")))

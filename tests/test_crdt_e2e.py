@@ -7,8 +7,8 @@ bug, and that checker's verdict is asserted, not just the combined one.
 
 import pytest
 
-from harness.runner import run_test
-from harness.spec import TestSpec
+from splitbrain.harness.runner import run_test
+from splitbrain.harness.spec import TestSpec
 
 pytestmark = [pytest.mark.e2e, pytest.mark.netns]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness.history import Op
+from splitbrain.harness.history import Op
 
 
 class H:

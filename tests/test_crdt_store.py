@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from checkers.causal import check_delivery_order
+from splitbrain.checkers.causal import check_delivery_order
 
 REPO = Path(__file__).resolve().parent.parent
 NODES = ("n1", "n2", "n3")
@@ -47,7 +47,7 @@ class Cluster:
         d = self.root / n
         log = open(d / "node.log", "ab")
         self.procs[n] = subprocess.Popen(
-            [sys.executable, "-m", "systems_under_test.crdt_store.server", "--config", str(d / "node.json")],
+            [sys.executable, "-m", "splitbrain.systems_under_test.crdt_store.server", "--config", str(d / "node.json")],
             cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
         log.close()
         deadline = time.monotonic() + 10
@@ -254,8 +254,8 @@ def test_fifo_only_delivers_out_of_causal_order(cluster, variant):
 
 
 def test_adapter_final_read_all_reads_every_key_from_one_snapshot():
-    from harness.api import Invocation
-    from harness.systems.crdt_store import CrdtClient, CrdtStoreSystem
+    from splitbrain.harness.api import Invocation
+    from splitbrain.harness.systems.crdt_store import CrdtClient, CrdtStoreSystem
 
     c = CrdtClient("lww")
     op = Invocation("final-read-all", ["k0", "k1", ["odd", 1]])
@@ -278,7 +278,7 @@ def test_adapter_final_read_all_reads_every_key_from_one_snapshot():
 
 
 def test_in_sync_needs_no_pending_and_every_peer_up_and_caught_up():
-    from harness.systems.crdt_store import _in_sync
+    from splitbrain.harness.systems.crdt_store import _in_sync
 
     peers = {"n2": {"up": True, "known": {"n1": 3, "n2": 5}}, "n3": {"up": True, "known": {"n1": 3, "n2": 5}}}
     st = {"delivered": {"n1": 3, "n2": 5}, "pending": 0, "peers": peers}

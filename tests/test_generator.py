@@ -1,4 +1,4 @@
-"""Pure generators, run in simulated time (harness.generator.simulate): no asyncio, no processes, no sleeping."""
+"""Pure generators, run in simulated time (splitbrain.harness.generator.simulate): no asyncio, no processes, no sleeping."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ from collections import Counter
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from harness import generator as gen
-from harness.api import Completion, Invocation
-from harness.errors import BadInput
-from harness.generator import GenOp, GeneratorError, simulate
-from harness.history import NEMESIS, pair_ops, validate_history
+from splitbrain.harness import generator as gen
+from splitbrain.harness.api import Completion, Invocation
+from splitbrain.harness.errors import BadInput
+from splitbrain.harness.generator import GenOp, GeneratorError, simulate
+from splitbrain.harness.history import NEMESIS, pair_ops, validate_history
 
 NS = 1_000_000_000
 FAST = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -552,7 +552,7 @@ def test_final_phase_heals_waits_and_reads_on_every_client():
 
 
 def test_nemesis_cycle_with_the_real_packages():
-    packages = pytest.importorskip("nemesis.packages")
+    packages = pytest.importorskip("splitbrain.nemesis.packages")
     pk = list(packages.PACKAGES.values())
     g = gen.time_limit(20, gen.nemesis_cycle(pk, 1, 0.5, nodes=["n1", "n2", "n3", "n4", "n5"], order="random"))
     h = simulate(g, seed=5)

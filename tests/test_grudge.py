@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nemesis import grudge as g
+from splitbrain.nemesis import grudge as g
 
 node_lists = st.integers(min_value=1, max_value=9).map(lambda n: [f"n{i}" for i in range(1, n + 1)])
 seeds = st.integers(min_value=0, max_value=2**32)

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness.runner import run_test
-from harness.spec import TestSpec
+from splitbrain.harness.runner import run_test
+from splitbrain.harness.spec import TestSpec
 from tests._e2e import first_run_that_finds
 
 pytestmark = [pytest.mark.e2e, pytest.mark.netns]
@@ -23,7 +23,7 @@ def _run(tmp_path, **kw):
 
 
 def _faults(out, name):
-    from harness.history import NEMESIS, read_history
+    from splitbrain.harness.history import NEMESIS, read_history
     return [op for op in read_history(out.run_dir / "history.jsonl")
             if op.process == NEMESIS and op.type == "ok" and op.f == f"start-{name}"]
 

@@ -10,8 +10,8 @@ import textwrap
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from harness.errors import MalformedHistory
-from harness.history import HistoryWriter, Op, pair_ops, read_history, validate_history, write_history
+from splitbrain.harness.errors import MalformedHistory
+from splitbrain.harness.history import HistoryWriter, Op, pair_ops, read_history, validate_history, write_history
 
 
 def _lines(tmp_path, *objs, raw_tail=None):
@@ -110,7 +110,7 @@ def test_history_survives_sigkill_of_the_writer(tmp_path):
     path = tmp_path / "h.jsonl"
     code = textwrap.dedent(f"""
         import sys
-        from harness.history import HistoryWriter
+        from splitbrain.harness.history import HistoryWriter
         w = HistoryWriter({str(path)!r})
         for i in range(500):
             w.record(i, "invoke", "write", i)

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from checkers._lin_search import prepare
-from checkers.linearizable import check_linearizable
-from checkers.models import NO_EXPECT, UNKNOWN, get_model
-from harness.history import Op
-from harness.importers import load_history
+from splitbrain.checkers._lin_search import prepare
+from splitbrain.checkers.linearizable import check_linearizable
+from splitbrain.checkers.models import NO_EXPECT, UNKNOWN, get_model
+from splitbrain.harness.history import Op
+from splitbrain.harness.importers import load_history
 from test_brute_force import brute_force, simulate
 
 HARD = Path(__file__).parent / "data" / "r1w1-partition-102ops.jsonl"
@@ -161,7 +161,7 @@ def _tie_history(cas_first: bool, extra_round: bool):
 
 
 def test_the_narrow_first_pass_falls_back_to_the_full_search():
-    from checkers._lin_search import _Budget, search
+    from splitbrain.checkers._lin_search import _Budget, search
     m = get_model("cas-register")
     narrow_failed = 0
     for cas_first in (False, True):

@@ -189,7 +189,7 @@ def test_memory_cap_gives_unknown():
 
 
 def test_unknown_model_is_bad_input():
-    from harness.errors import BadInput
+    from splitbrain.harness.errors import BadInput
     with pytest.raises(BadInput):
         check_linearizable([], "no-such-model")
 

@@ -3,8 +3,8 @@ tests): legality, the state that follows, purity, hashability and the by-name lo
 
 import pytest
 
-from checkers.models import MODELS, UNKNOWN, get_model
-from harness.errors import BadInput
+from splitbrain.checkers.models import MODELS, UNKNOWN, get_model
+from splitbrain.harness.errors import BadInput
 
 
 def run(model, ops, state=None):

@@ -7,10 +7,10 @@ import random
 
 import pytest
 
-from harness.api import Invocation
-from harness.errors import BadInput
-from nemesis import PACKAGES, appliers, package_for
-from harness.spec import NEMESIS_NAMES
+from splitbrain.harness.api import Invocation
+from splitbrain.harness.errors import BadInput
+from splitbrain.nemesis import PACKAGES, appliers, package_for
+from splitbrain.harness.spec import NEMESIS_NAMES
 
 NODES = ["n1", "n2", "n3"]
 
@@ -175,7 +175,7 @@ def test_flap_restarts_the_middle_even_when_the_wait_is_interrupted(monkeypatch)
     def boom(_):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("nemesis.packages.time.sleep", boom)
+    monkeypatch.setattr("splitbrain.nemesis.packages.time.sleep", boom)
     with pytest.raises(KeyboardInterrupt):
         PACKAGES["flap"].apply(cluster, Invocation("start-flap", {"nodes": ["n1"], "loss": 0.3,
                                                                   "flaps": [[0.5, 0.5]]}))

@@ -12,8 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from harness.api import Invocation
-from nemesis import PACKAGES, apply, grudge as g, heal_all
+from splitbrain.harness.api import Invocation
+from splitbrain.nemesis import PACKAGES, apply, grudge as g, heal_all
 
 pytestmark = pytest.mark.netns
 

@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness.api import Invocation
-from harness.errors import BadInput
-from nemesis import PACKAGES, package_for, select_nodes
-from nemesis.grudge import majority
+from splitbrain.harness.api import Invocation
+from splitbrain.harness.errors import BadInput
+from splitbrain.nemesis import PACKAGES, package_for, select_nodes
+from splitbrain.nemesis.grudge import majority
 
 node_lists = st.integers(min_value=1, max_value=9).map(lambda n: [f"n{i}" for i in range(1, n + 1)])
 

@@ -11,22 +11,22 @@ from pathlib import Path
 
 import pytest
 
-from harness import plugins
-from harness.errors import BadInput
+from splitbrain.harness import plugins
+from splitbrain.harness.errors import BadInput
 
 ROOT = Path(__file__).resolve().parent.parent
 SPLITBRAIN = str(Path(sys.executable).with_name("splitbrain"))
 
 PLUGIN_SRC = textwrap.dedent('''
-    from harness.systems import register_system
-    from harness.workloads import register_workload
+    from splitbrain.harness.systems import register_system
+    from splitbrain.harness.workloads import register_workload
 
     CALLS = []
 
     def register():
         CALLS.append(1)
-        register_system("{name}", "harness.systems.echo:EchoSystem")
-        register_workload("{name}-wl", "harness.workloads.register")
+        register_system("{name}", "splitbrain.harness.systems.echo:EchoSystem")
+        register_workload("{name}-wl", "splitbrain.harness.workloads.register")
 ''')
 
 
@@ -37,7 +37,7 @@ def _write_plugin(directory: Path, module: str, name: str) -> None:
 @pytest.fixture
 def registry_snapshot():
     """Plugins change process-wide registries: put them back after each test."""
-    from harness import systems, workloads
+    from splitbrain.harness import systems, workloads
     saved = (dict(systems._SYSTEMS), dict(workloads._WORKLOADS), set(plugins._loaded))
     yield
     systems._SYSTEMS.clear(), systems._SYSTEMS.update(saved[0])
@@ -46,8 +46,8 @@ def registry_snapshot():
 
 
 def test_load_plugin_registers_once(tmp_path, monkeypatch, registry_snapshot):
-    from harness.systems import get_system, system_names
-    from harness.workloads import get_workload
+    from splitbrain.harness.systems import get_system, system_names
+    from splitbrain.harness.workloads import get_workload
 
     _write_plugin(tmp_path, "sb_plug_a", "plug-a")
     monkeypatch.syspath_prepend(str(tmp_path))
@@ -67,12 +67,12 @@ def test_missing_plugin_is_bad_input():
 
 def test_entry_points_are_discovered_and_a_broken_one_is_skipped(tmp_path, monkeypatch, registry_snapshot):
     """A distribution on sys.path with entry points in 'splitbrain.plugins': one module, one callable, one broken."""
-    from harness.systems import system_names
+    from splitbrain.harness.systems import system_names
 
     _write_plugin(tmp_path, "sb_plug_b", "plug-b")
     (tmp_path / "sb_plug_c.py").write_text(
-        "from harness.systems import register_system\n"
-        "def hook():\n    register_system('plug-c', 'harness.systems.echo:EchoSystem')\n")
+        "from splitbrain.harness.systems import register_system\n"
+        "def hook():\n    register_system('plug-c', 'splitbrain.harness.systems.echo:EchoSystem')\n")
     dist = tmp_path / "sb_fake_plugins-0.1.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: sb-fake-plugins\nVersion: 0.1\n")

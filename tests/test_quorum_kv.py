@@ -14,15 +14,15 @@ import time
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from checkers.linearizable import check_linearizable
-from harness.api import Invocation, NodeAddress
-from harness.history import Op
-from harness.systems import get_system
-from harness.systems.quorum_kv import QuorumKV, QuorumKVClient
-from systems_under_test.quorum_kv import records
-from systems_under_test.quorum_kv.launch import LocalCluster
-from systems_under_test.quorum_kv.server import ConfigError, load_config
-from systems_under_test.quorum_kv.storage import WAL, StorageError, Store
+from splitbrain.checkers.linearizable import check_linearizable
+from splitbrain.harness.api import Invocation, NodeAddress
+from splitbrain.harness.history import Op
+from splitbrain.harness.systems import get_system
+from splitbrain.harness.systems.quorum_kv import QuorumKV, QuorumKVClient
+from splitbrain.systems_under_test.quorum_kv import records
+from splitbrain.systems_under_test.quorum_kv.launch import LocalCluster
+from splitbrain.systems_under_test.quorum_kv.server import ConfigError, load_config
+from splitbrain.systems_under_test.quorum_kv.storage import WAL, StorageError, Store
 
 LIBFAKETIME = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
 
@@ -159,7 +159,7 @@ def test_adapter_contract():
     assert isinstance(sys_, QuorumKV) and set(sys_.variants) == {"correct", "no-read-repair", "r1w1",
                                                                  "lww-wallclock", "no-fsync", "retry-as-new"}
     assert sys_.variants["correct"] == "" and all(sys_.variants[v] for v in sys_.variants if v != "correct")
-    assert sys_.node_command("py", "/c.json") == ["py", "-m", "systems_under_test.quorum_kv.server",
+    assert sys_.node_command("py", "/c.json") == ["py", "-m", "splitbrain.systems_under_test.quorum_kv.server",
                                                  "--config", "/c.json"]
     assert sys_.node_config_extra("correct", {"r": 1, "w": 3, "coordinator_timeout": 0.5, "x": 1}) == \
         {"r": 1, "w": 3, "timeout": 0.5}

@@ -8,9 +8,9 @@ import json
 
 import pytest
 
-from harness.api import Invocation, KnowsLeader, NodeAddress
-from harness.systems import get_system
-from harness.systems.raft_kv import RaftKVClient
+from splitbrain.harness.api import Invocation, KnowsLeader, NodeAddress
+from splitbrain.harness.systems import get_system
+from splitbrain.harness.systems.raft_kv import RaftKVClient
 
 
 def test_registered_with_variants_workloads_and_leader_capability():

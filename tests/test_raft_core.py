@@ -8,10 +8,10 @@ import random
 
 import pytest
 
-from systems_under_test.raft_kv.core import (LEADER, Log, RaftCore, advance_commit, log_up_to_date,
+from splitbrain.systems_under_test.raft_kv.core import (LEADER, Log, RaftCore, advance_commit, log_up_to_date,
                                              may_grant_vote, quorum_index)
-from systems_under_test.raft_kv.state_machine import KVStateMachine
-from systems_under_test.raft_kv.storage import Storage
+from splitbrain.systems_under_test.raft_kv.state_machine import KVStateMachine
+from splitbrain.systems_under_test.raft_kv.storage import Storage
 
 
 def make_log(terms: list[int]) -> Log:

@@ -2,9 +2,9 @@
 
 import pytest
 
-from harness.history import NEMESIS, read_history
-from harness.runner import run_test
-from harness.spec import TestSpec
+from splitbrain.harness.history import NEMESIS, read_history
+from splitbrain.harness.runner import run_test
+from splitbrain.harness.spec import TestSpec
 from tests._e2e import first_run_that_finds
 
 pytestmark = [pytest.mark.e2e, pytest.mark.netns]
@@ -23,8 +23,8 @@ def _statuses(run_dir) -> dict:
     import asyncio
     import json
 
-    from harness.api import NodeAddress
-    from harness.jsonline_client import JsonLineConnection
+    from splitbrain.harness.api import NodeAddress
+    from splitbrain.harness.jsonline_client import JsonLineConnection
 
     addrs = []
     for cfg_path in sorted((run_dir / "nodes").glob("n*/node.json")):
@@ -130,10 +130,10 @@ def test_a_cut_off_leader_serves_stale_reads_only_in_stale_read(isolated_state, 
     import asyncio
     import time
 
-    from harness.api import Invocation
-    from harness.cluster import create_local_cluster
-    from harness.systems.raft_kv import RaftKV
-    from nemesis import apply as apply_fault
+    from splitbrain.harness.api import Invocation
+    from splitbrain.harness.cluster import create_local_cluster
+    from splitbrain.harness.systems.raft_kv import RaftKV
+    from splitbrain.nemesis import apply as apply_fault
 
     system = RaftKV()
     with create_local_cluster(3) as cluster:

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from systems_under_test.raft_kv.net import MAX_QUEUED, PeerLink
+from splitbrain.systems_under_test.raft_kv.net import MAX_QUEUED, PeerLink
 
 
 async def _server():

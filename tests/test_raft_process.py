@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.api import Invocation, NodeAddress
-from harness.systems.raft_kv import RaftKV
+from splitbrain.harness.api import Invocation, NodeAddress
+from splitbrain.harness.systems.raft_kv import RaftKV
 
 REPO = Path(__file__).resolve().parents[1]
 # Nodes run under libfaketime in real runs (time.sleep and thread hand-offs misbehave there): test them so too.
@@ -48,7 +48,7 @@ class Cluster:
         self.procs: dict[str, subprocess.Popen] = {}
 
     def start(self, name: str) -> None:
-        from harness.api import node_config
+        from splitbrain.harness.api import node_config
         d = self.dir / name
         d.mkdir(exist_ok=True)
         cfg = node_config(self.addrs[name], list(self.addrs.values()), self.variant, str(d), self.extra)

@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from harness.errors import BadInput
-from harness.history import Op, pair_ops
-from reports import find_runs, load_run, render_index, render_report
-from reports.counterexample import linearizability_view
-from reports.safe_json import script_json
-from reports.stats import quantile_table
-from reports.timeline import fault_periods, timeline_data
+from splitbrain.harness.errors import BadInput
+from splitbrain.harness.history import Op, pair_ops
+from splitbrain.reports import find_runs, load_run, render_index, render_report
+from splitbrain.reports.counterexample import linearizability_view
+from splitbrain.reports.safe_json import script_json
+from splitbrain.reports.stats import quantile_table
+from splitbrain.reports.timeline import fault_periods, timeline_data
 from test_report_helpers import ATTACK, MS, make_run
 
 REPO = Path(__file__).resolve().parents[1]
@@ -195,17 +195,17 @@ def test_index_lists_runs_newest_first_and_skips_symlinks(tmp_path):
 def test_report_command_writes_the_report_and_maps_bad_input_to_254(tmp_path):
     run = make_run(tmp_path)
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    ok = subprocess.run([sys.executable, "-m", "harness.cli", "report", str(run)], capture_output=True, text=True,
+    ok = subprocess.run([sys.executable, "-m", "splitbrain.harness.cli", "report", str(run)], capture_output=True, text=True,
                         env=env, cwd=REPO, timeout=50)
     assert ok.returncode == 0, ok.stderr
     assert Path(ok.stdout.strip()) == run / "report.html" and (run / "report.html").stat().st_size > 10_000
-    bad = subprocess.run([sys.executable, "-m", "harness.cli", "report", str(tmp_path / "nope")],
+    bad = subprocess.run([sys.executable, "-m", "splitbrain.harness.cli", "report", str(tmp_path / "nope")],
                          capture_output=True, text=True, env=env, cwd=REPO, timeout=50)
     assert bad.returncode == 254 and "not a directory" in bad.stderr
 
 
 def test_checker_summaries_use_the_checkers_own_words_or_counts():
-    from reports.render import checker_summary
+    from splitbrain.reports.render import checker_summary
     assert checker_summary("lin", {"valid": True, "checker": "linearizable", "ops": 10, "partitions": 2,
                                    "check_ms": 5, "model": "register"}) == \
         "10 ops, 2 partitions, checked in 5 ms, model register"

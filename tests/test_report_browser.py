@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from reports import render_report
-from reports.serve import StoreServer
+from splitbrain.reports import render_report
+from splitbrain.reports.serve import StoreServer
 from test_report_helpers import ATTACK, make_run
 
 pytestmark = pytest.mark.browser

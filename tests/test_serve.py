@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from reports.serve import StoreServer, resolve_in_store
+from splitbrain.reports.serve import StoreServer, resolve_in_store
 from test_report_helpers import make_run
 
 SECRET = "top secret outside the store"

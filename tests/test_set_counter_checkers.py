@@ -4,11 +4,11 @@ import random
 
 from hypothesis import given, settings, strategies as st
 
-from checkers.compose import combine, run_checker
-from checkers.counter import check_counter
-from checkers.sets import check_set
-from checkers.stats import check_stats
-from harness.history import Op
+from splitbrain.checkers.compose import combine, run_checker
+from splitbrain.checkers.counter import check_counter
+from splitbrain.checkers.sets import check_set
+from splitbrain.checkers.stats import check_stats
+from splitbrain.harness.history import Op
 
 
 class H:

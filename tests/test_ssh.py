@@ -1,4 +1,4 @@
-"""SshHost against real OpenSSH servers (harness.sshd_hosts: sshd on 127.0.0.1, own keys, own known_hosts).
+"""SshHost against real OpenSSH servers (splitbrain.harness.sshd_hosts: sshd on 127.0.0.1, own keys, own known_hosts).
 
 The client key is encrypted with a passphrase written in the hosts file, so every test here also logs in the way
 a user with a protected key would, and the last test checks that passphrase leaks nowhere.
@@ -19,10 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import BadInput, ClusterError, UnreachableNode
-from harness.ssh import SshHost, open_ssh_hosts
-from harness.ssh_config import load_hosts_file
-from harness.sshd_hosts import create_sshd_hosts
+from splitbrain.harness.errors import BadInput, ClusterError, UnreachableNode
+from splitbrain.harness.ssh import SshHost, open_ssh_hosts
+from splitbrain.harness.ssh_config import load_hosts_file
+from splitbrain.harness.sshd_hosts import create_sshd_hosts
 
 SECRET = "pass-" + uuid.uuid4().hex  # the client key's passphrase; must never show up in our output
 CONNECT_TIMEOUT = 2.0
@@ -237,14 +237,14 @@ def test_spawn_signal_alive_on_a_real_process_group(host):
 @pytest.mark.timeout(30)
 def test_upload_package_run_it_fetch_dir_and_remove_workdir(host, tmp_path):
     wd = host.prepare_workdir()
-    code = host.upload_package("systems_under_test.quorum_kv")
+    code = host.upload_package("splitbrain.systems_under_test.quorum_kv")
     assert code == f"{wd}/code"
     local_pkg = Path(__file__).resolve().parent.parent / "systems_under_test" / "quorum_kv"
     local_files = sorted(p.relative_to(local_pkg).as_posix() for p in local_pkg.rglob("*")
                          if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc")
-    remote = host.exec(["sh", "-c", f"cd {code}/systems_under_test/quorum_kv && find . -type f | sort"]).stdout
+    remote = host.exec(["sh", "-c", f"cd {code}/splitbrain/systems_under_test/quorum_kv && find . -type f | sort"]).stdout
     assert [line[2:] for line in remote.split()] == local_files
-    r = host.exec(["sh", "-c", f"cd {code} && {host.python} -c 'import systems_under_test.quorum_kv.server; "
+    r = host.exec(["sh", "-c", f"cd {code} && {host.python} -c 'import splitbrain.systems_under_test.quorum_kv.server; "
                                "print(\"imported\")'"])
     assert r.stdout == "imported\n"
 
@@ -293,7 +293,7 @@ def test_a_broken_connection_resends_only_commands_marked_safe(host, tmp_path):
 @pytest.mark.timeout(30)
 def test_async_callers_share_one_connection(host):
     async def many():
-        return await asyncio.gather(*(host.aexec(["echo", str(i)]) for i in range(20)))
+        return await asyncio.gather(*(asyncio.to_thread(host.exec, ["echo", str(i)]) for i in range(20)))
 
     t0 = time.monotonic()
     results = asyncio.run(many())

@@ -11,7 +11,7 @@ import bisect
 import itertools
 import math
 
-from harness.generator.core import (EMPTY, NS, PENDING, Context, Generator, GeneratorError, Pending, Seq, _new,
+from splitbrain.harness.generator.core import (EMPTY, NS, PENDING, Context, Generator, GeneratorError, Pending, Seq, _new,
                                     lift, pending_until, thread_mask)
 
 

@@ -11,7 +11,7 @@ Modelled on Jepsen's ``jepsen.generator``. A generator is an immutable object wi
     generator again, as Jepsen's interpreter does.
 
 ``update(ctx, event) -> next_generator``
-    ``event`` is the :class:`harness.history.Op` just recorded: every invoke and every completion.
+    ``event`` is the :class:`splitbrain.harness.history.Op` just recorded: every invoke and every completion.
 
 Generators never mutate anything, never read clocks and never use global randomness: time is ``ctx.time`` and
 randomness is ``ctx.rng`` (a ``random.Random`` seeded from the test seed, owned by the runner). A generator must not
@@ -30,8 +30,8 @@ import inspect
 import random
 from typing import Any, NamedTuple
 
-from harness.api import Invocation
-from harness.errors import SplitbrainError
+from splitbrain.harness.api import Invocation
+from splitbrain.harness.errors import SplitbrainError
 
 NEMESIS = "nemesis"
 NS = 1_000_000_000
@@ -48,7 +48,7 @@ class GeneratorError(SplitbrainError):
 
 class GenOp(NamedTuple):
     """An op a generator wants run: by ``process``, not before ``time`` (ns since the test began), doing ``f`` on
-    ``key`` with argument ``value`` (as :class:`harness.api.Invocation`). ``timeout`` (seconds) is an optional
+    ``key`` with argument ``value`` (as :class:`splitbrain.harness.api.Invocation`). ``timeout`` (seconds) is an optional
     deadline the interpreter enforces; without it the worker's own timeout applies. Immutable."""
 
     process: Any

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import inspect
 
-from harness.errors import BadInput
-from harness.generator.combinators import (_ns, clients, each_thread, nemesis, once, phases, sleep)
-from harness.generator.core import PENDING, GenOp, Generator, GeneratorError, Pending, lift
+from splitbrain.harness.errors import BadInput
+from splitbrain.harness.generator.combinators import (_ns, clients, each_thread, nemesis, once, phases, sleep)
+from splitbrain.harness.generator.core import PENDING, GenOp, Generator, GeneratorError, Pending, lift
 
 _START, _STOP = 0, 1
 

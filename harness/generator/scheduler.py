@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import random
 
-from harness.generator.core import EMPTY, NEMESIS, NS, Context, GenOp, GeneratorError, _new, lift
+from splitbrain.harness.generator.core import EMPTY, NEMESIS, NS, Context, GenOp, GeneratorError, _new, lift
 
 log = logging.getLogger(__name__)
 

@@ -1,21 +1,21 @@
-"""The registry of systems under test: name -> "module:Class" of its harness-side adapter (a harness.api.System).
+"""The registry of systems under test: name -> "module:Class" of its harness-side adapter (a splitbrain.harness.api.System).
 
 Adapters are imported lazily so that a broken or heavy one does not slow every command down. Add a system with one
-line in ``_SYSTEMS``; users' own systems arrive through the plugin mechanism (harness.plugins).
+line in ``_SYSTEMS``; users' own systems arrive through the plugin mechanism (splitbrain.harness.plugins).
 """
 
 from __future__ import annotations
 
 import importlib
 
-from harness.api import System
-from harness.errors import BadInput
+from splitbrain.harness.api import System
+from splitbrain.harness.errors import BadInput
 
 _SYSTEMS: dict[str, str] = {
-    "echo": "harness.systems.echo:EchoSystem",
-    "crdt-store": "harness.systems.crdt_store:CrdtStoreSystem",
-    "quorum-kv": "harness.systems.quorum_kv:QuorumKV",
-    "raft-kv": "harness.systems.raft_kv:RaftKV",
+    "echo": "splitbrain.harness.systems.echo:EchoSystem",
+    "crdt-store": "splitbrain.harness.systems.crdt_store:CrdtStoreSystem",
+    "quorum-kv": "splitbrain.harness.systems.quorum_kv:QuorumKV",
+    "raft-kv": "splitbrain.harness.systems.raft_kv:RaftKV",
 }
 
 

@@ -13,7 +13,7 @@ crdt type             ops (Invocation.f -> request type)
 ``mv``                write -> mv-write, read/final-read -> mv-read
 ====================  ==============================================================================
 
-``final-read`` is the convergence checker's final read (checkers.convergence); like ``read`` it changes nothing, so
+``final-read`` is the convergence checker's final read (splitbrain.checkers.convergence); like ``read`` it changes nothing, so
 a timed-out one is a ``fail``. ``final-read-all`` (value: a list of keys) reads those keys of this CRDT type in one
 ``state`` request, so a multi-key workload's final phase sees every key on every node; its result is
 ``[[key, value], ...]`` in the order asked, with the type's initial value (null, 0, []) for a key never written.
@@ -35,9 +35,9 @@ import asyncio
 import json
 import time
 
-from harness.api import Completion, Invocation, NodeAddress, System
-from harness.client_errors import completion_for_error, completion_for_exception
-from harness.jsonline_client import JsonLineClient, JsonLineConnection
+from splitbrain.harness.api import Completion, Invocation, NodeAddress, System
+from splitbrain.harness.client_errors import completion_for_error, completion_for_exception
+from splitbrain.harness.jsonline_client import JsonLineClient, JsonLineConnection
 
 # Only workloads judged by convergence/causal checkers: the linearizable-minded ones (counter, set, register) would
 # condemn a correct always-available store for its stale reads during partitions.
@@ -160,10 +160,10 @@ class CrdtStoreSystem(System):
     }
     workloads = tuple(sorted(CRDT_FOR_WORKLOAD))
     base_port = 7000
-    package = "systems_under_test.crdt_store"
+    package = "splitbrain.systems_under_test.crdt_store"
 
     def node_command(self, python: str, config_path: str) -> list[str]:
-        return [python, "-m", "systems_under_test.crdt_store.server", "--config", config_path]
+        return [python, "-m", "splitbrain.systems_under_test.crdt_store.server", "--config", config_path]
 
     def node_config_extra(self, variant: str, options: dict) -> dict:
         # A little link delay by default, so updates on different paths really race (fifo-only shows up).

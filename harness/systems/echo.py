@@ -3,8 +3,8 @@ clusters and faults with ``splitbrain cluster``/``nemesis`` commands. Not a syst
 
 from __future__ import annotations
 
-from harness.api import Client, System
-from harness.jsonline_client import JsonLineClient
+from splitbrain.harness.api import Client, System
+from splitbrain.harness.jsonline_client import JsonLineClient
 
 
 class EchoSystem(System):
@@ -13,10 +13,10 @@ class EchoSystem(System):
     variants = {"correct": ""}
     workloads = ("register",)
     base_port = 7000
-    package = "systems_under_test.echo"
+    package = "splitbrain.systems_under_test.echo"
 
     def node_command(self, python: str, config_path: str) -> list[str]:
-        return [python, "-m", "systems_under_test.echo.server", "--config", config_path]
+        return [python, "-m", "splitbrain.systems_under_test.echo.server", "--config", config_path]
 
     def client(self, variant: str, options: dict) -> Client:
         return JsonLineClient()

@@ -8,10 +8,10 @@ The client maps workload ops to the store's wire types: register and kv ``read``
 
 from __future__ import annotations
 
-from harness.api import Completion, Invocation, System
-from harness.client_errors import completion_for_error
-from harness.errors import BadInput
-from harness.jsonline_client import JsonLineClient
+from splitbrain.harness.api import Completion, Invocation, System
+from splitbrain.harness.client_errors import completion_for_error
+from splitbrain.harness.errors import BadInput
+from splitbrain.harness.jsonline_client import JsonLineClient
 
 #: The single key the register workload uses, and the default key of the set and counter workloads.
 REGISTER_KEY = "register"
@@ -85,7 +85,7 @@ class QuorumKV(System):
     data_files = ("wal.jsonl", "snapshot.json")
 
     def node_command(self, python: str, config_path: str) -> list[str]:
-        return [python, "-m", "systems_under_test.quorum_kv.server", "--config", config_path]
+        return [python, "-m", "splitbrain.systems_under_test.quorum_kv.server", "--config", config_path]
 
     def workload_options(self, workload: str) -> dict:
         """Defaults per workload. The register workload would otherwise spend a third of its ops on cas, which

@@ -18,9 +18,9 @@ import asyncio
 import time
 import uuid
 
-from harness.api import Client, Completion, Invocation, NodeAddress, System
-from harness.client_errors import completion_for_error, completion_for_exception
-from harness.jsonline_client import JsonLineConnection
+from splitbrain.harness.api import Client, Completion, Invocation, NodeAddress, System
+from splitbrain.harness.client_errors import completion_for_error, completion_for_exception
+from splitbrain.harness.jsonline_client import JsonLineConnection
 
 REGISTER_KEY = "r"
 #: (workload, f) -> wire request type
@@ -183,7 +183,7 @@ class RaftKV(System):
     data_files = ("raft.sqlite3", "raft.sqlite3-wal")
 
     def node_command(self, python: str, config_path: str) -> list[str]:
-        return [python, "-m", "systems_under_test.raft_kv.server", "--config", config_path]
+        return [python, "-m", "splitbrain.systems_under_test.raft_kv.server", "--config", config_path]
 
     def node_config_extra(self, variant: str, options: dict) -> dict:
         """Tuning passes through from ``options["raft_kv"]`` (election_timeout, heartbeat_interval,

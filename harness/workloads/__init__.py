@@ -12,8 +12,8 @@ import importlib
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
-from harness.errors import BadInput
-from harness.history import Op
+from splitbrain.harness.errors import BadInput
+from splitbrain.harness.history import Op
 
 
 @dataclass(frozen=True)
@@ -33,15 +33,15 @@ class Workload:
 
 
 _WORKLOADS: dict[str, str] = {
-    "register": "harness.workloads.register",
-    "kv": "harness.workloads.kv",
-    "set": "harness.workloads.set",
-    "counter": "harness.workloads.counter",
-    "crdt-counter": "harness.workloads.crdt_counter",
-    "crdt-set": "harness.workloads.crdt_set",
-    "causal-kv": "harness.workloads.causal_kv",
-    "or-set": "harness.workloads.crdt_or_set",
-    "lww-register": "harness.workloads.lww_register",
+    "register": "splitbrain.harness.workloads.register",
+    "kv": "splitbrain.harness.workloads.kv",
+    "set": "splitbrain.harness.workloads.set",
+    "counter": "splitbrain.harness.workloads.counter",
+    "crdt-counter": "splitbrain.harness.workloads.crdt_counter",
+    "crdt-set": "splitbrain.harness.workloads.crdt_set",
+    "causal-kv": "splitbrain.harness.workloads.causal_kv",
+    "or-set": "splitbrain.harness.workloads.crdt_or_set",
+    "lww-register": "splitbrain.harness.workloads.lww_register",
 }
 
 

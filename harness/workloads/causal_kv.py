@@ -10,10 +10,10 @@ and causality of those final reads (a last-writer-wins choice against causality 
 
 from __future__ import annotations
 
-from checkers.causal import check_causal
-from checkers.convergence import check_convergence
-from checkers.stats import check_stats
-from harness.workloads import Workload
+from splitbrain.checkers.causal import check_causal
+from splitbrain.checkers.convergence import check_convergence
+from splitbrain.checkers.stats import check_stats
+from splitbrain.harness.workloads import Workload
 
 
 def keys(options: dict) -> list[str]:

@@ -3,9 +3,9 @@ allow (Jepsen's counter checker)."""
 
 from __future__ import annotations
 
-from checkers.counter import check_counter
-from checkers.stats import check_stats
-from harness.workloads import Workload
+from splitbrain.checkers.counter import check_counter
+from splitbrain.checkers.stats import check_stats
+from splitbrain.harness.workloads import Workload
 
 KEY = "c"
 

@@ -4,9 +4,9 @@ Jepsen's bounds-per-read counter checker would condemn a correct CRDT."""
 
 from __future__ import annotations
 
-from checkers.convergence import check_convergence
-from checkers.stats import check_stats
-from harness.workloads import Workload
+from splitbrain.checkers.convergence import check_convergence
+from splitbrain.checkers.stats import check_stats
+from splitbrain.harness.workloads import Workload
 
 KEY = "c"
 

@@ -5,6 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 
-from harness.workloads.crdt_set import WORKLOAD as _CRDT_SET
+from splitbrain.harness.workloads.crdt_set import WORKLOAD as _CRDT_SET
 
 WORKLOAD = dataclasses.replace(_CRDT_SET, name="or-set")

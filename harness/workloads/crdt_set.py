@@ -4,9 +4,9 @@ acknowledged add that no remove can have seen must survive (a two-phase set lose
 
 from __future__ import annotations
 
-from checkers.convergence import check_convergence
-from checkers.stats import check_stats
-from harness.workloads import Workload
+from splitbrain.checkers.convergence import check_convergence
+from splitbrain.checkers.stats import check_stats
+from splitbrain.harness.workloads import Workload
 
 KEY = "s"
 

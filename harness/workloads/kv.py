@@ -7,10 +7,10 @@ active, so each key's sub-history stays small enough to check quickly however lo
 
 from __future__ import annotations
 
-from checkers.linearizable import check_linearizable
-from checkers.stats import check_stats
-from harness.workloads import Workload
-from harness.workloads.register import register_op
+from splitbrain.checkers.linearizable import check_linearizable
+from splitbrain.checkers.stats import check_stats
+from splitbrain.harness.workloads import Workload
+from splitbrain.harness.workloads.register import register_op
 
 
 def _active_key(ctx, options: dict) -> str:

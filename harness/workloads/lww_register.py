@@ -9,10 +9,8 @@ so linearizability is not asked. Values are unique as in causal-kv (time in ns *
 
 from __future__ import annotations
 
-from checkers.causal import check_causal
-from checkers.convergence import check_convergence
-from checkers.stats import check_stats
-from harness.workloads import Workload
+from splitbrain.harness.workloads import Workload
+from splitbrain.harness.workloads.causal_kv import checkers  # the same three: causal, convergence, stats
 
 KEY = "r"
 
@@ -25,13 +23,6 @@ def client_op(ctx, options: dict) -> dict:
 
 def final_op(ctx, options: dict) -> dict:
     return {"f": "final-read", "key": KEY}
-
-
-def checkers(options: dict) -> dict:
-    model = options.get("causal_model", "CC")
-    return {"causal": lambda h: check_causal(h, model=model),
-            "convergence": lambda h: check_convergence(h, datatype="register"),
-            "stats": check_stats}
 
 
 WORKLOAD = Workload("lww-register", "one LWW register: unique writes and reads; causally later writes win, replicas "

@@ -6,9 +6,9 @@ Small value ranges (as Jepsen's) make collisions likely, which is what exposes s
 
 from __future__ import annotations
 
-from checkers.linearizable import check_linearizable
-from checkers.stats import check_stats
-from harness.workloads import Workload
+from splitbrain.checkers.linearizable import check_linearizable
+from splitbrain.checkers.stats import check_stats
+from splitbrain.harness.workloads import Workload
 
 KEY = "r"
 

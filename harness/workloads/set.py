@@ -6,9 +6,9 @@ Element uniqueness comes from the op's time and thread, not from shared state, s
 
 from __future__ import annotations
 
-from checkers.sets import check_set
-from checkers.stats import check_stats
-from harness.workloads import Workload
+from splitbrain.checkers.sets import check_set
+from splitbrain.checkers.stats import check_stats
+from splitbrain.harness.workloads import Workload
 
 KEY = "s"
 

@@ -1,6 +1,6 @@
 """crdt-store node: N replicas of CRDTs, each always available, replicating by causal broadcast with anti-entropy.
 
-Run: ``python -m systems_under_test.crdt_store.server --config FILE`` (config as in docs/ARCHITECTURE.md; extra keys
+Run: ``python -m splitbrain.systems_under_test.crdt_store.server --config FILE`` (config as in docs/ARCHITECTURE.md; extra keys
 below). Stdlib only; sleeps only with ``asyncio.sleep`` (nodes run under libfaketime).
 
 Wire protocol (one TCP port, newline-delimited JSON; every request has an ``id`` echoed in the reply;

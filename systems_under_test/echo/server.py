@@ -1,6 +1,6 @@
 """echo: a tiny node for exploring clusters and faults. Not a database: one register, no replication.
 
-Run as ``python3 -m systems_under_test.echo.server --config node.json`` (config: docs/ARCHITECTURE.md). Speaks the
+Run as ``python3 -m splitbrain.systems_under_test.echo.server --config node.json`` (config: docs/ARCHITECTURE.md). Speaks the
 JSON-lines protocol on TCP ``listen``; also listens for UDP datagrams on the same port (for one-way probes).
 
 Requests (``{"id": N, "type": T, ...}``):

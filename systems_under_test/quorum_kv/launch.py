@@ -74,7 +74,7 @@ class LocalCluster:
         self._logs[name] = log
         full_env = {**os.environ, "PYTHONPATH": _REPO_ROOT, **(env or {})}
         self.procs[name] = subprocess.Popen(
-            [self.python, "-m", "systems_under_test.quorum_kv.server", "--config", self.config_path(name)],
+            [self.python, "-m", "splitbrain.systems_under_test.quorum_kv.server", "--config", self.config_path(name)],
             cwd=self.data_dir(name), env=full_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         if wait:
             self.wait_ready(name)

@@ -1,4 +1,4 @@
-"""One replica of the quorum KV store: ``python -m systems_under_test.quorum_kv.server --config FILE``.
+"""One replica of the quorum KV store: ``python -m splitbrain.systems_under_test.quorum_kv.server --config FILE``.
 
 The config (see docs/ARCHITECTURE.md) is ``{"node", "listen": [host, port], "nodes": {name: [host, port]},
 "variant", "data_dir"}`` plus optional extras ``"r"``, ``"w"`` (quorum sizes; default majorities of the nodes;

@@ -1,4 +1,4 @@
-"""A Raft key-value node: ``python -m systems_under_test.raft_kv.server --config FILE``.
+"""A Raft key-value node: ``python -m splitbrain.systems_under_test.raft_kv.server --config FILE``.
 
 The driver around the pure ``RaftCore``: one TCP port for clients and peers (JSON lines; see
 docs/ARCHITECTURE.md), a ticker, and a *ready* step that runs after every burst of input and does, in this order

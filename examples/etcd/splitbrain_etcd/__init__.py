@@ -4,7 +4,7 @@ Found by ``splitbrain --plugin splitbrain_etcd`` or, once installed, by its ``sp
 Registration is by name ("module:Class"), so the adapter itself is imported only when a test uses it.
 """
 
-from harness.systems import register_system
+from splitbrain.api import register_system
 
 
 def register() -> None:

@@ -25,8 +25,8 @@ import base64
 import http.client
 import json
 
-from harness.api import Client, Completion, Invocation, NodeAddress, System
-from harness.client_errors import completion_for_error, completion_for_exception
+from splitbrain.api import (Client, Completion, Invocation, NodeAddress, System, completion_for_error,
+                            completion_for_exception)
 
 REGISTER_KEY = "register"
 

@@ -1,0 +1,46 @@
+"""The one module a plugin imports: everything a user's system, workload or checker needs, under stable names.
+
+A plugin (``docs/your-own-system.md``) writes ``from splitbrain.api import System, Client, register_system``; where
+these live inside the project may change, this module's names do not. It re-exports:
+
+* contracts: :class:`System`, :class:`Client`, :class:`Invocation`, :class:`Completion`, :class:`NodeAddress`,
+  :func:`node_config`, and the optional capabilities :class:`KnowsLeader`, :class:`ReportsRoles`,
+  :class:`ReportsState`; hosts: :class:`Host`, :class:`ExecResult`, :class:`ProcessHandle`;
+* client errors: :func:`completion_for_error`, :func:`completion_for_exception` (the one fail/info table) and
+  :class:`JsonLineClient` for servers that speak newline-delimited JSON;
+* registries: :func:`register_system`, :func:`register_workload`, :class:`Workload`, and ``MODELS``/:class:`Model`
+  for consistency models;
+* verdicts and errors: :class:`Verdict`, :class:`SplitbrainError`, :class:`BadInput`, :class:`ClusterError`.
+
+Must not: define anything itself (it only re-exports), or import the runner, the CLI or a checker's search, so that
+importing a plugin stays cheap.
+"""
+
+from splitbrain.checkers.models import MODELS, Model
+from splitbrain.harness.api import (
+    Client,
+    Completion,
+    ExecResult,
+    Host,
+    Invocation,
+    KnowsLeader,
+    NodeAddress,
+    ProcessHandle,
+    ReportsRoles,
+    ReportsState,
+    System,
+    node_config,
+)
+from splitbrain.harness.client_errors import completion_for_error, completion_for_exception
+from splitbrain.harness.errors import BadInput, ClusterError, SplitbrainError
+from splitbrain.harness.jsonline_client import JsonLineClient
+from splitbrain.harness.systems import register_system
+from splitbrain.harness.verdict import Verdict
+from splitbrain.harness.workloads import Workload, register_workload
+
+__all__ = [
+    "BadInput", "Client", "ClusterError", "Completion", "ExecResult", "Host", "Invocation", "JsonLineClient",
+    "KnowsLeader", "MODELS", "Model", "NodeAddress", "ProcessHandle", "ReportsRoles", "ReportsState",
+    "SplitbrainError", "System", "Verdict", "Workload", "completion_for_error", "completion_for_exception",
+    "node_config", "register_system", "register_workload",
+]
