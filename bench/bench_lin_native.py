@@ -26,10 +26,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.kv_histories import kv_history  # noqa: E402
-from checkers._lin_fast import fast_verdict, native_available  # noqa: E402
-from checkers._lin_search import _Budget  # noqa: E402
-from checkers.models import get_model  # noqa: E402
-from harness.importers import load_history  # noqa: E402
+from splitbrain.checkers._lin_fast import fast_verdict, native_available  # noqa: E402
+from splitbrain.checkers._lin_search import _Budget  # noqa: E402
+from splitbrain.checkers.models import get_model  # noqa: E402
+from splitbrain.harness.importers import load_history  # noqa: E402
 
 
 def verdicts(history, model_name: str, limit: float = 60.0) -> tuple[float, object, list]:
@@ -99,7 +99,7 @@ def main() -> int:
                 wrong += 1
                 line += "  WRONG"
             if args.pure:
-                from checkers.linearizable import check_linearizable
+                from splitbrain.checkers.linearizable import check_linearizable
                 env = os.environ.get("SPLITBRAIN_PURE")
                 os.environ["SPLITBRAIN_PURE"] = "1"
                 try:

@@ -14,10 +14,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from harness.api import Invocation  # noqa: E402
-from harness.cluster import create_local_cluster  # noqa: E402
-from nemesis import apply, heal_all  # noqa: E402
-from nemesis.linkprobe import measure, throughput  # noqa: E402
+from splitbrain.harness.api import Invocation  # noqa: E402
+from splitbrain.harness.cluster import create_local_cluster  # noqa: E402
+from splitbrain.nemesis import apply, heal_all  # noqa: E402
+from splitbrain.nemesis.linkprobe import measure, throughput  # noqa: E402
 
 BOTH = {"n1": ["n2"], "n2": ["n1"]}
 

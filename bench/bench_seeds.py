@@ -124,7 +124,7 @@ def main() -> int:
     ap.add_argument("--option", action="append", default=[], help="KEY=VALUE passed to the workload/system")
     args = ap.parse_args()
 
-    from harness.plugins import load_plugin
+    from splitbrain.harness.plugins import load_plugin
     for p in args.preset:
         if p in PRESET_PLUGINS:
             module, where = PRESET_PLUGINS[p]

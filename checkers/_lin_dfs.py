@@ -1,7 +1,7 @@
 """A depth-first verdict search (Wing & Gong with Lowe's cache, as Porcupine does it), for proving parts valid fast.
 
 Private module. Contract of :func:`dfs_verdict`: for one part whose ops all completed ``ok`` or ``fail`` (the same
-parts as :func:`checkers._lin_plain.plain_verdict`), answer ``True`` (a linearization was found), ``False`` (the
+parts as :func:`splitbrain.checkers._lin_plain.plain_verdict`), answer ``True`` (a linearization was found), ``False`` (the
 search space was exhausted: none exists), or ``None`` when it does not apply (unknown-outcome ops) or gave up after
 ``max_steps`` steps. ``budget.check()`` is called every few thousand steps (it raises when the deadline passes).
 
@@ -10,7 +10,7 @@ explain the prefix, which is what a non-linearizable part needs (all of them mus
 on a linearizable part with many concurrent state-changing ops (say a dozen overlapping appends: thousands of
 orders kept where one would do). Going depth-first, always trying the earliest pending call first, follows the
 order the ops most likely took effect in and usually reaches the end with almost no backtracking. The two are
-run one after the other by :mod:`checkers.linearizable` (this one capped), so each history gets the better one.
+run one after the other by :mod:`splitbrain.checkers.linearizable` (this one capped), so each history gets the better one.
 
 How: the history is a doubly linked list of call and return entries. From the head, the first call whose op the
 model accepts in the current state is *lifted* (its call and return leave the list) unless the pair (set of

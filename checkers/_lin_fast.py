@@ -1,6 +1,6 @@
 """The fast verdict-only linearizability search: a native core (checkers/_lin_native.c) behind one function.
 
-Private module. Contract of :func:`fast_verdict` (that of :func:`checkers._lin_plain.plain_verdict`, widened to
+Private module. Contract of :func:`fast_verdict` (that of :func:`splitbrain.checkers._lin_plain.plain_verdict`, widened to
 unknown outcomes): given one part's ops (history order, no nemesis ops) and an unkeyed model, answer
 
 - ``True``: some order of its ops that respects real time is legal for the model (found, never guessed);
@@ -8,11 +8,11 @@ unknown outcomes): given one part's ops (history order, no nemesis ops) and an u
 - ``None``: this search gave up: its depth-first pass passed :data:`DFS_CAP` steps (or 64 MB of cache), and then
   either more ops were pending at once than the native masks hold (128 bits; unknown-outcome ops hold theirs to
   the end) or, on a part with unknown-outcome ops, the breadth-first search passed :data:`INFO_STEP_CAP` steps.
-  The caller runs :func:`checkers._lin_search.search` then, so None is always safe.
+  The caller runs :func:`splitbrain.checkers._lin_search.search` then, so None is always safe.
 
 Unlike ``plain_verdict`` it handles ops with an unknown outcome (``info`` completions and invokes that never
 completed): they stay pending to the end, may take effect at most once, and read-only ones are left out. It calls
-``budget.check()`` every few thousand steps and lets :class:`checkers._lin_search.Interrupted` through.
+``budget.check()`` every few thousand steps and lets :class:`splitbrain.checkers._lin_search.Interrupted` through.
 
 How it searches (checkers/_lin_native.c): first depth first, as Porcupine does (one order at a time, with a
 cache of (linearized ops, state)), for up to :data:`DFS_CAP` steps: that finds a linearization of a part whose
@@ -34,12 +34,12 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from checkers import models as _m
-from checkers._lin_plain import plain_verdict
-from checkers.models import NO_EXPECT, UNKNOWN, Model, _freeze
+from splitbrain.checkers import models as _m
+from splitbrain.checkers._lin_plain import plain_verdict
+from splitbrain.checkers.models import NO_EXPECT, UNKNOWN, Model, _freeze
 
 try:
-    from checkers import _lin_native
+    from splitbrain.checkers import _lin_native
 except ImportError:  # not built (no compiler where it was installed): the pure path below
     _lin_native = None
 
@@ -48,7 +48,7 @@ except ImportError:  # not built (no compiler where it was installed): the pure 
 #: faster than the Python search on every part; only the deadline stops it).
 INFO_STEP_CAP = 20_000_000
 #: Configurations kept per (state, other bits) by the first, narrow pass over parts with unknown-outcome ops (as
-#: checkers.linearizable's FIRST_PASS_KEEP); a failure there that dropped some runs the full search.
+#: splitbrain.checkers.linearizable's FIRST_PASS_KEEP); a failure there that dropped some runs the full search.
 FIRST_PASS_KEEP = 1
 #: Steps of the depth-first pass before the breadth-first search takes over (about half a second at most).
 DFS_CAP = 2_000_000

@@ -1,7 +1,7 @@
 """Running the parts (keys) of a linearizability check so that no part can starve the others.
 
-Private module of :mod:`checkers.linearizable`. Contract of :func:`run_parts`: given the parts and a function that
-judges one part within a :class:`~checkers._lin_search._Budget`, return one outcome per part that was decided or
+Private module of :mod:`splitbrain.checkers.linearizable`. Contract of :func:`run_parts`: given the parts and a function that
+judges one part within a :class:`~splitbrain.checkers._lin_search._Budget`, return one outcome per part that was decided or
 given up on, where an outcome is ``{"valid": True}``, ``{"valid": False}`` or ``{"valid": "unknown", "cause"}``.
 
 - **A failing part is found whenever one can be found in time.** Parts are judged in rounds under growing slices
@@ -32,7 +32,7 @@ import traceback
 from multiprocessing.connection import wait
 from typing import Callable
 
-from checkers._lin_search import Interrupted, _Budget
+from splitbrain.checkers._lin_search import Interrupted, _Budget
 
 #: Search-budget checks (each about 2,000 search steps, roughly 1-2 ms of pure-Python search) in the first slice,
 #: beside a few per 2,000 events of the part.

@@ -5,13 +5,13 @@
 - ignores nemesis ops, drops ``fail`` ops (they did not happen), and keeps ``info`` ops (and invokes that never
   completed) pending to the end: they may take effect at any point after their invocation, or never;
 - splits the history by key when the model allows it (a kv store is linearizable iff each key is) and judges
-  the parts with :mod:`checkers._lin_parts`: in rounds under growing slices of search steps, smallest first, so
+  the parts with :mod:`splitbrain.checkers._lin_parts`: in rounds under growing slices of search steps, smallest first, so
   that one hard part can't starve the others; in worker processes once the work is long enough to pay for them
   (``parallel=False`` keeps everything in this process); the first failing part ends the check (``False`` wins
   over ``unknown``), and past the deadline or memory cap the verdict is ``"unknown"`` naming the parts not
   decided -- never ``True`` -- with workers killed at once;
-- judges a part with the fastest search that applies (:mod:`checkers._lin_fast`: parts without unknown-outcome
-  ops, natively where built) and otherwise with the general search of :mod:`checkers._lin_search`;
+- judges a part with the fastest search that applies (:mod:`splitbrain.checkers._lin_fast`: parts without unknown-outcome
+  ops, natively where built) and otherwise with the general search of :mod:`splitbrain.checkers._lin_search`;
 - explains a ``False`` with data for people and for the report: the op that could not be placed, the state(s)
   the model could be in, the longest prefix that could be linearized with the states it went through, and a
   small window of ops around the failure.
@@ -26,12 +26,12 @@ import time
 from operator import attrgetter
 from typing import Any, Sequence
 
-from checkers._lin_fast import fast_verdict, native_available
-from checkers._lin_dfs import dfs_verdict
-from checkers._lin_parts import OutOfSlice, run_parts
-from checkers._lin_search import Failure, Interrupted, Prepared, _Budget, prepare, search
-from checkers.models import UNKNOWN, Model, get_model
-from harness.history import NEMESIS, Op
+from splitbrain.checkers._lin_fast import fast_verdict, native_available
+from splitbrain.checkers._lin_dfs import dfs_verdict
+from splitbrain.checkers._lin_parts import OutOfSlice, run_parts
+from splitbrain.checkers._lin_search import Failure, Interrupted, Prepared, _Budget, prepare, search
+from splitbrain.checkers.models import UNKNOWN, Model, get_model
+from splitbrain.harness.history import NEMESIS, Op
 
 #: Configurations kept per (state, pending ops) by the first, narrow pass over histories with unknown-outcome ops.
 FIRST_PASS_KEEP = 1
@@ -42,7 +42,7 @@ _TYPE_OF = attrgetter("type")
 def check_linearizable(history: Sequence[Op], model: "str | Model", *, time_limit: float | None = None,
                        memory_limit_mb: int | None = None, parallel: bool = True, split: bool = True,
                        explain: bool = True) -> dict:
-    """Check ``history`` against ``model`` (a name from ``checkers.models.MODELS`` or a Model).
+    """Check ``history`` against ``model`` (a name from ``splitbrain.checkers.models.MODELS`` or a Model).
 
     Returns ``{"valid": True | False | "unknown", "checker": "linearizable", "model": name, "ops": client op
     pairs, "check_ms": float, "partitions": n}``; when unknown also ``"cause"`` and ``"unknown_parts"`` (the keys

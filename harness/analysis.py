@@ -14,11 +14,11 @@ import time
 from pathlib import Path
 from typing import Callable, Sequence
 
-from checkers.compose import combine, run_checker
-from harness import store
-from harness.errors import BadInput
-from harness.history import Op, read_history, write_history
-from harness.importers import read_any
+from splitbrain.checkers.compose import combine, run_checker
+from splitbrain.harness import store
+from splitbrain.harness.errors import BadInput
+from splitbrain.harness.history import Op, read_history, write_history
+from splitbrain.harness.importers import read_any
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ def checkers_for_test(test: dict) -> dict:
     if not model:
         raise BadInput("test.json names neither a workload nor a model; give --model", "test.json")
     if "initial_value" in test:
-        from checkers.models import with_initial_value
+        from splitbrain.checkers.models import with_initial_value
         model = with_initial_value(model, test["initial_value"])
     limit = test.get("options", {}).get("check_time_limit", 60.0)
     return {"linearizable": lambda h: check_linearizable(h, model, time_limit=limit), "stats": check_stats}
@@ -57,9 +57,9 @@ def checkers_for_run(test: dict, run_dir: Path) -> dict:
     """Everything a stored run is judged by: the test's checkers, plus checkers of what the system itself
     reported beside the history: leader claims (election safety) and replicas' delivery logs (causal delivery).
     Those sidecar files are read here, so that checkers stay functions of data."""
-    from checkers.causal import check_delivery_order
-    from checkers.election import check_election_safety
-    from checkers.logs import check_log_patterns
+    from splitbrain.checkers.causal import check_delivery_order
+    from splitbrain.checkers.election import check_election_safety
+    from splitbrain.checkers.logs import check_log_patterns
 
     checkers = dict(checkers_for_test({**test, "options": {**test.get("options", {}), "run_dir": str(run_dir)}}))
     claims = _read_jsonl(run_dir / store.ANNOTATIONS_FILE)
@@ -102,8 +102,8 @@ def read_node_logs(run_dir: Path) -> dict[str, dict[str, str]]:
 def log_patterns_for(test: dict) -> list[str]:
     """The patterns a run's node logs are searched for: the test's ``log_patterns`` option if it gives one, else
     the system's ``log_patterns`` (the checker's defaults for a system this process does not know)."""
-    from checkers.logs import DEFAULT_PATTERNS
-    from harness.systems import get_system
+    from splitbrain.checkers.logs import DEFAULT_PATTERNS
+    from splitbrain.harness.systems import get_system
 
     given = (test.get("options") or {}).get("log_patterns")
     if isinstance(given, list) and all(isinstance(p, str) for p in given):
@@ -161,7 +161,7 @@ def import_history(path: Path, *, model: str, out: Path, fmt: str = "auto", init
 
     ``initial_value`` starts a register model there (kept in test.json). An EDN import leaves out ok reads of nil
     (they constrain nothing; see docs/history-format.md): test.json says how many."""
-    from checkers.models import get_model, with_initial_value
+    from splitbrain.checkers.models import get_model, with_initial_value
 
     get_model(model)  # a wrong --model is bad input before anything is written
     if initial_value is not _NO_VALUE:

@@ -98,7 +98,7 @@ class Client(abc.ABC):
     """A connection from one client worker to one node. Used by one asyncio task at a time.
 
     ``invoke`` must return within ``timeout`` seconds (the runner also enforces it) and must not raise for errors
-    of the system under test: it turns them into a Completion through the error table (harness.client_errors).
+    of the system under test: it turns them into a Completion through the error table (splitbrain.harness.client_errors).
 
     ``cluster`` is set by the runner before ``open`` is called: the bound node and every node's address
     (:class:`ClusterView`); None when a client is used outside a run.
@@ -138,7 +138,7 @@ class System(abc.ABC):
     #: Seconds the optional ``ready()`` capability has to say the cluster is ready, once every node listens.
     ready_timeout: float = 30.0
     #: Regular expressions no healthy node's log matches (a match makes the run invalid); None: the log-pattern
-    #: checker's defaults (``checkers.logs.DEFAULT_PATTERNS``: tracebacks, ``panic:``, ``FATAL``, assertions).
+    #: checker's defaults (``splitbrain.checkers.logs.DEFAULT_PATTERNS``: tracebacks, ``panic:``, ``FATAL``, assertions).
     log_patterns: tuple[str, ...] | None = None
     #: Glob patterns (relative to a node's data dir) of the files the ``corrupt`` fault may damage: the system's
     #: log and snapshot files. Empty: the fault refuses this system.

@@ -48,7 +48,7 @@ def _kill_recorded(state: dict, report: CleanupReport) -> None:
 def _kill_mount_daemons(path: str) -> list[int]:
     """SIGKILL every FUSE daemon serving ``path`` (a recorded mount of this run) whose pid the state may have
     missed: a controller killed between starting the daemon and recording it. Provably ours: its command line is
-    ``nemesis.lazyfs ... --mount <path>``, a path inside this run's own directory."""
+    ``splitbrain.nemesis.lazyfs ... --mount <path>``, a path inside this run's own directory."""
     killed = []
     for d in Path("/proc").iterdir():
         if not d.name.isdigit():
@@ -58,7 +58,7 @@ def _kill_mount_daemons(path: str) -> list[int]:
         except OSError:
             continue
         args = [a.decode(errors="replace") for a in argv]
-        if "nemesis.lazyfs" in args and "--mount" in args and args.index("--mount") + 1 < len(args) \
+        if "splitbrain.nemesis.lazyfs" in args and "--mount" in args and args.index("--mount") + 1 < len(args) \
                 and args[args.index("--mount") + 1] == path:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(int(d.name), signal.SIGKILL)

@@ -16,8 +16,8 @@ import json
 
 import click
 
-from harness.errors import EXIT_BAD_INPUT, EXIT_INVALID, EXIT_UNKNOWN, EXIT_VALID, BadInput
-from harness.importers import FORMATS, read_any
+from splitbrain.harness.errors import EXIT_BAD_INPUT, EXIT_INVALID, EXIT_UNKNOWN, EXIT_VALID, BadInput
+from splitbrain.harness.importers import FORMATS, read_any
 
 EXIT_RULE = ("Exit code: 1 if any file is INVALID; else 254 if any file could not be read (missing, empty or "
              "malformed: reported, and the other files are still checked); else 2 if any is unknown; else 0.")
@@ -62,8 +62,8 @@ def batch_exit_code(verdicts: list, unreadable: int) -> int:
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per file, with the evidence.")
 def check_cmd(paths, model_name, fmt, initial, time_limit, memory_limit_mb, no_split, as_json):
     """Check histories (JSON Lines, Jepsen EDN or jepsen.util logs) for linearizability."""
-    from checkers.linearizable import check_linearizable
-    from checkers.models import get_model, parse_initial_value, with_initial_value
+    from splitbrain.checkers.linearizable import check_linearizable
+    from splitbrain.checkers.models import get_model, parse_initial_value, with_initial_value
 
     model = get_model(model_name)
     if initial is not None:

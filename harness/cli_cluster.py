@@ -100,7 +100,7 @@ def cluster_up(n, system_name, variant, subnet, ssh, lazyfs):
     c = create_local_cluster(n, subnet=subnet, store=store)
     try:
         if lazyfs:
-            from nemesis import PACKAGES
+            from splitbrain.nemesis import PACKAGES
             PACKAGES["lose-unfsynced"].prepare(c)
         c.start_system(system, variant)
     except BaseException:
@@ -245,7 +245,7 @@ _process_command("resume", "stop-pause", "SIGCONT a node.")
 @run_id_option
 def nemesis_corrupt(node, files, mode, flips, seed, run_id):
     """Stop a node, damage one file of its data dir, start it again (what changed is printed)."""
-    from harness.cluster import attach
+    from splitbrain.harness.cluster import attach
     attach(run_id).host(node)
     rng = random.Random(seed)
     _apply(run_id, "start-corrupt", {"target": "node", "nodes": [node], "mode": mode, "flips": flips,
@@ -276,8 +276,8 @@ def nemesis_loss(probability, nodes, run_id):
 
 def _link_grudge(run_id, shape: str, node: str | None, seed: int | None) -> dict:
     """The links a slow-network command affects, as a partition shape would cut them."""
-    from harness.cluster import attach
-    from nemesis.grudge import SHAPES
+    from splitbrain.harness.cluster import attach
+    from splitbrain.nemesis.grudge import SHAPES
     if shape not in SHAPES:
         raise BadInput(f"unknown shape {shape!r} (known: {', '.join(SHAPES)})", "--shape")
     nodes = attach(run_id).nodes

@@ -66,8 +66,8 @@ def run_cmd(system, variant, workload, nodes, nemesis_, time_limit, concurrency,
             nemesis_targets, nemesis_interval, nemesis_duration, recovery_time, op_timeout, hosts_file, store_dir, options,
             keep_cluster, quiet):
     """Run a test: a cluster, concurrent clients, faults, a history, a verdict and a report."""
-    from harness.runner import run_test
-    from harness.spec import TestSpec, parse_nemesis, parse_targets
+    from splitbrain.harness.runner import run_test
+    from splitbrain.harness.spec import TestSpec, parse_nemesis, parse_targets
 
     spec_kw = dict(system=system, variant=variant, workload=workload, nodes=nodes,
                    nemesis=parse_nemesis(nemesis_), nemesis_targets=parse_targets(nemesis_targets), time_limit=time_limit, concurrency=concurrency, rate=rate,
@@ -124,7 +124,7 @@ def analyze_cmd(path, model, out, fmt, initial, no_report):
             raise BadInput("importing a history file needs --model and --out", path)
         extra = {}
         if initial is not None:
-            from checkers.models import parse_initial_value
+            from splitbrain.checkers.models import parse_initial_value
             extra["initial_value"] = parse_initial_value(initial)
         run_dir = import_history(p, model=model, out=Path(out), fmt=fmt, **extra)
     results = analyze_run(run_dir, render=not no_report)
@@ -148,8 +148,8 @@ def systems_cmd():
 @click.command("faults")
 def faults_cmd():
     """List the faults (--nemesis), the targets each can be aimed at (--nemesis-targets), and its default."""
-    from nemesis import PACKAGES
-    from nemesis.targets import DESCRIPTIONS
+    from splitbrain.nemesis import PACKAGES
+    from splitbrain.nemesis.targets import DESCRIPTIONS
 
     for name, pkg in PACKAGES.items():
         click.echo(f"{name}: {pkg.description}")

@@ -43,7 +43,7 @@ _provides: dict[str, set[str]] = {}
 
 
 def _registered() -> set[str]:
-    from harness import systems, workloads
+    from splitbrain.harness import systems, workloads
     return {f"system:{n}" for n in systems._SYSTEMS} | {f"workload:{n}" for n in workloads._WORKLOADS}
 
 

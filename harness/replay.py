@@ -59,6 +59,6 @@ def replay_inputs(run_dir: str | Path) -> tuple[TestSpec, list[dict]]:
 def load_spec_plugins(spec: TestSpec) -> None:
     """Load the plugins a stored test needs (recorded in its test.json), from where they were imported if they
     are not installed, so a plugin system replays from any directory. BadInput if one can't be found."""
-    from harness.plugins import load_plugin
+    from splitbrain.harness.plugins import load_plugin
     for module in spec.plugins:
         load_plugin(module, spec.plugin_paths.get(module))

@@ -21,16 +21,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness import store
-from harness.analysis import check_history, checkers_for_run, render_report
-from harness.api import (Completion, Invocation, KnowsLeader, KnowsPrimaries, NodeAddress, Ready, ReportsRoles,
+from splitbrain.harness import store
+from splitbrain.harness.analysis import check_history, checkers_for_run, render_report
+from splitbrain.harness.api import (Completion, Invocation, KnowsLeader, KnowsPrimaries, NodeAddress, Ready, ReportsRoles,
                          ReportsState)
-from harness.errors import BadInput
-from harness.history import NEMESIS, HistoryWriter, read_history
-from harness.progress import Progress
-from harness.spec import TestSpec
-from harness.startup import await_ready, wait_listening
-from harness.workers import ClientWorker, NemesisWorker
+from splitbrain.harness.errors import BadInput
+from splitbrain.harness.history import NEMESIS, HistoryWriter, read_history
+from splitbrain.harness.progress import Progress
+from splitbrain.harness.spec import TestSpec
+from splitbrain.harness.startup import await_ready, wait_listening
+from splitbrain.harness.workers import ClientWorker, NemesisWorker
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ def run_test(spec: TestSpec, *, store_root: Path, keep_cluster: bool = False, pr
                                                         "mode": "ssh" if spec.hosts_file else "local"})
             try:
                 ui.set_phase("starting nodes")
-                from nemesis import PACKAGES
+                from splitbrain.nemesis import PACKAGES
                 for name in spec.nemesis:  # e.g. lose-unfsynced puts the data dirs on its file system first
                     PACKAGES[name].prepare(cluster)
                 addrs = cluster.start_system(system, spec.variant, options)
@@ -124,7 +124,7 @@ def _collect_logs(cluster, dest: Path) -> None:
 
 def _check_faults(spec: TestSpec, system) -> None:
     """Refuse (BadInput, before anything starts) a fault the cluster size or the system can't support."""
-    from nemesis import PACKAGES
+    from splitbrain.nemesis import PACKAGES
     for name in spec.nemesis:
         pkg = PACKAGES[name]
         pkg.check_nodes(spec.nodes)
@@ -149,7 +149,7 @@ def _check_faults(spec: TestSpec, system) -> None:
 def _with_plugins(spec: TestSpec) -> TestSpec:
     """The spec with the plugin modules (``--plugin``) that registered its system or workload recorded, and where
     each was imported from when it is not installed, so replay, the report's command and suites load them again."""
-    from harness.plugins import loaded_plugins
+    from splitbrain.harness.plugins import loaded_plugins
     found = loaded_plugins(spec.system, spec.workload)
     plugins = tuple(dict.fromkeys([*spec.plugins, *found]))
     paths = {**{m: p for m, p in found.items() if p}, **spec.plugin_paths}
@@ -202,11 +202,11 @@ class _LeaderAwareNemesis(NemesisWorker):
         if not nodes:
             return Invocation(op.f, {**value, "fallback": True}, op.key)
         if value.get("shape") == "isolate-leader":
-            from nemesis.grudge import isolate
+            from splitbrain.nemesis.grudge import isolate
             return Invocation(op.f, {**value, "grudge": isolate(self.cluster.nodes, None, nodes[0]), **extra}, op.key)
         value = {**value, "nodes": sorted(nodes), **({"term": extra["term"]} if "term" in extra else {})}
         if value.get("shape") == "cut-off":
-            from nemesis.targets import cut_off
+            from splitbrain.nemesis.targets import cut_off
             value["grudge"] = cut_off(self.cluster.nodes, nodes)
         return Invocation(op.f, value, op.key)
 

@@ -36,7 +36,7 @@ class TestSpec:
     op_timeout: float = 1.0         # per client request
     hosts_file: str | None = None   # remote mode (SSH) when set
     options: dict = field(default_factory=dict)  # workload/system options (value_range, r, w, ...)
-    nemesis_targets: tuple[str, ...] = ()  # which nodes process faults pick (nemesis.packages.TARGETS); () = each
+    nemesis_targets: tuple[str, ...] = ()  # which nodes process faults pick (splitbrain.nemesis.packages.TARGETS); () = each
     #                                        fault's own default
     plugins: tuple[str, ...] = ()   # plugin modules the test needs (loaded before it runs again)
     plugin_paths: dict = field(default_factory=dict)  # plugin module -> directory to put on sys.path, if needed
@@ -53,7 +53,7 @@ class TestSpec:
             raise BadInput("--rate must be positive", "--rate")
         if self.concurrency is not None and self.concurrency < 1:
             raise BadInput("--concurrency must be at least 1", "--concurrency")
-        from nemesis.targets import TARGETS
+        from splitbrain.nemesis.targets import TARGETS
         for t in self.nemesis_targets:
             if t not in TARGETS:
                 raise BadInput(f"unknown target {t!r} (known: {', '.join(TARGETS)})", "--nemesis-targets")
@@ -123,8 +123,8 @@ def parse_nemesis(text: str) -> tuple[str, ...]:
 
 
 def parse_targets(text: str) -> tuple[str, ...]:
-    """``--nemesis-targets``: a comma-separated list of nemesis.targets.TARGETS (empty: the faults' defaults)."""
-    from nemesis.targets import TARGETS
+    """``--nemesis-targets``: a comma-separated list of splitbrain.nemesis.targets.TARGETS (empty: the faults' defaults)."""
+    from splitbrain.nemesis.targets import TARGETS
     parts = tuple(dict.fromkeys(p.strip() for p in (text or "").split(",") if p.strip()))
     for p in parts:
         if p not in TARGETS:

@@ -5,7 +5,7 @@ not listen in time, is reported with the paths of its stdout and stderr logs and
 node's host, so this works over SSH too), and a known cause is named: a server that hangs under libfaketime (the
 clock shim) gets the advice to declare ``faketime = False`` on its System.
 
-:func:`await_ready` then polls the system's optional ``ready()`` capability (harness.api.Ready) until it says True,
+:func:`await_ready` then polls the system's optional ``ready()`` capability (splitbrain.harness.api.Ready) until it says True,
 for a bounded time, and returns how long that took.
 
 Must not: wait past its deadline (every poll is itself bounded), or hide the node's own words (the log tails go
@@ -19,8 +19,8 @@ import os
 import socket
 import time
 
-from harness.api import NodeAddress
-from harness.errors import ClusterError, UnreachableNode
+from splitbrain.harness.api import NodeAddress
+from splitbrain.harness.errors import ClusterError, UnreachableNode
 
 #: Lines of each log shown in a start-up error.
 TAIL_LINES = 5
@@ -34,7 +34,7 @@ FAKETIME_ADVICE = ("it looks like the server does not run under libfaketime (the
 
 
 def log_paths(cluster, node: str) -> tuple[str, str]:
-    """The node's stdout and stderr log paths on its host (harness.cluster's layout)."""
+    """The node's stdout and stderr log paths on its host (splitbrain.harness.cluster's layout)."""
     base = os.path.join(cluster.node_dir(node), "node")
     return base + ".stdout.log", base + ".stderr.log"
 

@@ -5,7 +5,7 @@ The suite file is TOML (``docs/ci.md`` has a full example)::
 
     name = "smoke"                      # optional; default: the file's stem
     time_budget = 240                   # seconds; no run is *started* after this (a running one finishes)
-    plugins = ["splitbrain_etcd"]       # optional: modules to load first (see harness.plugins)
+    plugins = ["splitbrain_etcd"]       # optional: modules to load first (see splitbrain.harness.plugins)
     plugin_paths = { splitbrain_etcd = "../etcd" }   # optional: where a plugin that is not installed lives
                                         # (relative to the suite file); its runs record it for replay
 
@@ -145,7 +145,7 @@ def parse_suite(data: dict, *, source: str = "<suite>", default_name: str = "sui
         raise BadInput("'plugin_paths' must be a table of module = directory", f"{source}: plugin_paths")
     here = Path(source).parent if Path(source).is_file() else Path.cwd()
     for p in plugins:  # before the names are checked: plugins bring systems
-        from harness.plugins import load_plugin
+        from splitbrain.harness.plugins import load_plugin
         load_plugin(p, str((here / paths[p]).resolve()) if p in paths else None)
     defaults = data.get("defaults", {})
     if not isinstance(defaults, dict):

@@ -8,8 +8,8 @@ import asyncio
 import logging
 from typing import Any
 
-from harness.api import Client, ClusterView, Completion, Invocation, NodeAddress
-from harness.client_errors import completion_for_error
+from splitbrain.harness.api import Client, ClusterView, Completion, Invocation, NodeAddress
+from splitbrain.harness.client_errors import completion_for_error
 
 log = logging.getLogger(__name__)
 

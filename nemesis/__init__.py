@@ -6,9 +6,9 @@ is the one list) to its package, which gives the generator pure ``start_op``/``s
 fault. ``SHAPES`` and the functions of :mod:`splitbrain.nemesis.grudge` build partition plans.
 """
 
-from nemesis.grudge import SHAPES, Grudge, complete_grudge, majorities_ring, pairs
-from nemesis.packages import PACKAGES, FaultPackage, apply, heal_all, package_for
-from nemesis.targets import TARGETS, select_nodes
+from splitbrain.nemesis.grudge import SHAPES, Grudge, complete_grudge, majorities_ring, pairs
+from splitbrain.nemesis.packages import PACKAGES, FaultPackage, apply, heal_all, package_for
+from splitbrain.nemesis.targets import TARGETS, select_nodes
 
 __all__ = ["PACKAGES", "SHAPES", "TARGETS", "FaultPackage", "Grudge", "apply", "complete_grudge", "heal_all",
            "majorities_ring", "package_for", "pairs", "select_nodes"]

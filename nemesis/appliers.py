@@ -58,8 +58,8 @@ def _remove_script(chain: str, hook: str = "INPUT") -> str:
 def refuse_remote(cluster: "Cluster", fault: str, why: str) -> None:
     """BadInput (one sentence) unless every host is a local namespace: for faults that act from the controller's
     machine (``why`` says how)."""
-    from harness.cluster import ShipsCode
-    from harness.errors import BadInput
+    from splitbrain.harness.cluster import ShipsCode
+    from splitbrain.harness.errors import BadInput
     if any(isinstance(h, ShipsCode) for h in cluster.hosts.values()):
         raise BadInput(f"the {fault} fault works on local namespace clusters only ({why})", "--nemesis")
 

@@ -1,4 +1,4 @@
-"""Appliers of disk faults: nodes' data dirs on the project's lazy file system (:mod:`nemesis.lazyfs`), and
+"""Appliers of disk faults: nodes' data dirs on the project's lazy file system (:mod:`splitbrain.nemesis.lazyfs`), and
 ``lose_unfsynced``, the power loss that drops every write not fsynced.
 
 Layout per node (local clusters): the data dir is the mount point; durable bytes live in
@@ -21,11 +21,11 @@ import sys
 import time
 from typing import TYPE_CHECKING
 
-from harness.errors import BadInput, ClusterError
-from nemesis import appliers
+from splitbrain.harness.errors import BadInput, ClusterError
+from splitbrain.nemesis import appliers
 
 if TYPE_CHECKING:
-    from harness.cluster import Cluster
+    from splitbrain.harness.cluster import Cluster
 
 HELPER = "lazyfs"
 MOUNT_WAIT = 10.0
@@ -63,7 +63,7 @@ def mount(cluster: "Cluster", node: str) -> dict:
         for name in os.listdir(mnt):
             os.rename(os.path.join(mnt, name), os.path.join(backing, name))
     cluster.store.add_resource(cluster.run_id, {"kind": "mount", "path": mnt})
-    cluster.start_helper(node, HELPER, [sys.executable, "-m", "nemesis.lazyfs", "--backing", backing,
+    cluster.start_helper(node, HELPER, [sys.executable, "-m", "splitbrain.nemesis.lazyfs", "--backing", backing,
                                         "--mount", mnt, "--pending", pending], in_netns=False)
     deadline = time.monotonic() + MOUNT_WAIT
     while not is_mounted(mnt):
@@ -82,9 +82,9 @@ def unmount(cluster: "Cluster", node: str, *, power_loss: bool) -> dict:
     cluster.stop_helper(node, HELPER, sig=signal.SIGKILL if power_loss else signal.SIGTERM)
     if is_mounted(mnt):
         cluster.host(node)  # BadInput for an unknown node before anything runs
-        from harness.netns import run
+        from splitbrain.harness.netns import run
         run(["umount", "-l", mnt], check=False)
-    from nemesis.lazyfs import drop_pending  # here: the daemon runs as ``-m nemesis.lazyfs``, keep it unimported
+    from splitbrain.nemesis.lazyfs import drop_pending  # here: the daemon runs as ``-m splitbrain.nemesis.lazyfs``, keep it unimported
     dropped = drop_pending(backing, pending) if power_loss else []
     return {"node": node, "dropped-files": dropped}
 

@@ -1,7 +1,7 @@
 """A FUSE file system that forgets what was not fsynced, as a machine that loses power does (the idea of Jepsen's
 LazyFS). Behind the ``lose-unfsynced`` fault.
 
-``python -m nemesis.lazyfs --backing DIR --mount DIR --pending FILE`` mounts ``--mount`` (a node's data dir) over
+``python -m splitbrain.nemesis.lazyfs --backing DIR --mount DIR --pending FILE`` mounts ``--mount`` (a node's data dir) over
 ``--backing`` (where durable bytes live). Every write and truncate is kept in this process's memory, per file (by
 inode), and reaches the backing file only when that file is fsynced (or fdatasynced). So killing this process with
 SIGKILL is the power loss: everything not fsynced is gone with it. A file created since its directory was last
@@ -264,7 +264,7 @@ def make_ops(backing: str, pending_file: str):
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m nemesis.lazyfs")
+    p = argparse.ArgumentParser(prog="python -m splitbrain.nemesis.lazyfs")
     p.add_argument("--backing", required=True)
     p.add_argument("--mount", required=True)
     p.add_argument("--pending", required=True)

@@ -1,12 +1,12 @@
 """Appliers of slow-network faults on the links between nodes: delay, duplicate, reorder (a packet program on an
 NFQUEUE) and rate (an htb qdisc). tc netem is not available on these machines.
 
-A plan names its links as a grudge (``nemesis.grudge``): ``{receiver: [senders]}``; every packet a sender sends to a
+A plan names its links as a grudge (``splitbrain.nemesis.grudge``): ``{receiver: [senders]}``; every packet a sender sends to a
 receiver of the plan is affected, in the sender's own namespace (its ``OUTPUT`` chain, its interface's egress):
 
 * delay/duplicate/reorder: the sender's chain ``sbq-<run id>`` (jumped to from ``OUTPUT``) sends packets for the
   receivers' addresses to NFQUEUE ``QUEUE``, with ``--queue-bypass`` (no program bound: packets pass), and the helper
-  process ``netqueue`` (:mod:`nemesis.netqueue`, recorded in the run's state by ``Cluster.start_helper``) holds,
+  process ``netqueue`` (:mod:`splitbrain.nemesis.netqueue`, recorded in the run's state by ``Cluster.start_helper``) holds,
   duplicates or reorders them. Copies it sends carry ``MARK``, which the rule lets pass.
 * rate: an htb root qdisc on the sender's interface with one class of ``kbit`` per receiver (u32 filter on the
   receiver's address); all other traffic goes to an unlimited default class. GSO is limited to one MTU meanwhile
@@ -29,12 +29,12 @@ import shlex
 import sys
 from typing import TYPE_CHECKING
 
-from nemesis import appliers
-from nemesis.appliers import _install_script, _remove_script, _sh
-from nemesis.grudge import Grudge, validate
+from splitbrain.nemesis import appliers
+from splitbrain.nemesis.appliers import _install_script, _remove_script, _sh
+from splitbrain.nemesis.grudge import Grudge, validate
 
 if TYPE_CHECKING:
-    from harness.cluster import Cluster
+    from splitbrain.harness.cluster import Cluster
 
 QUEUE = 17
 MARK = 0x5B17
@@ -82,7 +82,7 @@ def check_params(params: dict) -> dict:
 
 
 def _queue_argv(params: dict, seed: int) -> list[str]:
-    return [sys.executable, "-m", "nemesis.netqueue", "--queue", str(QUEUE), "--mark", hex(MARK),
+    return [sys.executable, "-m", "splitbrain.nemesis.netqueue", "--queue", str(QUEUE), "--mark", hex(MARK),
             "--delay-ms", str(params["delay_ms"]), "--jitter-ms", str(params["jitter_ms"]),
             "--duplicate", str(params["duplicate"]), "--reorder", str(params["reorder"]),
             "--reorder-ms", str(params["reorder_ms"] or 20.0), "--seed", str(seed)]

@@ -1,8 +1,8 @@
 """A UDP ping-pong between two nodes' hosts: measures what a slow-network fault does to a link (round-trip times,
 duplicated and lost packets). Used by the tests and ``bench/bench_links.py``.
 
-``python -m nemesis.linkprobe server --port P`` echoes every datagram back (for at most ``--max-seconds``);
-``python -m nemesis.linkprobe client --host H --port P --count N`` sends N numbered datagrams one at a time, waits
+``python -m splitbrain.nemesis.linkprobe server --port P`` echoes every datagram back (for at most ``--max-seconds``);
+``python -m splitbrain.nemesis.linkprobe client --host H --port P --count N`` sends N numbered datagrams one at a time, waits
 for each one's echo (up to ``--timeout``), then listens ``--drain`` seconds more, and prints one JSON line:
 ``{"sent", "answered", "replies" (all echoes, duplicates included), "rtt_ms": [...]}``. ``sink``/``send`` time one
 TCP transfer (for the rate fault: a ping-pong of single packets fits in htb's burst). Standard library only.
@@ -21,7 +21,7 @@ import time
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from harness.cluster import Cluster
+    from splitbrain.harness.cluster import Cluster
 
 PORT = 7999
 HELPER = "linkprobe"
@@ -110,10 +110,10 @@ def measure(cluster: "Cluster", src: str, dst: str, count: int = 20, *, timeout:
             size: int = 64) -> dict:
     """Ping-pong from ``src`` to ``dst`` (``count`` at most 10000); the server is stopped afterwards."""
     count = max(1, min(int(count), 10_000))
-    cluster.start_helper(dst, HELPER, [sys.executable, "-m", "nemesis.linkprobe", "server", "--port", str(PORT),
+    cluster.start_helper(dst, HELPER, [sys.executable, "-m", "splitbrain.nemesis.linkprobe", "server", "--port", str(PORT),
                                        "--max-seconds", str(min(600.0, count * timeout + 30.0))])
     try:
-        base = [sys.executable, "-m", "nemesis.linkprobe", "client", "--host", cluster.host(dst).address,
+        base = [sys.executable, "-m", "splitbrain.nemesis.linkprobe", "client", "--host", cluster.host(dst).address,
                 "--port", str(PORT), "--size", str(size)]
         argv = base + ["--count", str(count), "--timeout", str(timeout), "--drain", str(drain)]
         # The server may take a moment to bind: warm up with single pings until one is answered (bounded).
@@ -130,10 +130,10 @@ def measure(cluster: "Cluster", src: str, dst: str, count: int = 20, *, timeout:
 def throughput(cluster: "Cluster", src: str, dst: str, nbytes: int = 64_000, timeout: float = 60.0) -> dict:
     """One TCP transfer of ``nbytes`` (at most 10 MB) from ``src`` to ``dst``: how long it took, in kbit/s."""
     nbytes = max(2, min(int(nbytes), 10_000_000))
-    cluster.start_helper(dst, HELPER, [sys.executable, "-m", "nemesis.linkprobe", "sink", "--port", str(PORT),
+    cluster.start_helper(dst, HELPER, [sys.executable, "-m", "splitbrain.nemesis.linkprobe", "sink", "--port", str(PORT),
                                        "--max-seconds", str(timeout + 30.0)])
     try:
-        argv = [sys.executable, "-m", "nemesis.linkprobe", "send", "--host", cluster.host(dst).address,
+        argv = [sys.executable, "-m", "splitbrain.nemesis.linkprobe", "send", "--host", cluster.host(dst).address,
                 "--port", str(PORT), "--bytes", str(nbytes), "--timeout", str(timeout)]
         for _ in range(20):  # the sink may take a moment to listen
             res = cluster.host(src).exec(argv[:-4] + ["--bytes", "2", "--timeout", "2"], timeout=10.0, check=False)
@@ -146,7 +146,7 @@ def throughput(cluster: "Cluster", src: str, dst: str, nbytes: int = 64_000, tim
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m nemesis.linkprobe")
+    p = argparse.ArgumentParser(prog="python -m splitbrain.nemesis.linkprobe")
     sub = p.add_subparsers(dest="cmd", required=True)
     sv = sub.add_parser("server")
     sv.add_argument("--port", type=int, default=PORT)

@@ -1,7 +1,7 @@
 """The packet program behind the ``delay``, ``duplicate`` and ``reorder`` faults (tc netem is not available here).
 
-Run inside a node's network namespace as ``python -m nemesis.netqueue --queue N ...``. The node's ``OUTPUT`` chain
-sends the packets of the faulty links to NFQUEUE ``N`` (``nemesis.appliers.apply_link_fault``); this process takes
+Run inside a node's network namespace as ``python -m splitbrain.nemesis.netqueue --queue N ...``. The node's ``OUTPUT`` chain
+sends the packets of the faulty links to NFQUEUE ``N`` (``splitbrain.nemesis.appliers.apply_link_fault``); this process takes
 each one, holds it for the delay (plus a random jitter; with probability ``--reorder`` a further ``--reorder-ms`` so
 that later packets overtake it), then lets it go; with probability ``--duplicate`` it also sends a copy of the
 packet through a raw socket (marked ``--mark``, so the queue rule lets the copy pass instead of queueing it again).
@@ -30,7 +30,7 @@ import time
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m nemesis.netqueue")
+    p = argparse.ArgumentParser(prog="python -m splitbrain.nemesis.netqueue")
     p.add_argument("--queue", type=int, required=True)
     p.add_argument("--delay-ms", type=float, default=0.0)
     p.add_argument("--jitter-ms", type=float, default=0.0)

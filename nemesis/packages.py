@@ -24,11 +24,11 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Sequence
 
-from harness.api import Invocation
-from harness.errors import BadInput
-from nemesis import appliers, disk_appliers, link_appliers
-from nemesis.grudge import SHAPES, complete_grudge, majority, normalize
-from nemesis.targets import DYNAMIC, TARGETS, cut_off, select_nodes
+from splitbrain.harness.api import Invocation
+from splitbrain.harness.errors import BadInput
+from splitbrain.nemesis import appliers, disk_appliers, link_appliers
+from splitbrain.nemesis.grudge import SHAPES, complete_grudge, majority, normalize
+from splitbrain.nemesis.targets import DYNAMIC, TARGETS, cut_off, select_nodes
 
 if TYPE_CHECKING:
     from splitbrain.harness.cluster import Cluster
@@ -59,7 +59,7 @@ def _nodes_of(inv: Invocation, cluster: "Cluster") -> list[str]:
 @dataclass(frozen=True)
 class FaultPackage:
     name: str = ""
-    #: The targets (nemesis.targets.TARGETS) this fault can be aimed at with ``--nemesis-targets``; empty for a
+    #: The targets (splitbrain.nemesis.targets.TARGETS) this fault can be aimed at with ``--nemesis-targets``; empty for a
     #: fault that picks its nodes itself.
     accepts = ()
 
@@ -430,11 +430,11 @@ class FlapPackage(KillPackage):
 @dataclass(frozen=True)
 class QueueFaultPackage(FaultPackage):
     """Slow links, applied and healed like partitions: a grudge shape (``shapes``) picks the links (``{receiver:
-    [senders]}``), and the packet program (:mod:`nemesis.netqueue`) holds, duplicates or reorders what the senders
+    [senders]}``), and the packet program (:mod:`splitbrain.nemesis.netqueue`) holds, duplicates or reorders what the senders
     send on them. ``delay`` holds every packet ``delay_ms`` (one of ``amounts``) +- ``jitter`` of it; ``duplicate``
     sends each packet twice with a probability from ``amounts``; ``reorder`` holds that share of packets a further
     ``reorder_ms`` so that later ones overtake them. One fault of the three at a time: a new start replaces the
-    last one. Local namespace clusters only (``nemesis.link_appliers``)."""
+    last one. Local namespace clusters only (``splitbrain.nemesis.link_appliers``)."""
 
     name: str = "delay"
     shapes: tuple[str, ...] = ("all", "halves", "isolate", "one-way")
@@ -509,7 +509,7 @@ class RatePackage(FaultPackage):
 class LoseUnfsyncedPackage(KillPackage):
     """Power loss: the targets are killed together, every write they had not fsynced is dropped (and every new
     file whose directory entry was not yet durable), and they start again on what was durable. Their data dirs are
-    on the project's lazy file system (:mod:`nemesis.lazyfs`), mounted by ``prepare`` before the nodes start.
+    on the project's lazy file system (:mod:`splitbrain.nemesis.lazyfs`), mounted by ``prepare`` before the nodes start.
     The start op does the whole fault (down, drop, up); the stop op restarts whatever is still down. Local
     namespace clusters only."""
 
@@ -538,7 +538,7 @@ class CorruptPackage(KillPackage):
     file of its data dir, then start it again. Which files: the plan's ``files`` (glob patterns relative to the
     data dir), else ``patterns``, else the system's ``data_files`` (its log and snapshot files); the plan's
     ``pick`` chooses one of those that exist (sorted), its ``seed`` the offsets. The completion records file,
-    offsets and bytes before and after (:mod:`nemesis.corruption`). The stop op restarts whatever is down. Local
+    offsets and bytes before and after (:mod:`splitbrain.nemesis.corruption`). The stop op restarts whatever is down. Local
     namespace clusters only (the files are changed from the controller)."""
 
     name: str = "corrupt"
@@ -558,14 +558,14 @@ class CorruptPackage(KillPackage):
             return [str(p) for p in plan["files"]]
         if self.patterns:
             return list(self.patterns)
-        from harness.systems import get_system
+        from splitbrain.harness.systems import get_system
         name = (cluster.state().get("system") or {}).get("name")
         return list(getattr(get_system(name), "data_files", ()) if name else ())
 
     def apply(self, cluster: "Cluster", inv: Invocation) -> Any:
         if inv.f != "start-corrupt":
             return self._stop(cluster, _nodes_of(inv, cluster))
-        from nemesis import corruption
+        from splitbrain.nemesis import corruption
         appliers.refuse_remote(cluster, "corrupt", "the files are changed from the controller's machine")
         plan = _plan(inv, dict, "an object with nodes and mode")
         patterns = self._patterns(cluster, plan)

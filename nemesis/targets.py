@@ -15,7 +15,7 @@ from __future__ import annotations
 import random
 from typing import Sequence
 
-from nemesis.grudge import Grudge, complete_grudge, majority
+from splitbrain.nemesis.grudge import Grudge, complete_grudge, majority
 
 TARGETS = ("one", "minority", "majority", "all", "leader", "primaries")
 

@@ -30,12 +30,12 @@ from markupsafe import Markup
 from splitbrain.harness.history import pair_ops
 from splitbrain.harness.verdict import UNKNOWN
 
-from reports import run_dir as rd
-from reports.counterexample import PairIndex, anomaly_view, linearizability_view
-from reports.clock import clock_plot
-from reports.safe_json import cut, script_json, short_json, text_of
-from reports.stats import quantile_table
-from reports.timeline import fault_periods, key_text, timeline_data, us
+from splitbrain.reports import run_dir as rd
+from splitbrain.reports.counterexample import PairIndex, anomaly_view, linearizability_view
+from splitbrain.reports.clock import clock_plot
+from splitbrain.reports.safe_json import cut, script_json, short_json, text_of
+from splitbrain.reports.stats import quantile_table
+from splitbrain.reports.timeline import fault_periods, key_text, timeline_data, us
 
 _HERE = Path(__file__).parent
 MAX_ANOMALIES = 10

@@ -143,7 +143,7 @@ def test_missing_file_is_exit_254(tmp_path, capsys):
 
 # --- a batch of files: unreadable files are reported and the batch goes on ------------------------------------------
 
-from harness.cli_check import batch_exit_code  # noqa: E402
+from splitbrain.harness.cli_check import batch_exit_code  # noqa: E402
 
 
 @pytest.mark.parametrize("verdicts, unreadable, code", [
@@ -226,7 +226,7 @@ def _run_main(args) -> tuple[int, str, str]:
     import contextlib
     import io
 
-    from harness.cli import main
+    from splitbrain.harness.cli import main
 
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), pytest.raises(SystemExit) as e:

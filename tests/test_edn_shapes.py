@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from checkers.linearizable import check_linearizable
-from checkers.models import get_model, parse_initial_value, with_initial_value
-from harness.errors import BadInput, MalformedHistory
-from harness.history import Op, read_history
-from harness.importers import detect_format, drop_nil_reads, load_history, read_any, read_edn_history
+from splitbrain.checkers.linearizable import check_linearizable
+from splitbrain.checkers.models import get_model, parse_initial_value, with_initial_value
+from splitbrain.harness.errors import BadInput, MalformedHistory
+from splitbrain.harness.history import Op, read_history
+from splitbrain.harness.importers import detect_format, drop_nil_reads, load_history, read_any, read_edn_history
 
 DATA = Path(__file__).resolve().parent / "data" / "edn"
 
@@ -236,7 +236,7 @@ def test_deeply_nested_initial_value_is_bad_input():
 
 
 def test_analyze_imports_a_knossos_vector_with_a_starting_value(tmp_path, capsys):
-    from harness.cli import main
+    from splitbrain.harness.cli import main
 
     def cli(*args):
         with pytest.raises(SystemExit) as e:

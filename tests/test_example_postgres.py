@@ -77,6 +77,6 @@ def test_tutorial_postgres_commands_give_the_promised_verdicts(tmp_path, sb_stat
                     p.wait(timeout=30)
                 except subprocess.TimeoutExpired:
                     p.kill()
-        from harness.cleanup import cleanup
-        from harness.state import StateStore
+        from splitbrain.harness.cleanup import cleanup
+        from splitbrain.harness.state import StateStore
         cleanup(StateStore(str(sb_state_dir)))

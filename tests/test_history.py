@@ -214,7 +214,7 @@ def test_ops_stay_immutable_and_equal_by_value():
 def test_canonical_line_fast_path_reads_what_the_json_parser_reads(tmp_path, monkeypatch):
     import re
 
-    from harness import history
+    from splitbrain.harness import history
 
     p = tmp_path / "h.jsonl"
     values = [None, 0, -7, 123456789012345678901234, "", "x 0 0 y", 'q"uote', "back\\slash", "tab\there", "ünï",
@@ -246,7 +246,7 @@ def test_canonical_fast_path_is_as_strict_as_json(tmp_path, line):
 def test_make_op_gives_an_ordinary_immutable_op():
     import pickle
 
-    from harness.history import make_op
+    from splitbrain.harness.history import make_op
 
     a = make_op(3, 4, 1, "ok", "read", [1], "n1", "k", None)
     b = Op(3, 4, 1, "ok", "read", [1], "n1", "k", None)

@@ -18,13 +18,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from checkers import _lin_fast
-from checkers._lin_fast import fast_verdict, native_available, native_verdict
-from checkers._lin_plain import plain_verdict
-from checkers._lin_search import Interrupted, _Budget, prepare, search
-from checkers.models import MODELS, UNKNOWN, Model, get_model
-from harness.history import Op
-from harness.importers import load_history
+from splitbrain.checkers import _lin_fast
+from splitbrain.checkers._lin_fast import fast_verdict, native_available, native_verdict
+from splitbrain.checkers._lin_plain import plain_verdict
+from splitbrain.checkers._lin_search import Interrupted, _Budget, prepare, search
+from splitbrain.checkers.models import MODELS, UNKNOWN, Model, get_model
+from splitbrain.harness.history import Op
+from splitbrain.harness.importers import load_history
 from test_brute_force import _perturb, brute_force, random_history, simulate
 
 from tests._paths import CORPUS
@@ -40,7 +40,7 @@ def _parts(history, name):
 
 
 def _python_search(part, model) -> bool:
-    """The pure-Python full search (checkers._lin_search), the checker's reference path."""
+    """The pure-Python full search (splitbrain.checkers._lin_search), the checker's reference path."""
     prep = prepare(part, model)
     return search(prep, model, NO_LIMIT) is None
 
@@ -325,11 +325,11 @@ def test_generated_fifty_client_kv_histories():
 def test_the_pure_path_without_the_native_module():
     # a fresh interpreter where the module can't be imported: fast_verdict is plain_verdict
     code = ("import sys; sys.modules['checkers._lin_native'] = None\n"
-            "from checkers import _lin_fast\n"
+            "from splitbrain.checkers import _lin_fast\n"
             "assert _lin_fast._lin_native is None and not _lin_fast.native_available()\n"
-            "from checkers._lin_search import _Budget\n"
-            "from checkers.models import get_model\n"
-            "from harness.history import Op\n"
+            "from splitbrain.checkers._lin_search import _Budget\n"
+            "from splitbrain.checkers.models import get_model\n"
+            "from splitbrain.harness.history import Op\n"
             "h = [Op(0, 0, 0, 'invoke', 'write', 1), Op(1, 1, 0, 'ok', 'write', 1)]\n"
             "assert _lin_fast.fast_verdict(h, get_model('register'), _Budget(None, None)) is True\n")
     r = subprocess.run([sys.executable, "-c", code], cwd=os.path.dirname(os.path.dirname(__file__)),

@@ -15,11 +15,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import checkers._lin_parts as lin_parts
-from checkers._lin_parts import FIRST_SLICE_CHECKS, SLICE_GROWTH, run_parts
-from checkers.linearizable import check_linearizable
-from checkers.simulate import corrupt_one_read, kv_history
-from harness.history import Op
+import splitbrain.checkers._lin_parts as lin_parts
+from splitbrain.checkers._lin_parts import FIRST_SLICE_CHECKS, SLICE_GROWTH, run_parts
+from splitbrain.checkers.linearizable import check_linearizable
+from splitbrain.checkers.simulate import corrupt_one_read, kv_history
+from splitbrain.harness.history import Op
 
 FOREVER = None
 
@@ -185,8 +185,8 @@ def test_a_parallel_check_prints_nothing_on_stderr(tmp_path):
         for o in h:
             f.write(json.dumps({"index": o.index, "time": o.time, "process": o.process, "type": o.type, "f": o.f,
                                 "key": o.key, "value": o.value}) + "\n")
-    code = ("import sys, checkers._lin_parts as p; p.PARALLEL_AFTER_S = -1.0\n"
-            "from harness.cli import main\n"
+    code = ("import sys, splitbrain.checkers._lin_parts as p; p.PARALLEL_AFTER_S = -1.0\n"
+            "from splitbrain.harness.cli import main\n"
             f"sys.argv = ['splitbrain', 'check', {str(path)!r}, '--model', 'kv']\n"
             "main()\n")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=100,

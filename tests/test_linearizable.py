@@ -10,10 +10,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import checkers.linearizable as lin
-import checkers._lin_parts as lin_parts
-from checkers.linearizable import check_linearizable
-from harness.history import Op
+import splitbrain.checkers.linearizable as lin
+import splitbrain.checkers._lin_parts as lin_parts
+from splitbrain.checkers.linearizable import check_linearizable
+from splitbrain.harness.history import Op
 from test_brute_force import NEVER, simulate
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])

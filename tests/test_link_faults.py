@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from _cli import splitbrain
-from harness.state import StateStore, process_is
-from nemesis import PACKAGES
-from nemesis.link_appliers import check_params, queue_chain, senders_to
-from nemesis.netqueue import hold_seconds, parse_args
+from splitbrain.harness.state import StateStore, process_is
+from splitbrain.nemesis import PACKAGES
+from splitbrain.nemesis.link_appliers import check_params, queue_chain, senders_to
+from splitbrain.nemesis.netqueue import hold_seconds, parse_args
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -90,8 +90,8 @@ def _helpers(store: StateStore, run_id: str) -> dict:
 @pytest.mark.netns
 @pytest.mark.timeout(150)
 def test_delay_duplicate_and_rate_through_the_cli_measured_and_healed(cli_cluster, sb_state_dir):
-    from harness.cluster import attach
-    from nemesis.linkprobe import measure, throughput
+    from splitbrain.harness.cluster import attach
+    from splitbrain.nemesis.linkprobe import measure, throughput
 
     env, run_id = cli_cluster
     store = StateStore(sb_state_dir)
@@ -135,8 +135,8 @@ def test_delay_duplicate_and_rate_through_the_cli_measured_and_healed(cli_cluste
 @pytest.mark.netns
 @pytest.mark.timeout(90)
 def test_reorder_lets_later_packets_overtake(cli_cluster):
-    from harness.cluster import attach
-    from nemesis.linkprobe import measure
+    from splitbrain.harness.cluster import attach
+    from splitbrain.nemesis.linkprobe import measure
 
     env, run_id = cli_cluster
     out = splitbrain("nemesis", "reorder", "--probability", "0.3", "--ms", "40", "--shape", "one-way", env=env)
@@ -165,7 +165,7 @@ def test_cleanup_without_heal_kills_the_packet_program(cli_cluster, sb_state_dir
 
 
 def test_amounts_and_flips_come_from_the_test_options():
-    from harness.runner import _configured
+    from splitbrain.harness.runner import _configured
     assert _configured(PACKAGES["delay"], {"delay_amounts": [300]}).amounts == (300,)
     assert _configured(PACKAGES["rate"], {"rate_amounts": [64]}).amounts == (64,)
     assert _configured(PACKAGES["corrupt"], {"corrupt_flips": 4}).flips == 4
@@ -173,8 +173,8 @@ def test_amounts_and_flips_come_from_the_test_options():
 
 
 def test_refused_on_ssh_clusters():
-    from harness.errors import BadInput
-    from nemesis.link_appliers import refuse_remote
+    from splitbrain.harness.errors import BadInput
+    from splitbrain.nemesis.link_appliers import refuse_remote
 
     class Remote:
         python = "python3"
@@ -190,7 +190,7 @@ def test_refused_on_ssh_clusters():
 
 
 def test_a_systems_partition_shapes_do_not_leak_into_link_faults():
-    from harness.runner import _configured
+    from splitbrain.harness.runner import _configured
     opts = {"partition_shapes": ["isolate-leader"], "delay_shapes": ["halves"]}
     assert _configured(PACKAGES["partition"], opts).shapes == ("isolate-leader",)
     assert _configured(PACKAGES["delay"], opts).shapes == ("halves",)
@@ -198,7 +198,7 @@ def test_a_systems_partition_shapes_do_not_leak_into_link_faults():
 
 
 def test_counts_are_the_last_programs_own():
-    from nemesis.link_appliers import last_counts
+    from splitbrain.nemesis.link_appliers import last_counts
     log = '{"bound": 17}\n{"packets": 5}\n{"bound": 17}\n'
     assert last_counts(log) is None  # the last program was killed before it printed
     assert last_counts(log + '{"packets": 9}\n') == {"packets": 9}

@@ -10,11 +10,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness import client_errors
-from harness.api import Invocation
-from nemesis import PACKAGES
-from nemesis.grudge import pairs
-from nemesis.targets import TARGETS, cut_off, select_nodes, size
+from splitbrain.harness import client_errors
+from splitbrain.harness.api import Invocation
+from splitbrain.nemesis import PACKAGES
+from splitbrain.nemesis.grudge import pairs
+from splitbrain.nemesis.targets import TARGETS, cut_off, select_nodes, size
 
 NAMED = {"one": lambda n: 1, "minority": lambda n: (n - 1) // 2, "majority": lambda n: n // 2 + 1,
          "all": lambda n: n}
@@ -130,7 +130,7 @@ class _System:
 def test_the_runner_reaims_leader_and_primaries_faults_when_they_are_applied(leader, primaries):
     import asyncio
 
-    from harness.runner import _LeaderAwareNemesis
+    from splitbrain.harness.runner import _LeaderAwareNemesis
 
     async def go():
         rec = _Recorder()

@@ -81,7 +81,7 @@ class QuorumKV(System):
     }
     workloads = ("register", "kv", "set", "counter")
     base_port = 7000
-    package = "systems_under_test.quorum_kv"
+    package = "splitbrain.systems_under_test.quorum_kv"
     data_files = ("wal.jsonl", "snapshot.json")
 
     def node_command(self, python: str, config_path: str) -> list[str]:

@@ -179,7 +179,7 @@ class RaftKV(System):
     }
     workloads = ("register", "kv", "set", "counter")
     base_port = 7000
-    package = "systems_under_test.raft_kv"
+    package = "splitbrain.systems_under_test.raft_kv"
     data_files = ("raft.sqlite3", "raft.sqlite3-wal")
 
     def node_command(self, python: str, config_path: str) -> list[str]:

@@ -17,10 +17,10 @@ from __future__ import annotations
 import asyncio
 import time
 
-from harness.api import Completion, Invocation, NodeAddress
-from harness.jsonline_client import JsonLineClient, JsonLineConnection
-from harness.systems import register_system
-from harness.systems.echo import EchoSystem
+from splitbrain.harness.api import Completion, Invocation, NodeAddress
+from splitbrain.harness.jsonline_client import JsonLineClient, JsonLineConnection
+from splitbrain.harness.systems import register_system
+from splitbrain.harness.systems.echo import EchoSystem
 
 FAKETIME_LINE = ("libfaketime: Unexpected recursive calls to clock_gettime() without proper initialization. "
                  "Trying alternative.")

@@ -5,8 +5,8 @@ Found by ``splitbrain --plugin splitbrain_postgres`` or, once installed, by its 
 The adapter (and psycopg) is imported only when a test uses it.
 """
 
-from harness.client_errors import register_error
-from harness.systems import register_system
+from splitbrain.harness.client_errors import register_error
+from splitbrain.harness.systems import register_system
 
 
 def register() -> None:
