@@ -1,0 +1,48 @@
+"""What the two dependency inferences (list-append, rw-register) share: anomaly bookkeeping and value formatting."""
+
+from __future__ import annotations
+
+from checkers.txn.txns import Txn
+
+#: Evidence kept per anomaly type; the count is always exact.
+MAX_EXAMPLES = 20
+
+
+def fmt(v) -> str:
+    """A value as the explanations show it: lists in brackets, nil for null."""
+    if isinstance(v, list):
+        return "[" + " ".join(fmt(x) for x in v) + "]"
+    return "nil" if v is None else str(v)
+
+
+class Inference:
+    """Run once over the transactions in ``__init__``: fills ``adj`` with ww/wr/rw edges, ``anomalies`` (type ->
+    up to MAX_EXAMPLES examples, each with an ``explanation`` sentence) and ``counts``; ``problems`` lists what
+    makes the history uncheckable (non-unique writes). ``explain(a, b, kind)`` says in one sentence why an edge
+    exists, or None."""
+
+    kind = ""
+
+    def __init__(self, txns: list[Txn], adj: list[dict]):
+        self.txns = txns
+        self.adj = adj
+        self.anomalies: dict[str, list[dict]] = {}
+        self.counts: dict[str, int] = {}
+        self.problems: list[str] = []
+
+    def _note(self, kind: str, **evidence) -> None:
+        self.counts[kind] = self.counts.get(kind, 0) + 1
+        ex = self.anomalies.setdefault(kind, [])
+        if len(ex) < MAX_EXAMPLES:
+            ex.append({"type": kind, **evidence})
+
+    def _name(self, tid: int) -> str:
+        return self.txns[tid].name
+
+    def _not_unique(self, what: str, v, k, first: int, second: Txn) -> None:
+        if len(self.problems) < MAX_EXAMPLES:
+            self.problems.append(f"{fmt(v)} was {what} key {fmt(k)} by both {self._name(first)} and {second.name} "
+                                 f"(values must be unique per key)")
+
+    def explain(self, a: int, b: int, kind: int) -> str | None:
+        raise NotImplementedError
