@@ -21,7 +21,7 @@ from __future__ import annotations
 from checkers.txn.base import Inference
 from checkers.txn.base import fmt as _fmt
 from checkers.txn.graph import RW, WR, WW
-from checkers.txn.txns import APPEND, FAIL, OK, READ, Txn, TxnFormatError
+from checkers.txn.txns import APPEND, FAIL, OK, READ, Txn, TxnFormatError, bad_mop
 
 
 class AppendInference(Inference):
@@ -44,70 +44,64 @@ class AppendInference(Inference):
         ext: list = []             # (txn id, key, list) committed external reads
         inter: dict = {}           # key -> elements their writer followed with another append to the key
         rmw: dict = {}             # key -> {length read: [txn ids that then appended]}
-        for t in txns:
-            tid = t.id
-            if t.type == FAIL:
-                for f, k, x in t.mops:
+        # The hot loop of the checker: locals bound once, rare cases in helpers.
+        appender_get, reads_get, ext_append = appender.get, reads.get, ext.append
+        t = None
+        try:
+            for t in txns:
+                tid = t.id
+                typ = t.type
+                if typ == FAIL:
+                    for f, k, x in t.mops:
+                        if f == APPEND:
+                            aborted.setdefault(k, {})[x] = tid
+                    continue
+                ok = typ == OK
+                state = {}         # key -> [known list or None, own appends since, last own append or None]
+                for f, k, v in t.mops:
                     if f == APPEND:
-                        aborted.setdefault(k, {})[x] = tid
-                continue
-            ok = t.type == OK
-            state = None           # key -> [known list or None, own appends since, last own append or None]
-            for f, k, v in t.mops:
-                if f == APPEND:
-                    a = appender.get(k)
-                    if a is None:
-                        a = appender[k] = {}
-                    elif v in a and a[v] != tid:
-                        self._not_unique("appended to", v, k, a[v], t)
-                    a[v] = tid
-                    if state is None:
-                        state = {}
-                    s = state.get(k)
-                    if s is None:
-                        state[k] = [None, [v], v]
-                        continue
-                    if s[2] is not None:
-                        inter.setdefault(k, set()).add(s[2])
-                    elif ok and s[0] is not None:
-                        rmw.setdefault(k, {}).setdefault(len(s[0]), []).append(tid)
-                    s[1].append(v)
-                    s[2] = v
-                elif f == READ:
-                    if not ok:
-                        continue
-                    if v is None:
-                        v = []
-                    elif type(v) is not list:
-                        raise TxnFormatError(f"op {t.index}: a read of list key {_fmt(k)} returned "
-                                             f"{v!r:.60}, not a list")
-                    rk = reads.get(k)
-                    if rk is None:
-                        reads[k] = [(tid, v)]
+                        a = appender_get(k)
+                        if a is None:
+                            a = appender[k] = {}
+                        elif v in a and a[v] != tid:
+                            self._not_unique("appended to", v, k, a[v], t)
+                        a[v] = tid
+                        s = state.get(k)
+                        if s is None:
+                            state[k] = [None, [v], v]
+                            continue
+                        if s[2] is not None:
+                            inter.setdefault(k, set()).add(s[2])
+                        elif ok and s[0] is not None:
+                            rmw.setdefault(k, {}).setdefault(len(s[0]), []).append(tid)
+                        s[1].append(v)
+                        s[2] = v
+                    elif f == READ:
+                        if not ok:
+                            continue
+                        if v is None:
+                            v = []
+                        elif type(v) is not list:
+                            raise TxnFormatError(f"op {t.index}: a read of list key {_fmt(k)} returned "
+                                                 f"{v!r:.60}, not a list")
+                        rk = reads_get(k)
+                        if rk is None:
+                            reads[k] = [(tid, v)]
+                        else:
+                            rk.append((tid, v))
+                        s = state.get(k)
+                        if s is None:
+                            ext_append((tid, k, v))
+                            state[k] = [v, [], None]
+                        else:
+                            self._reread(t, k, v, s)
                     else:
-                        rk.append((tid, v))
-                    if state is None:
-                        state = {}
-                    s = state.get(k)
-                    if s is None:
-                        ext.append((tid, k, v))
-                        state[k] = [v, [], None]
-                        continue
-                    known, own = s[0], s[1]
-                    if known is not None:
-                        if v != known + own:
-                            self._note("internal", txn=t.name, key=k, read=v, expected=known + own,
-                                       explanation=f"{t.name} read {_fmt(k)} = {_fmt(v)}, but its own earlier "
-                                       f"read and appends say it should be {_fmt(known + own)}")
-                    elif v[len(v) - len(own):] != own:
-                        self._note("internal", txn=t.name, key=k, read=v, expected_suffix=own,
-                                   explanation=f"{t.name} read {_fmt(k)} = {_fmt(v)} after appending "
-                                   f"{_fmt(own)}, which the read does not end with")
-                    s[0] = v
-                    s[1] = []
-                else:
-                    raise TxnFormatError(f"op {t.index}: a {f!r} micro-op in a list-append history "
-                                         f"(key {_fmt(k)}); write-registers and lists can't be mixed")
+                        raise TxnFormatError(f"op {t.index}: a {f!r} micro-op in a list-append history "
+                                             f"(key {_fmt(k)}); write-registers and lists can't be mixed")
+        except (ValueError, TypeError) as e:
+            if isinstance(e, TxnFormatError):
+                raise
+            raise bad_mop(t) from None
         self._orders(reads, aborted)
         self._edges(ext, inter)
         for k, by_len in rmw.items():
@@ -116,8 +110,24 @@ class AppendInference(Inference):
                     names = [self._name(x) for x in tids]
                     read = self.order.get(k, [])[:n]
                     self._note("lost-update", key=k, read=read, txns=names,
-                               explanation=f"{' and '.join(names[:4])} {'both' if len(names) == 2 else 'all'} read {_fmt(k)} = {_fmt(read)} and "
-                               f"then appended to it: only one of them can have come first")
+                               explanation=f"{' and '.join(names[:4])} {'both' if len(names) == 2 else 'all'} "
+                               f"read {_fmt(k)} = {_fmt(read)} and then appended to it: only one of them can have "
+                               f"come first")
+
+    def _reread(self, t: Txn, k, v: list, s: list) -> None:
+        """A read of a key the transaction already read or appended to: it must agree with both."""
+        known, own = s[0], s[1]
+        if known is not None:
+            if v != known + own:
+                self._note("internal", txn=t.name, key=k, read=v, expected=known + own,
+                           explanation=f"{t.name} read {_fmt(k)} = {_fmt(v)}, but its own earlier read and "
+                           f"appends say it should be {_fmt(known + own)}")
+        elif v[len(v) - len(own):] != own:
+            self._note("internal", txn=t.name, key=k, read=v, expected_suffix=own,
+                       explanation=f"{t.name} read {_fmt(k)} = {_fmt(v)} after appending {_fmt(own)}, which the "
+                       f"read does not end with")
+        s[0] = v
+        s[1] = []
 
     def _orders(self, reads: dict, aborted: dict) -> None:
         """The version order of each key, and the anomalies of reads that don't fit it."""

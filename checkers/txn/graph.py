@@ -12,6 +12,7 @@ from typing import Iterable
 
 WW, WR, RW, PROCESS, REALTIME = 1, 2, 4, 8, 16
 DATA = WW | WR | RW
+ALL = DATA | PROCESS | REALTIME
 KIND_NAMES = {WW: "ww", WR: "wr", RW: "rw", PROCESS: "process", REALTIME: "realtime"}
 
 
@@ -25,19 +26,15 @@ def add_edge(adj: list[dict], a: int, b: int, kind: int) -> None:
 
 
 def cyclic_part(adj: list[dict], mask: int, nodes: Iterable[int] | None = None) -> list[int]:
-    """The nodes (of ``nodes``, default all) left after repeatedly removing nodes with no incoming and then no
-    outgoing ``mask`` edges inside the set: every cycle lies in what is left, and an acyclic graph leaves nothing.
-    This is the cheap test that settles a valid history without an SCC search."""
+    """The nodes (of ``nodes``, default all) left after repeatedly removing nodes with no incoming ``mask`` edges
+    inside the set: every cycle lies in what is left (with whatever the cycles lead to), and an acyclic graph
+    leaves nothing. This is the cheap test that settles a valid history without an SCC search."""
     if nodes is None:
-        alive = None
-        order = range(len(adj))
-    else:
-        alive = set(nodes)
-        order = alive
-    indeg = dict.fromkeys(order, 0)
-    for a in order:
+        return _cyclic_part_all(adj, mask)
+    indeg = dict.fromkeys(nodes, 0)
+    for a in indeg:
         for b, m in adj[a].items():
-            if m & mask and (alive is None or b in alive):
+            if m & mask and b in indeg:
                 indeg[b] += 1
     queue = [a for a, d in indeg.items() if d == 0]
     while queue:
@@ -50,6 +47,30 @@ def cyclic_part(adj: list[dict], mask: int, nodes: Iterable[int] | None = None) 
                 if d == 0:
                     queue.append(b)
     return list(indeg)
+
+
+def _cyclic_part_all(adj: list[dict], mask: int) -> list[int]:
+    """cyclic_part over the whole graph, with lists for speed (the hot path of a valid history)."""
+    n = len(adj)
+    indeg = [0] * n
+    if mask == ALL:
+        for d in adj:
+            for b in d:
+                indeg[b] += 1
+    else:
+        for d in adj:
+            for b, m in d.items():
+                if m & mask:
+                    indeg[b] += 1
+    queue = [a for a in range(n) if not indeg[a]]
+    pop, push = queue.pop, queue.append
+    while queue:
+        for b, m in adj[pop()].items():
+            if m & mask:
+                indeg[b] -= 1
+                if not indeg[b]:
+                    push(b)
+    return [a for a in range(n) if indeg[a] > 0]
 
 
 def sccs(adj: list[dict], mask: int, nodes: Iterable[int]) -> list[list[int]]:

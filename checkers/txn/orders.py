@@ -26,19 +26,13 @@ def add_process_edges(txns: list[Txn], adj: list[dict]) -> None:
         last[t.process] = t.id
 
 
-def add_realtime_edges(txns: list[Txn], adj: list[dict], history_len: int) -> None:
-    events: list = [None] * history_len   # position -> txn id (invoke) or ~txn id (ok completion)
-    for t in txns:
-        if t.type == FAIL:
-            continue
-        events[t.invoke_pos] = t.id
-        if t.type == OK:
-            events[t.complete_pos] = ~t.id
+def add_realtime_edges(txns: list[Txn], adj: list[dict], events: list[int]) -> None:
+    """``events`` is the sequence :func:`checkers.txn.txns.collect` records: ``id`` at an invoke, ``~id`` at an
+    ``ok`` completion. A failed transaction may get incoming real-time edges; it has no others, so they close no
+    cycle."""
     frontier: set[int] = set()
     preds: dict[int, tuple] = {}
     for e in events:
-        if e is None:
-            continue
         if e >= 0:
             for p in frontier:
                 d = adj[p]

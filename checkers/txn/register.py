@@ -22,7 +22,7 @@ from __future__ import annotations
 from checkers.txn.base import Inference
 from checkers.txn.base import fmt as _fmt
 from checkers.txn.graph import RW, WR, WW
-from checkers.txn.txns import FAIL, OK, READ, WRITE, Txn, TxnFormatError
+from checkers.txn.txns import FAIL, OK, READ, WRITE, Txn, TxnFormatError, bad_mop
 
 _NIL = object()  # "no value known yet" in a transaction's own view of a key (None is the register's nil)
 
@@ -45,63 +45,69 @@ class RegisterInference(Inference):
         inter: dict = {}        # key -> values their writer overwrote within the transaction
         ext: list = []          # (txn id, key, value) committed external reads
         readers: dict = {}      # key -> {value: [txn ids]} committed external reads
-        for t in txns:
-            tid = t.id
-            if t.type == FAIL:
-                for f, k, x in t.mops:
+        t = None
+        try:
+            for t in txns:
+                tid = t.id
+                if t.type == FAIL:
+                    for f, k, x in t.mops:
+                        if f == WRITE:
+                            aborted.setdefault(k, {})[x] = tid
+                    continue
+                ok = t.type == OK
+                view = None         # key -> the value this transaction last read or wrote there
+                last = None         # key -> this transaction's last write
+                first_read = None   # key -> what its external read of the key returned
+                for f, k, v in t.mops:
                     if f == WRITE:
-                        aborted.setdefault(k, {})[x] = tid
-                continue
-            ok = t.type == OK
-            view = None         # key -> the value this transaction last read or wrote there
-            last = None         # key -> this transaction's last write
-            first_read = None   # key -> what its external read of the key returned
-            for f, k, v in t.mops:
-                if f == WRITE:
-                    w = writer.get(k)
-                    if w is None:
-                        w = writer[k] = {}
-                    elif v in w and w[v] != tid:
-                        self._not_unique("written to", v, k, w[v], t)
-                    w[v] = tid
-                    if last is None:
-                        last = {}
-                    if view is None:
-                        view = {}
-                    p = last.get(k, _NIL)
-                    if p is not _NIL:
-                        inter.setdefault(k, set()).add(p)
-                    last[k] = v
-                    view[k] = v
-                elif f == READ:
-                    if not ok:
-                        continue
-                    if view is None:
-                        view = {}
-                    seen = view.get(k, _NIL)
-                    if seen is _NIL:
-                        try:
-                            readers.setdefault(k, {}).setdefault(v, []).append(tid)
-                        except TypeError:
-                            raise TxnFormatError(f"op {t.index}: a register read of {_fmt(k)} returned "
-                                                 f"{v!r:.60}, which is not a single value") from None
-                        ext.append((tid, k, v))
+                        w = writer.get(k)
+                        if w is None:
+                            w = writer[k] = {}
+                        elif v in w and w[v] != tid:
+                            self._not_unique("written to", v, k, w[v], t)
+                        w[v] = tid
+                        if last is None:
+                            last = {}
+                        if view is None:
+                            view = {}
+                        p = last.get(k, _NIL)
+                        if p is not _NIL:
+                            inter.setdefault(k, set()).add(p)
+                        last[k] = v
                         view[k] = v
-                        if first_read is None:
-                            first_read = {}
-                        first_read[k] = v
-                    elif seen != v:
-                        self._note("internal", txn=t.name, key=k, read=v, expected=seen,
-                                   explanation=f"{t.name} read {_fmt(k)} = {_fmt(v)}, but its own earlier read "
-                                   f"or write says {_fmt(seen)}")
-                else:
-                    raise TxnFormatError(f"op {t.index}: a {f!r} micro-op in a rw-register history "
-                                         f"(key {_fmt(k)}); write-registers and lists can't be mixed")
-            if last is not None:
-                for k, x in last.items():
-                    installed.setdefault(k, []).append((tid, x))
-                    if ok and first_read is not None and k in first_read:
-                        self.wfr[(tid, k)] = first_read[k]
+                    elif f == READ:
+                        if not ok:
+                            continue
+                        if view is None:
+                            view = {}
+                        seen = view.get(k, _NIL)
+                        if seen is _NIL:
+                            try:
+                                readers.setdefault(k, {}).setdefault(v, []).append(tid)
+                            except TypeError:
+                                raise TxnFormatError(f"op {t.index}: a register read of {_fmt(k)} returned "
+                                                     f"{v!r:.60}, which is not a single value") from None
+                            ext.append((tid, k, v))
+                            view[k] = v
+                            if first_read is None:
+                                first_read = {}
+                            first_read[k] = v
+                        elif seen != v:
+                            self._note("internal", txn=t.name, key=k, read=v, expected=seen,
+                                       explanation=f"{t.name} read {_fmt(k)} = {_fmt(v)}, but its own earlier read "
+                                       f"or write says {_fmt(seen)}")
+                    else:
+                        raise TxnFormatError(f"op {t.index}: a {f!r} micro-op in a rw-register history "
+                                             f"(key {_fmt(k)}); write-registers and lists can't be mixed")
+                if last is not None:
+                    for k, x in last.items():
+                        installed.setdefault(k, []).append((tid, x))
+                        if ok and first_read is not None and k in first_read:
+                            self.wfr[(tid, k)] = first_read[k]
+        except (ValueError, TypeError) as e:
+            if isinstance(e, TxnFormatError):
+                raise
+            raise bad_mop(t) from None
         for tid, k, v in ext:
             if v is None:
                 continue

@@ -51,42 +51,60 @@ class Txn:
 
 
 def _check_mops(value: Any, index: int) -> list:
-    if not isinstance(value, list):
+    """The value if it is a list; its micro-ops are checked where they are read (``check_mop``), which is cheaper
+    than a separate pass."""
+    if type(value) is not list:
         raise TxnFormatError(f"op {index}: a txn's value must be a list of micro-ops, got {value!r:.80}")
-    for m in value:
-        if type(m) is not list or len(m) != 3 or m[0] not in _MOP_FS:
-            raise TxnFormatError(f"op {index}: {m!r:.80} is not a micro-op ([\"r\", k, v], [\"append\", k, x] "
-                                 f"or [\"w\", k, x])")
     return value
 
 
-def collect(history: Sequence[Op]) -> list[Txn]:
+def bad_mop(t: "Txn") -> TxnFormatError:
+    """The error for the first micro-op of ``t`` that is not one (call when unpacking its micro-ops failed)."""
+    for m in t.mops:
+        if type(m) is not list or len(m) != 3 or m[0] not in _MOP_FS:
+            return TxnFormatError(f"op {t.index}: {m!r:.80} is not a micro-op ([\"r\", k, v], [\"append\", k, x] "
+                                  f"or [\"w\", k, x])")
+    return TxnFormatError(f"op {t.index}: malformed micro-ops {t.mops!r:.80}")
+
+
+def collect(history: Sequence[Op], events: list | None = None) -> list[Txn]:
     """The transactions of a history, in invoke order. Non-txn ops (nemesis, anything else) are skipped.
 
-    Raises TxnFormatError for a txn value that is not a list of micro-ops.
+    With ``events``, appends the real-time sequence to it as it goes: a transaction's id at its invoke and ``~id``
+    at its ``ok`` completion (what :func:`checkers.txn.orders.add_realtime_edges` sweeps). Raises TxnFormatError
+    for a txn value that is not a list.
     """
     txns: list[Txn] = []
     pending: dict[Any, Txn] = {}
+    push = txns.append
+    mark = events.append if events is not None else None
     for pos, op in enumerate(history):
         if op.f != TXN:
             continue
         if op.type == INVOKE:
-            t = Txn(len(txns), op.index, op.process, INFO, _check_mops(op.value, op.index), pos, None, op.node)
-            txns.append(t)
+            value = op.value
+            if type(value) is not list:
+                _check_mops(value, op.index)
+            t = Txn(len(txns), op.index, op.process, INFO, value, pos, None, op.node)
+            push(t)
             pending[op.process] = t
+            if mark is not None:
+                mark(t.id)
             continue
         t = pending.pop(op.process, None)
         if t is None:
             continue  # a completion without an invoke: the history validator rejects those
-        t.complete_pos = pos
         t.index = op.index
-        if op.type == OK:
+        typ = op.type
+        if typ == OK:
             t.type = OK
+            t.complete_pos = pos
             if op.value is not None:
                 t.mops = _check_mops(op.value, op.index)
-        elif op.type == FAIL:
+            if mark is not None:
+                mark(~t.id)
+        elif typ == FAIL:
             t.type = FAIL
-        else:
-            t.type = INFO
-            t.complete_pos = None  # an info completion says nothing about when the txn took effect
+            t.complete_pos = pos
+        # an info completion says nothing about when the transaction took effect: it stays pending for good
     return txns
