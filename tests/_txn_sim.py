@@ -45,10 +45,8 @@ def _apply(state: dict, mop: list, kind: str, reads_from: dict | None = None) ->
         cur = src.get(k)
         return ["r", k, list(cur) if kind == "list-append" and cur is not None else
                 ([] if kind == "list-append" else cur)]
-    if kind == "list-append":
-        state[k] = state.get(k, ()) + (v,)
-    else:
-        state[k] = v
+    for view in (state,) if reads_from is None else (state, reads_from):  # its own writes show in its view
+        view[k] = view.get(k, ()) + (v,) if kind == "list-append" else v
     return [f, k, v]
 
 

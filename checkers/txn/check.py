@@ -20,7 +20,7 @@ from checkers.txn.graph import DATA, KIND_NAMES, PROCESS, REALTIME, RW, cyclic_p
 from checkers.txn.models import DESCRIPTIONS, MODELS, NEEDS
 from checkers.txn.orders import add_process_edges, add_realtime_edges
 from checkers.txn.register import RegisterInference
-from checkers.txn.txns import APPEND, OK, WRITE, Txn, TxnFormatError, collect
+from checkers.txn.txns import APPEND, OK, WRITE, Txn, TxnFormatError, bad_mop, collect
 from harness.history import FAIL, INFO, Op
 
 UNKNOWN = "unknown"
@@ -28,13 +28,20 @@ KINDS = ("auto", "list-append", "rw-register")
 
 
 def _detect_kind(txns: list[Txn]) -> str:
+    """list-append or rw-register, by the first write micro-op, else by the first read that returned something."""
+    read_kind = None
     for t in txns:
-        for f, _, _ in t.mops:
-            if f == APPEND:
-                return "list-append"
-            if f == WRITE:
-                return "rw-register"
-    return "list-append"  # reads only: nothing to infer either way
+        try:
+            for f, _, v in t.mops:
+                if f == APPEND:
+                    return "list-append"
+                if f == WRITE:
+                    return "rw-register"
+                if read_kind is None and v is not None and t.type == OK:
+                    read_kind = "list-append" if type(v) is list else "rw-register"
+        except (ValueError, TypeError):
+            raise bad_mop(t) from None
+    return read_kind or "list-append"
 
 
 def check_txn(history: Sequence[Op], **options) -> dict:
