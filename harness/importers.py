@@ -113,6 +113,12 @@ def _make_op(n: int, where: str, *, time: Any, process: Any, type: Any, f: Any, 
               key, None if error is None else str(error))
 
 
+def _fast_txn_map(text: str) -> dict | None:
+    from harness.importers_txn import fast_txn_map
+
+    return fast_txn_map(text)
+
+
 def read_edn_history(path: str | Path) -> list[Op]:
     """One EDN map per line (Jepsen ``history.edn``, Porcupine's kv files). Blank lines are skipped."""
     path = Path(path)
@@ -123,6 +129,8 @@ def read_edn_history(path: str | Path) -> list[Op]:
             continue
         where = f"{path}:{lineno}"
         d = _fast_edn_map(text)
+        if d is None:
+            d = _fast_txn_map(text)  # Jepsen txn ops (harness/importers_txn.py)
         if d is None:
             try:
                 raw = edn_format.loads(text)

@@ -4,12 +4,16 @@ histories."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from hypothesis import given, settings, strategies as st
 
 from checkers.txn import check_txn
 from checkers.txn.graph import RW, WR, WW, cyclic_part, new_graph, add_edge, sccs, shortest_path
 from harness.history import Op, validate_history
 from tests._txn_sim import simulate
+
+DATA = Path(__file__).parent / "data"
 
 
 class T:
@@ -293,3 +297,39 @@ def test_each_injected_fault_is_caught_and_named(seed, kind, fault):
         assert r["anomalies"][a][0]["explanation"]
     if fault == "stale-read":  # read-only transactions reading an old state: serializable all the same
         assert check_txn(h, model="serializable")["valid"] is True
+
+
+# --- Jepsen's txn histories ---
+
+def test_imported_jepsen_list_append_history():
+    from harness.importers import load_history
+
+    h = load_history(DATA / "jepsen-list-append-g-single.edn")
+    assert h[0].value == [["append", 1, 1], ["append", 2, 1]] and h[3].value == [["r", 1, [1]], ["r", 2, []]]
+    r = check_txn(h)
+    assert r["valid"] is False and r["anomaly_types"] == ["G-single"] and r["info"] == 1
+    assert "T3 read key 2 = [] without T2's append of 1" in r["anomalies"]["G-single"][0]["explanation"]
+
+
+def test_imported_jepsen_rw_register_history_is_valid():
+    from harness.importers import load_history
+
+    r = check_txn(load_history(DATA / "jepsen-rw-register-valid.edn"), model="strict-serializable")
+    assert r["valid"] is True and r["kind"] == "rw-register" and r["fail"] == 1
+
+
+def test_the_fast_txn_reader_agrees_with_the_general_edn_reader():
+    import edn_format
+
+    from harness.importers import from_edn
+    from harness.importers_txn import fast_txn_map
+
+    fast = 0
+    for name in ("jepsen-list-append-g-single.edn", "jepsen-rw-register-valid.edn"):
+        for line in (DATA / name).read_text().splitlines():
+            d = fast_txn_map(line)
+            if d is not None:
+                fast += 1
+                assert d == from_edn(edn_format.loads(line))
+    assert fast == 16
+    assert fast_txn_map('{:type :ok, :f :txn, :value [[:r 1 #{1 2}]], :process 0}') is None

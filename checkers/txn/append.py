@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from checkers.txn.base import Inference
 from checkers.txn.base import fmt as _fmt
+from checkers.txn.base import fmt_key as _key
 from checkers.txn.graph import RW, WR, WW
 from checkers.txn.txns import APPEND, FAIL, OK, READ, Txn, TxnFormatError, bad_mop
 
@@ -82,7 +83,7 @@ class AppendInference(Inference):
                         if v is None:
                             v = []
                         elif type(v) is not list:
-                            raise TxnFormatError(f"op {t.index}: a read of list key {_fmt(k)} returned "
+                            raise TxnFormatError(f"op {t.index}: a read of list {_key(k)} returned "
                                                  f"{v!r:.60}, not a list")
                         rk = reads_get(k)
                         if rk is None:
@@ -97,7 +98,7 @@ class AppendInference(Inference):
                             self._reread(t, k, v, s)
                     else:
                         raise TxnFormatError(f"op {t.index}: a {f!r} micro-op in a list-append history "
-                                             f"(key {_fmt(k)}); write-registers and lists can't be mixed")
+                                             f"({_key(k)}); write-registers and lists can't be mixed")
         except (ValueError, TypeError) as e:
             if isinstance(e, TxnFormatError):
                 raise
@@ -111,7 +112,7 @@ class AppendInference(Inference):
                     read = self.order.get(k, [])[:n]
                     self._note("lost-update", key=k, read=read, txns=names,
                                explanation=f"{' and '.join(names[:4])} {'both' if len(names) == 2 else 'all'} "
-                               f"read {_fmt(k)} = {_fmt(read)} and then appended to it: only one of them can have "
+                               f"read {_key(k)} = {_fmt(read)} and then appended to it: only one of them can have "
                                f"come first")
 
     def _reread(self, t: Txn, k, v: list, s: list) -> None:
@@ -120,11 +121,11 @@ class AppendInference(Inference):
         if known is not None:
             if v != known + own:
                 self._note("internal", txn=t.name, key=k, read=v, expected=known + own,
-                           explanation=f"{t.name} read {_fmt(k)} = {_fmt(v)}, but its own earlier read and "
+                           explanation=f"{t.name} read {_key(k)} = {_fmt(v)}, but its own earlier read and "
                            f"appends say it should be {_fmt(known + own)}")
         elif v[len(v) - len(own):] != own:
             self._note("internal", txn=t.name, key=k, read=v, expected_suffix=own,
-                       explanation=f"{t.name} read {_fmt(k)} = {_fmt(v)} after appending {_fmt(own)}, which the "
+                       explanation=f"{t.name} read {_key(k)} = {_fmt(v)} after appending {_fmt(own)}, which the "
                        f"read does not end with")
         s[0] = v
         s[1] = []
@@ -145,12 +146,12 @@ class AppendInference(Inference):
             if len(set(longest)) != len(longest):
                 reader = next(self._name(tid) for tid, v in rs if v is longest)
                 self._note("duplicate-elements", key=k, read=longest, txn=reader,
-                           explanation=f"{reader} read {_fmt(k)} = {_fmt(longest)}, which holds an element twice")
+                           explanation=f"{reader} read {_key(k)} = {_fmt(longest)}, which holds an element twice")
             for tid, v in rs:
                 n = len(v)
                 if n and n < len(longest) and longest[:n] != v:
                     self._note("incompatible-order", key=k, read=v, other=longest, txn=self._name(tid),
-                               explanation=f"{self._name(tid)} read {_fmt(k)} = {_fmt(v)}, which is not a prefix "
+                               explanation=f"{self._name(tid)} read {_key(k)} = {_fmt(v)}, which is not a prefix "
                                f"of another read of it, {_fmt(longest)}")
                     odd.extend(x for x in v if x not in a)
             odd.extend(x for x, w in zip(longest, writers) if w is None)
@@ -159,11 +160,11 @@ class AppendInference(Inference):
                 failed = aborted.get(k, {}).get(x)
                 if failed is not None:
                     self._note("G1a", key=k, element=x, reader=reader, writer=self._name(failed),
-                               explanation=f"{reader} read {_fmt(k)} with {_fmt(x)}, which {self._name(failed)} "
+                               explanation=f"{reader} read {_key(k)} with {_fmt(x)}, which {self._name(failed)} "
                                f"appended and then aborted")
                 else:
                     self._note("garbage-read", key=k, element=x, reader=reader,
-                               explanation=f"{reader} read {_fmt(k)} with {_fmt(x)}, which no transaction "
+                               explanation=f"{reader} read {_key(k)} with {_fmt(x)}, which no transaction "
                                f"appended")
             prev = writers[0] if writers else None
             for w in writers[1:]:
@@ -186,9 +187,9 @@ class AppendInference(Inference):
                     i = inter.get(k)
                     if i is not None and v[-1] in i:
                         self._note("G1b", key=k, element=v[-1], reader=self._name(tid), writer=self._name(w),
-                                   explanation=f"{self._name(tid)} read {_fmt(k)} = {_fmt(v)}, ending in "
+                                   explanation=f"{self._name(tid)} read {_key(k)} = {_fmt(v)}, ending in "
                                    f"{_fmt(v[-1])}, an intermediate append: {self._name(w)} appended more to "
-                                   f"{_fmt(k)} after it")
+                                   f"{_key(k)} after it")
             if prefix and n < len(writers):
                 nx = writers[n]
                 if nx is not None and nx != tid:
@@ -221,16 +222,16 @@ class AppendInference(Inference):
                 i = self._position(k).get(x)
                 ws = self.writers.get(k, [])
                 if i is not None and i + 1 < len(ws) and ws[i + 1] == b:
-                    return (f"{tb.name} appended {_fmt(self.order[k][i + 1])} to {_fmt(k)} right after "
+                    return (f"{tb.name} appended {_fmt(self.order[k][i + 1])} to {_key(k)} right after "
                             f"{ta.name}'s append of {_fmt(x)}")
         elif kind == WR:
             for k, v in self.external_reads(tb):
                 if v and self.appender.get(k, {}).get(v[-1]) == a:
-                    return f"{tb.name} read {_fmt(k)} = {_fmt(v)}, which ends in {ta.name}'s append of {_fmt(v[-1])}"
+                    return f"{tb.name} read {_key(k)} = {_fmt(v)}, which ends in {ta.name}'s append of {_fmt(v[-1])}"
         elif kind == RW:
             for k, v in self.external_reads(ta):
                 ws = self.writers.get(k, [])
                 if len(v) < len(ws) and ws[len(v)] == b:
-                    return (f"{ta.name} read {_fmt(k)} = {_fmt(v)} without {tb.name}'s append of "
+                    return (f"{ta.name} read {_key(k)} = {_fmt(v)} without {tb.name}'s append of "
                             f"{_fmt(self.order[k][len(v)])}, which came next")
         return None

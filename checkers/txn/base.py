@@ -15,6 +15,11 @@ def fmt(v) -> str:
     return "nil" if v is None else str(v)
 
 
+def fmt_key(k) -> str:
+    """A key as the explanations show it: a name as it is, anything else as ``key 3``."""
+    return k if isinstance(k, str) else f"key {fmt(k)}"
+
+
 class Inference:
     """Run once over the transactions in ``__init__``: fills ``adj`` with ww/wr/rw edges, ``anomalies`` (type ->
     up to MAX_EXAMPLES examples, each with an ``explanation`` sentence) and ``counts``; ``problems`` lists what
@@ -41,7 +46,7 @@ class Inference:
 
     def _not_unique(self, what: str, v, k, first: int, second: Txn) -> None:
         if len(self.problems) < MAX_EXAMPLES:
-            self.problems.append(f"{fmt(v)} was {what} key {fmt(k)} by both {self._name(first)} and {second.name} "
+            self.problems.append(f"{fmt(v)} was {what} {fmt_key(k)} by both {self._name(first)} and {second.name} "
                                  f"(values must be unique per key)")
 
     def explain(self, a: int, b: int, kind: int) -> str | None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from checkers.txn.base import Inference
 from checkers.txn.base import fmt as _fmt
+from checkers.txn.base import fmt_key as _key
 from checkers.txn.graph import RW, WR, WW
 from checkers.txn.txns import FAIL, OK, READ, WRITE, Txn, TxnFormatError, bad_mop
 
@@ -85,7 +86,7 @@ class RegisterInference(Inference):
                             try:
                                 readers.setdefault(k, {}).setdefault(v, []).append(tid)
                             except TypeError:
-                                raise TxnFormatError(f"op {t.index}: a register read of {_fmt(k)} returned "
+                                raise TxnFormatError(f"op {t.index}: a register read of {_key(k)} returned "
                                                      f"{v!r:.60}, which is not a single value") from None
                             ext.append((tid, k, v))
                             view[k] = v
@@ -94,11 +95,11 @@ class RegisterInference(Inference):
                             first_read[k] = v
                         elif seen != v:
                             self._note("internal", txn=t.name, key=k, read=v, expected=seen,
-                                       explanation=f"{t.name} read {_fmt(k)} = {_fmt(v)}, but its own earlier read "
+                                       explanation=f"{t.name} read {_key(k)} = {_fmt(v)}, but its own earlier read "
                                        f"or write says {_fmt(seen)}")
                     else:
                         raise TxnFormatError(f"op {t.index}: a {f!r} micro-op in a rw-register history "
-                                             f"(key {_fmt(k)}); write-registers and lists can't be mixed")
+                                             f"({_key(k)}); write-registers and lists can't be mixed")
                 if last is not None:
                     for k, x in last.items():
                         installed.setdefault(k, []).append((tid, x))
@@ -116,11 +117,11 @@ class RegisterInference(Inference):
                 failed = aborted.get(k, {}).get(v)
                 if failed is not None:
                     self._note("G1a", key=k, value=v, reader=self._name(tid), writer=self._name(failed),
-                               explanation=f"{self._name(tid)} read {_fmt(k)} = {_fmt(v)}, which "
+                               explanation=f"{self._name(tid)} read {_key(k)} = {_fmt(v)}, which "
                                f"{self._name(failed)} wrote and then aborted")
                 else:
                     self._note("garbage-read", key=k, value=v, reader=self._name(tid),
-                               explanation=f"{self._name(tid)} read {_fmt(k)} = {_fmt(v)}, which no "
+                               explanation=f"{self._name(tid)} read {_key(k)} = {_fmt(v)}, which no "
                                f"transaction wrote")
                 continue
             if w != tid:
@@ -129,7 +130,7 @@ class RegisterInference(Inference):
                 i = inter.get(k)
                 if i is not None and v in i:
                     self._note("G1b", key=k, value=v, reader=self._name(tid), writer=self._name(w),
-                               explanation=f"{self._name(tid)} read {_fmt(k)} = {_fmt(v)}, an intermediate "
+                               explanation=f"{self._name(tid)} read {_key(k)} = {_fmt(v)}, an intermediate "
                                f"value: {self._name(w)} overwrote it in the same transaction")
         # readers of the initial state -> every transaction that installed a value
         for k, by_value in readers.items():
@@ -159,7 +160,7 @@ class RegisterInference(Inference):
             if len(tids) > 1:
                 names = [self._name(x) for x in tids]
                 self._note("lost-update", key=k, read=v, txns=names,
-                           explanation=f"{' and '.join(names[:4])} {'both' if len(names) == 2 else 'all'} read {_fmt(k)} = {_fmt(v)} and then wrote "
+                           explanation=f"{' and '.join(names[:4])} {'both' if len(names) == 2 else 'all'} read {_key(k)} = {_fmt(v)} and then wrote "
                            f"it: only one of them can have come first")
 
     # --- explanations ---
@@ -175,11 +176,11 @@ class RegisterInference(Inference):
         if kind == WR:
             for f, k, v in tb.mops:
                 if f == READ and v is not None and self.writer.get(k, {}).get(v) == a:
-                    return f"{tb.name} read {_fmt(k)} = {_fmt(v)}, which {ta.name} wrote"
+                    return f"{tb.name} read {_key(k)} = {_fmt(v)}, which {ta.name} wrote"
         elif kind == WW:
             for f, k, x in ta.mops:
                 if f == WRITE and self.wfr.get((b, k), _NIL) == x:
-                    return f"{tb.name} read {_fmt(k)} = {_fmt(x)} ({ta.name}'s write) and then overwrote it"
+                    return f"{tb.name} read {_key(k)} = {_fmt(x)} ({ta.name}'s write) and then overwrote it"
         elif kind == RW:
             for f, k, x in tb.mops:
                 if f != WRITE:
@@ -188,9 +189,9 @@ class RegisterInference(Inference):
                 if not found:
                     continue
                 if v is None:
-                    return (f"{ta.name} read {_fmt(k)} = nil, the initial state, so it came before "
+                    return (f"{ta.name} read {_key(k)} = nil, the initial state, so it came before "
                             f"{tb.name}'s write of {_fmt(x)}")
                 if self.wfr.get((b, k), _NIL) == v:
-                    return (f"{ta.name} read {_fmt(k)} = {_fmt(v)}, which {tb.name} read too and then "
+                    return (f"{ta.name} read {_key(k)} = {_fmt(v)}, which {tb.name} read too and then "
                             f"overwrote with {_fmt(x)}")
         return None
