@@ -42,6 +42,8 @@ _WORKLOADS: dict[str, str] = {
     "causal-kv": "harness.workloads.causal_kv",
     "or-set": "harness.workloads.crdt_or_set",
     "lww-register": "harness.workloads.lww_register",
+    "list-append": "harness.workloads.list_append",
+    "rw-register": "harness.workloads.rw_register",
 }
 
 
