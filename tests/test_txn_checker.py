@@ -333,3 +333,12 @@ def test_the_fast_txn_reader_agrees_with_the_general_edn_reader():
                 assert d == from_edn(edn_format.loads(line))
     assert fast == 16
     assert fast_txn_map('{:type :ok, :f :txn, :value [[:r 1 #{1 2}]], :process 0}') is None
+
+
+def test_lost_append_is_a_real_time_anomaly():
+    h = T().txn(0, [["append", "x", 1], ["append", "y", 1]]).txn(1, [["append", "y", 2]]) \
+        .txn(2, [["r", "x", [1]], ["r", "y", [2]]])
+    r = h.check(model="strict-serializable")
+    assert r["valid"] is False and r["anomaly_types"] == ["lost-append"]
+    assert "T1 appended 1 to y and committed" in r["anomalies"]["lost-append"][0]["explanation"]
+    assert h.check(model="serializable")["models"]["serializable"]["valid"] is True

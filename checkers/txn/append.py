@@ -12,8 +12,9 @@ Only a transaction's *external* reads (before its own appends to that key) give 
 give the order. Non-cycle anomalies: ``G1a`` (an element a failed transaction appended was read), ``G1b`` (a read
 ends in an element its writer followed with another append to the same key), ``internal`` (a read disagrees with
 the transaction's own earlier read and appends), ``duplicate-elements``, ``garbage-read`` (an element nobody
-appended), ``incompatible-order`` and ``lost-update`` (two committed transactions read the same version of a key
-and both appended to it). Appends that no read shows have no known place and give no edges (as in Elle).
+appended), ``incompatible-order``, ``lost-update`` (two committed transactions read the same version of a key
+and both appended to it) and, with real-time order, ``lost-append`` (a committed append no read shows, though
+reads began after it). Appends that no read shows have no known place and give no edges (as in Elle).
 """
 
 from __future__ import annotations
@@ -103,6 +104,7 @@ class AppendInference(Inference):
             if isinstance(e, TxnFormatError):
                 raise
             raise bad_mop(t) from None
+        self._reads = reads
         self._orders(reads, aborted)
         self._edges(ext, inter)
         for k, by_len in rmw.items():
@@ -195,6 +197,31 @@ class AppendInference(Inference):
                 if nx is not None and nx != tid:
                     d = adj[tid]
                     d[nx] = d.get(nx, 0) | RW
+
+    def find_lost_appends(self) -> None:
+        """``lost-append``: an append of a committed transaction that no read shows, though a read of the key began
+        after that transaction completed (real time: only strict serializability rules this out). Checked only
+        where the key's longest read misses the element, so it costs little."""
+        txns = self.txns
+        for k, a in self.appender.items():
+            rs = self._reads.get(k)
+            if not rs:
+                continue
+            seen = self.order.get(k, [])
+            if len(seen) == len(a):
+                continue
+            seen = set(seen)
+            for x, w in a.items():
+                tw = txns[w]
+                if x in seen or tw.type != OK:
+                    continue
+                later = next((tid for tid, _ in rs if txns[tid].invoke_pos > tw.complete_pos), None)
+                if later is not None:
+                    tr = txns[later]
+                    self._note("lost-append", key=k, element=x, writer=tw.name, reader=tr.name,
+                               explanation=f"{tw.name} appended {_fmt(x)} to {_key(k)} and committed, but "
+                               f"{tr.name}, which began after that, read {_key(k)} without it (and so does "
+                               f"every other read)")
 
     # --- explanations (only for the few edges of reported cycles) ---
 

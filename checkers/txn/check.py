@@ -91,6 +91,8 @@ def _check(history: Sequence[Op], *, model: str = "serializable", kind: str = "a
         add_process_edges(txns, adj)
     if realtime:
         add_realtime_edges(txns, adj, events)
+        if isinstance(inference, AppendInference):
+            inference.find_lost_appends()
 
     search = CycleSearch(adj, search_budget)
     timed_out = False

@@ -15,7 +15,7 @@ _RC = ALWAYS + ("G0", "G1a", "G1b", "G1c")
 _SI = _RC + ("G-single", "G-nonadjacent", "lost-update")
 _SER = _RC + ("G-single", "G2-item", "G-nonadjacent", "lost-update")
 _SESSION = _SER + tuple(c + "-process" for c in _CYCLES)
-_STRICT = _SESSION + tuple(c + "-realtime" for c in _CYCLES)
+_STRICT = _SESSION + tuple(c + "-realtime" for c in _CYCLES) + ("lost-append",)
 
 #: model -> anomalies that rule it out.
 MODELS: dict[str, frozenset] = {
@@ -41,6 +41,7 @@ DESCRIPTIONS = {
     "G2-item": "anti-dependency cycle (write skew or worse): two or more rw edges",
     "G-nonadjacent": "a cycle whose rw edges are never adjacent (snapshot isolation forbids it)",
     "lost-update": "two committed transactions read the same version of a key and both wrote it",
+    "lost-append": "a committed append that no read shows, though reads of the key began after it committed",
     "internal": "a transaction's read disagrees with its own earlier reads and writes",
     "garbage-read": "a read saw a value no transaction wrote",
     "duplicate-elements": "a list read holds the same element twice",

@@ -47,6 +47,11 @@ class TwoPCKV(System):
             return {"timeout": round(0.75 * float(options["op_timeout"]), 3)}
         return {}
 
+    def workload_options(self, workload: str) -> dict:
+        """Keys live 8 s (not 2): a killed participant is down for the fault's duration (3 s by default), and what
+        it did wrong on recovery shows only in reads of the keys it held, so those keys must still be in use."""
+        return {"key_window_s": 8.0}
+
     def client(self, variant: str, options: dict) -> JsonLineClient:
         if options.get("workload") not in self.workloads:
             raise BadInput(f"twopc-kv speaks only transactions (workloads: {', '.join(self.workloads)})",

@@ -8,7 +8,8 @@ drops them. A prepared transaction whose outcome does not come asks its coordina
 one: the blocking of 2PC. On start, transactions prepared but not decided in the log are in doubt again: their
 locks are taken back before the node serves anything, and they are resolved by asking.
 
-Variants (bugs): ``no-durable-prepare`` keeps the prepare record in memory only, so a killed participant forgets
+Variants (bugs): ``no-durable-prepare`` keeps the prepare record in memory only (not even written: a write
+without fsync survives kill -9 in the page cache, which would hide the bug), so a killed participant forgets
 a transaction it voted yes for and acknowledges its commit without applying it (atomicity lost);
 ``early-lock-release`` releases the locks once it voted (another transaction then prepares on the old values and
 overwrites the first: lost updates); ``read-uncommitted`` lets reads skip the locks and see prepared, uncommitted
@@ -123,8 +124,8 @@ class Participant:
                 results.append([f, k, v])
         writes = [[k, v] for k, v in view.items()]
         read_keys = [k for k in locked if k not in view]
-        self.log.append({"t": "prepare", "tx": tx, "coord": coord, "writes": writes, "read_keys": read_keys},
-                        durable=self.variant != "no-durable-prepare")
+        if self.variant != "no-durable-prepare":
+            self.log.append({"t": "prepare", "tx": tx, "coord": coord, "writes": writes, "read_keys": read_keys})
         self.prepared[tx] = {"coord": coord, "writes": writes, "keys": locked}
         self.stats["prepared"] += 1
         if self.variant == "early-lock-release":
