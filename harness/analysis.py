@@ -46,6 +46,12 @@ def checkers_for_test(test: dict) -> dict:
     if not model:
         raise BadInput("test.json names neither a workload nor a model; give --model", "test.json")
     limit = test.get("options", {}).get("check_time_limit", 60.0)
+    from checkers.txn.models import MODELS as TXN_MODELS
+
+    if model in TXN_MODELS:  # a transaction history (checkers/txn)
+        from checkers.txn import check_txn
+
+        return {"txn": lambda h: check_txn(h, model=model, time_limit=limit), "stats": check_stats}
     return {"linearizable": lambda h: check_linearizable(h, model, time_limit=limit), "stats": check_stats}
 
 
@@ -111,8 +117,10 @@ def render_report(run_dir: Path) -> Path | None:
 def import_history(path: Path, *, model: str, out: Path, fmt: str = "auto") -> Path:
     """Import a history from another tool into a new run directory ``out`` (which must not exist or be empty)."""
     from checkers.models import get_model
+    from checkers.txn.models import MODELS as TXN_MODELS
 
-    get_model(model)  # a wrong --model is bad input before anything is written
+    if model not in TXN_MODELS:
+        get_model(model)  # a wrong --model is bad input before anything is written
     history = load_history(path, fmt)
     out = Path(out)
     if out.exists() and any(out.iterdir()):
