@@ -342,3 +342,29 @@ def test_lost_append_is_a_real_time_anomaly():
     assert r["valid"] is False and r["anomaly_types"] == ["lost-append"]
     assert "T1 appended 1 to y and committed" in r["anomalies"]["lost-append"][0]["explanation"]
     assert h.check(model="serializable")["models"]["serializable"]["valid"] is True
+
+
+def test_the_result_names_its_worst_anomaly_and_the_report_draws_each_cycle():
+    from reports.txn_cycles import txn_views
+
+    h = conc([["append", "x", 1], ["append", "y", 1]], [["r", "x", [1]], ["r", "y", []]])
+    h.txn(2, [["r", "y", [1]]]).txn(3, [["r", "z", ["<b>"]]])
+    r = h.check()
+    assert r["explanation"].startswith("garbage-read: ") and "G-single" in r["explanation"]
+    views = {v["type"]: v for v in txn_views(r)}
+    drawing = views["G-single"]["drawing"]
+    assert [n["label"] for n in drawing["nodes"]] == ["T3", "T2"]
+    assert sorted(e["kind"] for e in drawing["edges"]) == ["rw", "wr"]
+    assert all(0 <= n["x"] <= drawing["width"] and 0 <= n["y"] <= drawing["height"] for n in drawing["nodes"])
+    assert views["garbage-read"]["drawing"] is None and "<b>" in views["garbage-read"]["explanation"]
+    assert txn_views({"valid": False, "anomalies": [{"type": "x"}]}) == []
+
+
+def test_an_imported_txn_history_is_judged_and_its_cycle_drawn_in_the_report(tmp_path):
+    from harness.analysis import analyze_run, import_history
+
+    run = import_history(DATA / "jepsen-list-append-g-single.edn", model="serializable", out=tmp_path / "run")
+    results = analyze_run(run)
+    assert results["valid"] is False and results["results"]["txn"]["anomaly_types"] == ["G-single"]
+    html = (run / "report.html").read_text()
+    assert 'aria-label="G-single cycle"' in html and "T3 read key 2 = [] without T2&#39;s append of 1" in html

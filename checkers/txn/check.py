@@ -17,7 +17,7 @@ from checkers.txn.append import AppendInference
 from checkers.txn.base import Inference
 from checkers.txn.cycles import CycleSearch
 from checkers.txn.graph import DATA, KIND_NAMES, PROCESS, REALTIME, RW, cyclic_part, new_graph
-from checkers.txn.models import DESCRIPTIONS, MODELS, NEEDS
+from checkers.txn.models import ALWAYS, DESCRIPTIONS, MODELS, NEEDS
 from checkers.txn.orders import add_process_edges, add_realtime_edges
 from checkers.txn.register import RegisterInference
 from checkers.txn.txns import APPEND, OK, WRITE, Txn, TxnFormatError, bad_mop, collect
@@ -138,10 +138,25 @@ def _check(history: Sequence[Op], *, model: str = "serializable", kind: str = "a
               "not": [m for m, v in models.items() if v["valid"] is False], "models": models,
               "descriptions": {a: DESCRIPTIONS.get(a, a) for a in counts},
               "orders": [o for o, on in (("process", process), ("realtime", realtime)) if on]}
+    if counts:
+        first = min(counts, key=_severity)
+        more = f" ({len(counts)} anomaly types in all: {', '.join(sorted(counts))})" if len(counts) > 1 else ""
+        result["explanation"] = f"{first}: {anomalies[first][0]['explanation']}{more}"
     if not complete:
         result["cause"] = ("the deadline passed" if timed_out else "the cycle search ran out of budget") + \
             " before the search was done"
     return result
+
+
+_ORDER = ("G0", "G1a", "G1b", "G1c", "lost-update", "G-single", "G2-item", "G-nonadjacent")
+
+
+def _severity(name: str) -> tuple:
+    """Which anomaly to name first: the ones that rule out every model, then Adya's order, then real-time ones."""
+    if name in ALWAYS:
+        return (0, name)
+    base = name.replace("-realtime", "").replace("-process", "")
+    return (1 + (name != base), _ORDER.index(base) if base in _ORDER else len(_ORDER), name)
 
 
 def _nonadjacent(steps) -> bool:
