@@ -50,6 +50,16 @@ PRESETS = {
         "raft-kv:commit-old-term:set:chase:1/0.5:read_fraction=0.5",
         "raft-kv:correct:set:chase:1/0.5:read_fraction=0.5",
     ],
+    # Two-phase commit (issue 15): the in-doubt window after a vote is what kills hit, so the recovery bugs run with
+    # kills; early-lock-release and read-uncommitted need only concurrency (and aborts, which partitions bring).
+    "twopc": [
+        "twopc-kv:correct:list-append:partition,kill,pause",
+        "twopc-kv:correct:rw-register:partition,kill,pause",
+        "twopc-kv:no-durable-prepare:list-append:kill",
+        "twopc-kv:early-lock-release:list-append:none",
+        "twopc-kv:read-uncommitted:list-append:partition",
+        "twopc-kv:presumed-commit:list-append:kill",
+    ],
     "crdt": [
         "crdt-store:correct:or-set:partition,kill,clock",
         "crdt-store:correct:causal-kv:partition,kill,clock",
