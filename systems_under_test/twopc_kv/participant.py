@@ -64,19 +64,23 @@ class Participant:
     async def _lock(self, keys: list, tx: str, deadline: float) -> bool:
         loop = asyncio.get_running_loop()
         got = []
-        for k in keys:
-            while self.locks.get(k, tx) != tx:
-                left = deadline - loop.time()
-                ev = self._freed.setdefault(k, asyncio.Event())
-                try:
+        try:
+            for k in keys:
+                while self.locks.get(k, tx) != tx:
+                    left = deadline - loop.time()
                     if left <= 0:
-                        raise asyncio.TimeoutError
-                    await asyncio.wait_for(ev.wait(), left)
-                except asyncio.TimeoutError:
-                    self._unlock(got, tx)
-                    return False
-            self.locks[k] = tx
-            got.append(k)
+                        self._unlock(got, tx)
+                        return False
+                    ev = self._freed.setdefault(k, asyncio.Event())
+                    try:
+                        await asyncio.wait_for(ev.wait(), left)
+                    except asyncio.TimeoutError:
+                        pass  # the loop sees the deadline has passed
+                self.locks[k] = tx
+                got.append(k)
+        except BaseException:
+            self._unlock(got, tx)  # cancelled (a local prepare the coordinator gave up on): hold nothing
+            raise
         return True
 
     def _unlock(self, keys, tx: str) -> None:
@@ -109,6 +113,9 @@ class Participant:
         if not await self._lock(locked, tx, deadline):
             self.stats["no-votes"] += 1
             return {"vote": False, "why": "lock timeout"}
+        if tx in self.done:  # the abort overtook this prepare while it waited for its locks
+            self._unlock(locked, tx)
+            return {"vote": False, "why": "aborted meanwhile"}
         view: dict = {}
         results = []
         for f, k, v in mops:
