@@ -161,6 +161,9 @@ def test_incompatible_orders():
         .txn(1, [["r", "x", [1, 2]]]).txn(2, [["r", "x", [1, 3, 2]]])
     r = h.check(model="read-committed")
     assert "incompatible-order" in r["anomaly_types"] and r["valid"] is False
+    same_length = T().txn(0, [["append", "x", 1]]).txn(0, [["append", "x", 2]]).txn(1, [["r", "x", [1, 2]]]) \
+        .txn(2, [["r", "x", [2, 1]]])
+    assert "incompatible-order" in same_length.check()["anomaly_types"]
 
 
 def test_lost_update_even_when_the_cycle_is_not_visible():

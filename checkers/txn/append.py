@@ -149,9 +149,12 @@ class AppendInference(Inference):
                 reader = next(self._name(tid) for tid, v in rs if v is longest)
                 self._note("duplicate-elements", key=k, read=longest, txn=reader,
                            explanation=f"{reader} read {_key(k)} = {_fmt(longest)}, which holds an element twice")
+            size = len(longest)
             for tid, v in rs:
+                if v is longest or not v:
+                    continue
                 n = len(v)
-                if n and n < len(longest) and longest[:n] != v:
+                if (longest if n == size else longest[:n]) != v:
                     self._note("incompatible-order", key=k, read=v, other=longest, txn=self._name(tid),
                                explanation=f"{self._name(tid)} read {_key(k)} = {_fmt(v)}, which is not a prefix "
                                f"of another read of it, {_fmt(longest)}")
