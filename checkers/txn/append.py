@@ -150,15 +150,21 @@ class AppendInference(Inference):
                 self._note("duplicate-elements", key=k, read=longest, txn=reader,
                            explanation=f"{reader} read {_key(k)} = {_fmt(longest)}, which holds an element twice")
             size = len(longest)
+            last_bad = None
             for tid, v in rs:
                 if v is longest or not v:
                     continue
                 n = len(v)
                 if (longest if n == size else longest[:n]) != v:
+                    odd.extend(x for x in v if x not in a)
+                    if tid == last_bad:
+                        continue  # one example per reading transaction
+                    last_bad = tid
+                    at = next(i for i, (x, y) in enumerate(zip(v, longest)) if x != y)
                     self._note("incompatible-order", key=k, read=v, other=longest, txn=self._name(tid),
                                explanation=f"{self._name(tid)} read {_key(k)} = {_fmt(v)}, which is not a prefix "
-                               f"of another read of it, {_fmt(longest)}")
-                    odd.extend(x for x in v if x not in a)
+                               f"of another read of it, {_fmt(longest)}: element {at + 1} is {_fmt(v[at])} in one "
+                               f"and {_fmt(longest[at])} in the other")
             odd.extend(x for x, w in zip(longest, writers) if w is None)
             for x in dict.fromkeys(odd):
                 reader = next(self._name(tid) for tid, v in rs if x in v)

@@ -8,9 +8,17 @@ from checkers.txn.txns import Txn
 MAX_EXAMPLES = 20
 
 
+#: Lists longer than this are shown by their ends in explanations.
+SHOW_ELEMENTS = 8
+
+
 def fmt(v) -> str:
-    """A value as the explanations show it: lists in brackets, nil for null."""
+    """A value as the explanations show it: lists in brackets (a long one by its ends), nil for null."""
     if isinstance(v, list):
+        if len(v) > SHOW_ELEMENTS:
+            half = SHOW_ELEMENTS // 2
+            return ("[" + " ".join(fmt(x) for x in v[:half]) + " ... " + " ".join(fmt(x) for x in v[-half:]) +
+                    f"] ({len(v)} elements)")
         return "[" + " ".join(fmt(x) for x in v) + "]"
     return "nil" if v is None else str(v)
 
