@@ -40,7 +40,8 @@ def cycle_drawing(cycle: list[dict]) -> dict:
         ox, oy = -uy * 7, ux * 7  # to the right of the direction: a -> b and b -> a don't overlap
         sx, sy = x1 + ux * _NODE_R + ox, y1 + uy * _NODE_R + oy
         ex, ey = x2 - ux * (_NODE_R + 2) + ox, y2 - uy * (_NODE_R + 2) + oy
-        head = [(ex, ey), (ex - ux * 9 - uy * 4.5, ey - uy * 9 + ux * 4.5), (ex - ux * 9 + uy * 4.5, ey - uy * 9 - ux * 4.5)]
+        head = [(ex, ey), (ex - ux * 9 - uy * 4.5, ey - uy * 9 + ux * 4.5),
+                (ex - ux * 9 + uy * 4.5, ey - uy * 9 - ux * 4.5)]
         kind = str(step.get("kind"))
         edges.append({"x1": sx, "y1": sy, "x2": ex, "y2": ey, "kind": kind, "color": COLORS.get(kind, "#111827"),
                       "head": " ".join(f"{x:.1f},{y:.1f}" for x, y in head),

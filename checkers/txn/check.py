@@ -21,7 +21,7 @@ from checkers.txn.models import ALWAYS, DESCRIPTIONS, MODELS, NEEDS
 from checkers.txn.orders import add_process_edges, add_realtime_edges
 from checkers.txn.register import RegisterInference
 from checkers.txn.txns import APPEND, OK, WRITE, Txn, TxnFormatError, bad_mop, collect
-from harness.history import FAIL, INFO, Op
+from harness.history import FAIL, Op
 
 UNKNOWN = "unknown"
 KINDS = ("auto", "list-append", "rw-register")

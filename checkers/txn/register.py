@@ -160,8 +160,8 @@ class RegisterInference(Inference):
             if len(tids) > 1:
                 names = [self._name(x) for x in tids]
                 self._note("lost-update", key=k, read=v, txns=names,
-                           explanation=f"{' and '.join(names[:4])} {'both' if len(names) == 2 else 'all'} read {_key(k)} = {_fmt(v)} and then wrote "
-                           f"it: only one of them can have come first")
+                           explanation=f"{' and '.join(names[:4])} {'both' if len(names) == 2 else 'all'} "
+                           f"read {_key(k)} = {_fmt(v)} and then wrote it: only one of them can have come first")
 
     # --- explanations ---
 

@@ -51,7 +51,7 @@ class Txn:
 
 
 def _check_mops(value: Any, index: int) -> list:
-    """The value if it is a list; its micro-ops are checked where they are read (``check_mop``), which is cheaper
+    """The value if it is a list; its micro-ops are checked where they are read (see ``bad_mop``), which is cheaper
     than a separate pass."""
     if type(value) is not list:
         raise TxnFormatError(f"op {index}: a txn's value must be a list of micro-ops, got {value!r:.80}")

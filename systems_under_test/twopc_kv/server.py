@@ -6,8 +6,8 @@ The config (see docs/ARCHITECTURE.md) is ``{"node", "listen": [host, port], "nod
 One TCP port serves clients and peers: newline-delimited JSON, ``{"id": N, "type": T, ...}`` in, ``{"id": N,
 "ok": ...}`` out, requests on one connection handled concurrently. Client types: ``txn {value: [[f, k, v], ...]}``
 (-> ``value``: the micro-ops with reads filled, or error ``aborted``) and ``status``. Peer types: ``prepare {tx,
-coord, mops, lock_timeout}`` (-> ``vote``, ``results``), ``commit {tx}``, ``abort {tx}``, ``decision {tx}`` (-> ``value``:
-true, false or null while undecided).
+coord, mops, lock_timeout}`` (-> ``vote``, ``results``), ``commit {tx}``, ``abort {tx}``, ``decision {tx}``
+(-> ``value``: true, false or null while undecided).
 
 Exit codes: 0 after SIGTERM/SIGINT, 2 bad config. Never sleeps except with asyncio (nodes run under libfaketime).
 """
