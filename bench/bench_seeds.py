@@ -70,6 +70,18 @@ PRESETS = {
     "corruption": [
         "raft-kv:no-checksum:set:corrupt:3/2:corrupt_flips=4",
         "raft-kv:correct:set:corrupt:3/2:corrupt_flips=4",
+    # Two-phase commit (issue 15): the in-doubt window after a vote is what kills hit, so the recovery bugs run with
+    # kills; early-lock-release and read-uncommitted need only concurrency (and aborts, which partitions bring).
+    # Measured (10 seeds of 15 s, loaded machine): correct 10/10 valid on both workloads; no-durable-prepare,
+    # early-lock-release, read-uncommitted 10/10 found; presumed-commit 5/10 (7/10 with --time-limit 60): it needs a
+    # kill while a participant is in doubt about a transaction that then aborts, and a later read of that key.
+    "twopc": [
+        "twopc-kv:correct:list-append:partition,kill,pause",
+        "twopc-kv:correct:rw-register:partition,kill,pause",
+        "twopc-kv:no-durable-prepare:list-append:kill",
+        "twopc-kv:early-lock-release:list-append:none",
+        "twopc-kv:read-uncommitted:list-append:partition",
+        "twopc-kv:presumed-commit:list-append:kill",
     ],
     "crdt": [
         "crdt-store:correct:or-set:partition,kill,clock",

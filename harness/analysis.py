@@ -50,6 +50,12 @@ def checkers_for_test(test: dict) -> dict:
         from splitbrain.checkers.models import with_initial_value
         model = with_initial_value(model, test["initial_value"])
     limit = test.get("options", {}).get("check_time_limit", 60.0)
+    from splitbrain.checkers.txn.models import MODELS as TXN_MODELS
+
+    if model in TXN_MODELS:  # a transaction history (checkers/txn)
+        from splitbrain.checkers.txn import check_txn
+
+        return {"txn": lambda h: check_txn(h, model=model, time_limit=limit), "stats": check_stats}
     return {"linearizable": lambda h: check_linearizable(h, model, time_limit=limit), "stats": check_stats}
 
 
@@ -162,8 +168,10 @@ def import_history(path: Path, *, model: str, out: Path, fmt: str = "auto", init
     ``initial_value`` starts a register model there (kept in test.json). An EDN import leaves out ok reads of nil
     (they constrain nothing; see docs/history-format.md): test.json says how many."""
     from splitbrain.checkers.models import get_model, with_initial_value
+    from splitbrain.checkers.txn.models import MODELS as TXN_MODELS
 
-    get_model(model)  # a wrong --model is bad input before anything is written
+    if model not in TXN_MODELS:
+        get_model(model)  # a wrong --model is bad input before anything is written
     if initial_value is not _NO_VALUE:
         with_initial_value(model, initial_value)  # likewise a starting value for a model without one
     loaded = read_any(path, fmt)

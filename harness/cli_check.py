@@ -47,7 +47,9 @@ def batch_exit_code(verdicts: list, unreadable: int) -> int:
 @click.command("check", epilog=EXIT_RULE)
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.option("--model", "model_name", required=True,
-              help="Consistency model: register, cas-register, kv, counter, set, queue, mutex.")
+              help="Consistency model: register, cas-register, kv, counter, set, queue, mutex; or, for transaction "
+                   "histories (list-append, rw-register), read-committed, snapshot-isolation, serializable, "
+                   "strong-session-serializable, strict-serializable.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="auto", show_default=True,
               help="History format (auto tells JSON Lines, EDN in any of Jepsen's shapes and jepsen.util logs "
                    "apart).")
@@ -64,7 +66,10 @@ def check_cmd(paths, model_name, fmt, initial, time_limit, memory_limit_mb, no_s
     """Check histories (JSON Lines, Jepsen EDN or jepsen.util logs) for linearizability."""
     from splitbrain.checkers.linearizable import check_linearizable
     from splitbrain.checkers.models import get_model, parse_initial_value, with_initial_value
+    from splitbrain.checkers.txn.models import MODELS as TXN_MODELS
 
+    if model_name in TXN_MODELS:
+        return _check_txn_files(paths, model_name, fmt, time_limit, as_json)
     model = get_model(model_name)
     if initial is not None:
         model = with_initial_value(model, parse_initial_value(initial))
@@ -112,6 +117,36 @@ def check_cmd(paths, model_name, fmt, initial, time_limit, memory_limit_mb, no_s
                    f"{n_unknown} unknown, {unreadable} unreadable; {total_ms:.1f} ms checking"
                    + (f"; model {model.name}" if initial is not None else ""))
     return batch_exit_code(verdicts, unreadable)
+
+
+def _check_txn_files(paths, model_name: str, fmt: str, time_limit: float | None, as_json: bool) -> int:
+    """``check`` for transaction histories (checkers/txn): one line per file, its anomalies explained."""
+    from splitbrain.checkers.txn import check_txn
+
+    if time_limit is not None and time_limit <= 0:
+        raise BadInput("the time limit must be a positive number of seconds", "--time-limit")
+    histories = [(p, load_history(p, fmt)) for p in paths]
+    verdicts = []
+    for path, ops in histories:
+        t0 = time.perf_counter()
+        result = check_txn(ops, model=model_name, time_limit=time_limit or 60.0)
+        ms = (time.perf_counter() - t0) * 1000
+        verdicts.append(result["valid"])
+        if as_json:
+            click.echo(json.dumps({"file": path, "check_ms": round(ms, 1), **result}, ensure_ascii=False,
+                                  default=_json_default))
+            continue
+        line = f"{path}  {_verdict_text(result['valid'])}  {result.get('txn_count', 0)} txns  {ms:.1f} ms"
+        if result["valid"] == "unknown":
+            line += f"  ({result.get('cause', 'no cause given')})"
+        click.echo(line)
+        for name in result.get("anomaly_types", []):
+            click.echo(f"    {name}: {result['anomalies'][name][0]['explanation']}")
+    if any(v is False for v in verdicts):
+        return EXIT_INVALID
+    if any(v == "unknown" for v in verdicts):
+        return EXIT_UNKNOWN
+    return EXIT_VALID
 
 
 def register(group: click.Group) -> None:

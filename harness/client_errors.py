@@ -24,6 +24,7 @@ ERRORS: dict[str, tuple[bool, str]] = {
     "no-leader": (True, "no leader is known; the request was not started"),
     "unavailable": (True, "the node could not reach a quorum before starting the request"),
     "cas-mismatch": (True, "compare-and-set found a different value"),
+    "aborted": (True, "the transaction was aborted (its coordinator logged the abort first): it took no effect"),
     "not-found": (True, "the key does not exist"),
     "bad-request": (True, "the node did not understand the request"),
     "unsupported": (True, "the system does not support this operation"),

@@ -125,6 +125,12 @@ def _checked_op(n: int, where: str, *, time: Any, process: Any, type: Any, f: An
               key, None if error is None else str(error))
 
 
+def _fast_txn_map(text: str) -> dict | None:
+    from splitbrain.harness.importers_txn import fast_txn_map
+
+    return fast_txn_map(text)
+
+
 # --- EDN ---------------------------------------------------------------------------------------------------------
 # A file holds op maps one per line (Jepsen's history.edn, Porcupine's kv files), or as one vector of maps
 # (Knossos' and older Jepsen's histories), with maps pretty-printed over several lines and ``;`` comments. The
@@ -247,6 +253,8 @@ class _EdnScanner:
 def _parse_edn_map(text: str, where: str) -> dict:
     """One op map's text as a plain dict (keyword keys as strings), or MalformedHistory."""
     d = _fast_edn_map(text)
+    if d is None:
+        d = _fast_txn_map(text)  # Jepsen txn ops (harness/importers_txn.py)
     if d is not None:
         return d
     try:
@@ -271,6 +279,8 @@ def _line_maps(scan: _EdnScanner, lineno: int, line: str, source: str) -> list[t
             return []
         if s[0] == "{" and s[-1] == "}":
             d = _fast_edn_map(s)
+            if d is None:
+                d = _fast_txn_map(s)
             if d is not None:
                 return [(lineno, d)]
     return [(start, _parse_edn_map(text, f"{source}:{start}")) for start, text in scan.feed(lineno, line)]

@@ -36,6 +36,7 @@ from splitbrain.reports.clock import clock_plot
 from splitbrain.reports.safe_json import cut, script_json, short_json, text_of
 from splitbrain.reports.stats import quantile_table
 from splitbrain.reports.timeline import fault_periods, key_text, timeline_data, us
+from splitbrain.reports.txn_cycles import txn_views
 
 _HERE = Path(__file__).parent
 MAX_ANOMALIES = 10
@@ -219,7 +220,7 @@ def report_html(run: rd.Run) -> str:
     n_client = len(pairs)
     index = PairIndex(ops, pairs) if ops else None
 
-    lin_views, anomaly_views, anomalies_omitted = [], [], {}
+    lin_views, anomaly_views, anomalies_omitted, txn_cycle_views = [], [], {}, []
     failure_window = highlight_key = None
     for name, r in inner.items():
         if not isinstance(r, dict) or r.get("valid") is not False:
@@ -231,6 +232,8 @@ def report_html(run: rd.Run) -> str:
                 failure_window = _failure_window_us(ops, failure)
                 highlight_key = failure.get("key")
         anomalies = r.get("anomalies")
+        if isinstance(anomalies, dict):  # the transactional checker's: drawn as dependency cycles
+            txn_cycle_views.append((str(name), txn_views(r)))
         if isinstance(anomalies, list) and anomalies and ops:
             views = [anomaly_view(ops, a, index) for a in anomalies[:MAX_ANOMALIES] if isinstance(a, dict)]
             anomaly_views.append((str(name), views))
@@ -268,7 +271,7 @@ def report_html(run: rd.Run) -> str:
     ctx = dict(
         title=test_name, verdict_word=verdict, headline=headline(verdict, checkers, n_client), checkers=checkers,
         missing=missing, test_rows=_test_rows(run), command=run.test.get("command"), op_summary=op_summary,
-        lin_views=lin_views, anomaly_views=anomaly_views, log_matches=log_matches,
+        lin_views=lin_views, anomaly_views=anomaly_views, txn_cycle_views=txn_cycle_views, log_matches=log_matches,
         clock=clock_plot(ops) if ops else None, anomalies_omitted=anomalies_omitted,
         has_ops=bool(ops), has_failure_window=failure_window is not None,
         has_leaders=any(a.get("kind", "leader") == "leader" for a in run.annotations),

@@ -16,6 +16,7 @@ _SYSTEMS: dict[str, str] = {
     "crdt-store": "splitbrain.harness.systems.crdt_store:CrdtStoreSystem",
     "quorum-kv": "splitbrain.harness.systems.quorum_kv:QuorumKV",
     "raft-kv": "splitbrain.harness.systems.raft_kv:RaftKV",
+    "twopc-kv": "splitbrain.harness.systems.twopc_kv:TwoPCKV",
 }
 
 

@@ -42,6 +42,8 @@ _WORKLOADS: dict[str, str] = {
     "causal-kv": "splitbrain.harness.workloads.causal_kv",
     "or-set": "splitbrain.harness.workloads.crdt_or_set",
     "lww-register": "splitbrain.harness.workloads.lww_register",
+    "list-append": "splitbrain.harness.workloads.list_append",
+    "rw-register": "splitbrain.harness.workloads.rw_register",
 }
 
 
