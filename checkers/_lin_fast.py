@@ -34,12 +34,12 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from splitbrain.checkers import models as _m
+import splitbrain.checkers.models as _m
 from splitbrain.checkers._lin_plain import plain_verdict
 from splitbrain.checkers.models import NO_EXPECT, UNKNOWN, Model, _freeze
 
 try:
-    from splitbrain.checkers import _lin_native
+    import splitbrain.checkers._lin_native as _lin_native
 except ImportError:  # not built (no compiler where it was installed): the pure path below
     _lin_native = None
 

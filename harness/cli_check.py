@@ -13,6 +13,7 @@ else 2 if any is unknown; else 0. A bad flag is exit 254 before any file is read
 from __future__ import annotations
 
 import json
+import time
 
 import click
 
@@ -125,12 +126,23 @@ def _check_txn_files(paths, model_name: str, fmt: str, time_limit: float | None,
 
     if time_limit is not None and time_limit <= 0:
         raise BadInput("the time limit must be a positive number of seconds", "--time-limit")
-    histories = [(p, load_history(p, fmt)) for p in paths]
     verdicts = []
-    for path, ops in histories:
+    unreadable = 0
+    for path in paths:
+        try:
+            ops = read_any(path, fmt).ops
+        except BadInput as e:  # as for linearizability: report the file, go on with the others
+            unreadable += 1
+            click.echo(f"splitbrain: {e}", err=True)
+            if as_json:
+                click.echo(json.dumps({"file": path, "valid": None, "error": str(e)}, ensure_ascii=False))
+            else:
+                click.echo(f"{path}  UNREADABLE  {e.message}")
+            continue
         t0 = time.perf_counter()
         result = check_txn(ops, model=model_name, time_limit=time_limit or 60.0)
         ms = (time.perf_counter() - t0) * 1000
+        del ops
         verdicts.append(result["valid"])
         if as_json:
             click.echo(json.dumps({"file": path, "check_ms": round(ms, 1), **result}, ensure_ascii=False,
@@ -142,11 +154,7 @@ def _check_txn_files(paths, model_name: str, fmt: str, time_limit: float | None,
         click.echo(line)
         for name in result.get("anomaly_types", []):
             click.echo(f"    {name}: {result['anomalies'][name][0]['explanation']}")
-    if any(v is False for v in verdicts):
-        return EXIT_INVALID
-    if any(v == "unknown" for v in verdicts):
-        return EXIT_UNKNOWN
-    return EXIT_VALID
+    return batch_exit_code(verdicts, unreadable)
 
 
 def register(group: click.Group) -> None:

@@ -246,7 +246,12 @@ _process_command("resume", "stop-pause", "SIGCONT a node.")
 def nemesis_corrupt(node, files, mode, flips, seed, run_id):
     """Stop a node, damage one file of its data dir, start it again (what changed is printed)."""
     from splitbrain.harness.cluster import attach
-    attach(run_id).host(node)
+    from splitbrain.harness.systems import get_system
+    cluster = attach(run_id)
+    cluster.host(node)
+    if not files:  # the system's own log and snapshot files
+        name = (cluster.state().get("system") or {}).get("name")
+        files = tuple(getattr(get_system(name), "data_files", ())) if name else ()
     rng = random.Random(seed)
     _apply(run_id, "start-corrupt", {"target": "node", "nodes": [node], "mode": mode, "flips": flips,
                                      "files": list(files), "pick": rng.random(), "seed": seed})

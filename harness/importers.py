@@ -20,6 +20,7 @@ import edn_format
 from edn_format import ImmutableDict, ImmutableList, Keyword, Symbol
 from edn_format.edn_lex import Char
 
+from splitbrain.harness.importers_txn import fast_txn_map
 from splitbrain.harness.errors import MalformedHistory
 from splitbrain.harness.history import (_TYPE_NAMES, INVOKE, NEMESIS, OK, TYPES, HistoryValidator, Op, _check_depth, make_op,
                              no_gc, read_history, reading_lines, text_lines, validate_history)
@@ -126,9 +127,7 @@ def _checked_op(n: int, where: str, *, time: Any, process: Any, type: Any, f: An
 
 
 def _fast_txn_map(text: str) -> dict | None:
-    from splitbrain.harness.importers_txn import fast_txn_map
-
-    return fast_txn_map(text)
+    return fast_txn_map(text, _fast_edn_map, _fast_value)
 
 
 # --- EDN ---------------------------------------------------------------------------------------------------------

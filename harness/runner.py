@@ -296,6 +296,10 @@ async def _drive(spec: TestSpec, system, workload, cluster, addrs, run_dir: Path
         for t in range(threads)
     }
     packages = {name: _configured(PACKAGES[name], options, spec.nemesis_targets) for name in spec.nemesis}
+    for name, pkg in packages.items():
+        # A fault that damages a system's files (corrupt) damages the ones the system declares, unless told.
+        if "patterns" in {f.name for f in dataclasses.fields(pkg)} and not pkg.patterns:
+            packages[name] = dataclasses.replace(pkg, patterns=tuple(getattr(system, "data_files", ())))
     nemesis_worker = _LeaderAwareNemesis(cluster, PACKAGES if not packages else packages, system, addrs,
                                          spec.op_timeout)
     workers[NEMESIS] = nemesis_worker

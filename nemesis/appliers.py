@@ -16,6 +16,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Sequence
 
+from splitbrain.harness.errors import BadInput
 from splitbrain.nemesis.grudge import Grudge, validate
 from splitbrain.nemesis.iptables import install_script, loss_chain, partition_chain, remove_script
 
@@ -25,42 +26,11 @@ if TYPE_CHECKING:
 MAX_STROBE_FLIPS = 10_000
 
 
-def partition_chain(run_id: str) -> str:
-    return f"sbp-{run_id}"
-
-
-def loss_chain(run_id: str) -> str:
-    return f"sbl-{run_id}"
-
-
-def _install_script(chain: str, rules: list[list[str]], hook: str = "INPUT") -> str:
-    """(Re)create ``chain`` with exactly ``rules`` and make sure ``hook`` (INPUT) jumps to it once, as one shell
-    script so a host needs one round trip."""
-    c = shlex.quote(chain)
-    lines = [
-        "set -e",
-        f"{IPT} -N {c} 2>/dev/null || {IPT} -F {c}",
-        f"{IPT} -C {hook} -j {c} 2>/dev/null || {IPT} -I {hook} 1 -j {c}",
-    ]
-    lines += [f"{IPT} -A {c} " + " ".join(shlex.quote(a) for a in rule) for rule in rules]
-    return "\n".join(lines)
-
-
-def _remove_script(chain: str, hook: str = "INPUT") -> str:
-    """Remove every ``hook`` jump to ``chain`` (bounded loop) and the chain itself; no-op if it does not exist."""
-    c = shlex.quote(chain)
-    return "\n".join([
-        f"for i in 1 2 3 4 5 6 7 8; do {IPT} -D {hook} -j {c} 2>/dev/null || break; done",
-        f"if {IPT} -S {c} >/dev/null 2>&1; then {IPT} -F {c} && {IPT} -X {c}; fi",
-    ])
-
-
 def refuse_remote(cluster: "Cluster", fault: str, why: str) -> None:
     """BadInput (one sentence) unless every host is a local namespace: for faults that act from the controller's
     machine (``why`` says how)."""
-    from splitbrain.harness.cluster import ShipsCode
-    from splitbrain.harness.errors import BadInput
-    if any(isinstance(h, ShipsCode) for h in cluster.hosts.values()):
+    # A host that ships code to run (splitbrain.harness.cluster.ShipsCode: an SSH host) is not on this machine.
+    if any(hasattr(h, "upload_package") for h in cluster.hosts.values()):
         raise BadInput(f"the {fault} fault works on local namespace clusters only ({why})", "--nemesis")
 
 

@@ -27,23 +27,23 @@ def run_chains(run_id: str) -> list[str]:
     return [partition_chain(run_id), loss_chain(run_id)]
 
 
-def install_script(chain: str, rules: list[list[str]]) -> str:
-    """(Re)create ``chain`` with exactly ``rules`` and make sure INPUT jumps to it once, as one shell script so a
-    host needs one round trip."""
+def install_script(chain: str, rules: list[list[str]], hook: str = "INPUT") -> str:
+    """(Re)create ``chain`` with exactly ``rules`` and make sure ``hook`` (INPUT, or OUTPUT for the link faults'
+    queues) jumps to it once, as one shell script so a host needs one round trip."""
     c = shlex.quote(chain)
     lines = [
         "set -e",
         f"{IPT} -N {c} 2>/dev/null || {IPT} -F {c}",
-        f"{IPT} -C INPUT -j {c} 2>/dev/null || {IPT} -I INPUT 1 -j {c}",
+        f"{IPT} -C {hook} -j {c} 2>/dev/null || {IPT} -I {hook} 1 -j {c}",
     ]
     lines += [f"{IPT} -A {c} " + " ".join(shlex.quote(a) for a in rule) for rule in rules]
     return "\n".join(lines)
 
 
-def remove_script(chain: str) -> str:
-    """Remove every INPUT jump to ``chain`` (bounded loop) and the chain itself; no-op if it does not exist."""
+def remove_script(chain: str, hook: str = "INPUT") -> str:
+    """Remove every ``hook`` jump to ``chain`` (bounded loop) and the chain itself; no-op if it does not exist."""
     c = shlex.quote(chain)
     return "\n".join([
-        f"for i in 1 2 3 4 5 6 7 8; do {IPT} -D INPUT -j {c} 2>/dev/null || break; done",
+        f"for i in 1 2 3 4 5 6 7 8; do {IPT} -D {hook} -j {c} 2>/dev/null || break; done",
         f"if {IPT} -S {c} >/dev/null 2>&1; then {IPT} -F {c} && {IPT} -X {c}; fi",
     ])

@@ -30,7 +30,8 @@ import sys
 from typing import TYPE_CHECKING
 
 from splitbrain.nemesis import appliers
-from splitbrain.nemesis.appliers import _install_script, _remove_script, _sh
+from splitbrain.nemesis.appliers import _sh
+from splitbrain.nemesis.iptables import install_script, remove_script
 from splitbrain.nemesis.grudge import Grudge, validate
 
 if TYPE_CHECKING:
@@ -105,7 +106,7 @@ def apply_queue_fault(cluster: "Cluster", grudge: Grudge, params: dict, seed: in
         cluster.start_helper(sender, HELPER, _queue_argv(params, seed * 1000 + i))
         rules = [["-d", addr[r], "-m", "mark", "!", "--mark", hex(MARK), "-j", "NFQUEUE", "--queue-num", str(QUEUE),
                   "--queue-bypass"] for r in receivers]
-        _sh(cluster, sender, _install_script(chain, rules, hook="OUTPUT"))
+        _sh(cluster, sender, install_script(chain, rules, hook="OUTPUT"))
     return {"grudge": grudge, "links": links, **params}
 
 
@@ -115,7 +116,7 @@ def heal_queue_fault(cluster: "Cluster") -> dict:
     chain = queue_chain(cluster.run_id)
     stopped = {}
     for node in cluster.nodes:
-        _sh(cluster, node, _remove_script(chain, hook="OUTPUT"))
+        _sh(cluster, node, remove_script(chain, hook="OUTPUT"))
     for node in cluster.nodes:
         if cluster.stop_helper(node, HELPER):
             stopped[node] = last_counts(cluster.helper_log(node, HELPER))

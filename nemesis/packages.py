@@ -556,11 +556,8 @@ class CorruptPackage(KillPackage):
     def _patterns(self, cluster: "Cluster", plan: dict) -> list[str]:
         if plan.get("files"):
             return [str(p) for p in plan["files"]]
-        if self.patterns:
-            return list(self.patterns)
-        from splitbrain.harness.systems import get_system
-        name = (cluster.state().get("system") or {}).get("name")
-        return list(getattr(get_system(name), "data_files", ()) if name else ())
+        # The controller fills ``patterns`` from the system's ``data_files`` (the runner, and the CLI's files).
+        return list(self.patterns)
 
     def apply(self, cluster: "Cluster", inv: Invocation) -> Any:
         if inv.f != "start-corrupt":

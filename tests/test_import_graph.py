@@ -36,7 +36,20 @@ def _modules() -> dict[str, Path]:
             if parts[-1] == "__init__":
                 parts = parts[:-1]
             mods[".".join(["splitbrain", *parts])] = path
+    _graph_nodes_for_extensions(mods)
     return mods
+
+
+def _graph_nodes_for_extensions(mods: dict[str, Path]) -> None:
+    """C extensions (``checkers/_lin_native.c``) are modules too: importing one is no import of its package. Their
+    source is C, so they import nothing of ours; an empty Python file stands for each."""
+    for pkg in PACKAGES:
+        for path in (ROOT / pkg).rglob("*.c"):
+            parts = list(path.relative_to(ROOT).with_suffix("").parts)
+            mods[".".join(["splitbrain", *parts])] = _EMPTY
+
+
+_EMPTY = Path(__file__).resolve().parent / "data" / "empty_module.py"
 
 
 def _is_type_checking(node: ast.If) -> bool:

@@ -324,7 +324,7 @@ def test_generated_fifty_client_kv_histories():
 
 def test_the_pure_path_without_the_native_module():
     # a fresh interpreter where the module can't be imported: fast_verdict is plain_verdict
-    code = ("import sys; sys.modules['checkers._lin_native'] = None\n"
+    code = ("import sys; sys.modules['splitbrain.checkers._lin_native'] = None\n"
             "from splitbrain.checkers import _lin_fast\n"
             "assert _lin_fast._lin_native is None and not _lin_fast.native_available()\n"
             "from splitbrain.checkers._lin_search import _Budget\n"

@@ -324,8 +324,8 @@ def test_imported_jepsen_rw_register_history_is_valid():
 def test_the_fast_txn_reader_agrees_with_the_general_edn_reader():
     import edn_format
 
+    from splitbrain.harness.importers import _fast_txn_map as fast_txn_map
     from splitbrain.harness.importers import from_edn
-    from splitbrain.harness.importers_txn import fast_txn_map
 
     fast = 0
     for name in ("jepsen-list-append-g-single.edn", "jepsen-rw-register-valid.edn"):
