@@ -51,6 +51,9 @@ class Postgres(System):
     workloads = ("register", "kv", "set")
     base_port = 5432
     start_timeout = 90.0   # initdb and pg_basebackup on the first start
+    # PostgreSQL logs FATAL for ordinary ends of a session (a killed postmaster, a refused standby connection):
+    # here a node's log is alarming only at PANIC (the server gave up), or when our launcher raised.
+    log_patterns = (r"\bPANIC:", r"Traceback \(most recent call last\)", r"\bAssertionError\b")
     ready_timeout = 60.0
     failover_after = 1.0   # seconds without any standby streaming before async-failover promotes one
 
