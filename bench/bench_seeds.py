@@ -6,6 +6,11 @@ runs in seed order. Bounded: every run has its own time limit; the whole bench s
 
     .venv/bin/python bench/bench_seeds.py --seeds 10 --case quorum-kv:r1w1:register:partition
     .venv/bin/python bench/bench_seeds.py --seeds 10 --preset quorum
+    .venv/bin/python bench/bench_seeds.py --seeds 10 --preset causal --time-limit 30
+
+A case may name the one checker whose verdict counts (``...:faults@checker``, or
+``--checker`` for every case): then "found" means that checker alone said invalid (the ``causal`` preset asks
+whether the client-visible causal checker finds fifo-only without the nodes' delivery logs).
 """
 
 from __future__ import annotations
@@ -50,6 +55,11 @@ PRESETS = {
         "raft-kv:commit-old-term:set:chase:1/0.5:read_fraction=0.5",
         "raft-kv:correct:set:chase:1/0.5:read_fraction=0.5",
     ],
+    # The client-visible causal checker alone (not the delivery-order second opinion); run with --time-limit 30.
+    "causal": [
+        "crdt-store:fifo-only:causal-kv:partition@causal",
+        "crdt-store:correct:causal-kv:partition,kill,pause@causal",
+    ],
     "crdt": [
         "crdt-store:correct:or-set:partition,kill,clock",
         "crdt-store:correct:causal-kv:partition,kill,clock",
@@ -63,11 +73,18 @@ PRESETS = {
 
 def parse_case(text: str) -> dict:
     """``system:variant:workload:faults`` with an optional ``:interval/duration`` (seconds) for the fault cycle
-    (default 4/3), and an optional ``:key=json;key=json`` of workload/system options."""
+    (default 4/3), an optional ``:key=json;key=json`` of workload/system options, and an optional ``@checker`` at
+    the very end (the checker whose verdict alone counts)."""
     system, variant, workload, faults, *rest = text.split(":", 5)  # the options' JSON may hold colons
+    checker = None
+    last = rest[-1] if rest else None
+    if last is not None and "@" in last:
+        rest[-1], checker = last.rsplit("@", 1)
+    elif "@" in faults:
+        faults, checker = faults.rsplit("@", 1)
     case = {"system": system, "variant": variant, "workload": workload,
             "nemesis": tuple(f for f in faults.split(",") if f and f != "none"),
-            "nemesis_interval": 4.0, "nemesis_duration": 3.0, "options": {}}
+            "nemesis_interval": 4.0, "nemesis_duration": 3.0, "options": {}, "checker": checker}
     if rest and rest[0]:
         interval, duration = rest[0].split("/")
         case["nemesis_interval"], case["nemesis_duration"] = float(interval), float(duration)
@@ -89,6 +106,7 @@ def main() -> int:
     ap.add_argument("--rate", type=float, default=60.0)
     ap.add_argument("--budget", type=float, default=3600.0, help="stop starting runs after this many seconds")
     ap.add_argument("--option", action="append", default=[], help="KEY=VALUE passed to the workload/system")
+    ap.add_argument("--checker", help="count a run as found only if this checker alone said invalid")
     args = ap.parse_args()
 
     cases = [parse_case(c) for c in args.case] + [parse_case(c) for p in args.preset for c in PRESETS[p]]
@@ -111,12 +129,16 @@ def main() -> int:
         for seed in range(args.first_seed, args.first_seed + args.seeds):
             if time.monotonic() - t_start > args.budget:
                 break
-            spec = TestSpec(**{**case, "options": {**options, **case["options"]}}, seed=seed, nodes=args.nodes,
+            checker = case.get("checker") or args.checker
+            fields = {k: v for k, v in case.items() if k != "checker"}
+            spec = TestSpec(**{**fields, "options": {**options, **case["options"]}}, seed=seed, nodes=args.nodes,
                             time_limit=args.time_limit, rate=args.rate, recovery_time=2)
             t0 = time.monotonic()
             try:
                 out = run_test(spec, store_root=store / "store", progress=False)
                 v = out.results["valid"]
+                if checker:
+                    v = (out.results["results"].get(checker) or {}).get("valid", "missing")
             except Exception as e:  # a broken run is reported, not hidden
                 print(f"  seed {seed}: run failed: {type(e).__name__}: {e}", file=sys.stderr)
                 v = "error"
@@ -125,7 +147,8 @@ def main() -> int:
             if v is False and first_fail_after is None:
                 first_fail_after = test_time
             print(f"  {case['system']} {case['variant']} {case['workload']} {','.join(case['nemesis'])} "
-                  f"seed {seed}: {v} ({time.monotonic() - t0:.1f} s wall)", file=sys.stderr, flush=True)
+                  f"seed {seed}: {v}{f' ({checker} alone)' if checker else ''} ({time.monotonic() - t0:.1f} s wall)",
+                  file=sys.stderr, flush=True)
         n = len(verdicts)
         rows.append((case, n, verdicts.count(False), verdicts.count(True),
                      sum(1 for v in verdicts if v not in (True, False)), first_fail_after))
@@ -139,6 +162,8 @@ def main() -> int:
             faults += f" every {case['nemesis_interval']:g}/{case['nemesis_duration']:g} s"
         if case["options"]:
             faults += " " + ", ".join(f"{k}={json.dumps(v)}" for k, v in case["options"].items())
+        if case.get("checker") or args.checker:
+            faults += f" (judged by {case.get('checker') or args.checker} alone)"
         print(f"| {case['system']} | {case['variant']} | {case['workload']} | {faults} "
               f"| {n} | {bad} | {good} | {unk} | {rate} | {f'{first:g} s' if first is not None else '-'} |")
     print(f"\nruns stored in {store} (time limit {args.time_limit:g} s each, {args.nodes} nodes, "
