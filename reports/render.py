@@ -124,11 +124,13 @@ def checker_summary(name: str, result: Any) -> str:
 
 
 def headline(verdict: str, checkers: list[dict], n_ops: int) -> str:
-    """The sentence under the verdict: what went wrong (the first failing checker's words), else what held."""
+    """The sentence under the verdict: what went wrong (the first failing checker's words, a checker of the
+    history before a second opinion from the system's own logs), else what held."""
     if verdict == "invalid":
-        bad = [c for c in checkers if c["word"] == "invalid"]
+        bad = sorted((c for c in checkers if c["word"] == "invalid"), key=lambda c: bool(c.get("second")))
         if bad:
-            return f"{bad[0]['name']}: {bad[0]['summary']}" if bad[0]["summary"] else f"{bad[0]['name']} failed."
+            name = bad[0]["name"] + (" (second opinion)" if bad[0].get("second") else "")
+            return f"{name}: {bad[0]['summary']}" if bad[0]["summary"] else f"{name} failed."
         return "The run was judged invalid."
     if verdict == "unknown":
         unk = [c for c in checkers if c["word"] == "unknown"]
@@ -176,7 +178,7 @@ def _test_rows(run: rd.Run) -> list[tuple[str, str]]:
             text = str(v)
         rows.append((label, cut(text, 300)))
     for field, v in t.items():
-        if field not in known:
+        if field not in known and v is not None and v != [] and v != {}:  # unset fields say nothing
             rows.append((str(field), short_json(v, 200)))
     rows.append(("run directory", str(run.path)))
     return rows
@@ -209,7 +211,8 @@ def report_html(run: rd.Run) -> str:
     results = run.results or {}
     inner = results.get("results") if isinstance(results.get("results"), dict) else {}
     checkers = [{"name": str(n), "word": rd.verdict_word(r.get("valid", "unknown") if isinstance(r, dict) else
-                                                        "unknown"), "summary": checker_summary(n, r)}
+                                                        "unknown"), "summary": checker_summary(n, r),
+                 "second": str(r["second_opinion"]) if isinstance(r, dict) and r.get("second_opinion") else None}
                 for n, r in inner.items()]
     verdict = rd.verdict_word(run.verdict)
     pairs = pair_ops(ops)
@@ -230,8 +233,9 @@ def report_html(run: rd.Run) -> str:
         anomalies = r.get("anomalies")
         if isinstance(anomalies, list) and anomalies and ops:
             views = [anomaly_view(ops, a, index) for a in anomalies[:MAX_ANOMALIES] if isinstance(a, dict)]
-            anomaly_views.append((str(name), views))
-            anomalies_omitted[str(name)] = max(0, len(anomalies) - MAX_ANOMALIES)
+            shown = str(name) + (" (second opinion)" if r.get("second_opinion") else "")
+            anomaly_views.append((shown, views))
+            anomalies_omitted[shown] = max(0, len(anomalies) - MAX_ANOMALIES)
 
     missing = []
     if rd.HISTORY_FILE in run.missing:
