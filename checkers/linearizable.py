@@ -21,6 +21,7 @@ BadInput for an unknown model name.
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 import os
 import time
@@ -40,7 +41,8 @@ _GRACE_S = 0.5
 
 
 def check_linearizable(history: Sequence[Op], model: "str | Model", *, time_limit: float | None = None,
-                       memory_limit_mb: int | None = None, parallel: bool = True, split: bool = True) -> dict:
+                       memory_limit_mb: int | None = None, parallel: bool = True, split: bool = True,
+                       label: str | None = None) -> dict:
     """Check ``history`` against ``model`` (a name from ``checkers.models.MODELS`` or a Model).
 
     Returns ``{"valid": True | False | "unknown", "checker": "linearizable", "model": name, "ops": client op
@@ -48,7 +50,9 @@ def check_linearizable(history: Sequence[Op], model: "str | Model", *, time_limi
     failing part) and ``"failures"`` (every failing part found: parts checked in this process stop at the first
     failing one, so usually just that one; parts handed to workers all report) when false. ``time_limit`` is in
     seconds of wall time for the whole check; ``memory_limit_mb`` caps how much each searching process may grow.
-    ``split=False`` checks a splittable model as one object (slower; for comparison).
+    ``split=False`` checks a splittable model as one object (slower; for comparison). ``label`` is what the
+    explanation calls the object (the name the user chose, e.g. the ``register`` workload checked with the
+    cas-register model); by default the model's name. ``"model"`` in the result is always the model's name.
     """
     t0 = time.perf_counter()
     m = get_model(model)
@@ -61,6 +65,8 @@ def check_linearizable(history: Sequence[Op], model: "str | Model", *, time_limi
     else:
         sub_model, keyed = m, m.keyed
         parts = [(None, client)]
+    if label and label != sub_model.name:
+        sub_model = dataclasses.replace(sub_model, name=label)  # the name is only ever used in explanations
     result: dict[str, Any] = {"valid": True, "checker": "linearizable", "model": m.name, "ops": pairs,
                               "check_ms": 0.0, "partitions": len(parts)}
     outcomes = _run_parts(parts, sub_model, keyed, deadline, memory_limit_mb, parallel and len(parts) > 1)
