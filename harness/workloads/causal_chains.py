@@ -20,7 +20,9 @@ step  session    op
 A, B and C are client threads on three different nodes (the runner binds thread ``t`` to node ``t % nodes``), so
 each session stays on one node for the whole chain. A thread belongs to at most one chain at a time and gets no
 other op while it does, so a chain's steps follow each other at once (the race in step 5 is short). A chain whose
-thread's process changed (a crash: ``info``) or that runs out of polls is dropped: it just shows nothing.
+thread's process changed (a crash: ``info``), whose write failed, or that runs out of polls or of time
+(``poll_time`` from its start: a partition can keep B from ever seeing x) is dropped: it just shows nothing. With
+fewer than three nodes no chain can start and every fresh op is a random one.
 
 Fresh ops (chain starts, and plain random reads and writes on the workload's ``k*`` keys) go out at the test's
 rate, as ``stagger`` paces them (gaps uniform on [0, 2/rate)); chain steps follow completions without waiting.
