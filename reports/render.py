@@ -205,6 +205,23 @@ def _failure_window_us(ops, failure: dict) -> dict | None:
     return {"s": us(min(times)), "e": us(max(times))}
 
 
+def _chain_window_us(ops, anomalies: list, index: PairIndex) -> dict | None:
+    """The stretch of time of the first anomaly's causal chain (its ops from invoke to completion), for the
+    timeline's "zoom to failure"."""
+    for a in anomalies:
+        chain = a.get("chain") if isinstance(a, dict) else None
+        if not isinstance(chain, list):
+            continue
+        idx = []
+        for e in chain:
+            p = index.get(e.get("index") if isinstance(e, dict) else None)
+            if p is not None:
+                idx += [p.invoke.index] + ([p.complete.index] if p.complete is not None else [])
+        if idx:
+            return _failure_window_us(ops, {"window": idx})
+    return None
+
+
 def report_html(run: rd.Run) -> str:
     """The report of a loaded run, as HTML text."""
     ops = run.ops
@@ -233,6 +250,8 @@ def report_html(run: rd.Run) -> str:
         anomalies = r.get("anomalies")
         if isinstance(anomalies, list) and anomalies and ops:
             views = [anomaly_view(ops, a, index) for a in anomalies[:MAX_ANOMALIES] if isinstance(a, dict)]
+            if failure_window is None:  # no linearizability failure: the first causal chain is the failure
+                failure_window = _chain_window_us(ops, anomalies[:MAX_ANOMALIES], index)
             shown = str(name) + (" (second opinion)" if r.get("second_opinion") else "")
             anomaly_views.append((shown, views))
             anomalies_omitted[shown] = max(0, len(anomalies) - MAX_ANOMALIES)

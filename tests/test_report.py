@@ -185,6 +185,11 @@ def test_causal_anomaly_view_draws_its_chain(tmp_path):
     assert [lane["label"] for lane in v.drawing.lanes] == ["p20 n1", "p21 n2", "p22 n3"]
     assert bars[chain[0]].label == "write x 5"                       # several keys: each bar names its key
     assert v.facts == []
+    # With no linearizability failure, the chain's stretch of time is what "zoom to failure" shows.
+    from reports.counterexample import PairIndex
+    from reports.render import _chain_window_us
+    win = _chain_window_us(run.ops, [a], PairIndex(run.ops))
+    assert win == {"s": run.ops[chain[0]].time // 1000, "e": run.ops[chain[-1] + 1].time // 1000}
 
 
 def test_causal_report_sections(tmp_path):
