@@ -35,9 +35,9 @@ key before it), writes-follow-reads (for each such write, what the writer sessio
 returned). They are implied by CC.
 
 ``check_delivery_order`` (a second opinion: it needs the system's own logs, which a user's system may not offer;
-its result says so in ``second_opinion``) takes each replica's delivery log (node -> [{"id", "origin", "seq"?, "vc"}] in delivery
-order; ``vc[origin]`` is the update's own sequence number) and reports every delivery that came before an update it
-depends on (happens-before by vector clock), duplicates, and per-origin gaps.
+its result says so in ``second_opinion``) takes each replica's delivery log (node -> [{"id", "origin", "seq"?,
+"vc"}] in delivery order; ``vc[origin]`` is the update's own sequence number) and reports every delivery that came
+before an update it depends on (happens-before by vector clock), duplicates, and per-origin gaps.
 
 Each anomaly: ``{"type", "ops": [invoke indices], "explanation": one sentence, ...}``. Where the anomaly rests on
 one op being causally before another (WriteCOInitRead, WriteCORead, each session guarantee) it also carries

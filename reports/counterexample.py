@@ -49,7 +49,7 @@ def describe(pair: Pair, limit: int = LABEL_CHARS, *, with_key: bool = False) ->
     inv, done = pair.invoke, pair.complete
     text = inv.f
     if with_key and inv.key is not None:
-        text += " " + (inv.key if isinstance(inv.key, str) else short_json(inv.key, limit))
+        text += " " + (cut(inv.key, limit) if isinstance(inv.key, str) else short_json(inv.key, limit))
     if inv.value is not None:
         text += " " + short_json(inv.value, limit)
     if done is not None and done.type == OK and _returns(pair):
@@ -164,7 +164,8 @@ def _arrow(a: Bar, b: Bar, kind: str) -> dict:
     dx, dy = x2 - x1, y2 - y1
     length = max((dx * dx + dy * dy) ** 0.5, 1.0)
     ux, uy = dx / length, dy / length
-    head = [(x2, y2), (x2 - 7 * ux + 3.5 * uy, y2 - 7 * uy - 3.5 * ux), (x2 - 7 * ux - 3.5 * uy, y2 - 7 * uy + 3.5 * ux)]
+    head = [(x2, y2), (x2 - 7 * ux + 3.5 * uy, y2 - 7 * uy - 3.5 * ux),
+            (x2 - 7 * ux - 3.5 * uy, y2 - 7 * uy + 3.5 * ux)]
     return {"x1": round(x1, 1), "y1": round(y1, 1), "x2": round(x2, 1), "y2": round(y2, 1), "kind": kind,
             "head": " ".join(f"{x:.1f},{y:.1f}" for x, y in head)}
 
@@ -181,7 +182,7 @@ def _fact(v: Any) -> str:
 def _lane_label(proc, node: str | None) -> str:
     """``p3 n1``: the process, and the node it talked to when all its drawn ops went to one."""
     text = f"p{proc}" if isinstance(proc, int) else str(proc)
-    return f"{text} {cut(node, 6)}" if node else text
+    return f"{text} {cut(str(node), 6)}" if node else text
 
 
 def _nearest(pairs: list[Pair], centre: int, limit: int) -> tuple[list[Pair], int]:
