@@ -19,7 +19,8 @@ step  session    op
 
 A, B and C are client threads on three different nodes (the runner binds thread ``t`` to node ``t % nodes``), so
 each session stays on one node for the whole chain. A thread belongs to at most one chain at a time and gets no
-other op while it does, so a chain's steps follow each other at once (the race in step 5 is short). A chain whose
+other op until its part of the chain is done (A after step 1, B after step 3), so a chain's steps follow each other
+at once (the race in step 5 is short) and a thread whose part is done serves other chains meanwhile. A chain whose
 thread's process changed (a crash: ``info``), whose write failed, or that runs out of polls or of time
 (``poll_time`` from its start: a partition can keep B from ever seeing x) is dropped: it just shows nothing. With
 fewer than three nodes no chain can start and every fresh op is a random one.
@@ -45,6 +46,7 @@ STEPS = (("a", "read", "x"), ("a", "write", "x"), ("b", "read", "x"), ("b", "wri
          ("c", "read", "x"))
 _ROLE = {"a": 0, "b": 1, "c": 2}
 _POLLED = {2: "x", 4: "y"}   # steps that repeat until they see their chain's own write
+_LAST_STEP = {role: max(i for i, s in enumerate(STEPS) if s[0] == role) for role in _ROLE}
 
 
 class Config(NamedTuple):
@@ -124,7 +126,7 @@ class CausalChains(Generator):
     def _fresh(self, ctx, chains: tuple):
         """A chain start or a random op on a free thread no chain holds; None if no thread is free."""
         cfg = self.cfg
-        held = {t for ch in chains for t in ch.threads}
+        held = {t for ch in chains for role, t in zip("abc", ch.threads) if _LAST_STEP[role] >= ch.step}
         free = [t for t in range(ctx.concurrency) if (ctx.free >> t) & 1 and t not in held]
         if not free:
             return None
