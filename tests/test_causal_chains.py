@@ -9,8 +9,9 @@ import pytest
 from checkers.causal import CHAIN_LIMIT, check_causal
 from harness.api import Completion
 from harness.generator import clients, simulate
+from harness.history import pair_ops
 from harness.workloads import causal_kv
-from harness.workloads.causal_chains import STEPS, causal_chains
+from harness.workloads.causal_chains import causal_chains
 from tests.test_crdt_histories import H
 
 
@@ -172,32 +173,46 @@ def _run(lose: bool, seed: int = 3, concurrency: int = 6):
 @pytest.mark.timeout(60)
 def test_chains_follow_their_steps_on_three_nodes():
     ops = _run(lose=False)
-    by_key: dict = {}
-    for op in ops:
-        if op.type == "invoke" and str(op.key)[0] in "xy":
-            by_key.setdefault(op.key[1:], []).append(op)
+    pairs = [p for p in pair_ops(ops) if p.complete is not None and p.complete.type == "ok"]
+    node = {p.invoke.process: p.invoke.process % 6 % 3 for p in pairs}
+    by_proc: dict = {}
+    for p in pairs:
+        by_proc.setdefault(p.invoke.process, []).append(p)
     finished = 0
-    for slot_ops in by_key.values():
-        chain = []
-        for op in slot_ops:
-            # Steps 2 and 4 are polls: a repeat of the read just made is the same step.
-            if len(chain) in (3, 5) and (chain[-1].process, chain[-1].f, chain[-1].key) == (op.process, op.f, op.key):
-                continue
-            chain.append(op)
-            if len(chain) == len(STEPS):
-                assert [(o.f, o.key[0]) for o in chain] == [(f, k) for _, f, k in STEPS]
-                a, b, c = chain[0].process, chain[2].process, chain[4].process
-                assert [o.process for o in chain] == [a, a, b, b, c, c]
-                assert len({a % 6 % 3, b % 6 % 3, c % 6 % 3}) == 3          # three different nodes
-                finished += 1
-                chain = []
+    for p in pairs:
+        if not (p.invoke.f == "write" and str(p.invoke.key).startswith("y")):
+            continue
+        cid, slot = p.invoke.value, p.invoke.key[1:]
+        # A wrote x := cid after reading x; B (this writer) read x = cid before writing y.
+        a = next(q for q in pairs if q.invoke.f == "write" and q.invoke.key == "x" + slot and q.invoke.value == cid)
+        a_ops = by_proc[a.invoke.process]
+        i = a_ops.index(a)
+        assert i > 0 and (a_ops[i - 1].invoke.f, a_ops[i - 1].invoke.key) == ("read", "x" + slot)
+        b_ops = by_proc[p.invoke.process]
+        j = b_ops.index(p)
+        assert (b_ops[j - 1].invoke.f, b_ops[j - 1].invoke.key, b_ops[j - 1].complete.value) == ("read", "x" + slot, cid)
+        # C read y = cid, and its very next op read x.
+        for c, c_ops in by_proc.items():
+            for k, q in enumerate(c_ops[:-1]):
+                if (q.invoke.f, q.invoke.key, q.complete.value) == ("read", "y" + slot, cid):
+                    nxt = c_ops[k + 1]
+                    assert (nxt.invoke.f, nxt.invoke.key) == ("read", "x" + slot)
+                    assert nxt.complete.value == cid                      # a causal store: C sees A's write
+                    assert len({node[a.invoke.process], node[p.invoke.process], node[c]}) == 3
+                    finished += 1
     assert finished >= 20
     assert check_causal(ops)["valid"] is True                             # a causal store stays valid
 
 
 @pytest.mark.timeout(60)
 def test_chains_expose_a_store_that_loses_causality_from_the_history_alone():
-    res = check_causal(_run(lose=True))
+    ops = _run(lose=True)
+    # B is whichever of the two others saw x first: here always the node x reached, so C is the one it never does.
+    writers = {(op.key, op.value): op.process % 6 % 3 for op in ops if op.type == "invoke" and op.f == "write"}
+    ys = [(k, v) for (k, v) in writers if str(k).startswith("y")]
+    assert len(ys) >= 10
+    assert all(writers[(k, v)] == (writers[("x" + k[1:], v)] + 1) % 3 for k, v in ys)
+    res = check_causal(ops)
     assert res["valid"] is False
     a = anomaly(res, "WriteCOInitRead")
     assert [e["f"] for e in a["chain"]] == ["write", "read", "write", "read", "read"]

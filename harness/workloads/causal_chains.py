@@ -4,14 +4,16 @@ Why: a store that delivers updates per sender in order but not causally (crdt-st
 the history alone only by a chain like this one: session A (node a) writes x; session B (node b) reads x, sees A's
 write, then writes y; session C (node c) reads y, sees B's write, then reads x and misses A's write. Random ops on a
 few keys rarely build it: B must have *seen* x before writing y, and C must read y, then x, in the short time
-before A's update reaches c. So each chain is a small state machine driven by completions:
+before A's update reaches c. So each chain is a small state machine driven by completions, which takes as C the
+node that lags behind on x (under a partition that cuts it from A but not from B: the one that cannot get x):
 
 ====  =========  ==========================================================================================
 step  session    op
 ====  =========  ==========================================================================================
 0     A          read x (what it returns is causally before A's write: a reused key then gives WriteCORead)
 1     A          write x := chain id
-2     B          read x, again until it returns A's value (``poll_gap`` apart, ``poll_limit`` reads at most)
+2     B and C    read x, each again until it returns A's value (``poll_gap`` apart, ``poll_limit`` reads in all):
+                 the first to see it is B; the other, which has not seen it yet, is C
 3     B          write y := chain id
 4     C          read y, again until it returns B's value (same bounds)
 5     C          read x: a causal store must return A's write (or a later one) here
@@ -44,9 +46,11 @@ NS = 1_000_000_000
 #: (session role, f, key role) of each step; the key role is "x" or "y".
 STEPS = (("a", "read", "x"), ("a", "write", "x"), ("b", "read", "x"), ("b", "write", "y"), ("c", "read", "y"),
          ("c", "read", "x"))
-_ROLE = {"a": 0, "b": 1, "c": 2}
-_POLLED = {2: "x", 4: "y"}   # steps that repeat until they see their chain's own write
-_LAST_STEP = {role: max(i for i, s in enumerate(STEPS) if s[0] == role) for role in _ROLE}
+_POLLED = {2, 4}   # steps that repeat until they see their chain's own write
+#: Roles (0 = A, 1 = B, 2 = C) that act in each step: in step 2 both others poll x, and the first to see it is B.
+_ACTIVE = {0: (0,), 1: (0,), 2: (1, 2), 3: (1,), 4: (2,), 5: (2,)}
+_LAST_STEP = (1, 3, 5)   # a role's thread is the chain's until this step is done
+_IDLE = -1
 
 
 class Config(NamedTuple):
@@ -63,16 +67,30 @@ class Config(NamedTuple):
 class Chain(NamedTuple):
     cid: int
     slot: int
-    threads: tuple[int, int, int]   # A, B, C
+    threads: tuple[int, int, int]   # A, B, C (B and C swap in step 2 if C sees x first)
     procs: tuple                    # their processes when the chain started
     step: int = 0
     polls: int = 0
     deadline: int = 0
-    inflight: bool = False
-    not_before: int = 0             # a poll waits until then
+    busy: tuple = (_IDLE, _IDLE, _IDLE)   # per role: the step its op in flight was made for
+    not_before: tuple = (0, 0, 0)         # per role: a poll waits until then
 
     def keys(self) -> dict[str, str]:
         return {"x": f"x{self.slot}", "y": f"y{self.slot}"}
+
+    def role_of(self, process) -> int | None:
+        for r in range(3):
+            if self.procs[r] == process and self.busy[r] != _IDLE:
+                return r
+        return None
+
+
+def _set(t: tuple, i: int, v) -> tuple:
+    return t[:i] + (v,) + t[i + 1:]
+
+
+def _swap(t: tuple) -> tuple:
+    return (t[0], t[2], t[1])
 
 
 class CausalChains(Generator):
@@ -94,19 +112,22 @@ class CausalChains(Generator):
         step_op = None
         wake = None   # the earliest time a waiting poll may go
         for ch in self.chains:
-            if not ch.inflight and now > ch.deadline:
+            busy = any(b != _IDLE for b in ch.busy)
+            if not busy and now > ch.deadline:
                 continue  # out of time (a partition keeps B or C from seeing the write): drop it
-            t = ch.threads[_ROLE[STEPS[ch.step][0]]]
-            if ctx.processes[t] != ch.procs[_ROLE[STEPS[ch.step][0]]]:
-                if not ch.inflight:
-                    continue  # the session crashed and goes on as a new process: the chain is broken
-            if not ch.inflight and now < ch.not_before:
-                wake = ch.not_before if wake is None else min(wake, ch.not_before)
-            elif step_op is None and not ch.inflight and (ctx.free >> t) & 1:
-                role, f, key_role = STEPS[ch.step]
-                value = ch.cid if f == "write" else None
-                step_op = GenOp(ctx.processes[t], now, f, value, ch.keys()[key_role])
-                ch = ch._replace(inflight=True)
+            if any(ctx.processes[t] != p for r, (t, p) in enumerate(zip(ch.threads, ch.procs))
+                   if _LAST_STEP[r] >= ch.step and ch.busy[r] == _IDLE):
+                continue  # a session crashed and goes on as a new process: the chain is broken
+            for r in _ACTIVE[ch.step]:
+                t = ch.threads[r]
+                if ch.busy[r] != _IDLE:
+                    continue
+                if now < ch.not_before[r]:
+                    wake = ch.not_before[r] if wake is None else min(wake, ch.not_before[r])
+                elif step_op is None and (ctx.free >> t) & 1:
+                    _, f, key_role = STEPS[ch.step]
+                    step_op = GenOp(ctx.processes[t], now, f, ch.cid if f == "write" else None, ch.keys()[key_role])
+                    ch = ch._replace(busy=_set(ch.busy, r, ch.step))
             live.append(ch)
         chains = tuple(live)
         if step_op is not None:
@@ -126,7 +147,7 @@ class CausalChains(Generator):
     def _fresh(self, ctx, chains: tuple):
         """A chain start or a random op on a free thread no chain holds; None if no thread is free."""
         cfg = self.cfg
-        held = {t for ch in chains for role, t in zip("abc", ch.threads) if _LAST_STEP[role] >= ch.step}
+        held = {t for ch in chains for r, t in enumerate(ch.threads) if _LAST_STEP[r] >= ch.step}
         free = [t for t in range(ctx.concurrency) if (ctx.free >> t) & 1 and t not in held]
         if not free:
             return None
@@ -137,7 +158,7 @@ class CausalChains(Generator):
                          if s % cfg.slots not in used), None)
             if picked is not None and slot is not None:
                 ch = Chain(self.next_id, slot, picked, tuple(ctx.processes[t] for t in picked),
-                           deadline=ctx.time + cfg.poll_time, inflight=True)
+                           deadline=ctx.time + cfg.poll_time, busy=(0, _IDLE, _IDLE))
                 op = GenOp(ctx.processes[picked[0]], ctx.time, "read", None, ch.keys()["x"])
                 return op, chains + (ch,), self.next_id + 1
         t = free[ctx.rng.randrange(len(free))]
@@ -162,38 +183,44 @@ class CausalChains(Generator):
         out = []
         changed = False
         for ch in self.chains:
-            role = _ROLE[STEPS[ch.step][0]]
-            if not ch.inflight or event.process != ch.procs[role]:
+            r = ch.role_of(event.process)
+            if r is None:
                 out.append(ch)
                 continue
             changed = True
-            nxt = _advance(ch, event, self.cfg, ctx.time)
+            nxt = _advance(ch, r, event, self.cfg, ctx.time)
             if nxt is not None:
                 out.append(nxt)
         return self._with(chains=tuple(out)) if changed else self
 
 
-def _advance(ch: Chain, event, cfg: Config, now: int) -> Chain | None:
-    """The chain after its in-flight op completed with ``event``; None when it is finished or dropped."""
-    ch = ch._replace(inflight=False)
+def _advance(ch: Chain, r: int, event, cfg: Config, now: int) -> Chain | None:
+    """The chain after role ``r``'s op in flight completed with ``event``; None when it is finished or dropped."""
+    made_for = ch.busy[r]
+    ch = ch._replace(busy=_set(ch.busy, r, _IDLE))
     if event.type == "info":
         return None  # the session crashed
+    if made_for != ch.step:
+        return ch    # C's poll of x that was in flight when B saw x first: nothing to do
     f = STEPS[ch.step][1]
     if event.type != "ok":
         if f == "write":
             return None  # it did not happen: nothing to build on (a retry would write the same value again)
-        return _poll_again(ch, cfg, now)
+        return _poll_again(ch, r, cfg, now)
     if ch.step in _POLLED and event.value != ch.cid:
-        return _poll_again(ch, cfg, now)
+        return _poll_again(ch, r, cfg, now)
     if ch.step + 1 == len(STEPS):
         return None
+    if ch.step == 2 and r == 2:   # C saw x first: it is B, and the one that has not seen x yet is C
+        ch = ch._replace(threads=_swap(ch.threads), procs=_swap(ch.procs), busy=_swap(ch.busy),
+                         not_before=_swap(ch.not_before))
     return ch._replace(step=ch.step + 1, polls=0)
 
 
-def _poll_again(ch: Chain, cfg: Config, now: int) -> Chain | None:
+def _poll_again(ch: Chain, r: int, cfg: Config, now: int) -> Chain | None:
     if ch.polls + 1 >= cfg.poll_limit:
         return None
-    return ch._replace(polls=ch.polls + 1, not_before=now + cfg.poll_gap)
+    return ch._replace(polls=ch.polls + 1, not_before=_set(ch.not_before, r, now + cfg.poll_gap))
 
 
 def chain_keys(slots: int) -> list[str]:
