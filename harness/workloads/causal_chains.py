@@ -24,7 +24,7 @@ each session stays on one node for the whole chain. A thread belongs to at most 
 other op until its part of the chain is done (A after step 1, B after step 3), so a chain's steps follow each other
 at once (the race in step 5 is short) and a thread whose part is done serves other chains meanwhile. A chain whose
 thread's process changed (a crash: ``info``), whose write failed, or that runs out of polls or of time
-(``poll_time`` from its start: a partition can keep B from ever seeing x) is dropped: it just shows nothing. With
+(``poll_time`` on one step: a partition can keep B from ever seeing x) is dropped: it just shows nothing. With
 fewer than three nodes no chain can start and every fresh op is a random one.
 
 Fresh ops (chain starts, and plain random reads and writes on the workload's ``k*`` keys) go out at the test's
@@ -59,7 +59,7 @@ class Config(NamedTuple):
     slots: int                    # chain key pairs
     chain_fraction: float         # share of fresh ops that start a chain (when three idle threads allow one)
     poll_limit: int
-    poll_time: int                # ns a chain may take in all
+    poll_time: int                # ns a chain may spend on one step (a loaded machine makes every step slow)
     poll_gap: int                 # ns between a read that did not see the chain's write and the next one
     random_op: Callable[[Any], dict]   # rng -> a plain op on the k* keys
 
@@ -214,7 +214,7 @@ def _advance(ch: Chain, r: int, event, cfg: Config, now: int) -> Chain | None:
     if ch.step == 2 and r == 2:   # C saw x first: it is B, and the one that has not seen x yet is C
         ch = ch._replace(threads=_swap(ch.threads), procs=_swap(ch.procs), busy=_swap(ch.busy),
                          not_before=_swap(ch.not_before))
-    return ch._replace(step=ch.step + 1, polls=0)
+    return ch._replace(step=ch.step + 1, polls=0, deadline=now + cfg.poll_time)
 
 
 def _poll_again(ch: Chain, r: int, cfg: Config, now: int) -> Chain | None:
