@@ -52,7 +52,7 @@ def test_correct_or_set_on_5_nodes_is_valid_under_partition_and_kill(tmp_path, i
     assert set(r["delivery-order"]["delivered"]) == {"n1", "n2", "n3", "n4", "n5"}
 
 
-@pytest.mark.timeout(200)
+@pytest.mark.timeout(300)
 def test_fifo_only_is_caught_from_the_history_alone(tmp_path, isolated_state):
     # What clients saw is enough: the causal checker (not the nodes' delivery logs) finds the missing cause, with
     # the chain of ops across three processes on three nodes. Timing decides, so a few seeds (bench_seeds.py
@@ -62,8 +62,8 @@ def test_fifo_only_is_caught_from_the_history_alone(tmp_path, isolated_state):
 
     out, tried = first_run_that_finds(
         tmp_path, lambda seed: TestSpec(system="crdt-store", variant="fifo-only", workload="causal-kv", nodes=3,
-                                        nemesis=("partition",), time_limit=10, rate=60, nemesis_interval=3,
-                                        nemesis_duration=2, recovery_time=2, seed=seed), (1, 2, 3), found)
+                                        nemesis=("partition",), time_limit=15, rate=60, nemesis_interval=3,
+                                        nemesis_duration=2, recovery_time=2, seed=seed), (1, 2, 3, 4), found)
     c = out.results["results"]["causal"]
     assert c["valid"] is False, (tried, c.get("anomaly_counts"))
     chained = [a for a in c["anomalies"] if a.get("chain") and a["type"] in ("WriteCOInitRead", "WriteCORead")]

@@ -232,6 +232,6 @@ def causal_chains(options: dict, *, rate: float, nodes: int, random_op: Callable
     ``chain_time``, ``chain_poll_gap`` in seconds), at ``rate`` fresh ops per second over ``nodes`` nodes."""
     return CausalChains(Config(
         mean_gap=int(NS / rate), nodes=nodes, slots=int(options.get("chain_slots", 32)),
-        chain_fraction=float(options.get("chain_fraction", 0.5)), poll_limit=int(options.get("chain_polls", 200)),
+        chain_fraction=float(options.get("chain_fraction", 0.75)), poll_limit=int(options.get("chain_polls", 200)),
         poll_time=int(float(options.get("chain_time", 2.0)) * NS),
         poll_gap=int(float(options.get("chain_poll_gap", 0.005)) * NS), random_op=random_op))
