@@ -229,9 +229,13 @@ def chain_keys(slots: int) -> list[str]:
 
 def causal_chains(options: dict, *, rate: float, nodes: int, random_op: Callable[[Any], dict]) -> CausalChains:
     """The generator for a test's ``options`` (``chain_slots``, ``chain_fraction``, ``chain_polls``,
-    ``chain_time``, ``chain_poll_gap`` in seconds), at ``rate`` fresh ops per second over ``nodes`` nodes."""
+    ``chain_time``, ``chain_poll_gap`` in seconds), at ``rate`` fresh ops per second over ``nodes`` nodes.
+
+    The time per step is the bound that matters (3 s: longer than a partition's typical few seconds would only keep
+    threads from other chains; on a loaded machine an update can take a second to reach a replica, so less loses
+    chains that were going to work); the poll count is a safety net behind it."""
     return CausalChains(Config(
         mean_gap=int(NS / rate), nodes=nodes, slots=int(options.get("chain_slots", 32)),
-        chain_fraction=float(options.get("chain_fraction", 0.75)), poll_limit=int(options.get("chain_polls", 200)),
-        poll_time=int(float(options.get("chain_time", 2.0)) * NS),
-        poll_gap=int(float(options.get("chain_poll_gap", 0.005)) * NS), random_op=random_op))
+        chain_fraction=float(options.get("chain_fraction", 0.75)), poll_limit=int(options.get("chain_polls", 1000)),
+        poll_time=int(float(options.get("chain_time", 3.0)) * NS),
+        poll_gap=int(float(options.get("chain_poll_gap", 0.01)) * NS), random_op=random_op))
