@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import tempfile
 import time
@@ -78,11 +79,13 @@ def parse_case(text: str) -> dict:
     the very end (the checker whose verdict alone counts)."""
     system, variant, workload, faults, *rest = text.split(":", 5)  # the options' JSON may hold colons
     checker = None
-    last = rest[-1] if rest else None
-    if last is not None and "@" in last:
-        rest[-1], checker = last.rsplit("@", 1)
-    elif "@" in faults:
-        faults, checker = faults.rsplit("@", 1)
+    m = re.search(r"@([A-Za-z][\w-]*)$", text)   # a checker name, not an "@" inside an option's JSON
+    if m:
+        checker = m.group(1)
+        if rest:
+            rest[-1] = rest[-1][:-len(m.group(0))]
+        else:
+            faults = faults[:-len(m.group(0))]
     case = {"system": system, "variant": variant, "workload": workload,
             "nemesis": tuple(f for f in faults.split(",") if f and f != "none"),
             "nemesis_interval": 4.0, "nemesis_duration": 3.0, "options": {}, "checker": checker}
