@@ -12,8 +12,7 @@ step  session    op
 ====  =========  ==========================================================================================
 0     A          read x (what it returns is causally before A's write: a reused key then gives WriteCORead)
 1     A          write x := chain id
-2     B and C    read x, each again until it returns A's value (``poll_gap`` apart at first, backing off to 16
-                 times that; ``poll_time`` and ``poll_limit`` bound it):
+2     B and C    read x, each again until it returns A's value (``poll_gap`` apart, ``poll_limit`` reads in all):
                  the first to see it is B; the other, which has not seen it yet, is C
 3     B          write y := chain id
 4     C          read y, again until it returns B's value (same bounds)
@@ -52,7 +51,6 @@ _POLLED = {2, 4}   # steps that repeat until they see their chain's own write
 _ACTIVE = {0: (0,), 1: (0,), 2: (1, 2), 3: (1,), 4: (2,), 5: (2,)}
 _LAST_STEP = (1, 3, 5)   # a role's thread is the chain's until this step is done
 _IDLE = -1
-MAX_BACKOFF = 4    # a poll's gap doubles every two misses (two roles poll in step 2), up to 2**4 times the first
 
 
 class Config(NamedTuple):
@@ -62,7 +60,7 @@ class Config(NamedTuple):
     chain_fraction: float         # share of fresh ops that start a chain (when three idle threads allow one)
     poll_limit: int
     poll_time: int                # ns a chain may spend on one step (a loaded machine makes every step slow)
-    poll_gap: int                 # ns between a read that did not see the chain's write and the next (at first)
+    poll_gap: int                 # ns between a read that did not see the chain's write and the next one
     random_op: Callable[[Any], dict]   # rng -> a plain op on the k* keys
 
 
@@ -222,10 +220,7 @@ def _advance(ch: Chain, r: int, event, cfg: Config, now: int) -> Chain | None:
 def _poll_again(ch: Chain, r: int, cfg: Config, now: int) -> Chain | None:
     if ch.polls + 1 >= cfg.poll_limit:
         return None
-    # Back off: soon after a write the next poll may be the one that sees it (a race of tens of ms); a poll that
-    # has missed many times waits on a partition, where reading at full speed only loads the machine.
-    gap = cfg.poll_gap << min(ch.polls // 2, MAX_BACKOFF)
-    return ch._replace(polls=ch.polls + 1, not_before=_set(ch.not_before, r, now + gap))
+    return ch._replace(polls=ch.polls + 1, not_before=_set(ch.not_before, r, now + cfg.poll_gap))
 
 
 def chain_keys(slots: int) -> list[str]:
@@ -243,4 +238,4 @@ def causal_chains(options: dict, *, rate: float, nodes: int, random_op: Callable
         mean_gap=int(NS / rate), nodes=nodes, slots=int(options.get("chain_slots", 32)),
         chain_fraction=float(options.get("chain_fraction", 0.75)), poll_limit=int(options.get("chain_polls", 1000)),
         poll_time=int(float(options.get("chain_time", 3.0)) * NS),
-        poll_gap=int(float(options.get("chain_poll_gap", 0.005)) * NS), random_op=random_op))
+        poll_gap=int(float(options.get("chain_poll_gap", 0.01)) * NS), random_op=random_op))
