@@ -231,11 +231,12 @@ def causal_chains(options: dict, *, rate: float, nodes: int, random_op: Callable
     """The generator for a test's ``options`` (``chain_slots``, ``chain_fraction``, ``chain_polls``,
     ``chain_time``, ``chain_poll_gap`` in seconds), at ``rate`` fresh ops per second over ``nodes`` nodes.
 
-    The time per step is the bound that matters (3 s: longer than a partition's typical few seconds would only keep
-    threads from other chains; on a loaded machine an update can take a second to reach a replica, so less loses
-    chains that were going to work); the poll count is a safety net behind it."""
+    Defaults (measured with bench/bench_seeds.py --preset causal, paired runs under the same load): 2 s per step,
+    polls 5 ms apart, at most 200 polls a step, half the fresh ops start a chain. Longer steps (3 s) and slower
+    polls (10 ms) completed fewer chains and found fifo-only less often: a chain stuck behind a partition is better
+    dropped, freeing its threads for the next one."""
     return CausalChains(Config(
         mean_gap=int(NS / rate), nodes=nodes, slots=int(options.get("chain_slots", 32)),
-        chain_fraction=float(options.get("chain_fraction", 0.75)), poll_limit=int(options.get("chain_polls", 1000)),
-        poll_time=int(float(options.get("chain_time", 3.0)) * NS),
-        poll_gap=int(float(options.get("chain_poll_gap", 0.01)) * NS), random_op=random_op))
+        chain_fraction=float(options.get("chain_fraction", 0.5)), poll_limit=int(options.get("chain_polls", 200)),
+        poll_time=int(float(options.get("chain_time", 2.0)) * NS),
+        poll_gap=int(float(options.get("chain_poll_gap", 0.005)) * NS), random_op=random_op))

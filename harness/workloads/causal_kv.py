@@ -2,7 +2,7 @@
 by the causal checker (Bouajjani et al. bad patterns and the four session guarantees, on the same history) and by
 convergence.
 
-During the test the ops come from ``harness.workloads.causal_chains``: 3 in 4 fresh ops (``chain_fraction``) start
+During the test the ops come from ``harness.workloads.causal_chains``: half the fresh ops (``chain_fraction``) start
 a write-read-write chain across three nodes (A writes x; the two others read x until one sees that write: it is B,
 and writes y; the other, C, reads y until it sees B's write, then reads x), the rest are the random ops below
 (``client_op``) on the ``keys`` keys ``k0..``. A chain is what lets a client-visible checker see a store that delivers an update before one it
