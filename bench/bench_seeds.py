@@ -7,6 +7,11 @@ runs in seed order. Bounded: every run has its own time limit; the whole bench s
     .venv/bin/python bench/bench_seeds.py --seeds 10 --case quorum-kv:r1w1:register:partition
     .venv/bin/python bench/bench_seeds.py --seeds 10 --preset quorum
     .venv/bin/python bench/bench_seeds.py --seeds 5 --preset postgres --time-limit 10   # loads its plugin
+    .venv/bin/python bench/bench_seeds.py --seeds 10 --preset causal --time-limit 30
+
+A case may name the one checker whose verdict counts (``...:faults@checker``, or
+``--checker`` for every case): then "found" means that checker alone said invalid (the ``causal`` preset asks
+whether the client-visible causal checker finds fifo-only without the nodes' delivery logs).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import tempfile
 import time
@@ -70,6 +76,7 @@ PRESETS = {
     "corruption": [
         "raft-kv:no-checksum:set:corrupt:3/2:corrupt_flips=4",
         "raft-kv:correct:set:corrupt:3/2:corrupt_flips=4",
+    ],
     # Two-phase commit (issue 15): the in-doubt window after a vote is what kills hit, so the recovery bugs run with
     # kills; early-lock-release and read-uncommitted need only concurrency (and aborts, which partitions bring).
     # Measured (10 seeds of 15 s, loaded machine): correct 10/10 valid on both workloads; no-durable-prepare,
@@ -82,6 +89,12 @@ PRESETS = {
         "twopc-kv:early-lock-release:list-append:none",
         "twopc-kv:read-uncommitted:list-append:partition",
         "twopc-kv:presumed-commit:list-append:kill",
+    ],
+    # fifo-only found by the client-visible causal checker alone (not the delivery-order second opinion), and
+    # correct valid by every checker; run with --time-limit 30.
+    "causal": [
+        "crdt-store:fifo-only:causal-kv:partition@causal",
+        "crdt-store:correct:causal-kv:partition,kill,pause",   # every checker must say valid
     ],
     "crdt": [
         "crdt-store:correct:or-set:partition,kill,clock",
@@ -106,12 +119,21 @@ PRESET_PLUGINS = {"postgres": ("splitbrain_postgres", "examples/postgres")}
 
 def parse_case(text: str) -> dict:
     """``system:variant:workload:faults`` with an optional ``:interval/duration`` (seconds) for the fault cycle
-    (default 4/3), and an optional ``:key=json;key=json`` of workload/system options (``nemesis_targets`` is the
-    run's ``--nemesis-targets``, a list)."""
+    (default 4/3), an optional ``:key=json;key=json`` of workload/system options (``nemesis_targets`` is the
+    run's ``--nemesis-targets``, a list), and an optional ``@checker`` at the very end (the checker whose verdict
+    alone counts)."""
     system, variant, workload, faults, *rest = text.split(":", 5)  # the options' JSON may hold colons
+    checker = None
+    m = re.search(r"@([A-Za-z][\w-]*)$", text)   # a checker name, not an "@" inside an option's JSON
+    if m:
+        checker = m.group(1)
+        if rest:
+            rest[-1] = rest[-1][:-len(m.group(0))]
+        else:
+            faults = faults[:-len(m.group(0))]
     case = {"system": system, "variant": variant, "workload": workload,
             "nemesis": tuple(f for f in faults.split(",") if f and f != "none"),
-            "nemesis_interval": 4.0, "nemesis_duration": 3.0, "options": {}}
+            "nemesis_interval": 4.0, "nemesis_duration": 3.0, "options": {}, "checker": checker}
     if rest and rest[0]:
         interval, duration = rest[0].split("/")
         case["nemesis_interval"], case["nemesis_duration"] = float(interval), float(duration)
@@ -134,6 +156,7 @@ def main() -> int:
     ap.add_argument("--rate", type=float, default=60.0)
     ap.add_argument("--budget", type=float, default=3600.0, help="stop starting runs after this many seconds")
     ap.add_argument("--option", action="append", default=[], help="KEY=VALUE passed to the workload/system")
+    ap.add_argument("--checker", help="count a run as found only if this checker alone said invalid")
     args = ap.parse_args()
 
     from splitbrain.harness.plugins import load_plugin
@@ -161,12 +184,16 @@ def main() -> int:
         for seed in range(args.first_seed, args.first_seed + args.seeds):
             if time.monotonic() - t_start > args.budget:
                 break
-            spec = TestSpec(**{**case, "options": {**options, **case["options"]}}, seed=seed, nodes=args.nodes,
+            checker = case.get("checker") or args.checker
+            fields = {k: v for k, v in case.items() if k != "checker"}
+            spec = TestSpec(**{**fields, "options": {**options, **case["options"]}}, seed=seed, nodes=args.nodes,
                             time_limit=args.time_limit, rate=args.rate, recovery_time=2)
             t0 = time.monotonic()
             try:
                 out = run_test(spec, store_root=store / "store", progress=False)
                 v = out.results["valid"]
+                if checker:
+                    v = (out.results["results"].get(checker) or {}).get("valid", "missing")
             except Exception as e:  # a broken run is reported, not hidden
                 print(f"  seed {seed}: run failed: {type(e).__name__}: {e}", file=sys.stderr)
                 v = "error"
@@ -175,7 +202,8 @@ def main() -> int:
             if v is False and first_fail_after is None:
                 first_fail_after = test_time
             print(f"  {case['system']} {case['variant']} {case['workload']} {','.join(case['nemesis'])} "
-                  f"seed {seed}: {v} ({time.monotonic() - t0:.1f} s wall)", file=sys.stderr, flush=True)
+                  f"seed {seed}: {v}{f' ({checker} alone)' if checker else ''} ({time.monotonic() - t0:.1f} s wall)",
+                  file=sys.stderr, flush=True)
         n = len(verdicts)
         rows.append((case, n, verdicts.count(False), verdicts.count(True),
                      sum(1 for v in verdicts if v not in (True, False)), first_fail_after))
@@ -191,6 +219,8 @@ def main() -> int:
             faults += f" every {case['nemesis_interval']:g}/{case['nemesis_duration']:g} s"
         if case["options"]:
             faults += " " + ", ".join(f"{k}={json.dumps(v)}" for k, v in case["options"].items())
+        if case.get("checker") or args.checker:
+            faults += f" (judged by {case.get('checker') or args.checker} alone)"
         print(f"| {case['system']} | {case['variant']} | {case['workload']} | {faults} "
               f"| {n} | {bad} | {good} | {unk} | {rate} | {f'{first:g} s' if first is not None else '-'} |")
     print(f"\nruns stored in {store} (time limit {args.time_limit:g} s each, {args.nodes} nodes, "

@@ -34,11 +34,16 @@ key returned), monotonic-writes (for each write its earlier reads returned, the 
 key before it), writes-follow-reads (for each such write, what the writer session's last read of the key before it
 returned). They are implied by CC.
 
-``check_delivery_order`` takes each replica's delivery log (node -> [{"id", "origin", "seq"?, "vc"}] in delivery
-order; ``vc[origin]`` is the update's own sequence number) and reports every delivery that came before an update it
-depends on (happens-before by vector clock), duplicates, and per-origin gaps.
+``check_delivery_order`` (a second opinion: it needs the system's own logs, which a user's system may not offer;
+its result says so in ``second_opinion``) takes each replica's delivery log (node -> [{"id", "origin", "seq"?,
+"vc"}] in delivery order; ``vc[origin]`` is the update's own sequence number) and reports every delivery that came
+before an update it depends on (happens-before by vector clock), duplicates, and per-origin gaps.
 
-Each anomaly: ``{"type", "ops": [invoke indices], "explanation": one sentence, ...}``. Past ``time_limit`` seconds
+Each anomaly: ``{"type", "ops": [invoke indices], "explanation": one sentence, ...}``. Where the anomaly rests on
+one op being causally before another (WriteCOInitRead, WriteCORead, each session guarantee) it also carries
+``chain``: the program-order and read-from path that makes it so, one entry per session it passes through
+(``{"index", "process", "node", "f", "key", "value", "via": "rf" | "po"}``; who wrote, who read it, what that
+session did next), spelled out in the explanation too. Past ``time_limit`` seconds
 the verdict is ``"unknown"``, never ``true``. Nothing here mutates the history.
 """
 
@@ -60,6 +65,7 @@ _PATTERN_MODELS = {**{p: list(MODELS) for p in _CC}, "WriteHBInitRead": ["CM"], 
                    "CyclicCF": ["CCv"]}
 GUARANTEES = ("read-your-writes", "monotonic-reads", "monotonic-writes", "writes-follow-reads")
 _MAX_PER_TYPE = 100
+CHAIN_LIMIT = 20   # anomalies per type that get their causal chain spelled out
 
 
 class _Timeout(Exception):
@@ -92,7 +98,8 @@ class _Hist:
             oid = len(self.ops)
             self.sessions[s].append(oid)
             self.ops.append({"kind": kind, "key": _c(p.invoke.key), "value": value, "index": p.invoke.index,
-                             "session": s, "pos": len(self.sessions[s]), "process": p.invoke.process})
+                             "session": s, "pos": len(self.sessions[s]), "process": p.invoke.process,
+                             "node": p.invoke.node})
         self.failed_writes = {(_c(p.invoke.key), _c(p.invoke.value)): p.invoke.index
                               for p in pairs if p.invoke.f == write_f and p.type == FAIL}
         self.writer: dict[tuple, int] = {}
@@ -103,6 +110,7 @@ class _Hist:
                 if k in self.writer:
                     self.duplicate = (self.writer[k], oid)
                 self.writer[k] = oid
+        self.chains_made: dict[str, dict] = {}  # anomaly type -> {"n": chains spelled out so far}
         self.src: dict[int, int | None] = {}   # read -> write it read from (None: initial value)
         self.thin_air: list[int] = []
         for oid, o in enumerate(self.ops):
@@ -268,8 +276,99 @@ def _desc(h: _Hist, oid: int) -> str:
     return f"op {o['index']} ({verb}{key} {_c(o['value'])} by process {o['process']})"
 
 
-def _anom(h: _Hist, typ: str, oids: list[int], explanation: str) -> dict:
-    return {"type": typ, "ops": [h.ops[i]["index"] for i in oids], "explanation": explanation}
+def _anom(h: _Hist, typ: str, oids: list[int], explanation: str, chain: list[dict] | None = None) -> dict:
+    a = {"type": typ, "ops": [h.ops[i]["index"] for i in oids], "explanation": explanation}
+    if chain:
+        a["chain"] = chain
+        a["explanation"] = explanation + " How: " + _chain_text(chain) + "."
+    return a
+
+
+def _chain_for(h: _Hist, vc, typ: str, src: int, dst: int) -> list[dict] | None:
+    return _chain(h, vc, src, dst, h.chains_made.setdefault(typ, {}))
+
+
+def _chain(h: _Hist, vc, src: int, dst: int, counter: dict) -> list[dict] | None:
+    """The ops that make ``src`` causally before ``dst``: a path of program-order and read-from edges, one entry
+    per session it passes through (where the session enters the chain, and where it leaves it). Each entry:
+    ``{"index", "process" (the session), "node", "f", "key", "value", "via"}``, ``via`` being how the chain reached
+    it ("rf": it read the previous entry's write; "po": the same session did it later; absent for the first).
+
+    Backward search from ``dst`` over ops that ``src`` is causally before (the co vectors bound it), each session
+    scanned at most once downwards, so it costs O(ops). Only the first ``CHAIN_LIMIT`` anomalies of each type get
+    one (``counter`` counts them), which keeps a history with thousands of anomalies cheap."""
+    if counter.get("n", 0) >= CHAIN_LIMIT:
+        return None
+    counter["n"] = counter.get("n", 0) + 1
+    s_src, p_src = h.ops[src]["session"], h.ops[src]["pos"]
+
+    def after_src(y: int) -> bool:
+        return y == src or vc[y][s_src] >= p_src
+
+    nxt: dict[int, tuple[int, str]] = {}   # op -> (the op after it on the path to dst, edge kind)
+    scanned: set[int] = set()
+    queue = [dst]
+    found = False
+    k = 0
+    while k < len(queue) and not found:
+        x = queue[k]
+        k += 1
+        w = h.src.get(x)
+        if w is not None and w not in nxt and after_src(w):
+            nxt[w] = (x, "rf")
+            queue.append(w)
+            found = w == src
+        sess = h.sessions[h.ops[x]["session"]]
+        i = h.ops[x]["pos"] - 2      # the op before x in its session
+        while i >= 0 and not found:
+            y = sess[i]
+            if y in scanned or not after_src(y):
+                break
+            scanned.add(y)
+            nxt.setdefault(y, (x, "po"))
+            if y == src:
+                found = True
+                break
+            w = h.src.get(y)
+            if w is not None and w not in nxt and after_src(w):
+                nxt[w] = (y, "rf")
+                queue.append(w)
+                found = w == src
+            i -= 1
+    if not found:
+        return None
+    path, vias = [src], [None]
+    while path[-1] != dst:
+        y, kind = nxt[path[-1]]
+        path.append(y)
+        vias.append(kind)
+    keep = [i for i in range(len(path))
+            if i in (0, len(path) - 1) or vias[i] == "rf" or (i + 1 < len(path) and vias[i + 1] == "rf")]
+    out = []
+    for i in keep:
+        o = h.ops[path[i]]
+        e = {"index": o["index"], "process": o["process"],
+             "f": "write" if o["kind"] == "w" else "read", "key": json.loads(o["key"]), "value": o["value"]}
+        if o["node"] is not None:
+            e["node"] = o["node"]
+        if out:
+            e["via"] = vias[i] if vias[i] == "rf" else "po"
+        out.append(e)
+    return out
+
+
+def _chain_text(chain: list[dict]) -> str:
+    """``process 0 on n1 wrote "x" 1 (op 3), process 4 on n2 read it (op 9), then wrote "y" 1 (op 12), ...``"""
+    parts = []
+    for e in chain:
+        who = f"process {e['process']}" + (f" on {e['node']}" if e.get("node") else "")
+        key = "" if e["key"] is None else f" {_c(e['key'])}"
+        if e.get("via") == "rf":
+            parts.append(f"{who} read it (op {e['index']})")
+            continue
+        what = f"wrote{key} {_c(e['value'])}" if e["f"] == "write" else f"read{key} -> {_c(e['value'])}"
+        parts.append(f"{'then ' + what if e.get('via') == 'po' else who + ' ' + what} (op {e['index']})")
+    return ", ".join(parts)
 
 
 def _cc(h: _Hist, found: list[dict], deadline: float):
@@ -297,12 +396,13 @@ def _cc(h: _Hist, found: list[dict], deadline: float):
             if w1 is None:
                 found.append(_anom(h, "WriteCOInitRead", [w2, r],
                                    f"{_desc(h, r)} returned the initial value although {_desc(h, w2)} is "
-                                   "causally before it."))
+                                   "causally before it.", _chain_for(h, vc, "WriteCOInitRead", w2, r)))
                 break
             if w2 != w1 and _co(h, vc, w1, w2):
                 found.append(_anom(h, "WriteCORead", [w1, w2, r],
                                    f"{_desc(h, r)} returned the value of {_desc(h, w1)}, which the causally later "
-                                   f"{_desc(h, w2)} had overwritten before the read."))
+                                   f"{_desc(h, w2)} had overwritten before the read.",
+                                   _chain_for(h, vc, "WriteCORead", w2, r)))
                 break
     return vc
 
@@ -354,7 +454,7 @@ def _sessions(h: _Hist, vc, found: list[dict], guarantees: dict, deadline: float
                     guarantees[g]["count"] += 1
                     got = "the initial value" if h.src[oid] is None else "an older value"
                     found.append(_anom(h, g, [req, oid], f"{_desc(h, oid)} returned {got}, missing {what} "
-                                                         f"{_desc(h, req)}."))
+                                                         f"{_desc(h, req)}.", _chain_for(h, vc, g, req, oid)))
                     break
             w = h.src[oid]
             if w is not None:
@@ -441,7 +541,8 @@ def check_delivery_order(delivery_logs: dict, *, time_limit: float = 30.0) -> di
         seen: set[str] = set()
         for i, e in enumerate(entries):
             if i % 4096 == 0 and _time.monotonic() > deadline:
-                return {"valid": UNKNOWN, "checker": "delivery-order", "anomalies": anomalies[:_MAX_PER_TYPE],
+                return {"valid": UNKNOWN, "checker": "delivery-order", "second_opinion": SECOND_OPINION,
+                        "anomalies": anomalies[:_MAX_PER_TYPE],
                         "error": f"time limit of {time_limit} s reached"}
             uid, origin, seq, vc = _uid(e), e["origin"], _seq(e), e.get("vc") or {}
             problem = None
@@ -478,9 +579,14 @@ def check_delivery_order(delivery_logs: dict, *, time_limit: float = 30.0) -> di
         per_node[node] = seen
         all_ids |= seen
     undelivered = {n: len(all_ids - s) for n, s in per_node.items()}
-    return {"valid": not anomalies, "checker": "delivery-order", "anomalies": anomalies,
+    return {"valid": not anomalies, "checker": "delivery-order", "second_opinion": SECOND_OPINION,
+            "anomalies": anomalies,
             "anomaly_counts": counts, "delivered": {n: len(s) for n, s in per_node.items()},
             "undelivered": undelivered}
+
+
+SECOND_OPINION = ("judged from the replicas' own delivery logs, not from what clients saw: a second opinion beside "
+                  "the causal checker, which a system without such logs does not get")
 
 
 def _uid(e: dict) -> str:

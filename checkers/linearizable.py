@@ -22,6 +22,7 @@ BadInput for an unknown model name.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from operator import attrgetter
 from typing import Any, Sequence
@@ -41,7 +42,7 @@ _TYPE_OF = attrgetter("type")
 
 def check_linearizable(history: Sequence[Op], model: "str | Model", *, time_limit: float | None = None,
                        memory_limit_mb: int | None = None, parallel: bool = True, split: bool = True,
-                       explain: bool = True) -> dict:
+                       explain: bool = True, label: str | None = None) -> dict:
     """Check ``history`` against ``model`` (a name from ``splitbrain.checkers.models.MODELS`` or a Model).
 
     Returns ``{"valid": True | False | "unknown", "checker": "linearizable", "model": name, "ops": client op
@@ -52,6 +53,9 @@ def check_linearizable(history: Sequence[Op], model: "str | Model", *, time_limi
     ``memory_limit_mb`` caps how much the searching processes may grow. ``split=False`` checks a splittable model
     as one object (slower; for comparison). ``explain=False`` leaves out the evidence of a failure (its
     ``failure`` then names only the key): the verdict alone, as Porcupine's ``CheckOperations`` gives it.
+    ``label`` is what the explanation calls the object (the name the user chose, e.g. the ``register`` workload
+    checked with the cas-register model); by default the model's name. ``"model"`` in the result is always the
+    model's name.
     """
     t0 = time.perf_counter()
     m = get_model(model)
@@ -64,6 +68,8 @@ def check_linearizable(history: Sequence[Op], model: "str | Model", *, time_limi
     else:
         sub_model, keyed = m, m.keyed
         parts = [(None, client)]
+    if label and label != sub_model.name:
+        sub_model = dataclasses.replace(sub_model, name=label)  # the name is only ever used in explanations
     result: dict[str, Any] = {"valid": True, "checker": "linearizable", "model": m.name, "ops": pairs,
                               "check_ms": 0.0, "partitions": len(parts)}
 

@@ -304,7 +304,10 @@ async def _drive(spec: TestSpec, system, workload, cluster, addrs, run_dir: Path
                                          spec.op_timeout)
     workers[NEMESIS] = nemesis_worker
 
-    client_gen = g.stagger(1.0 / spec.rate, lambda ctx: workload.client_op(ctx, options))
+    if workload.client_gen is not None:
+        client_gen = workload.client_gen(options, rate=spec.rate, nodes=len(addrs))
+    else:
+        client_gen = g.stagger(1.0 / spec.rate, lambda ctx: workload.client_op(ctx, options))
     main = g.clients(client_gen)
     if fault_schedule is not None:
         ops = [{"f": op["f"], "value": op.get("value"), "time": int(op["time"])} for op in fault_schedule

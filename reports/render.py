@@ -128,11 +128,13 @@ def checker_summary(name: str, result: Any) -> str:
 
 
 def headline(verdict: str, checkers: list[dict], n_ops: int) -> str:
-    """The sentence under the verdict: what went wrong (the first failing checker's words), else what held."""
+    """The sentence under the verdict: what went wrong (the first failing checker's words, a checker of the
+    history before a second opinion from the system's own logs), else what held."""
     if verdict == "invalid":
-        bad = [c for c in checkers if c["word"] == "invalid"]
+        bad = sorted((c for c in checkers if c["word"] == "invalid"), key=lambda c: bool(c.get("second")))
         if bad:
-            return f"{bad[0]['name']}: {bad[0]['summary']}" if bad[0]["summary"] else f"{bad[0]['name']} failed."
+            name = bad[0]["name"] + (" (second opinion)" if bad[0].get("second") else "")
+            return f"{name}: {bad[0]['summary']}" if bad[0]["summary"] else f"{name} failed."
         return "The run was judged invalid."
     if verdict == "unknown":
         unk = [c for c in checkers if c["word"] == "unknown"]
@@ -180,7 +182,7 @@ def _test_rows(run: rd.Run) -> list[tuple[str, str]]:
             text = str(v)
         rows.append((label, cut(text, 300)))
     for field, v in t.items():
-        if field not in known:
+        if field not in known and v is not None and v != [] and v != {}:  # unset fields say nothing
             rows.append((str(field), short_json(v, 200)))
     rows.append(("run directory", str(run.path)))
     return rows
@@ -207,13 +209,31 @@ def _failure_window_us(ops, failure: dict) -> dict | None:
     return {"s": us(min(times)), "e": us(max(times))}
 
 
+def _chain_window_us(ops, anomalies: list, index: PairIndex) -> dict | None:
+    """The stretch of time of the first anomaly's causal chain (its ops from invoke to completion), for the
+    timeline's "zoom to failure"."""
+    for a in anomalies:
+        chain = a.get("chain") if isinstance(a, dict) else None
+        if not isinstance(chain, list):
+            continue
+        idx = []
+        for e in chain:
+            p = index.get(e.get("index") if isinstance(e, dict) else None)
+            if p is not None:
+                idx += [p.invoke.index] + ([p.complete.index] if p.complete is not None else [])
+        if idx:
+            return _failure_window_us(ops, {"window": idx})
+    return None
+
+
 def report_html(run: rd.Run) -> str:
     """The report of a loaded run, as HTML text."""
     ops = run.ops
     results = run.results or {}
     inner = results.get("results") if isinstance(results.get("results"), dict) else {}
     checkers = [{"name": str(n), "word": rd.verdict_word(r.get("valid", UNKNOWN) if isinstance(r, dict) else
-                                                        UNKNOWN), "summary": checker_summary(n, r)}
+                                                        UNKNOWN), "summary": checker_summary(n, r),
+                 "second": str(r["second_opinion"]) if isinstance(r, dict) and r.get("second_opinion") else None}
                 for n, r in inner.items()]
     verdict = rd.verdict_word(run.verdict)
     pairs = pair_ops(ops)
@@ -236,8 +256,11 @@ def report_html(run: rd.Run) -> str:
             txn_cycle_views.append((str(name), txn_views(r)))
         if isinstance(anomalies, list) and anomalies and ops:
             views = [anomaly_view(ops, a, index) for a in anomalies[:MAX_ANOMALIES] if isinstance(a, dict)]
-            anomaly_views.append((str(name), views))
-            anomalies_omitted[str(name)] = max(0, len(anomalies) - MAX_ANOMALIES)
+            if failure_window is None:  # no linearizability failure: the first causal chain is the failure
+                failure_window = _chain_window_us(ops, anomalies[:MAX_ANOMALIES], index)
+            shown = str(name) + (" (second opinion)" if r.get("second_opinion") else "")
+            anomaly_views.append((shown, views))
+            anomalies_omitted[shown] = max(0, len(anomalies) - MAX_ANOMALIES)
 
     log_matches = [(str(name), r["matches"][:MAX_LOG_MATCHES], r.get("omitted", 0))
                    for name, r in inner.items() if isinstance(r, dict) and r.get("valid") is False

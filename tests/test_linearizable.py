@@ -122,6 +122,20 @@ def test_failure_evidence_names_the_stale_read():
     assert r["failures"] == [f]
 
 
+def test_explanation_names_the_object_as_the_user_chose_it():
+    h = [Op(0, 0, 0, "invoke", "write", 1), Op(1, 1, 0, "ok", "write", 1),
+         Op(2, 2, 1, "invoke", "write", 2), Op(3, 3, 1, "ok", "write", 2),
+         Op(4, 4, 2, "invoke", "read", None), Op(5, 5, 2, "ok", "read", 1)]
+    plain = check_linearizable(h, "cas-register")
+    assert "the cas-register could only hold" in plain["failure"]["explanation"]
+    from splitbrain.harness.workloads import get_workload
+    for options, model in (({}, "cas-register"), ({"cas": False}, "register")):
+        r = get_workload("register").checkers(options)["linearizable"](h)
+        assert r["model"] == model                                  # the model really used
+        assert "the register could only hold 2" in r["failure"]["explanation"]
+        assert "cas-register" not in r["failure"]["explanation"]
+
+
 def test_info_ops_may_take_effect_late_or_never_and_fail_ops_never():
     def h(t):
         return [Op(0, 0, 0, "invoke", "write", 1), Op(1, 1, 0, t, "write", 1),

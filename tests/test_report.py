@@ -16,7 +16,8 @@ from hypothesis import given, settings, strategies as st
 from splitbrain.harness.errors import BadInput
 from splitbrain.harness.history import Op, pair_ops
 from splitbrain.reports import find_runs, load_run, render_index, render_report
-from splitbrain.reports.counterexample import linearizability_view
+from splitbrain.reports.render import headline
+from splitbrain.reports.counterexample import anomaly_view, draw, linearizability_view
 from splitbrain.reports.safe_json import script_json
 from splitbrain.reports.stats import quantile_table
 from splitbrain.reports.timeline import fault_periods, timeline_data
@@ -154,6 +155,62 @@ def test_linearizability_view_lays_out_the_prefix_and_the_stuck_op():
     assert kinds == {0: ("linearized", 1), 2: ("linearized", 2), 3: ("stuck", None)}
     bars = {b.index: b for b in v.drawing.bars}
     assert bars[2].x1 < bars[3].x1 < bars[2].x2        # concurrent ops overlap in the drawing
+
+
+def test_a_narrow_failing_bar_keeps_its_value():
+    # Thirty overlapping ops squeeze every bar; the failing read's bar must still say what it returned.
+    rows = [(i, i, "invoke", "write", i) for i in range(30)] + [(30, 99, "invoke", "read", None),
+                                                                  (30.5, 99, "ok", "read", 2)]
+    rows += [(31 + i, i, "ok", "write", i) for i in range(30)]
+    ops = _ops(*rows)
+    bars = {b.index: b for b in draw(pair_ops(ops), stuck=30).bars}
+    assert bars[30].kind == "stuck" and "2" in bars[30].label and bars[30].label.startswith("\u2192")
+    # A read of the initial value says so too.
+    ops = _ops((0, 1, "invoke", "read", None), (1, 1, "ok", "read", None))
+    assert draw(pair_ops(ops)).bars[0].label == "read \u2192 null"
+
+
+def test_causal_anomaly_view_draws_its_chain(tmp_path):
+    run = load_run(make_run(tmp_path, causal=True))
+    a = json.loads((run.path / "results.json").read_text())["results"]["causal"]["anomalies"][0]
+    v = anomaly_view(run.ops, a)
+    chain = [e["index"] for e in a["chain"]]
+    assert v.has_chain and [r["index"] for r in v.rows] == chain
+    assert [r["step"] for r in v.rows] == [1, 2, 3, 4, 5]
+    assert v.rows[-1]["value"] == "\u2192 null" and v.rows[1]["value"] == "\u2192 5" and v.rows[0]["type"] == "ok"
+    bars = {b.index: b for b in v.drawing.bars}
+    assert [bars[i].kind for i in chain] == ["chain"] * 4 + ["stuck"]
+    assert [bars[i].order for i in chain] == [1, 2, 3, 4, None]
+    assert [l["kind"] for l in v.drawing.links] == ["rf", "po", "rf", "po"]
+    assert [lane["label"] for lane in v.drawing.lanes] == ["p20 n1", "p21 n2", "p22 n3"]
+    assert bars[chain[0]].label == "write x 5"                       # several keys: each bar names its key
+    assert v.facts == []
+    # With no linearizability failure, the chain's stretch of time is what "zoom to failure" shows.
+    from splitbrain.reports.counterexample import PairIndex
+    from splitbrain.reports.render import _chain_window_us
+    win = _chain_window_us(run.ops, [a], PairIndex(run.ops))
+    assert win == {"s": run.ops[chain[0]].time // 1000, "e": run.ops[chain[-1] + 1].time // 1000}
+
+
+def test_causal_report_sections(tmp_path):
+    html = render_report(make_run(tmp_path, causal=True)).read_text()
+    assert html.count('class="chain t-ok"') == 4 and 'class="stuck t-ok"' in html
+    assert html.count('<g class="link rf">') == 2 and html.count('<g class="link po">') == 2
+    assert "the op that broke the rule" in html and "in the chain" in html
+    # the delivery-order anomaly has no client ops: no empty op table, its facts instead; it is a second opinion
+    card = html[html.index("delivery-order (second opinion)"):]
+    card = card[:card.index("</section>")]
+    assert "anomaly-ops" not in card and "<th>index</th>" not in card
+    assert "position in its delivery log</th><td class=\"mono\">17" in card and "n1:4, n2:64" in card
+    assert "second opinion" in html[html.index('id="checkers"'):html.index('id="test"')]
+    # the headline is a history checker's before a second opinion's, and a second opinion says it is one
+    second = {"name": "delivery-order", "word": "invalid", "summary": "n3 delivered n2:64 early", "second": "logs"}
+    first = {"name": "causal", "word": "invalid", "summary": "a read missed a write", "second": None}
+    assert headline("invalid", [second, first], 10) == "causal: a read missed a write"
+    assert headline("invalid", [second], 10) == "delivery-order (second opinion): n3 delivered n2:64 early"
+    # unset test fields are left out
+    table = html[html.index('id="test"'):html.index("Reproduce")]
+    assert "test_name" not in table and "hosts_file" not in table and "null" not in table
 
 
 def test_quantiles_per_op_type():

@@ -140,3 +140,35 @@ def test_index_page_filters_runs(browser, tmp_path):
         assert "deadline of 1 s" in page.locator("#verdict").inner_text()
         page.screenshot(path=str(ARTIFACTS / "report-unknown.png"))
         assert p.errors() == []
+
+
+@pytest.mark.timeout(60)
+def test_causal_chain_and_second_opinion_sections(browser, tmp_path):
+    report = render_report(make_run(tmp_path, causal=True, attack=True))
+    p = Page(browser)
+    page = p.open(report.as_uri())
+    assert p.errors() == [] and p.requests == [report.as_uri()]
+    assert page.evaluate("window.__pwned") is None
+    card = page.locator("section.anomalies .card", has_text="WriteCOInitRead")
+    # the chain is drawn: four numbered steps, the read that broke the rule, arrows between them, visible
+    assert card.locator("svg g.chain").count() == 4 and card.locator("svg g.stuck").count() == 1
+    assert card.locator("svg g.link").count() == 4
+    assert [card.locator("svg g.chain text.order").nth(i).text_content() for i in range(4)] == ["1", "2", "3", "4"]
+    box = card.locator("svg g.stuck rect").bounding_box()
+    assert box and box["width"] > 10 and box["height"] > 10
+    assert "\u2192 null" in card.locator("svg g.stuck").text_content()
+    # the table says who did what, on which node, and how each step follows from the one before
+    rows = card.locator("table.anomaly-ops tr")
+    assert rows.count() == 6
+    assert "read the value the step before wrote" in rows.nth(2).inner_text()
+    assert "n2" in rows.nth(2).inner_text() and "same process, later" in rows.nth(5).inner_text()
+    # the second opinion: its facts (node, updates, position) rather than an empty op table; markup stays text
+    second = page.locator("section.anomalies", has_text="delivery-order (second opinion)")
+    assert second.locator("table.anomaly-ops").count() == 0
+    facts = second.locator("table.anomaly-facts").inner_text()
+    assert "n1:4, n2:64" in facts and "17" in facts and ATTACK in facts
+    assert "second opinion" in page.locator("#checkers").inner_text()
+    assert "test_name" not in page.locator("#test").inner_text()
+    ARTIFACTS.mkdir(exist_ok=True)
+    card.screenshot(path=str(ARTIFACTS / "report-causal-chain.png"))
+    assert p.errors() == []

@@ -28,9 +28,12 @@ class _Hist:
 
 def make_run(root: Path, *, name: str = "quorum-kv-register", ts: str = "20240101T120000", verdict=False,
              attack: bool = False, n_background: int = 60, system: str = "quorum-kv", variant: str = "stale-reads",
-             started: str = "2024-01-01T12:00:00+00:00") -> Path:
+             started: str = "2024-01-01T12:00:00+00:00", causal: bool = False) -> Path:
     """Write ``root/name/ts/`` and return it. ``verdict`` is what results.json says (False gets the failure).
-    ``attack`` puts markup into values, keys, errors, node names and the test description."""
+    ``attack`` puts markup into values, keys, errors, node names and the test description. ``causal`` adds a
+    write-read-write chain across three processes (20, 21, 22 on n1, n2, n3) whose last read misses the first
+    write, a causal checker result naming it with its chain, a delivery-order result (a second opinion, anomalies
+    without client ops), and unset fields (``test_name``, ``hosts_file``: null) in test.json."""
     run = root / name / ts
     (run / "nodes" / "n1").mkdir(parents=True)
     (run / "nodes" / "n2").mkdir(parents=True)
@@ -73,6 +76,15 @@ def make_run(root: Path, *, name: str = "quorum-kv-register", ts: str = "2024010
     rdone = h.add(t + 24, 12, "ok", "read", evil or 1, key=key, node=evil or "n3")
     # a timed-out op that never completes
     h.add(t + 26, 4 + 100, "invoke", "write", 9, key="k0", node="n2")
+    chain = []
+    if causal:
+        t += 40
+        for p, f, k, v, res in ((20, "write", "x", 5, 5), (21, "read", "x", None, 5), (21, "write", "y", 6, 6),
+                                (22, "read", "y", None, 6), (22, "read", "x", None, None)):
+            i = h.add(t, p, "invoke", f, v, key=evil or k if k == "x" else k, node=f"n{p - 19}")
+            h.add(t + 3, p, "ok", f, res, key=evil or k if k == "x" else k, node=f"n{p - 19}")
+            chain.append(i)
+            t += 5
     write_history(run / "history.jsonl", h.ops)
 
     test = {"name": name, "system": system, "variant": variant, "workload": "register",
@@ -105,5 +117,23 @@ def make_run(root: Path, *, name: str = "quorum-kv-register", ts: str = "2024010
                              "explanation": evil or "replicas n1 and n3 ended with different values"}],
                         "differences": {"n1": {"k1": 2}, "n3": {"k1": evil or 1}}},
     }}
+    if causal:
+        wx, rx, wy, ry, bad = chain
+        entries = [{"index": i, "process": h.ops[i].process, "node": h.ops[i].node, "f": h.ops[i].f,
+                    "key": h.ops[i].key, "value": h.ops[i + 1].value} for i in chain]
+        for e, via in zip(entries, (None, "rf", "po", "rf", "po")):
+            if via:
+                e["via"] = via
+        results["results"]["causal"] = {
+            "valid": False, "checker": "causal", "model": "CC", "anomaly_counts": {"WriteCOInitRead": 1},
+            "anomalies": [{"type": "WriteCOInitRead", "ops": [wx, bad], "chain": entries,
+                           "explanation": f"op {bad} returned the initial value although op {wx} is causally "
+                                          "before it."}]}
+        results["results"]["delivery-order"] = {
+            "valid": False, "checker": "delivery-order", "second_opinion": "from the replicas' own logs",
+            "anomalies": [{"type": "causal-violation", "node": evil or "n3", "ops": [], "updates": ["n1:4", "n2:64"],
+                           "position": 17, "explanation": "n3 delivered n2:64 before n1:4."}]}
+        test = json.loads((run / "test.json").read_text())
+        (run / "test.json").write_text(json.dumps({**test, "test_name": None, "hosts_file": None}))
     (run / "results.json").write_text(json.dumps(results))
     return run

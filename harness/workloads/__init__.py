@@ -20,7 +20,10 @@ from splitbrain.harness.history import Op
 class Workload:
     """``client_op(ctx, options) -> {"f", "key"?, "value"?}`` draws the next client op; ``final_op(ctx, options)``
     is what every client thread does once after the faults are healed (a final read), or None; ``checkers(options)``
-    returns name -> function(history) -> result dict. ``options`` is the test's options dict (test.json)."""
+    returns name -> function(history) -> result dict. ``options`` is the test's options dict (test.json).
+    ``client_gen(options, rate=, nodes=) -> Generator``, where given, replaces ``client_op`` during the test: a
+    generator that paces its own fresh ops at ``rate`` per second and reacts to completions (causal-kv builds
+    causal chains with it); ``client_op`` still describes one plain op."""
 
     name: str
     description: str
@@ -30,6 +33,7 @@ class Workload:
     #: The linearizability model, where the workload is checked for linearizability.
     model: str | None = None
     defaults: dict = field(default_factory=dict)
+    client_gen: Callable[..., Any] | None = None
 
 
 _WORKLOADS: dict[str, str] = {
