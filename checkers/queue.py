@@ -7,7 +7,8 @@ Ops (by ``f``):
   the queue had nothing to give; ``info`` value = the message whose processing may or may not have counted (the
   acknowledgement's answer was lost), or null.
 - ``drain`` (the final phase): ``ok`` value = ``{"messages": [...], "empty": bool}``, every message processed by
-  this drain, and whether it ended by finding the queue empty (rather than running out of time).
+  this drain, and whether it ended by finding the queue empty (rather than running out of time); an optional
+  ``uncertain`` list names messages whose acknowledgement's outcome the drain could not learn (maybe processed).
 
 Verdicts, per message:
 
@@ -62,6 +63,7 @@ def check_queue(history: Sequence[Op], *, at_least_once: bool = False, fifo: boo
         elif f == "drain" and p.type == OK and isinstance(comp.value, dict):
             for m in comp.value.get("messages") or []:
                 processed.setdefault(_h(m), []).append((inv, comp))
+            maybe.update(_h(m) for m in comp.value.get("uncertain") or [])
             drains.append((inv, comp, bool(comp.value.get("empty"))))
 
     anomalies: list[dict] = []

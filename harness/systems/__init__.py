@@ -16,6 +16,7 @@ _SYSTEMS: dict[str, str] = {
     "crdt-store": "harness.systems.crdt_store:CrdtStoreSystem",
     "quorum-kv": "harness.systems.quorum_kv:QuorumKV",
     "raft-kv": "harness.systems.raft_kv:RaftKV",
+    "work-queue": "harness.systems.work_queue:WorkQueue",
 }
 
 

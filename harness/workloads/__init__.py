@@ -42,6 +42,7 @@ _WORKLOADS: dict[str, str] = {
     "causal-kv": "harness.workloads.causal_kv",
     "or-set": "harness.workloads.crdt_or_set",
     "lww-register": "harness.workloads.lww_register",
+    "queue": "harness.workloads.queue",
 }
 
 
