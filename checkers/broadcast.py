@@ -7,7 +7,8 @@ Ops (by ``f``), split per ``key`` (a chat room: every room is its own broadcast)
 
 - ``post``: value = the message (unique per post); the *sender* is the node the client posted to (``node``).
 - ``read`` / ``final-read``: ``ok`` value = the list of messages the node (``node``) has delivered, in delivery
-  order. ``final-read`` is taken on every node after the faults are healed.
+  order. ``final-read`` is taken on every node after the faults are healed; ``final-read-all`` (value: the rooms)
+  is one final read of several rooms, its ``ok`` value ``[[room, [messages...]], ...]``.
 
 A node's *delivery sequence* is its longest read; every other read of the node must be a prefix of it.
 
@@ -52,6 +53,7 @@ CLAIMS = {
 BASE = ("validity", "agreement", "integrity", "duplicate", "stable")
 ORDERS = ("fifo", "causal", "total")
 READ_FS = frozenset({"read", "final-read"})
+FINAL_READ_ALL = "final-read-all"
 _MAX_PER_TYPE = 20
 _CONTEXT = 2          # messages drawn either side of a highlighted one
 _INF = float("inf")
@@ -87,12 +89,20 @@ def _rooms(history: Sequence[Op]) -> dict:
             room = rooms.setdefault(_h(p.invoke.key), _Room())
             room.posts[_h(p.invoke.value)] = (p.type, p.invoke, p.complete)
         elif f in READ_FS and p.type == OK and isinstance(p.complete.value, list):
-            room = rooms.setdefault(_h(p.invoke.key), _Room())
-            node = p.invoke.node or p.complete.node
-            room.reads.setdefault(node, []).append((p.invoke, p.complete, [_h(m) for m in p.complete.value]))
-            if f == "final-read":
-                room.finals.setdefault(node, []).append(p.invoke)
+            _add_read(rooms, _h(p.invoke.key), p, p.complete.value, f == "final-read")
+        elif f == FINAL_READ_ALL and p.type == OK and isinstance(p.complete.value, list):
+            for entry in p.complete.value:
+                if isinstance(entry, list) and len(entry) == 2 and isinstance(entry[1], list):
+                    _add_read(rooms, _h(entry[0]), p, entry[1], True)
     return rooms
+
+
+def _add_read(rooms: dict, key, p, messages: list, final: bool) -> None:
+    room = rooms.setdefault(key, _Room())
+    node = p.invoke.node or p.complete.node
+    room.reads.setdefault(node, []).append((p.invoke, p.complete, [_h(m) for m in messages]))
+    if final:
+        room.finals.setdefault(node, []).append(p.invoke)
 
 
 def check_broadcast(history: Sequence[Op], *, claim: str = "fifo-total") -> dict:

@@ -264,3 +264,14 @@ def test_simulated_causal_broadcasts_do_break_total_order_sometimes():
     verdicts = [check_broadcast(simulate_causal(random.Random(s), ["n1", "n2", "n3"], 60).ops,
                                 claim="total")["valid"] for s in range(10)]
     assert False in verdicts
+
+
+def test_final_read_all_reads_every_room_at_once():
+    h = H().post("n1", "a").post("n2", "c")
+    h.ops[-2:] = [Op(o.index, o.time, o.process, o.type, o.f, o.value, o.node, "s") for o in h.ops[-2:]]
+    for n in ("n1", "n2"):
+        h.add(n, "invoke", "final-read-all", ["r", "s"], key=None)
+        h.add(n, "ok", "final-read-all", [["r", ["a"]], ["s", ["c"] if n == "n2" else []]], key=None)
+    r = check_broadcast(h.ops, claim="reliable")
+    assert r["valid"] is False
+    assert {(a["type"], a["key"]) for a in r["anomalies"]} == {("agreement", "s")}
