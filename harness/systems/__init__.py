@@ -13,6 +13,7 @@ from harness.errors import BadInput
 
 _SYSTEMS: dict[str, str] = {
     "echo": "harness.systems.echo:EchoSystem",
+    "chat": "harness.systems.chat:Chat",
     "crdt-store": "harness.systems.crdt_store:CrdtStoreSystem",
     "quorum-kv": "harness.systems.quorum_kv:QuorumKV",
     "raft-kv": "harness.systems.raft_kv:RaftKV",

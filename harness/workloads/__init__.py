@@ -43,6 +43,7 @@ _WORKLOADS: dict[str, str] = {
     "or-set": "harness.workloads.crdt_or_set",
     "lww-register": "harness.workloads.lww_register",
     "queue": "harness.workloads.queue",
+    "chat": "harness.workloads.chat",
 }
 
 

@@ -1,0 +1,74 @@
+"""Adapter for chat (systems_under_test/chat): chat rooms over a broadcast algorithm chosen by the variant.
+
+The ``chat`` workload's ops map onto the node's requests: ``post`` (key: the room, value: a unique message) ->
+``post``; ``read`` (key: the room) -> ``read``, the room's messages in this node's delivery order;
+``final-read-all`` (value: the rooms) -> ``read-all``, ``[[room, [messages...]], ...]``. Reads change nothing, so
+a timed-out one is a ``fail``.
+
+Which guarantee to judge a variant by is the workload's ``claim`` option (checkers.broadcast): ``total-order``
+is correct for ``fifo-total``, ``causal`` for ``causal``, ``gossip`` for ``reliable``; ``fifo-only`` is caught
+under ``causal``, ``no-retransmit`` under any claim (agreement). ``CLAIMS`` says which claim each variant makes.
+"""
+
+from __future__ import annotations
+
+from harness.api import Completion, Invocation, System
+from harness.client_errors import completion_for_error
+from harness.jsonline_client import JsonLineClient
+
+#: The guarantee each variant is built to give (what a correct one must pass, what a buggy one claims but breaks).
+CLAIMS = {"total-order": "fifo-total", "causal": "causal", "fifo-only": "causal", "no-retransmit": "causal",
+          "gossip": "reliable"}
+
+
+class ChatClient(JsonLineClient):
+    def to_request(self, op: Invocation) -> dict:
+        if op.f == "post":
+            return {"type": "post", "room": op.key, "value": op.value}
+        if op.f in ("read", "final-read"):
+            return {"type": "read", "room": op.key}
+        if op.f == "final-read-all":
+            return {"type": "read-all", "rooms": op.value}
+        raise ValueError(f"chat has no {op.f!r}")
+
+    def from_reply(self, op: Invocation, reply: dict) -> Completion:
+        if reply.get("ok"):
+            return Completion("ok", reply.get("value"))
+        f = "read" if op.f != "post" else op.f  # reads of every kind change nothing
+        return completion_for_error(str(reply.get("error", "crashed")), f, reply.get("detail"))
+
+    async def invoke(self, op: Invocation, timeout: float) -> Completion:
+        try:
+            self.to_request(op)
+        except ValueError as e:
+            return completion_for_error("unsupported", op.f, str(e))
+        done = await super().invoke(op, timeout)
+        if op.f != "post" and done.type == "info":  # a read that timed out changed nothing
+            return Completion("fail", None, done.error)
+        return done
+
+
+class Chat(System):
+    name = "chat"
+    description = "chat rooms over a broadcast: sequencer total order, causal, FIFO-only, best effort, gossip"
+    variants = {
+        "total-order": "",
+        "causal": "",
+        "gossip": "",
+        "fifo-only": "delivers each sender's messages in order but not causally: a reply can overtake its cause",
+        "no-retransmit": "each message is sent once: one lost to a partition never arrives (agreement breaks)",
+    }
+    workloads = ("chat",)
+    base_port = 7000
+    package = "systems_under_test.chat"
+
+    def node_command(self, python: str, config_path: str) -> list[str]:
+        return [python, "-m", "systems_under_test.chat.server", "--config", config_path]
+
+    def node_config_extra(self, variant: str, options: dict) -> dict:
+        return {"link_delay": list(options.get("link_delay", [0.0, 0.05])),
+                "ae_interval": float(options.get("ae_interval", 0.5)),
+                "rpc_timeout": float(options.get("rpc_timeout", 0.5))}
+
+    def client(self, variant: str, options: dict) -> ChatClient:
+        return ChatClient()
