@@ -8,13 +8,14 @@ a timed-out one is a ``fail``.
 Which guarantee to judge a variant by is the workload's ``claim`` option (checkers.broadcast): ``total-order``
 is correct for ``fifo-total``, ``causal`` for ``causal``, ``gossip`` for ``reliable``; ``fifo-only`` is caught
 under ``causal``, ``no-retransmit`` under any claim (agreement). ``CLAIMS`` says which claim each variant makes.
+The adapter knows the leader (``KnowsLeader``): the sequencer of ``total-order``, so kills can be aimed at it.
 """
 
 from __future__ import annotations
 
-from harness.api import Completion, Invocation, System
+from harness.api import Completion, Invocation, NodeAddress, System
 from harness.client_errors import completion_for_error
-from harness.jsonline_client import JsonLineClient
+from harness.jsonline_client import JsonLineClient, JsonLineConnection
 
 #: The guarantee each variant is built to give (what a correct one must pass, what a buggy one claims but breaks).
 CLAIMS = {"total-order": "fifo-total", "causal": "causal", "fifo-only": "causal", "no-retransmit": "causal",
@@ -72,3 +73,17 @@ class Chat(System):
 
     def client(self, variant: str, options: dict) -> ChatClient:
         return ChatClient()
+
+    async def leader(self, nodes: list[NodeAddress], timeout: float) -> tuple[str | None, int | None]:
+        """KnowsLeader: the sequencer, as the first node that answers says (total-order only; the others have no
+        leader). Lets ``--option kill_targets='["leader"]'`` aim kills at the sequencer."""
+        for node in nodes:
+            conn = JsonLineConnection(node, connect_timeout=timeout)
+            try:
+                status = (await conn.request({"type": "status"}, timeout)).get("value") or {}
+                return status.get("sequencer"), None
+            except Exception:  # noqa: BLE001 - down or cut off: ask the next node
+                continue
+            finally:
+                await conn.close()
+        return None, None

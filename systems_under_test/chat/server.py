@@ -30,7 +30,7 @@ client requests                        reply ``value``
 - ``post`` {room, value}                the value (``value`` must be unique: it is the message's identity)
 - ``read`` {room}                       the room's messages (values) in this node's delivery order
 - ``read-all`` {rooms: [...]}           ``[[room, [values...]], ...]``
-- ``status``                            ``{"node", "variant", "delivered", "clock", "pending"}``
+- ``status``                            ``{"node", "variant", "delivered", "clock", "pending", "sequencer"?}``
 peer requests
 - ``push`` {msgs: [...]}                ``{"clock": {origin: n}}``: per origin, how many it delivered in a row
 - ``sequence`` {msg}                    ``{"gseq": n}`` (total-order, at the sequencer)
@@ -301,8 +301,11 @@ class Node:
             since = int(req.get("since", 0))
             return {"value": self.delivered[since:since + PAGE]}
         if t == "status":
-            return {"value": {"node": self.name, "variant": self.variant, "delivered": len(self.delivered),
-                              "clock": dict(self.clock), "pending": len(self.pending)}}
+            st = {"node": self.name, "variant": self.variant, "delivered": len(self.delivered),
+                  "clock": dict(self.clock), "pending": len(self.pending)}
+            if self.variant == "total-order":
+                st["sequencer"] = self.sequencer
+            return {"value": st}
         raise BadRequest(f"unknown request type {t!r}")
 
     async def serve_conn(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
