@@ -41,6 +41,7 @@ import bisect
 import json
 from typing import Sequence
 
+from checkers._values import hashable as _h
 from harness.history import FAIL, OK, Op, pair_ops
 
 CLAIMS = {
@@ -57,14 +58,6 @@ FINAL_READ_ALL = "final-read-all"
 _MAX_PER_TYPE = 20
 _CONTEXT = 2          # messages drawn either side of a highlighted one
 _INF = float("inf")
-
-
-def _h(v):
-    if isinstance(v, list):
-        return tuple(_h(x) for x in v)
-    if isinstance(v, dict):
-        return tuple(sorted((k, _h(x)) for k, x in v.items()))
-    return v
 
 
 def _txt(m) -> str:

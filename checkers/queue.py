@@ -30,18 +30,10 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from checkers._values import hashable as _h
 from harness.history import FAIL, INFO, OK, Op, pair_ops
 
 _MAX_LISTED = 50
-
-
-def _h(v):
-    """A message as a hashable value (JSON lists become tuples, objects sorted tuples)."""
-    if isinstance(v, list):
-        return tuple(_h(x) for x in v)
-    if isinstance(v, dict):
-        return tuple(sorted((k, _h(x)) for k, x in v.items()))
-    return v
 
 
 def check_queue(history: Sequence[Op], *, at_least_once: bool = False, fifo: bool = False) -> dict:
