@@ -14,6 +14,7 @@ The client maps the ``queue`` workload's ops onto the node's requests (see the s
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 
 from harness.api import Completion, Invocation, System
@@ -111,8 +112,8 @@ class QueueClient(JsonLineClient):
                     uncertain.extend(out.get("undecided", []))
                     if is_empty:
                         empty.append(True)
-                    elif not out:
-                        await asyncio.sleep(DRAIN_POLL)  # leased messages wait for their leases to expire
+                    elif not out:  # leased messages wait for their leases to expire; jitter: drains on
+                        await asyncio.sleep(DRAIN_POLL * random.uniform(0.5, 1.5))  # other nodes race less
             finally:
                 await conn.close()
 

@@ -10,9 +10,11 @@ and journals every change (fsync) before answering:
 - ``enqueue``: the node writes the message to a majority (itself included) and answers once a majority has it on
   disk. Messages are identified by their value (the producer gives unique ones).
 - ``dequeue``: the node picks an open message it knows (not finished, no live lease) and *claims* it under a new
-  lease token at a majority: a node grants a claim unless the message is finished or leased to another token
+  lease token at a majority: a node grants a claim unless the message is finished or leased to a smaller token
   whose lease has not expired there. Granted by a majority, the message and token go to the consumer; otherwise the
-  node tries another. Knowing nothing to claim, it asks its peers for their open messages (a majority answering
+  node tries another. (Concurrent claims of one message are settled by token order, so nodes racing for the last
+  few messages do not each keep their own claim forever; the rare loser whose claim a smaller one overtook finds
+  its ack refused: leases only spare work, the finish below is what makes processing exactly-once.) Knowing nothing to claim, it asks its peers for their open messages (a majority answering
   means nothing acknowledged can hide: every acknowledged message is on a majority). A lease not finished within
   ``visibility_timeout`` expires and the message is redelivered to the next consumer.
 - ``ack`` (the consumer processed the message): the node *finishes* the message under the consumer's token at a
@@ -110,7 +112,8 @@ class Node:
             return {"grant": True}
         if op == "claim" and m["done_by"] is not None:
             return {"grant": False, "reason": "done", "done_by": m["done_by"]}
-        if op == "claim" and m["lease"] not in (None, lease) and m["expires"] > time.monotonic():
+        if (op == "claim" and m["lease"] not in (None, lease) and m["expires"] > time.monotonic()
+                and lease > m["lease"]):
             return {"grant": False, "reason": "leased"}
         if op == "finish" and m["done_by"] not in (None, lease) and self.variant != "no-dedup":
             return {"grant": False, "reason": "done", "done_by": m["done_by"]}
@@ -220,7 +223,7 @@ class Node:
             items = []
             for mid in picked:
                 self.leases += 1
-                items.append([mid, self.msgs[mid]["body"], f"{self.boot}.{self.leases}"])
+                items.append([mid, self.msgs[mid]["body"], f"{self.boot}.{self.leases:09d}"])
             got = []
             if items and not self.replicated:
                 self.apply("claim", items, durable=False)
