@@ -51,7 +51,9 @@ class ChatClient(JsonLineClient):
 
 class Chat(System):
     name = "chat"
-    description = "chat rooms over a broadcast: sequencer total order, causal, FIFO-only, best effort, gossip"
+    description = ("chat rooms over a broadcast chosen by the variant; judge it with --option claim=fifo-total "
+                   "(total-order, the default), claim=causal (causal, fifo-only, no-retransmit), claim=reliable "
+                   "(gossip)")
     variants = {
         "total-order": "",
         "causal": "",
