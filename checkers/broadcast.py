@@ -125,6 +125,8 @@ def _judge_room(key, room: _Room, found: dict, counts: dict, delivered: dict) ->
     def add(prop: str, item: dict) -> None:
         counts[prop] += 1
         if counts[prop] <= _MAX_PER_TYPE:
+            if key is not None:
+                item = {**item, "explanation": f"Room {_txt(key)}: {item['explanation']}"}
             found[prop].append({"type": prop, "key": key, **item})
 
     seqs: dict = {}      # node -> delivery sequence (first occurrences)
