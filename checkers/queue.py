@@ -85,6 +85,7 @@ def check_queue(history: Sequence[Op], *, at_least_once: bool = False, fifo: boo
             unconfirmed += 1
 
     for m, uses in processed.items():
+        uses.sort(key=lambda u: u[1].index)
         e = enq.get(m)
         if e is None or e[0] == FAIL:
             why = "was never enqueued" if e is None else f"whose enqueue failed (op {e[2].index})"
