@@ -6,16 +6,18 @@ import pytest
 from checkers.broadcast import check_broadcast
 from harness.history import read_history
 from harness.runner import run_test
+from harness.systems.chat import CLAIMS
 from harness.spec import TestSpec
 from tests._e2e import first_run_that_finds
 
 pytestmark = [pytest.mark.e2e, pytest.mark.netns]
 
 
-def _spec(variant, nemesis, seed, claim, **options):
+def _spec(variant, nemesis, seed, **options):
+    """A short run judged by the claim the variant makes (harness.systems.chat.CLAIMS)."""
     return TestSpec(system="chat", workload="chat", variant=variant, nodes=3, time_limit=6, rate=60,
                     nemesis=nemesis, nemesis_interval=2, nemesis_duration=1.5, recovery_time=1.5, op_timeout=1.0,
-                    seed=seed, options={"claim": claim, **options})
+                    seed=seed, options={"claim": CLAIMS[variant], **options})
 
 
 def _b(out):
@@ -24,7 +26,7 @@ def _b(out):
 
 @pytest.mark.timeout(90)
 def test_total_order_is_valid_while_its_sequencer_is_killed_and_partitioned(tmp_path, isolated_state):
-    out = run_test(_spec("total-order", ("partition", "kill"), 1, "fifo-total", kill_targets=["leader"]),
+    out = run_test(_spec("total-order", ("partition", "kill"), 1, kill_targets=["leader"]),
                    store_root=tmp_path / "store", progress=False)
     b = _b(out)
     assert out.results["valid"] is True, b["anomalies"][:3]
@@ -37,7 +39,7 @@ def test_total_order_is_valid_while_its_sequencer_is_killed_and_partitioned(tmp_
 
 @pytest.mark.timeout(90)
 def test_causal_holds_causal_order_and_is_flagged_for_total_order(tmp_path, isolated_state):
-    out = run_test(_spec("causal", ("partition", "kill"), 1, "causal"), store_root=tmp_path / "store",
+    out = run_test(_spec("causal", ("partition", "kill"), 1), store_root=tmp_path / "store",
                    progress=False)
     assert out.results["valid"] is True, _b(out)["anomalies"][:3]
     total = check_broadcast(read_history(out.run_dir / "history.jsonl"), claim="total")
@@ -48,7 +50,7 @@ def test_causal_holds_causal_order_and_is_flagged_for_total_order(tmp_path, isol
 
 @pytest.mark.timeout(200)
 def test_fifo_only_is_found_by_the_causal_checker(tmp_path, isolated_state):
-    out, tried = first_run_that_finds(tmp_path, lambda s: _spec("fifo-only", ("partition",), s, "causal"),
+    out, tried = first_run_that_finds(tmp_path, lambda s: _spec("fifo-only", ("partition",), s),
                                       [1, 2, 3], lambda o: _b(o)["properties"]["causal"]["violations"] > 0)
     b = _b(out)
     assert b["valid"] is False and set(b["anomaly_counts"]) == {"causal"}, (tried, b["anomaly_counts"])
@@ -57,7 +59,7 @@ def test_fifo_only_is_found_by_the_causal_checker(tmp_path, isolated_state):
 
 @pytest.mark.timeout(200)
 def test_no_retransmit_loses_messages_across_a_partition(tmp_path, isolated_state):
-    out, tried = first_run_that_finds(tmp_path, lambda s: _spec("no-retransmit", ("partition",), s, "causal"),
+    out, tried = first_run_that_finds(tmp_path, lambda s: _spec("no-retransmit", ("partition",), s),
                                       [1, 2, 3], lambda o: _b(o)["properties"]["agreement"]["violations"] > 0)
     b = _b(out)
     assert b["valid"] is False and "agreement" in b["anomaly_counts"], tried
@@ -66,7 +68,7 @@ def test_no_retransmit_loses_messages_across_a_partition(tmp_path, isolated_stat
 
 @pytest.mark.timeout(90)
 def test_gossip_agrees_after_the_heal(tmp_path, isolated_state):
-    out = run_test(_spec("gossip", ("partition", "kill"), 1, "reliable"), store_root=tmp_path / "store",
+    out = run_test(_spec("gossip", ("partition", "kill"), 1), store_root=tmp_path / "store",
                    progress=False)
     b = _b(out)
     assert out.results["valid"] is True, b["anomalies"][:3]
