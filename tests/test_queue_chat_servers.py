@@ -83,3 +83,49 @@ def test_chat_sequencer_numbers_each_message_once(tmp_path):
     m = {"id": "7", "room": "r", "value": 7, "origin": "n2"}
     assert n.sequence(m) == 1 and n.sequence(dict(m)) == 1 and n.sequence({**m, "id": "8", "value": 8}) == 2
     assert n.rooms["r"] == [7, 8]
+
+
+@pytest.mark.timeout(60)
+def test_chat_leader_poll_always_ends_when_cancelled():
+    """The runner cancels its leader watcher at the end of a run; a cancel landing while a status connection
+    closes must still end the watcher (it once swallowed the cancel and hung the run)."""
+    import asyncio
+    import json
+    import random
+
+    from harness.api import NodeAddress
+    from harness.systems.chat import Chat
+
+    async def serve(reader, writer):
+        try:
+            while line := await reader.readline():
+                req = json.loads(line)
+                writer.write((json.dumps({"id": req["id"], "ok": True, "value": {"sequencer": "n1"}}) + "\n").encode())
+                await writer.drain()
+        except (asyncio.CancelledError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    async def main():
+        server = await asyncio.start_server(serve, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        nodes = [NodeAddress(f"n{i}", "127.0.0.1", port) for i in (1, 2, 3)]
+        system, rng = Chat(), random.Random(1)
+        assert await system.leader(nodes, 0.5) == ("n1", None)
+
+        async def watch():
+            while True:
+                await system.leader(nodes, 0.5)
+
+        try:
+            for _ in range(150):
+                task = asyncio.create_task(watch())
+                await asyncio.sleep(rng.uniform(0, 0.01))
+                task.cancel()
+                done, _ = await asyncio.wait({task}, timeout=2)
+                assert done, "the leader watcher ignored its cancellation"
+        finally:
+            server.close()
+
+    asyncio.run(main())

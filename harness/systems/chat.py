@@ -13,6 +13,8 @@ The adapter knows the leader (``KnowsLeader``): the sequencer of ``total-order``
 
 from __future__ import annotations
 
+import asyncio
+
 from harness.api import Completion, Invocation, NodeAddress, System
 from harness.client_errors import completion_for_error
 from harness.jsonline_client import JsonLineClient, JsonLineConnection
@@ -77,15 +79,21 @@ class Chat(System):
         return ChatClient()
 
     async def leader(self, nodes: list[NodeAddress], timeout: float) -> tuple[str | None, int | None]:
-        """KnowsLeader: the sequencer, as the first node that answers says (total-order only; the others have no
-        leader). Lets ``--option kill_targets='["leader"]'`` aim kills at the sequencer."""
-        for node in nodes:
-            conn = JsonLineConnection(node, connect_timeout=timeout)
-            try:
-                status = (await conn.request({"type": "status"}, timeout)).get("value") or {}
-                return status.get("sequencer"), None
-            except Exception:  # noqa: BLE001 - down or cut off: ask the next node
-                continue
-            finally:
-                await conn.close()
-        return None, None
+        """KnowsLeader: the sequencer, as the nodes that answer say (total-order only; the others have no
+        leader). Lets ``--option kill_targets='["leader"]'`` aim kills at the sequencer. The nodes are asked
+        together under ``gather``, whose cancellation always reaches the caller (the runner cancels its leader
+        watcher at the end of a run; a connection's close must not swallow that)."""
+        replies = await asyncio.gather(*(_status(n, timeout) for n in nodes))
+        named = [r.get("sequencer") for r in replies if r]
+        return (named[0] if named else None), None
+
+
+async def _status(node: NodeAddress, timeout: float) -> dict | None:
+    """A node's ``status`` value, or None if it does not answer in time."""
+    conn = JsonLineConnection(node, connect_timeout=timeout)
+    try:
+        return (await asyncio.wait_for(conn.request({"type": "status"}, timeout), timeout)).get("value") or {}
+    except Exception:  # noqa: BLE001 - down or cut off: no answer
+        return None
+    finally:
+        await conn.close()
