@@ -111,6 +111,23 @@ PRESETS = {
         'postgres:async-failover:set:partition,kill:6/5:nemesis_targets=["primaries"]',
         'postgres:async-failover:set:kill:3/2:nemesis_targets=["primaries"]',
     ],
+    # Work queue: correct must stay valid under every fault; each bug found by the violation it makes.
+    "queue": [
+        "work-queue:correct:queue:partition,kill,pause",
+        "work-queue:ack-before-durable:queue:kill",
+        "work-queue:no-dedup:queue:partition",
+        "work-queue:unreplicated:queue:kill",
+    ],
+    # Chat: each variant judged under the claim that tells it apart (splitbrain.checkers.broadcast); the sequencer's kills are
+    # aimed at the sequencer itself.
+    "chat": [
+        'chat:total-order:chat:partition,kill,pause:4/3:claim="fifo-total";kill_targets=["leader"]',
+        'chat:causal:chat:partition,kill,pause:4/3:claim="causal"',
+        'chat:gossip:chat:partition,kill,pause:4/3:claim="reliable"',
+        'chat:causal:chat:partition:4/3:claim="total"',
+        'chat:fifo-only:chat:partition:4/3:claim="causal"',
+        'chat:no-retransmit:chat:partition:4/3:claim="causal"',
+    ],
 }
 
 #: Presets whose systems come from a plugin: preset -> (module, directory relative to the repository).

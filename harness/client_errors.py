@@ -28,6 +28,7 @@ ERRORS: dict[str, tuple[bool, str]] = {
     "not-found": (True, "the key does not exist"),
     "bad-request": (True, "the node did not understand the request"),
     "unsupported": (True, "the system does not support this operation"),
+    "already-processed": (True, "the work queue had the message finished under another lease: the ack was refused"),
     "connection-refused": (True, "the TCP connection was refused: nothing was sent"),
     "timeout": (False, "no answer before the deadline: the op may or may not have happened"),
     "connection-lost": (False, "the connection broke after the request was sent"),

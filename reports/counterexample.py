@@ -282,6 +282,35 @@ class AnomalyView:
     missing: int = 0
     facts: list[tuple[str, str]] = field(default_factory=list)   # what else the anomaly names (node, updates, ...)
     has_chain: bool = False
+    #: Delivery sequences (broadcast anomalies): [{"node", "cells": [{"pos", "text", "hl", "gap"}]}]
+    sequences: list[dict] = field(default_factory=list)
+
+
+MAX_SEQ_NODES, MAX_SEQ_CELLS = 8, 40
+
+
+def delivery_sequences(anomaly: dict) -> list[dict]:
+    """The per-node delivery windows of a broadcast anomaly (``sequences``: node -> ``[[position, message]]``),
+    with the ``highlight`` pair marked and a gap wherever positions skip. Anything not of that shape is dropped:
+    results.json is data, not trusted markup."""
+    seqs = anomaly.get("sequences")
+    if not isinstance(seqs, dict):
+        return []
+    hl = anomaly.get("highlight") if isinstance(anomaly.get("highlight"), list) else []
+    hl_text = {text_of(m) for m in hl}
+    out = []
+    for node, cells in list(seqs.items())[:MAX_SEQ_NODES]:
+        if not isinstance(cells, list):
+            continue
+        row, last = [], -1
+        for c in cells[:MAX_SEQ_CELLS]:
+            if not (isinstance(c, list) and len(c) == 2 and isinstance(c[0], int)):
+                continue
+            text = text_of(c[1])
+            row.append({"pos": c[0], "text": cut(text, 40), "hl": text in hl_text, "gap": c[0] > last + 1})
+            last = c[0]
+        out.append({"node": cut(str(node), 40), "cells": row})
+    return out
 
 
 def op_row(op: Op, pair: Pair | None = None) -> dict:
@@ -362,4 +391,5 @@ def anomaly_view(ops: list[Op], anomaly: dict, index: PairIndex | None = None) -
     facts = [(_FACT_LABELS.get(k, str(k)), cut(_fact(v), 300)) for k, v in anomaly.items()
              if k not in _DRAWN_FIELDS and v is not None and v != [] and v != {}]
     return AnomalyView(type=str(anomaly.get("type") or "anomaly"), explanation=str(anomaly.get("explanation") or ""),
-                       drawing=drawing, rows=rows, missing=missing, facts=facts, has_chain=bool(steps))
+                       drawing=drawing, rows=rows, missing=missing, facts=facts, has_chain=bool(steps),
+                       sequences=delivery_sequences(anomaly))

@@ -17,6 +17,8 @@ _SYSTEMS: dict[str, str] = {
     "quorum-kv": "splitbrain.harness.systems.quorum_kv:QuorumKV",
     "raft-kv": "splitbrain.harness.systems.raft_kv:RaftKV",
     "twopc-kv": "splitbrain.harness.systems.twopc_kv:TwoPCKV",
+    "chat": "splitbrain.harness.systems.chat:Chat",
+    "work-queue": "splitbrain.harness.systems.work_queue:WorkQueue",
 }
 
 

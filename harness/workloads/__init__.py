@@ -48,6 +48,8 @@ _WORKLOADS: dict[str, str] = {
     "lww-register": "splitbrain.harness.workloads.lww_register",
     "list-append": "splitbrain.harness.workloads.list_append",
     "rw-register": "splitbrain.harness.workloads.rw_register",
+    "queue": "splitbrain.harness.workloads.queue",
+    "chat": "splitbrain.harness.workloads.chat",
 }
 
 
