@@ -12,8 +12,9 @@ given up on, where an outcome is ``{"valid": True}``, ``{"valid": False}`` or ``
   bounds the repeated work to about half of the total.)
 - **The first ``False`` ends the check.** Parts in this process stop there; parts in worker processes are
   cancelled by killing the workers. ``False`` wins over ``unknown``.
-- **Workers when it pays**: after :data:`PARALLEL_AFTER_S` of work in this process, the parts left go to forked
-  workers (one per CPU) that take one (part, slice) task at a time from this process.
+- **Workers when it pays**: after :data:`PARALLEL_AFTER_S` of work in this process, if the parts left would take
+  more than :data:`PARALLEL_WHEN_LEFT_S` more at the pace so far, or some part needed larger slices, they go to
+  forked workers (one per CPU) that take one (part, slice) task at a time from this process.
 - **The deadline holds**: searches check it every few thousand steps; workers still busy at the deadline are
   killed (SIGKILL) at once. Parts not decided by then are ``unknown`` with the cause.
 
@@ -39,8 +40,10 @@ from splitbrain.checkers._lin_search import Interrupted, _Budget
 FIRST_SLICE_CHECKS = 16
 #: Each round's slice is this many times the last one's.
 SLICE_GROWTH = 2
-#: Work in this process after which the parts left go to worker processes (forking costs ~10-30 ms).
+#: Work in this process after which the parts left may go to worker processes (forking costs ~10-30 ms) ...
 PARALLEL_AFTER_S = 0.2
+#: ... if at the pace so far they would take this much longer here (or some part needed larger slices).
+PARALLEL_WHEN_LEFT_S = 3.0
 
 #: The verdict of one part: ``judge(part_index, budget) -> True | False``; raises Interrupted when out of budget.
 Judge = Callable[[int, _Budget], bool]
@@ -92,14 +95,18 @@ def run_parts(n_parts: int, sizes: list[int], judge: Judge, *, deadline: float |
     still running are left out."""
     # A part's first slice covers a few passes over its events (the searches check the budget about every 2,000
     # steps, and a pass costs at least a step per event), so a long but easy part is not restarted for its length.
-    queue: list[tuple[int, int]] = [(i, FIRST_SLICE_CHECKS + 4 * sizes[i] // 2048)
-                                    for i in sorted(range(n_parts), key=lambda i: sizes[i])]
+    first_slice = [FIRST_SLICE_CHECKS + 4 * n // 2048 for n in sizes]
+    queue: list[tuple[int, int]] = [(i, first_slice[i]) for i in sorted(range(n_parts), key=lambda i: sizes[i])]
     outcomes: dict[int, dict] = {}
     started = time.monotonic()
     ncpu = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     while queue:
-        if (parallel and ncpu > 1 and len(queue) > 1
-                and time.monotonic() - started > PARALLEL_AFTER_S):
+        elapsed = time.monotonic() - started
+        if (parallel and ncpu > 1 and len(queue) > 1 and elapsed > PARALLEL_AFTER_S
+                and (elapsed / max(1, len(outcomes)) * len(queue) > PARALLEL_WHEN_LEFT_S
+                     or any(c > first_slice[i] * SLICE_GROWTH ** 2 for i, c in queue) or not outcomes)):
+            # Workers pay when much is left (a forked worker costs little, but each one touching the history's
+            # pages copies them): many parts still to do, or parts that needed larger slices (hard ones).
             workers = min(ncpu, len(queue))
             mem = None if memory_limit_mb is None else max(1, memory_limit_mb // workers)
             outcomes.update(_run_in_workers(queue, judge, workers, deadline, mem))
