@@ -34,6 +34,7 @@ from multiprocessing.connection import wait
 from typing import Callable
 
 from splitbrain.checkers._lin_search import Interrupted, _Budget
+from splitbrain.harness.verdict import UNKNOWN as VERDICT_UNKNOWN
 
 #: Search-budget checks (each about 2,000 search steps, roughly 1-2 ms of pure-Python search) in the first slice,
 #: beside a few per 2,000 events of the part.
@@ -83,9 +84,9 @@ def _judge_once(judge: Judge, i: int, deadline, mem_mb, max_checks) -> dict:
     except OutOfSlice:
         return {"slice": True}
     except Interrupted as e:
-        return {"valid": "unknown", "cause": e.cause}
+        return {"valid": VERDICT_UNKNOWN, "cause": e.cause}
     except MemoryError:
-        return {"valid": "unknown", "cause": "memory limit reached"}
+        return {"valid": VERDICT_UNKNOWN, "cause": "memory limit reached"}
 
 
 def run_parts(n_parts: int, sizes: list[int], judge: Judge, *, deadline: float | None,
@@ -119,9 +120,9 @@ def run_parts(n_parts: int, sizes: list[int], judge: Judge, *, deadline: float |
         outcomes[i] = out
         if out["valid"] is False:
             return outcomes
-        if out["valid"] == "unknown" and out.get("cause") == "time limit reached":
+        if out["valid"] == VERDICT_UNKNOWN and out.get("cause") == "time limit reached":
             for j, _c in queue:
-                outcomes[j] = {"valid": "unknown", "cause": "time limit reached"}
+                outcomes[j] = {"valid": VERDICT_UNKNOWN, "cause": "time limit reached"}
             return outcomes
     return outcomes
 
@@ -144,7 +145,7 @@ def _worker_main(conn, judge: Judge, deadline, mem_mb) -> None:
             try:
                 out = _judge_once(judge, i, deadline, mem_mb, checks)
             except Exception as e:  # a model that raises: unknown for this part, never valid
-                out = {"valid": "unknown", "cause": f"checker error ({type(e).__name__}: {e})",
+                out = {"valid": VERDICT_UNKNOWN, "cause": f"checker error ({type(e).__name__}: {e})",
                        "trace": traceback.format_exc(limit=5)}
             conn.send((i, checks, out))
     finally:
@@ -181,23 +182,23 @@ def _run_in_workers(queue: list[tuple[int, int]], judge: Judge, workers: int, de
                     del conns[c]
             if not conns:
                 for i, _c in queue:
-                    outcomes[i] = {"valid": "unknown", "cause": "worker processes failed"}
+                    outcomes[i] = {"valid": VERDICT_UNKNOWN, "cause": "worker processes failed"}
                 return outcomes
             timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
             ready = wait([c for c, t in conns.items() if t is not None], timeout)
             if not ready:  # the deadline passed with searches still running
                 for c, t in conns.items():
                     if t is not None:
-                        outcomes[t[0]] = {"valid": "unknown", "cause": "time limit reached"}
+                        outcomes[t[0]] = {"valid": VERDICT_UNKNOWN, "cause": "time limit reached"}
                 for i, _c in queue:
-                    outcomes[i] = {"valid": "unknown", "cause": "time limit reached"}
+                    outcomes[i] = {"valid": VERDICT_UNKNOWN, "cause": "time limit reached"}
                 return outcomes
             for c in ready:
                 task = conns[c]
                 try:
                     i, checks, out = c.recv()
                 except (EOFError, OSError):  # killed (out of memory?) mid-task: unknown, never valid
-                    outcomes[task[0]] = {"valid": "unknown", "cause": "worker process died"}
+                    outcomes[task[0]] = {"valid": VERDICT_UNKNOWN, "cause": "worker process died"}
                     del conns[c]
                     continue
                 conns[c] = None

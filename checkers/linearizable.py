@@ -33,6 +33,7 @@ from splitbrain.checkers._lin_parts import OutOfSlice, run_parts
 from splitbrain.checkers._lin_search import Failure, Interrupted, Prepared, _Budget, prepare, search
 from splitbrain.checkers.models import UNKNOWN, Model, get_model
 from splitbrain.harness.history import NEMESIS, Op
+from splitbrain.harness.verdict import UNKNOWN as VERDICT_UNKNOWN
 
 #: Configurations kept per (state, pending ops) by the first, narrow pass over histories with unknown-outcome ops.
 FIRST_PASS_KEEP = 1
@@ -79,7 +80,7 @@ def check_linearizable(history: Sequence[Op], model: "str | Model", *, time_limi
     outcomes = run_parts(len(parts), [len(p[1]) for p in parts], judge, deadline=deadline,
                          memory_limit_mb=memory_limit_mb, parallel=parallel and len(parts) > 1)
     failing = sorted(i for i, o in outcomes.items() if o["valid"] is False)
-    undecided = [i for i in range(len(parts)) if outcomes.get(i, {}).get("valid") == "unknown"]
+    undecided = [i for i in range(len(parts)) if outcomes.get(i, {}).get("valid") == VERDICT_UNKNOWN]
     if failing:
         result["valid"] = False
         failures = []
@@ -90,7 +91,7 @@ def check_linearizable(history: Sequence[Op], model: "str | Model", *, time_limi
         result["failure"] = failures[0]
         result["failures"] = failures
     elif undecided:
-        result["valid"] = "unknown"
+        result["valid"] = VERDICT_UNKNOWN
         result["cause"] = outcomes[undecided[0]].get("cause", "not decided")
         result["unknown_parts"] = [_jsonable_key(parts[i][0]) for i in undecided[:20]]
         result["unknown_count"] = len(undecided)
