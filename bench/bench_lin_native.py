@@ -1,6 +1,6 @@
 """Benchmark of the native verdict-only search (checkers/_lin_fast.py) per file, beside Porcupine's times.
 
-    .venv/bin/python bench/bench_lin_native.py [--corpus ../shared/corpus] [--repeat 5] [--seeds 5] [--pure]
+    .venv/bin/python bench/bench_lin_native.py [--corpus tests/data/corpus] [--repeat 5] [--seeds 5] [--pure]
 
 Times are CPU time of this process (ms, median of ``--repeat`` runs): the split by key plus ``fast_verdict`` on
 every part (pairing the ops included; reading the file excluded), every part checked (no stop at the first
@@ -54,7 +54,7 @@ def timed(history, model_name: str, repeat: int) -> tuple[float, object]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--corpus", default=os.environ.get("SPLITBRAIN_CORPUS")
-                    or str(Path(__file__).resolve().parents[2] / "shared" / "corpus"))
+                    or str(Path(__file__).resolve().parents[1] / "tests" / "data" / "corpus"))
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--seeds", type=int, default=5, help="generated 50-client histories of each kind")
     ap.add_argument("--pure", action="store_true", help="also time the pure-Python checker on generated ones")
