@@ -50,12 +50,18 @@ class JsonLineConnection:
             raise
 
     async def close(self) -> None:
+        """Close the connection, waiting at most 0.5 s for the transport to finish. Must not swallow the
+        cancellation of the task that calls it: a close inside ``finally`` of a cancelled task re-raises it."""
         w, self._writer, self._reader = self._writer, None, None
         if w is not None:
             w.close()
             try:
                 await asyncio.wait_for(w.wait_closed(), 0.5)
-            except (Exception, asyncio.CancelledError):
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise  # our caller was cancelled: that must reach it
+            except Exception:  # noqa: BLE001 - a transport that fails to close is closed enough
                 pass
 
 
