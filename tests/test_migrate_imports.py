@@ -80,13 +80,60 @@ def test_idempotent(line):
 
 def test_markdown_rewrites_code_only():
     doc = ("The harness.api module is prose here, but `harness.api.node_config` is code.\n"
-           "Paths stay: `harness/cli_run.py`, `reports/templates`.\n"
+           "Paths stay: `harness/api.py`, `reports/templates`.\n"
            "```python\nfrom harness.systems import register_system\n```\n")
     out = mi.rewrite_markdown(doc, CHILDREN)
     assert out == ("The harness.api module is prose here, but `splitbrain.harness.api.node_config` is code.\n"
-                   "Paths stay: `harness/cli_run.py`, `reports/templates`.\n"
+                   "Paths stay: `harness/api.py`, `reports/templates`.\n"
                    "```python\nfrom splitbrain.harness.systems import register_system\n```\n")
     assert mi.rewrite_markdown(out, CHILDREN) == out
+
+
+MOVED = [
+    # moved modules, named the new way or the oldest way
+    ("from splitbrain.harness.runner import run_test", "from splitbrain.harness.run.runner import run_test"),
+    ("from harness.history import Op, pair_ops", "from splitbrain.history.ops import Op, pair_ops"),
+    ("import splitbrain.harness.verdict as v", "import splitbrain.history.verdict as v"),
+    # a moved module imported from its old parent keeps the name the code uses, one import per new parent
+    ("    from splitbrain.harness import store", "    from splitbrain.harness.run import run_dirs as store"),
+    ("from splitbrain.harness import api, runner, cli_run as c",
+     "from splitbrain.harness import api\nfrom splitbrain.harness.run import runner\n"
+     "from splitbrain.harness.commands import run as c"),
+    ("from splitbrain.harness import (\n    history,\n    plugins,\n)",
+     "from splitbrain.harness import plugins\nfrom splitbrain.history import ops as history"),
+    # strings: mock targets, entry points, -m paths; file paths of moved modules, in prose too
+    ('mock.patch("splitbrain.harness.runner.time.sleep", f)', 'mock.patch("splitbrain.harness.run.runner.time.sleep", f)'),
+    ('splitbrain = "harness.cli:main"', 'splitbrain = "splitbrain.harness.commands.main:main"'),
+    ('splitbrain = "splitbrain.harness.pytest_plugin"', 'splitbrain = "splitbrain.harness.ci.pytest_plugin"'),
+    ("see harness/ssh.py and harness/history.py", "see harness/hosts/ssh_host.py and splitbrain/history/ops.py"),
+]
+
+MOVED_UNCHANGED = [
+    "from splitbrain.harness.run import runner",
+    "from splitbrain.harness.hosts.cluster import Cluster",
+    "splitbrain.harness.runners.x",                  # a longer name is another module
+    "harness/run/runner.py",
+    "from splitbrain.harness import api, plugins",
+]
+
+
+@pytest.mark.parametrize("old,new", MOVED)
+def test_rewrites_moved_modules(old, new):
+    children = mi.module_children(ROOT)
+    assert mi.rewrite_code(old, children) == new
+    assert mi.rewrite_code(new, children) == new
+
+
+@pytest.mark.parametrize("line", MOVED_UNCHANGED)
+def test_leaves_new_places_alone(line):
+    assert mi.rewrite_code(line, mi.module_children(ROOT)) == line
+
+
+def test_moved_table_is_consistent():
+    """Every new place exists in this repository, and no new path starts with an old one (idempotence)."""
+    for old, new in mi.MOVED.items():
+        assert (ROOT / mi._file_of(new)).is_file(), new
+        assert not any(n.startswith(o + ".") for o in mi.MOVED for n in mi.MOVED.values()), (old, new)
 
 
 def test_a_small_repository_twice(tmp_path, capsys):
