@@ -1,7 +1,8 @@
 """The parts of the build pyproject.toml cannot express.
 
 1. The folder mapping: each top-level folder of the repository becomes a sub-package of ``splitbrain``
-   (``harness/`` -> ``splitbrain.harness``), and the folder ``splitbrain/`` is the root package itself. Sub-packages
+   (``harness/`` -> ``splitbrain.harness``), and the folder ``splitbrain/`` is the root package itself (with its own
+   sub-packages: ``splitbrain/history/`` is ``splitbrain.history``). Sub-packages
    are found here, so a new folder needs no edit; folders of data without an ``__init__.py`` (``reports/templates``,
    ``reports/static``) are found as namespace packages, so the package-data patterns of pyproject.toml carry their
    files.
@@ -11,12 +12,13 @@
 
 Everything else about the distribution is in pyproject.toml."""
 
-from setuptools import Extension, find_namespace_packages, setup
+from setuptools import Extension, find_namespace_packages, find_packages, setup
 
 FOLDERS = ["harness", "nemesis", "checkers", "reports", "systems_under_test"]
 
 package_dir = {"splitbrain": "splitbrain", **{f"splitbrain.{f}": f for f in FOLDERS}}
-packages = ["splitbrain"] + [
+# the root package and its own sub-packages (splitbrain/history/: the ground package), then the mapped folders
+packages = find_packages(include=["splitbrain", "splitbrain.*"]) + [
     f"splitbrain.{p}"
     for p in find_namespace_packages(include=FOLDERS + [f"{f}.*" for f in FOLDERS], exclude=["*__pycache__*"])
 ]

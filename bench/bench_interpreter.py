@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from splitbrain.harness import generator as gen  # noqa: E402
 from splitbrain.harness.api import Completion  # noqa: E402
-from splitbrain.harness.history import HistoryWriter, read_history  # noqa: E402
+from splitbrain.history.ops import HistoryWriter, read_history  # noqa: E402
 from splitbrain.harness.interpreter import run  # noqa: E402
 
 _OK = Completion("ok", None)
@@ -103,7 +103,7 @@ def bench_simulator(seconds: float, concurrency: int) -> tuple[Timer, int]:
 def bench_bare(n: int, concurrency: int) -> tuple[Timer, int]:
     """One op and two updates (its invoke and completion) through the typical stack, without any history: the
     generator's and scheduler's own cost."""
-    from splitbrain.harness.history import Op
+    from splitbrain.history.ops import Op
     sched = gen.Scheduler(typical(1e6), concurrency=concurrency, nemesis=True, rng=random.Random(1))
     now = 0
     k = 0

@@ -42,7 +42,7 @@ import json
 from typing import Sequence
 
 from splitbrain.checkers._values import hashable as _h
-from splitbrain.harness.history import FAIL, OK, Op, pair_ops
+from splitbrain.history.ops import FAIL, OK, Op, pair_ops
 
 CLAIMS = {
     "reliable": (),

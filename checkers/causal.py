@@ -55,8 +55,8 @@ import time as _time
 from typing import Any, Sequence
 
 from splitbrain.checkers.convergence import expand_final_reads
-from splitbrain.harness.history import FAIL, OK, Op, pair_ops
-from splitbrain.harness.verdict import UNKNOWN
+from splitbrain.history.ops import FAIL, OK, Op, pair_ops
+from splitbrain.history.verdict import UNKNOWN
 
 INIT = None
 MODELS = ("CC", "CM", "CCv")

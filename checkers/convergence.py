@@ -40,8 +40,8 @@ import json
 import time as _time
 from typing import Any, Sequence
 
-from splitbrain.harness.history import FAIL, INFO, INVOKE, OK, Op, pair_ops
-from splitbrain.harness.verdict import UNKNOWN
+from splitbrain.history.ops import FAIL, INFO, INVOKE, OK, Op, pair_ops
+from splitbrain.history.verdict import UNKNOWN
 
 FINAL_READ_ALL = "final-read-all"
 

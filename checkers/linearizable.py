@@ -32,8 +32,8 @@ from splitbrain.checkers._lin_dfs import dfs_verdict
 from splitbrain.checkers._lin_parts import OutOfSlice, run_parts
 from splitbrain.checkers._lin_search import Failure, Interrupted, Prepared, _Budget, prepare, search
 from splitbrain.checkers.models import UNKNOWN, Model, get_model
-from splitbrain.harness.history import NEMESIS, Op
-from splitbrain.harness.verdict import UNKNOWN as VERDICT_UNKNOWN
+from splitbrain.history.ops import NEMESIS, Op
+from splitbrain.history.verdict import UNKNOWN as VERDICT_UNKNOWN
 
 #: Configurations kept per (state, pending ops) by the first, narrow pass over histories with unknown-outcome ops.
 FIRST_PASS_KEEP = 1

@@ -44,7 +44,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from splitbrain.harness.errors import BadInput
+from splitbrain.history.errors import BadInput
 
 
 class _Unknown:

@@ -31,7 +31,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from splitbrain.checkers._values import hashable as _h
-from splitbrain.harness.history import FAIL, INFO, OK, Op, pair_ops
+from splitbrain.history.ops import FAIL, INFO, OK, Op, pair_ops
 
 _MAX_LISTED = 50
 

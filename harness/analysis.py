@@ -16,9 +16,9 @@ from typing import Callable, Sequence
 
 from splitbrain.checkers.compose import combine, run_checker
 from splitbrain.harness import store
-from splitbrain.harness.errors import BadInput
-from splitbrain.harness.history import Op, read_history, write_history
-from splitbrain.harness.importers import read_any
+from splitbrain.history.errors import BadInput
+from splitbrain.history.ops import Op, read_history, write_history
+from splitbrain.history.importers import read_any
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from splitbrain.harness.errors import ClusterError
+from splitbrain.history.errors import ClusterError
 
 
 @dataclass

@@ -15,7 +15,7 @@ import threading
 
 import click
 
-from splitbrain.harness.errors import EXIT_BAD_INPUT, EXIT_HARNESS_FAILED, SplitbrainError
+from splitbrain.history.errors import EXIT_BAD_INPUT, EXIT_HARNESS_FAILED, SplitbrainError
 
 #: Modules that each define ``register(group)`` to add their commands. One line per module keeps merges apart.
 COMMAND_MODULES = (

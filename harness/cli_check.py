@@ -17,8 +17,8 @@ import time
 
 import click
 
-from splitbrain.harness.errors import EXIT_BAD_INPUT, EXIT_INVALID, EXIT_UNKNOWN, EXIT_VALID, BadInput
-from splitbrain.harness.importers import FORMATS, read_any
+from splitbrain.history.errors import EXIT_BAD_INPUT, EXIT_INVALID, EXIT_UNKNOWN, EXIT_VALID, BadInput
+from splitbrain.history.importers import FORMATS, read_any
 
 EXIT_RULE = ("Exit code: 1 if any file is INVALID; else 254 if any file could not be read (missing, empty or "
              "malformed: reported, and the other files are still checked); else 2 if any is unknown; else 0.")

@@ -15,7 +15,7 @@ import random
 
 import click
 
-from splitbrain.harness.errors import BadInput
+from splitbrain.history.errors import BadInput
 
 run_id_option = click.option("--run-id", default=None, help="The cluster to act on (default: the current one).")
 

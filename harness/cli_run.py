@@ -9,8 +9,8 @@ from pathlib import Path
 import click
 
 from splitbrain.harness import store
-from splitbrain.harness.errors import BadInput
-from splitbrain.harness.verdict import Verdict
+from splitbrain.history.errors import BadInput
+from splitbrain.history.verdict import Verdict
 
 
 def verdict_word(v) -> str:

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from splitbrain.harness import store
-from splitbrain.harness.verdict import Verdict
+from splitbrain.history.verdict import Verdict
 
 
 @click.command("suite")

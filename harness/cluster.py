@@ -31,7 +31,7 @@ from typing import Callable, Protocol, runtime_checkable
 
 import splitbrain
 from splitbrain.harness.api import Host, NodeAddress, ProcessHandle, System, node_config
-from splitbrain.harness.errors import BadInput, ClusterError
+from splitbrain.history.errors import BadInput, ClusterError
 from splitbrain.harness.state import StateStore, owner_record
 
 log = logging.getLogger(__name__)

@@ -38,7 +38,7 @@ import time
 from pathlib import Path
 
 from splitbrain.harness.api import ExecResult, Host, ProcessHandle
-from splitbrain.harness.errors import BadInput, ClusterError
+from splitbrain.history.errors import BadInput, ClusterError
 from splitbrain.harness.state import StateStore, process_is, process_start_time
 
 DEFAULT_SUPERNET = "10.77.0.0/16"

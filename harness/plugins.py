@@ -29,7 +29,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Callable
 
-from splitbrain.harness.errors import BadInput
+from splitbrain.history.errors import BadInput
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ import sys
 import time
 from typing import Any, TextIO
 
-from splitbrain.harness.history import INVOKE, NEMESIS, Op
+from splitbrain.history.ops import INVOKE, NEMESIS, Op
 
 
 class Progress:

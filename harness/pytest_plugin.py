@@ -28,7 +28,7 @@ import warnings
 
 import pytest
 
-from splitbrain.harness.verdict import Verdict
+from splitbrain.history.verdict import Verdict
 
 
 class SplitbrainUnknownVerdict(UserWarning):

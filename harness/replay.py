@@ -16,8 +16,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from splitbrain.harness import store
-from splitbrain.harness.errors import BadInput
-from splitbrain.harness.history import INVOKE, NEMESIS, read_history
+from splitbrain.history.errors import BadInput
+from splitbrain.history.ops import INVOKE, NEMESIS, read_history
 from splitbrain.harness.spec import TestSpec
 
 HEAL_ALL = "heal-all"

@@ -25,8 +25,8 @@ from splitbrain.harness import store
 from splitbrain.harness.analysis import check_history, checkers_for_run, render_report
 from splitbrain.harness.api import (Completion, Invocation, KnowsLeader, KnowsPrimaries, NodeAddress, Ready, ReportsRoles,
                          ReportsState)
-from splitbrain.harness.errors import BadInput
-from splitbrain.harness.history import NEMESIS, HistoryWriter, read_history
+from splitbrain.history.errors import BadInput
+from splitbrain.history.ops import NEMESIS, HistoryWriter, read_history
 from splitbrain.harness.progress import Progress
 from splitbrain.harness.spec import TestSpec
 from splitbrain.harness.startup import await_ready, wait_listening

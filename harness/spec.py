@@ -11,7 +11,7 @@ import random
 import shlex
 from dataclasses import dataclass, field
 
-from splitbrain.harness.errors import BadInput
+from splitbrain.history.errors import BadInput
 
 NEMESIS_NAMES = ("partition", "kill", "pause", "clock", "loss", "crash", "chase", "flap", "voter-restart", "delay",
                  "duplicate", "reorder", "rate", "lose-unfsynced", "corrupt")

@@ -15,8 +15,8 @@ Contract, including what must not happen:
   deadlocks; at most ``max_output`` bytes of each are kept (the tail, with a note of what was dropped).
 * A command is sent again after a broken connection only when the caller marks it ``retry_safe``; re-connecting
   before a command was sent is always done (once).
-* Failures raise :class:`~splitbrain.harness.errors.UnreachableNode` (can't connect, host key refused, login refused, the
-  connection broke) or :class:`~splitbrain.harness.errors.ClusterError` (a command failed or timed out), each one sentence
+* Failures raise :class:`~splitbrain.history.errors.UnreachableNode` (can't connect, host key refused, login refused, the
+  connection broke) or :class:`~splitbrain.history.errors.ClusterError` (a command failed or timed out), each one sentence
   that names the host. Passwords and key passphrases never appear in messages or logs.
 * Remote commands run through the login user's POSIX shell, with ``sudo -n`` in front when the host says
   ``sudo = true``. The shell prints its own pid first (sshd makes it a session leader, so pid = process group):
@@ -40,7 +40,7 @@ from pathlib import Path
 import paramiko
 
 from splitbrain.harness.api import ExecResult, Host, ProcessHandle
-from splitbrain.harness.errors import BadInput, ClusterError, UnreachableNode
+from splitbrain.history.errors import BadInput, ClusterError, UnreachableNode
 from splitbrain.harness.ssh_config import SshHostConfig, SshHostsFile, load_hosts_file
 
 log = logging.getLogger(__name__)

@@ -33,7 +33,7 @@ from pathlib import Path
 from splitbrain.harness.api import ProcessHandle
 from splitbrain.harness.cleanup_report import CleanupReport, raise_on_problems
 from splitbrain.harness.cluster import Cluster
-from splitbrain.harness.errors import BadInput, ClusterError, UnreachableNode
+from splitbrain.history.errors import BadInput, ClusterError, UnreachableNode
 from splitbrain.harness.ssh import SshHost
 from splitbrain.harness.ssh_config import load_hosts_file
 from splitbrain.harness.state import StateStore, check_run_id, owner_record

@@ -22,7 +22,7 @@ Format (paths are relative to the hosts file; ``~`` is expanded)::
     sudo = true                        # run commands as root through `sudo -n`
     python = "/usr/bin/python3"        # interpreter for node processes (default python3)
 
-Contract: every problem is a :class:`~splitbrain.harness.errors.BadInput` naming the file and the host. Secrets
+Contract: every problem is a :class:`~splitbrain.history.errors.BadInput` naming the file and the host. Secrets
 (``password``, ``key_passphrase``) are never part of ``repr()``, error messages or :meth:`to_public_dict`; nothing
 in this module logs them or writes them anywhere.
 """
@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from splitbrain.harness.errors import BadInput
+from splitbrain.history.errors import BadInput
 
 REDACTED = "<redacted>"
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")

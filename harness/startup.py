@@ -20,7 +20,7 @@ import socket
 import time
 
 from splitbrain.harness.api import NodeAddress
-from splitbrain.harness.errors import ClusterError, UnreachableNode
+from splitbrain.history.errors import ClusterError, UnreachableNode
 
 #: Lines of each log shown in a start-up error.
 TAIL_LINES = 5

@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 from typing import Callable, Iterator
 
-from splitbrain.harness.errors import BadInput, ClusterError
+from splitbrain.history.errors import BadInput, ClusterError
 
 DEFAULT_STATE_DIR = "/var/lib/splitbrain/runs"
 RUN_ID_RE = re.compile(r"^[a-z0-9]{1,8}$")

@@ -15,7 +15,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from splitbrain.harness.errors import BadInput
+from splitbrain.history.errors import BadInput
 
 TEST_FILE = "test.json"
 HISTORY_FILE = "history.jsonl"

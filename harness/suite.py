@@ -47,9 +47,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from splitbrain.harness import store
-from splitbrain.harness.errors import BadInput, SplitbrainError
+from splitbrain.history.errors import BadInput, SplitbrainError
 from splitbrain.harness.spec import TestSpec, parse_nemesis
-from splitbrain.harness.verdict import UNKNOWN, Verdict
+from splitbrain.history.verdict import UNKNOWN, Verdict
 
 SUMMARY_JSON = "summary.json"
 SUMMARY_HTML = "summary.html"

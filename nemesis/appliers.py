@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Sequence
 
-from splitbrain.harness.errors import BadInput
+from splitbrain.history.errors import BadInput
 from splitbrain.nemesis.grudge import Grudge, validate
 from splitbrain.nemesis.iptables import install_script, loss_chain, partition_chain, remove_script
 

@@ -22,7 +22,7 @@ import sys
 import time
 from typing import TYPE_CHECKING
 
-from splitbrain.harness.errors import BadInput, ClusterError
+from splitbrain.history.errors import BadInput, ClusterError
 from splitbrain.nemesis import appliers
 
 if TYPE_CHECKING:

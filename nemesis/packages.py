@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Sequence
 
 from splitbrain.harness.api import Invocation
-from splitbrain.harness.errors import BadInput
+from splitbrain.history.errors import BadInput
 from splitbrain.nemesis import appliers, disk_appliers, link_appliers
 from splitbrain.nemesis.grudge import SHAPES, complete_grudge, majority, normalize
 from splitbrain.nemesis.targets import DYNAMIC, TARGETS, cut_off, select_nodes

@@ -27,8 +27,8 @@ from urllib.parse import quote
 import jinja2
 from markupsafe import Markup
 
-from splitbrain.harness.history import pair_ops
-from splitbrain.harness.verdict import UNKNOWN
+from splitbrain.history.ops import pair_ops
+from splitbrain.history.verdict import UNKNOWN
 
 from splitbrain.reports import run_dir as rd
 from splitbrain.reports.counterexample import PairIndex, anomaly_view, linearizability_view

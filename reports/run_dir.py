@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from splitbrain.harness.errors import BadInput
-from splitbrain.harness.history import Op, iter_jsonl, read_history
-from splitbrain.harness.verdict import UNKNOWN, Verdict
+from splitbrain.history.errors import BadInput
+from splitbrain.history.ops import Op, iter_jsonl, read_history
+from splitbrain.history.verdict import UNKNOWN, Verdict
 
 TEST_FILE = "test.json"
 HISTORY_FILE = "history.jsonl"

@@ -12,7 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from splitbrain.harness.history import FAIL, INFO, INVOKE, NEMESIS, OK, Op, Pair, pair_ops
+from splitbrain.history.ops import FAIL, INFO, INVOKE, NEMESIS, OK, Op, Pair, pair_ops
 
 from splitbrain.reports.safe_json import cut, short_json
 

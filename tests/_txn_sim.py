@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import random
 
-from splitbrain.harness.history import Op
+from splitbrain.history.ops import Op
 
 FAULTS = (None, "aborted-read", "non-atomic", "stale-read", "lost-update")
 

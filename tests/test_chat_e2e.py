@@ -4,7 +4,7 @@ the claim that tells it apart. Short runs; bench/bench_seeds.py --preset chat me
 import pytest
 
 from splitbrain.checkers.broadcast import check_broadcast
-from splitbrain.harness.history import read_history
+from splitbrain.history.ops import read_history
 from splitbrain.harness.runner import run_test
 from splitbrain.harness.systems.chat import CLAIMS
 from splitbrain.harness.spec import TestSpec

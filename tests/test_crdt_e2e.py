@@ -7,7 +7,7 @@ bug, and that checker's verdict is asserted, not just the combined one.
 
 import pytest
 
-from splitbrain.harness.history import read_history
+from splitbrain.history.ops import read_history
 from splitbrain.harness.runner import run_test
 from splitbrain.harness.spec import TestSpec
 from splitbrain.harness.workloads import causal_kv

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from splitbrain.harness.history import NEMESIS, read_history
+from splitbrain.history.ops import NEMESIS, read_history
 from splitbrain.harness.runner import run_test
 from splitbrain.harness.spec import TestSpec
 

@@ -10,9 +10,9 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from splitbrain.harness import generator as gen
 from splitbrain.harness.api import Completion, Invocation
-from splitbrain.harness.errors import BadInput
+from splitbrain.history.errors import BadInput
 from splitbrain.harness.generator import GenOp, GeneratorError, simulate
-from splitbrain.harness.history import NEMESIS, pair_ops, validate_history
+from splitbrain.history.ops import NEMESIS, pair_ops, validate_history
 
 NS = 1_000_000_000
 FAST = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -23,7 +23,7 @@ def _run(tmp_path, **kw):
 
 
 def _faults(out, name):
-    from splitbrain.harness.history import NEMESIS, read_history
+    from splitbrain.history.ops import NEMESIS, read_history
     return [op for op in read_history(out.run_dir / "history.jsonl")
             if op.process == NEMESIS and op.type == "ok" and op.f == f"start-{name}"]
 

@@ -19,7 +19,7 @@ import splitbrain.checkers._lin_parts as lin_parts
 from splitbrain.checkers._lin_parts import FIRST_SLICE_CHECKS, SLICE_GROWTH, run_parts
 from splitbrain.checkers.linearizable import check_linearizable
 from splitbrain.checkers.simulate import corrupt_one_read, kv_history
-from splitbrain.harness.history import Op
+from splitbrain.history.ops import Op
 
 FOREVER = None
 

@@ -173,7 +173,7 @@ def test_amounts_and_flips_come_from_the_test_options():
 
 
 def test_refused_on_ssh_clusters():
-    from splitbrain.harness.errors import BadInput
+    from splitbrain.history.errors import BadInput
     from splitbrain.nemesis.link_appliers import refuse_remote
 
     class Remote:

@@ -103,7 +103,7 @@ def test_cleanup_after_a_dead_controller_unmounts(sb_state_dir, root_iptables_un
 
 
 def test_refused_on_ssh_clusters():
-    from splitbrain.harness.errors import BadInput
+    from splitbrain.history.errors import BadInput
     from splitbrain.nemesis.disk_appliers import refuse_remote
 
     class Remote:

@@ -12,27 +12,27 @@ _spec = importlib.util.spec_from_file_location("migrate_imports", ROOT / "tools"
 mi = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(mi)
 
-CHILDREN = {"harness": {"api", "cli", "runner", "store", "systems", "pytest_plugin"},
+CHILDREN = {"harness": {"api", "cli", "runner", "store", "systems", "plugins", "pytest_plugin"},
             "nemesis": {"packages", "grudge"}, "checkers": {"linearizable", "compose"},
             "reports": {"render", "run_dir"}, "systems_under_test": {"quorum_kv", "echo"}}
 
 REWRITTEN = [
     ("from harness.api import System, Client", "from splitbrain.harness.api import System, Client"),
-    ("from harness import store", "from splitbrain.harness import store"),
+    ("from harness import plugins", "from splitbrain.harness import plugins"),
     ("    from nemesis.grudge import SHAPES  # lazy", "    from splitbrain.nemesis.grudge import SHAPES  # lazy"),
     ("import checkers.linearizable as lin", "import splitbrain.checkers.linearizable as lin"),
     ("import harness", "import splitbrain.harness"),
     ('    "echo": "harness.systems.echo:EchoSystem",', '    "echo": "splitbrain.harness.systems.echo:EchoSystem",'),
-    ('mock.patch("harness.runner.time.sleep", fake)', 'mock.patch("splitbrain.harness.runner.time.sleep", fake)'),
+    ('mock.patch("harness.plugins.time.sleep", fake)', 'mock.patch("splitbrain.harness.plugins.time.sleep", fake)'),
     ('monkeypatch.setattr("nemesis.packages.time.sleep", boom)',
      'monkeypatch.setattr("splitbrain.nemesis.packages.time.sleep", boom)'),
     ('[python, "-m", "systems_under_test.quorum_kv.server", "--config", p]',
      '[python, "-m", "splitbrain.systems_under_test.quorum_kv.server", "--config", p]'),
     ('package = "systems_under_test.echo"', 'package = "splitbrain.systems_under_test.echo"'),
-    ('splitbrain = "harness.cli:main"', 'splitbrain = "splitbrain.harness.cli:main"'),
-    ('splitbrain = "harness.pytest_plugin"', 'splitbrain = "splitbrain.harness.pytest_plugin"'),
+    ('splitbrain = "harness.cli:main"', 'splitbrain = "splitbrain.harness.commands.main:main"'),
+    ('splitbrain = "harness.pytest_plugin"', 'splitbrain = "splitbrain.harness.ci.pytest_plugin"'),
     ('[sys.executable, "-c", "from harness.cli import main; main()"]',
-     '[sys.executable, "-c", "from splitbrain.harness.cli import main; main()"]'),
+     '[sys.executable, "-c", "from splitbrain.harness.commands.main import main; main()"]'),
     ('"import harness.api\\n"', '"import splitbrain.harness.api\\n"'),
     ('"""Hosts through :class:`~harness.api.Host` (see reports.render)."""',
      '"""Hosts through :class:`~splitbrain.harness.api.Host` (see splitbrain.reports.render)."""'),

@@ -8,7 +8,7 @@ import random
 import pytest
 
 from splitbrain.harness.api import Invocation
-from splitbrain.harness.errors import BadInput
+from splitbrain.history.errors import BadInput
 from splitbrain.nemesis import PACKAGES, appliers, package_for
 from splitbrain.harness.spec import NEMESIS_NAMES
 

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from splitbrain.harness.api import Invocation
-from splitbrain.harness.errors import BadInput
+from splitbrain.history.errors import BadInput
 from splitbrain.nemesis import PACKAGES, package_for, select_nodes
 from splitbrain.nemesis.grudge import majority
 

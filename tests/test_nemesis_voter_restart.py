@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 from splitbrain.harness.api import Invocation
-from splitbrain.harness.errors import BadInput
+from splitbrain.history.errors import BadInput
 from splitbrain.harness.spec import NEMESIS_NAMES
 from splitbrain.nemesis import PACKAGES
 

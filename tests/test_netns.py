@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from splitbrain.harness.errors import BadInput, ClusterError
+from splitbrain.history.errors import BadInput, ClusterError
 from splitbrain.harness.state import StateStore
 
 pytestmark = pytest.mark.netns

@@ -224,7 +224,7 @@ def test_targets_on_five_nodes_hit_as_many_nodes_as_named(tmp_path, isolated_sta
 
 
 def test_a_leader_without_a_term_shows_no_term_and_the_answering_node_is_shown():
-    from splitbrain.harness.history import Op
+    from splitbrain.history.ops import Op
     from splitbrain.reports.timeline import timeline_data
 
     ops = [Op(0, 1000, 0, "invoke", "write", 1, "n2", "r"), Op(1, 2000, 0, "ok", "write", 1, "n2", "r", None, "n1")]

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from splitbrain.harness.errors import BadInput
-from splitbrain.harness.history import NEMESIS, Op, read_history, write_history
+from splitbrain.history.errors import BadInput
+from splitbrain.history.ops import NEMESIS, Op, read_history, write_history
 from splitbrain.harness.replay import replay_inputs
 from splitbrain.harness.runner import run_test
 from splitbrain.harness.spec import TestSpec

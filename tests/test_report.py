@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from splitbrain.harness.errors import BadInput
-from splitbrain.harness.history import Op, pair_ops
+from splitbrain.history.errors import BadInput
+from splitbrain.history.ops import Op, pair_ops
 from splitbrain.reports import find_runs, load_run, render_index, render_report
 from splitbrain.reports.render import headline
 from splitbrain.reports.counterexample import anomaly_view, draw, linearizability_view

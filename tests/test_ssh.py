@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from splitbrain.harness.errors import BadInput, ClusterError, UnreachableNode
+from splitbrain.history.errors import BadInput, ClusterError, UnreachableNode
 from splitbrain.harness.ssh import SshHost, open_ssh_hosts
 from splitbrain.harness.ssh_config import load_hosts_file
 from splitbrain.harness.sshd_hosts import create_sshd_hosts

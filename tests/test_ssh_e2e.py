@@ -285,7 +285,7 @@ def test_cleanup_after_a_killed_controller_removes_everything_over_ssh(clean, tm
 
 
 def test_hosts_file_must_give_each_node_a_host_of_its_own(sb_state_dir, tmp_path):
-    from splitbrain.harness.errors import BadInput
+    from splitbrain.history.errors import BadInput
     from splitbrain.harness.ssh_cluster import create_ssh_cluster
 
     key = tmp_path / "id"

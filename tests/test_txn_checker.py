@@ -10,7 +10,7 @@ from hypothesis import given, settings, strategies as st
 
 from splitbrain.checkers.txn import check_txn
 from splitbrain.checkers.txn.graph import RW, WR, WW, cyclic_part, new_graph, add_edge, sccs, shortest_path
-from splitbrain.harness.history import Op, validate_history
+from splitbrain.history.ops import Op, validate_history
 from tests._txn_sim import simulate
 
 DATA = Path(__file__).parent / "data"
@@ -305,7 +305,7 @@ def test_each_injected_fault_is_caught_and_named(seed, kind, fault):
 # --- Jepsen's txn histories ---
 
 def test_imported_jepsen_list_append_history():
-    from splitbrain.harness.importers import load_history
+    from splitbrain.history.importers import load_history
 
     h = load_history(DATA / "jepsen-list-append-g-single.edn")
     assert h[0].value == [["append", 1, 1], ["append", 2, 1]] and h[3].value == [["r", 1, [1]], ["r", 2, []]]
@@ -315,7 +315,7 @@ def test_imported_jepsen_list_append_history():
 
 
 def test_imported_jepsen_rw_register_history_is_valid():
-    from splitbrain.harness.importers import load_history
+    from splitbrain.history.importers import load_history
 
     r = check_txn(load_history(DATA / "jepsen-rw-register-valid.edn"), model="strict-serializable")
     assert r["valid"] is True and r["kind"] == "rw-register" and r["fail"] == 1
@@ -324,8 +324,8 @@ def test_imported_jepsen_rw_register_history_is_valid():
 def test_the_fast_txn_reader_agrees_with_the_general_edn_reader():
     import edn_format
 
-    from splitbrain.harness.importers import _fast_txn_map as fast_txn_map
-    from splitbrain.harness.importers import from_edn
+    from splitbrain.history.importers import _fast_txn_map as fast_txn_map
+    from splitbrain.history.importers import from_edn
 
     fast = 0
     for name in ("jepsen-list-append-g-single.edn", "jepsen-rw-register-valid.edn"):

@@ -110,16 +110,23 @@ def _file_of(module: str) -> str:
     return "/".join(parts) + ".py"
 
 
-_MOVED_DOTTED = re.compile(
-    r"(?<![\w.])(" + "|".join(re.escape(m) for m in sorted(MOVED, key=len, reverse=True)) + r")(?![\w])")
-_MOVED_FILES = {_file_of(old): _file_of(new) for old, new in MOVED.items()}
-_MOVED_PATH = re.compile(
-    r"(?<![\w./\-])(" + "|".join(re.escape(f) for f in sorted(_MOVED_FILES, key=len, reverse=True)) + r")(?![\w])")
-_MOVED_PARENTS = sorted({old.rpartition(".")[0] for old in MOVED}, key=len, reverse=True)
-# from <parent of a moved module> import a, b as c   (one line, or in parentheses over several)
-_FROM_PARENT = re.compile(
-    r"^([ \t]*)from[ \t]+(" + "|".join(re.escape(p) for p in _MOVED_PARENTS)
-    + r")[ \t]+import[ \t]+(\([^)]*\)|[^\n;#]*[^\s;#])", re.MULTILINE)
+def _compile() -> None:
+    """The patterns of :data:`MOVED` (a function so that a partial table can be applied, one move at a time)."""
+    global _MOVED_DOTTED, _MOVED_FILES, _MOVED_PATH, _FROM_PARENT
+    _MOVED_DOTTED = re.compile(
+        r"(?<![\w.])(" + "|".join(re.escape(m) for m in sorted(MOVED, key=len, reverse=True)) + r")(?![\w])")
+    _MOVED_FILES = {_file_of(old): _file_of(new) for old, new in MOVED.items()}
+    _MOVED_PATH = re.compile(
+        r"(?<![\w./\-])(" + "|".join(re.escape(f) for f in sorted(_MOVED_FILES, key=len, reverse=True))
+        + r")(?![\w])")
+    parents = sorted({old.rpartition(".")[0] for old in MOVED}, key=len, reverse=True)
+    # from <parent of a moved module> import a, b as c   (one line, or in parentheses over several)
+    _FROM_PARENT = re.compile(
+        r"^([ \t]*)from[ \t]+(" + "|".join(re.escape(p) for p in parents)
+        + r")[ \t]+import[ \t]+(\([^)]*\)|[^\n;#]*[^\s;#])", re.MULTILINE)
+
+
+_compile()
 
 
 def _from_parent(m: re.Match) -> str:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from splitbrain.harness.history import FAIL, INFO, INVOKE, OK, Op
+from splitbrain.history.ops import FAIL, INFO, INVOKE, OK, Op
 
 TXN = "txn"
 READ, APPEND, WRITE = "r", "append", "w"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import inspect
 
-from splitbrain.harness.errors import BadInput
+from splitbrain.history.errors import BadInput
 from splitbrain.harness.generator.combinators import (_ns, clients, each_thread, nemesis, once, phases, sleep)
 from splitbrain.harness.generator.core import PENDING, GenOp, Generator, GeneratorError, Pending, lift
 

@@ -1,7 +1,7 @@
 """The verdict, written once: true (the history keeps the promise), false (it does not: there is evidence) or
 unknown (the checker could not tell: time or memory limit, a crash, no data).
 
-Ground module: it imports only :mod:`splitbrain.harness.errors`, so checkers and reports may import it.
+Ground module: it imports only :mod:`splitbrain.history.errors`, so checkers and reports may import it.
 
 The JSON form of a verdict is unchanged and is what results.json and every checker's ``"valid"`` hold:
 ``true``, ``false`` or ``"unknown"`` (:attr:`Verdict.json`, :meth:`Verdict.of`). Combining: any false gives false,
@@ -16,7 +16,7 @@ from __future__ import annotations
 import enum
 from typing import Any, Iterable
 
-from splitbrain.harness.errors import EXIT_INVALID, EXIT_UNKNOWN, EXIT_VALID
+from splitbrain.history.errors import EXIT_INVALID, EXIT_UNKNOWN, EXIT_VALID
 
 #: The JSON form of an unknown verdict.
 UNKNOWN = "unknown"

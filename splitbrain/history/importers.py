@@ -20,9 +20,9 @@ import edn_format
 from edn_format import ImmutableDict, ImmutableList, Keyword, Symbol
 from edn_format.edn_lex import Char
 
-from splitbrain.harness.importers_txn import fast_txn_map
-from splitbrain.harness.errors import MalformedHistory
-from splitbrain.harness.history import (_TYPE_NAMES, INVOKE, NEMESIS, OK, TYPES, HistoryValidator, Op, _check_depth, make_op,
+from splitbrain.history.importers_txn import fast_txn_map
+from splitbrain.history.errors import MalformedHistory
+from splitbrain.history.ops import (_TYPE_NAMES, INVOKE, NEMESIS, OK, TYPES, HistoryValidator, Op, _check_depth, make_op,
                              no_gc, read_history, reading_lines, text_lines, validate_history)
 
 FORMATS = ("auto", "jsonl", "edn", "jepsen-log")
@@ -253,7 +253,7 @@ def _parse_edn_map(text: str, where: str) -> dict:
     """One op map's text as a plain dict (keyword keys as strings), or MalformedHistory."""
     d = _fast_edn_map(text)
     if d is None:
-        d = _fast_txn_map(text)  # Jepsen txn ops (harness/importers_txn.py)
+        d = _fast_txn_map(text)  # Jepsen txn ops (splitbrain/history/importers_txn.py)
     if d is not None:
         return d
     try:

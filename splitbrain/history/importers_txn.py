@@ -21,7 +21,7 @@ def fast_txn_map(text: str, fast_edn_map, fast_value) -> dict | None:
     """One EDN op line whose ``:value`` is a vector of micro-ops, as ``importers.from_edn`` would give it; None
     when the line has another shape (the caller then uses the general parser). ``fast_edn_map`` and ``fast_value``
     are the importer's own fast paths for the rest of the map and for one value (passed in: this module is a
-    part of splitbrain.harness.importers and must not import it back)."""
+    part of splitbrain.history.importers and must not import it back)."""
     _fast_edn_map, _fast_value = fast_edn_map, fast_value
     m = _VALUE.search(text)
     if m is None:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from splitbrain.harness.errors import MalformedHistory
+from splitbrain.history.errors import MalformedHistory
 
 log = logging.getLogger(__name__)
 
