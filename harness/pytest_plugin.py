@@ -57,7 +57,7 @@ def _test_name(nodename: str) -> str:
 def failure_message(outcome, spec, *, expected: str) -> str:
     """What a failing test says: the verdict against what was expected, each checker's verdict, the run
     directory, the seed, and how to reproduce it."""
-    from splitbrain.harness.cli_run import verdict_word
+    from splitbrain.harness.commands.run import verdict_word
 
     results = outcome.results
     lines = [f"splitbrain verdict: {verdict_word(results.get('valid'))} (expected {expected})"]

@@ -44,7 +44,7 @@ CONTROLLER = textwrap.dedent("""
 
 
 def _splitbrain(*args, env, timeout=60):
-    return subprocess.run([sys.executable, "-m", "splitbrain.harness.cli", *args], capture_output=True, text=True, env=env,
+    return subprocess.run([sys.executable, "-m", "splitbrain.harness.commands.main", *args], capture_output=True, text=True, env=env,
                           timeout=timeout, cwd=ROOT)
 
 

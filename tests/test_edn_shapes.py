@@ -236,7 +236,7 @@ def test_deeply_nested_initial_value_is_bad_input():
 
 
 def test_analyze_imports_a_knossos_vector_with_a_starting_value(tmp_path, capsys):
-    from splitbrain.harness.cli import main
+    from splitbrain.harness.commands.main import main
 
     def cli(*args):
         with pytest.raises(SystemExit) as e:

@@ -46,7 +46,7 @@ def ssh_hosts(tmp_path, root_iptables_unchanged):
 def test_a_client_routes_by_the_cluster_view_over_ssh(ssh_hosts, tmp_path):
     hosts_file, state, handle = ssh_hosts
     env = {**os.environ, "PYTHONPATH": "tests/plugins", "SPLITBRAIN_STATE_DIR": str(state)}
-    p = subprocess.run([sys.executable, "-m", "splitbrain.harness.cli", "--plugin", "sb_probe_plugin", "run", "--hosts",
+    p = subprocess.run([sys.executable, "-m", "splitbrain.harness.commands.main", "--plugin", "sb_probe_plugin", "run", "--hosts",
                         str(hosts_file), "--system", "probe-primary", "--option", "primary=n2", "--workload",
                         "register", "--option", "cas=false", "--time-limit", "3", "--rate", "40", "--op-timeout",
                         "0.5", "--recovery-time", "1", "--store", str(tmp_path / "store"), "--seed", "1",

@@ -116,7 +116,7 @@ def clean(ssh_env):
 
 
 def _cli(env: Env, *args: str, timeout: float = 90) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "splitbrain.harness.cli", *args], cwd=REPO, env=env.env(), capture_output=True,
+    return subprocess.run([sys.executable, "-m", "splitbrain.harness.commands.main", *args], cwd=REPO, env=env.env(), capture_output=True,
                           text=True, timeout=timeout)
 
 
@@ -210,7 +210,7 @@ def test_unusable_hosts_fail_fast_with_one_sentence(clean, tmp_path, fault):
 
 def _start_run(env: Env, tmp_path: Path, nemesis: str) -> tuple[subprocess.Popen, Path]:
     out = open(tmp_path / "cli.out", "w")
-    p = subprocess.Popen([sys.executable, "-m", "splitbrain.harness.cli", "run", "--hosts", str(env.hosts_file), *LOCAL_SPEC,
+    p = subprocess.Popen([sys.executable, "-m", "splitbrain.harness.commands.main", "run", "--hosts", str(env.hosts_file), *LOCAL_SPEC,
                           "--nemesis", nemesis, "--nemesis-interval", "2", "--nemesis-duration", "1.5",
                           "--time-limit", "60", "--store", str(tmp_path / "store"), "--quiet"],
                          cwd=REPO, env=env.env(), stdout=out, stderr=subprocess.STDOUT)
@@ -306,7 +306,7 @@ def test_cluster_up_ssh_prints_a_usable_hosts_file_and_cluster_down_removes_it(s
     from splitbrain.harness.ssh import open_ssh_hosts, teardown_hosts
 
     env = {**os.environ, "SPLITBRAIN_STATE_DIR": str(sb_state_dir)}
-    cli = [sys.executable, "-m", "splitbrain.harness.cli", "cluster"]
+    cli = [sys.executable, "-m", "splitbrain.harness.commands.main", "cluster"]
     try:
         up = subprocess.run([*cli, "up", "--ssh", "--nodes", "2"], cwd=REPO, env=env, capture_output=True,
                             text=True, timeout=30)

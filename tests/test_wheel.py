@@ -124,7 +124,7 @@ def test_console_script_runs_from_the_wheel(wheel_venv):
               "--out", str(out)], cwd=tmp, env=env)
     assert a.returncode in (0, 1, 2), a.stdout + a.stderr
     assert "<html" in (out / "report.html").read_text()
-    where = _run([str(wheel_venv["py"]), "-c", "import splitbrain.harness.cli as m; print(m.__file__)"],
+    where = _run([str(wheel_venv["py"]), "-c", "import splitbrain.harness.commands.main as m; print(m.__file__)"],
                  cwd=tmp, env=env)
     assert where.stdout.startswith(str(wheel_venv["site"])), where.stdout + where.stderr
 

@@ -1,4 +1,4 @@
-"""The ``splitbrain`` command: a click group whose subcommands live in small modules (``harness/cli_*.py``).
+"""The ``splitbrain`` command: a click group whose subcommands live in small modules (``harness/commands/*.py``).
 
 Exit codes (docs/ARCHITECTURE.md): 0 valid, 1 invalid, 2 unknown, 254 bad arguments or input, 255 the harness failed.
 Every deliberate error is a SplitbrainError and is printed as one sentence; usage errors from click are mapped
@@ -19,11 +19,11 @@ from splitbrain.history.errors import EXIT_BAD_INPUT, EXIT_HARNESS_FAILED, Split
 
 #: Modules that each define ``register(group)`` to add their commands. One line per module keeps merges apart.
 COMMAND_MODULES = (
-    "splitbrain.harness.cli_check",
-    "splitbrain.harness.cli_run",
-    "splitbrain.harness.cli_report",
-    "splitbrain.harness.cli_cluster",
-    "splitbrain.harness.cli_suite",
+    "splitbrain.harness.commands.check",
+    "splitbrain.harness.commands.run",
+    "splitbrain.harness.commands.report",
+    "splitbrain.harness.commands.cluster",
+    "splitbrain.harness.commands.suite",
 )
 
 
