@@ -108,9 +108,9 @@ def run_test(spec: TestSpec, *, store_root: Path, keep_cluster: bool = False, pr
 
 def _make_cluster(spec: TestSpec, run_dir: Path):
     if spec.hosts_file:
-        from splitbrain.harness.ssh_cluster import create_ssh_cluster
+        from splitbrain.harness.hosts.ssh_cluster import create_ssh_cluster
         return create_ssh_cluster(spec.hosts_file, spec.nodes)
-    from splitbrain.harness.cluster import create_local_cluster
+    from splitbrain.harness.hosts.cluster import create_local_cluster
     return create_local_cluster(spec.nodes)
 
 

@@ -2,11 +2,11 @@
 
 :func:`create_sshd_hosts` starts ``n`` sshd processes, each with its own config, its own freshly generated host key
 and an ``authorized_keys`` holding one freshly generated client key for root, and writes a hosts file
-(splitbrain.harness.ssh_config format) and a known_hosts file listing exactly those host keys. Two placements:
+(splitbrain.harness.hosts.ssh_config format) and a known_hosts file listing exactly those host keys. Two placements:
 
 * default: each sshd listens on 127.0.0.1 on its own port in the root network namespace;
-* ``netns=True``: each sshd runs inside its own network namespace of a local cluster (splitbrain.harness.cluster /
-  splitbrain.harness.netns: namespaces on a private bridge, recorded in a state file) and listens on port 22 of that
+* ``netns=True``: each sshd runs inside its own network namespace of a local cluster (splitbrain.harness.hosts.cluster /
+  splitbrain.harness.hosts.netns: namespaces on a private bridge, recorded in a state file) and listens on port 22 of that
   namespace's address, so each host has its own network stack and firewall, like a real machine. The processes
   are the cluster's node processes, so the cluster's cleanup stops them and removes the namespaces.
 
@@ -114,7 +114,7 @@ def create_sshd_hosts(n: int, *, run_id: str | None = None, base_dir: str | os.P
         authorized.write_text(handle.client_key.with_suffix(".pub").read_text())
         os.chmod(authorized, 0o600)
         if netns:
-            from splitbrain.harness.cluster import create_local_cluster
+            from splitbrain.harness.hosts.cluster import create_local_cluster
 
             handle.cluster = create_local_cluster(n, faketime=False, store=store)
             handle.netns = {node: h.netns for node, h in handle.cluster.hosts.items()}

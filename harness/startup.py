@@ -34,7 +34,7 @@ FAKETIME_ADVICE = ("it looks like the server does not run under libfaketime (the
 
 
 def log_paths(cluster, node: str) -> tuple[str, str]:
-    """The node's stdout and stderr log paths on its host (splitbrain.harness.cluster's layout)."""
+    """The node's stdout and stderr log paths on its host (splitbrain.harness.hosts.cluster's layout)."""
     base = os.path.join(cluster.node_dir(node), "node")
     return base + ".stdout.log", base + ".stderr.log"
 

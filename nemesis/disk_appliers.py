@@ -26,7 +26,7 @@ from splitbrain.history.errors import BadInput, ClusterError
 from splitbrain.nemesis import appliers
 
 if TYPE_CHECKING:
-    from splitbrain.harness.cluster import Cluster
+    from splitbrain.harness.hosts.cluster import Cluster
 
 HELPER = "lazyfs"
 MOUNT_WAIT = 10.0

@@ -31,7 +31,7 @@ from splitbrain.nemesis.grudge import SHAPES, complete_grudge, majority, normali
 from splitbrain.nemesis.targets import DYNAMIC, TARGETS, cut_off, select_nodes
 
 if TYPE_CHECKING:
-    from splitbrain.harness.cluster import Cluster
+    from splitbrain.harness.hosts.cluster import Cluster
 
 #: The targets a process fault draws from by default (``--nemesis-targets`` or ``<fault>_targets`` narrow them).
 PROCESS_TARGETS = ("one", "minority", "majority", "all", "leader")

@@ -77,6 +77,6 @@ def test_tutorial_postgres_commands_give_the_promised_verdicts(tmp_path, sb_stat
                     p.wait(timeout=30)
                 except subprocess.TimeoutExpired:
                     p.kill()
-        from splitbrain.harness.cleanup import cleanup
-        from splitbrain.harness.state import StateStore
+        from splitbrain.harness.hosts.cleanup import cleanup
+        from splitbrain.harness.hosts.resources import StateStore
         cleanup(StateStore(str(sb_state_dir)))

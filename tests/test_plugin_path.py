@@ -130,8 +130,8 @@ def test_ready_that_never_comes_fails_the_run_before_any_load(tmp_path, isolated
 def routed_run(tmp_path_factory, root_iptables_unchanged):
     """One run of probe-primary: every client routed to n1 by the cluster view, ready() awaited, the kill aimed
     at the primaries. Its own state dir, cleaned up afterwards."""
-    from splitbrain.harness.cleanup import cleanup
-    from splitbrain.harness.state import StateStore
+    from splitbrain.harness.hosts.cleanup import cleanup
+    from splitbrain.harness.hosts.resources import StateStore
 
     base = tmp_path_factory.mktemp("routed")
     state = base / "state"

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from splitbrain.harness.sshd_hosts import create_sshd_hosts
-from splitbrain.harness.state import StateStore
+from splitbrain.harness.hosts.resources import StateStore
 
 pytestmark = [pytest.mark.netns, pytest.mark.e2e]
 
@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture
 def ssh_hosts(tmp_path, root_iptables_unchanged):
     """Three sshd hosts and a private state dir and workdir root; everything removed afterwards."""
-    from splitbrain.harness.cleanup import cleanup
+    from splitbrain.harness.hosts.cleanup import cleanup
 
     state, remote = tmp_path / "state", tmp_path / "remote"
     state.mkdir()

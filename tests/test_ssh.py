@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 
 from splitbrain.history.errors import BadInput, ClusterError, UnreachableNode
-from splitbrain.harness.ssh import SshHost, open_ssh_hosts
-from splitbrain.harness.ssh_config import load_hosts_file
+from splitbrain.harness.hosts.ssh_host import SshHost, open_ssh_hosts
+from splitbrain.harness.hosts.ssh_config import load_hosts_file
 from splitbrain.harness.sshd_hosts import create_sshd_hosts
 
 SECRET = "pass-" + uuid.uuid4().hex  # the client key's passphrase; must never show up in our output

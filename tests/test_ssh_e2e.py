@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from splitbrain.harness.sshd_hosts import create_sshd_hosts
-from splitbrain.harness.state import StateStore
+from splitbrain.harness.hosts.resources import StateStore
 
 pytestmark = [pytest.mark.netns, pytest.mark.e2e]
 
@@ -61,7 +61,7 @@ class Env:
 def ssh_env(tmp_path_factory, root_iptables_unchanged):
     """Three sshd hosts in namespaces, a hosts file with both secrets and a private workdir_root; a private state
     dir. Torn down (SSH runs first, then the hosts) whatever happens."""
-    from splitbrain.harness.cleanup import cleanup
+    from splitbrain.harness.hosts.cleanup import cleanup
 
     base = tmp_path_factory.mktemp("ssh-e2e")
     state, remote = base / "state", base / "remote"
@@ -104,7 +104,7 @@ def _leftovers(env: Env) -> list[str]:
 @pytest.fixture
 def clean(ssh_env):
     """After the test: nothing of any run may be left on the hosts; a failed test's leftovers are removed anyway."""
-    from splitbrain.harness.cleanup import cleanup_run
+    from splitbrain.harness.hosts.cleanup import cleanup_run
 
     yield ssh_env
     left = _leftovers(ssh_env)
@@ -286,7 +286,7 @@ def test_cleanup_after_a_killed_controller_removes_everything_over_ssh(clean, tm
 
 def test_hosts_file_must_give_each_node_a_host_of_its_own(sb_state_dir, tmp_path):
     from splitbrain.history.errors import BadInput
-    from splitbrain.harness.ssh_cluster import create_ssh_cluster
+    from splitbrain.harness.hosts.ssh_cluster import create_ssh_cluster
 
     key = tmp_path / "id"
     key.write_text("not used: nothing connects\n")
@@ -302,8 +302,8 @@ def test_hosts_file_must_give_each_node_a_host_of_its_own(sb_state_dir, tmp_path
 
 @pytest.mark.timeout(60)
 def test_cluster_up_ssh_prints_a_usable_hosts_file_and_cluster_down_removes_it(sb_state_dir, root_iptables_unchanged):
-    from splitbrain.harness.cleanup import cleanup
-    from splitbrain.harness.ssh import open_ssh_hosts, teardown_hosts
+    from splitbrain.harness.hosts.cleanup import cleanup
+    from splitbrain.harness.hosts.ssh_host import open_ssh_hosts, teardown_hosts
 
     env = {**os.environ, "SPLITBRAIN_STATE_DIR": str(sb_state_dir)}
     cli = [sys.executable, "-m", "splitbrain.harness.commands.main", "cluster"]

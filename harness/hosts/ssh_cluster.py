@@ -1,5 +1,5 @@
-"""Remote clusters over SSH: :func:`create_ssh_cluster` turns a hosts file into a :class:`splitbrain.harness.cluster.Cluster`
-whose hosts are :class:`splitbrain.harness.ssh.SshHost`s, and :func:`cleanup_ssh_run` removes everything such a run left on
+"""Remote clusters over SSH: :func:`create_ssh_cluster` turns a hosts file into a :class:`splitbrain.harness.hosts.cluster.Cluster`
+whose hosts are :class:`splitbrain.harness.hosts.ssh_host.SshHost`s, and :func:`cleanup_ssh_run` removes everything such a run left on
 its hosts, from the live controller or, after a crash, from the state file alone (``splitbrain cleanup``).
 
 Node ``n<i>`` runs on the i-th host of the hosts file (file order; the first ``n`` hosts are used). On each host the
@@ -31,12 +31,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from splitbrain.harness.api import ProcessHandle
-from splitbrain.harness.cleanup_report import CleanupReport, raise_on_problems
-from splitbrain.harness.cluster import Cluster
+from splitbrain.harness.hosts.cleanup_report import CleanupReport, raise_on_problems
+from splitbrain.harness.hosts.cluster import Cluster
 from splitbrain.history.errors import BadInput, ClusterError, UnreachableNode
-from splitbrain.harness.ssh import SshHost
-from splitbrain.harness.ssh_config import load_hosts_file
-from splitbrain.harness.state import StateStore, check_run_id, owner_record
+from splitbrain.harness.hosts.ssh_host import SshHost
+from splitbrain.harness.hosts.ssh_config import load_hosts_file
+from splitbrain.harness.hosts.resources import StateStore, check_run_id, owner_record
 from splitbrain.nemesis.iptables import IPT, remove_script, run_chains
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ KILL_WAIT = 5.0
 
 
 def _new_run_id(store: StateStore) -> str:
-    from splitbrain.harness.netns import new_run_id
+    from splitbrain.harness.hosts.netns import new_run_id
     for _ in range(20):
         rid = new_run_id()
         if store.read(rid) is None:

@@ -41,7 +41,7 @@ import paramiko
 
 from splitbrain.harness.api import ExecResult, Host, ProcessHandle
 from splitbrain.history.errors import BadInput, ClusterError, UnreachableNode
-from splitbrain.harness.ssh_config import SshHostConfig, SshHostsFile, load_hosts_file
+from splitbrain.harness.hosts.ssh_config import SshHostConfig, SshHostsFile, load_hosts_file
 
 log = logging.getLogger(__name__)
 

@@ -39,7 +39,7 @@ from pathlib import Path
 
 from splitbrain.harness.api import ExecResult, Host, ProcessHandle
 from splitbrain.history.errors import BadInput, ClusterError
-from splitbrain.harness.state import StateStore, process_is, process_start_time
+from splitbrain.harness.hosts.resources import StateStore, process_is, process_start_time
 
 DEFAULT_SUPERNET = "10.77.0.0/16"
 NET_LOCK = "/run/lock/splitbrain-net.lock"
@@ -233,7 +233,7 @@ class NamespaceHost(Host):
 class LocalNetwork:
     """Creates (``up``) the namespaces, bridge and veths of one run, recording each in the state file first.
 
-    Teardown is :func:`splitbrain.harness.cleanup.cleanup_run`, which works from the state file alone.
+    Teardown is :func:`splitbrain.harness.hosts.cleanup.cleanup_run`, which works from the state file alone.
     """
 
     def __init__(self, store: StateStore, run_id: str, nodes: list[str], subnet: ipaddress.IPv4Network):

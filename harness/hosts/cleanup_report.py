@@ -1,5 +1,5 @@
-"""What a cleanup did and what it left behind: shared by the local cleanup (:mod:`splitbrain.harness.cleanup`) and
-the SSH one (:mod:`splitbrain.harness.ssh_cluster`) without either importing the other for it."""
+"""What a cleanup did and what it left behind: shared by the local cleanup (:mod:`splitbrain.harness.hosts.cleanup`) and
+the SSH one (:mod:`splitbrain.harness.hosts.ssh_cluster`) without either importing the other for it."""
 
 from __future__ import annotations
 

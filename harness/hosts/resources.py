@@ -2,7 +2,7 @@
 
 Every resource a run creates (network namespace, interface, temp dir) is appended to its state file *before* it is
 created, and every node process is recorded (pid, pgid, start time) right after it is spawned. So a controller that
-dies at any instant (SIGKILL included) leaves a file from which ``splitbrain.harness.cleanup`` can remove everything.
+dies at any instant (SIGKILL included) leaves a file from which ``splitbrain.harness.hosts.cleanup`` can remove everything.
 
 Layout, under the state dir (``$SPLITBRAIN_STATE_DIR``, default ``/var/lib/splitbrain/runs``)::
 

@@ -2,7 +2,7 @@
 
 :class:`Cluster` is mode-independent: it reaches hosts only through :class:`splitbrain.harness.api.Host`, so a cluster of SSH
 hosts reuses it with other hosts and another ``teardown``. :func:`create_local_cluster` builds one from network
-namespaces on this machine (``splitbrain.harness.netns``); :func:`attach` rebuilds a running one from its state file (what
+namespaces on this machine (``splitbrain.harness.hosts.netns``); :func:`attach` rebuilds a running one from its state file (what
 the ``splitbrain nemesis`` commands do).
 
 Every node runs under libfaketime (``LD_PRELOAD`` of Debian's ``libfaketime.so.1``, found on the host at run time)
@@ -32,7 +32,7 @@ from typing import Callable, Protocol, runtime_checkable
 import splitbrain
 from splitbrain.harness.api import Host, NodeAddress, ProcessHandle, System, node_config
 from splitbrain.history.errors import BadInput, ClusterError
-from splitbrain.harness.state import StateStore, owner_record
+from splitbrain.harness.hosts.resources import StateStore, owner_record
 
 log = logging.getLogger(__name__)
 
@@ -301,7 +301,7 @@ class Cluster:
         # A system that can't run under the clock shim says so (System.faketime); its restarts go without it too.
         self.faketime = self.faketime and getattr(system, "faketime", True)
         # Local hosts share this filesystem: make the shipped systems importable whatever the cwd.
-        root = str(Path(__file__).resolve().parent.parent)
+        root = str(Path(__file__).resolve().parents[2])
         for a in addrs:
             host = self.host(a.name)
             if isinstance(host, ShipsCode):  # remote: its own copy of the code, its own interpreter
@@ -356,7 +356,7 @@ class Cluster:
 
 def _local_teardown(store: StateStore, run_id: str) -> Callable[[], None]:
     def teardown() -> None:
-        from splitbrain.harness.cleanup import cleanup_run, raise_on_problems
+        from splitbrain.harness.hosts.cleanup import cleanup_run, raise_on_problems
         raise_on_problems([cleanup_run(store, run_id)])
     return teardown
 
@@ -370,9 +370,9 @@ def create_local_cluster(n: int, *, run_id: str | None = None, subnet: str | Non
     what was created is removed before the error propagates. ``workdir`` (default ``/tmp/splitbrain-<run id>``,
     removed by cleanup) holds the nodes' directories; a given ``workdir`` is kept by cleanup if it existed.
     """
-    from splitbrain.harness import netns
-    from splitbrain.harness.cleanup import cleanup_run
-    from splitbrain.harness.state import check_run_id
+    from splitbrain.harness.hosts import netns
+    from splitbrain.harness.hosts.cleanup import cleanup_run
+    from splitbrain.harness.hosts.resources import check_run_id
 
     store = store or StateStore()
     if not isinstance(n, int) or n < 1:
@@ -415,7 +415,7 @@ def create_local_cluster(n: int, *, run_id: str | None = None, subnet: str | Non
 def attach(run_id: str | None = None, store: StateStore | None = None) -> Cluster:
     """The running cluster ``run_id`` (default: the current one of ``splitbrain cluster up``), rebuilt from its
     state file. It is left running when the ``with`` block ends; ``down()`` still tears it down."""
-    from splitbrain.harness.netns import NamespaceHost
+    from splitbrain.harness.hosts.netns import NamespaceHost
 
     store = store or StateStore()
     run_id = run_id or store.current()

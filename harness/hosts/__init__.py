@@ -1,0 +1,15 @@
+"""Hosts and clusters: where node processes run, and how everything a run creates on them is recorded and removed.
+
+* ``cluster.py`` -- :class:`~.cluster.Cluster`: named nodes on hosts, their processes and clocks; mode-independent
+  (it reaches hosts only through :class:`splitbrain.harness.api.Host`);
+* local hosts: ``netns.py`` (a network namespace per node, the bridge in a namespace of its own) and
+  ``local_cluster.py`` (creating a local cluster);
+* SSH hosts: ``ssh_connection.py`` (one paramiko connection per host: host keys, keys, reconnects),
+  ``ssh_host.py`` (the Host over it: commands, processes, files), ``ssh_config.py`` (the hosts file) and
+  ``ssh_cluster.py`` (a cluster of SSH hosts and its remote cleanup);
+* ``iptables.py`` -- the one helper that builds iptables command lines for a run's own chains;
+* ``resources.py`` -- the record of what a run created (written *before* it is created), the single source of
+  truth for ``cleanup.py``, which removes it (``cleanup_report.py``: what a cleanup did).
+
+Must not: know workloads, generators or checkers (hosts run processes; what the processes do is the run's business).
+"""
