@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from splitbrain.harness import generator as gen  # noqa: E402
 from splitbrain.harness.api import Completion  # noqa: E402
 from splitbrain.history.ops import HistoryWriter, read_history  # noqa: E402
-from splitbrain.harness.interpreter import run  # noqa: E402
+from splitbrain.harness.run.interpreter import run  # noqa: E402
 
 _OK = Completion("ok", None)
 

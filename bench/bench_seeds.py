@@ -27,8 +27,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from splitbrain.harness.runner import run_test  # noqa: E402
-from splitbrain.harness.spec import TestSpec  # noqa: E402
+from splitbrain.harness.run.runner import run_test  # noqa: E402
+from splitbrain.harness.run.spec import TestSpec  # noqa: E402
 
 PRESETS = {
     "quorum": [

@@ -4,7 +4,7 @@ A server that logs a traceback or a panic has failed, even when its history happ
 bug may have been retried, or never acknowledged). So every node log is searched for patterns the system declares
 (``System.log_patterns``; :data:`DEFAULT_PATTERNS` otherwise) and any match makes the run invalid.
 
-Pure: it takes the logs as data (``{node: {file name: text}}``, read by ``splitbrain.harness.analysis``) and the patterns as
+Pure: it takes the logs as data (``{node: {file name: text}}``, read by ``splitbrain.harness.run.analysis``) and the patterns as
 regular-expression strings; it reads no file itself.
 
 Result: ``{"valid": true | false, "patterns": [...], "files": N, "matches": [{"node", "file", "line" (1-based),

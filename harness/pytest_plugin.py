@@ -72,7 +72,7 @@ def failure_message(outcome, spec, *, expected: str) -> str:
 
 
 class SplitbrainRunner:
-    """What the ``splitbrain`` fixture gives a test. ``runner`` is ``splitbrain.harness.runner.run_test`` unless given."""
+    """What the ``splitbrain`` fixture gives a test. ``runner`` is ``splitbrain.harness.run.runner.run_test`` unless given."""
 
     def __init__(self, request, store_root, fail_on_unknown: bool, runner=None):
         self._request = request
@@ -83,13 +83,13 @@ class SplitbrainRunner:
     def run(self, spec=None, *, expect: str = "valid", fail_on_unknown: bool | None = None,
             keep_cluster: bool = False, fault_schedule: list | None = None, **fields):
         from splitbrain.harness.plugins import load_entry_points
-        from splitbrain.harness.spec import TestSpec
+        from splitbrain.harness.run.spec import TestSpec
 
         if expect not in ("valid", "invalid"):
             raise ValueError(f"expect must be 'valid' or 'invalid', not {expect!r}")
         if spec is None:
             if "nemesis" in fields and isinstance(fields["nemesis"], str):
-                from splitbrain.harness.spec import parse_nemesis
+                from splitbrain.harness.run.spec import parse_nemesis
                 fields["nemesis"] = parse_nemesis(fields["nemesis"])
             fields.setdefault("test_name", _test_name(self._request.node.name))
             spec = TestSpec(**fields)
@@ -98,7 +98,7 @@ class SplitbrainRunner:
         load_entry_points(warn=lambda m: warnings.warn(m, stacklevel=2))
         runner = self._runner
         if runner is None:
-            from splitbrain.harness.runner import run_test as runner
+            from splitbrain.harness.run.runner import run_test as runner
         props = self._request.node.user_properties
         props.append(("splitbrain_seed", spec.seed))
         props.append(("splitbrain_command", spec.command()))

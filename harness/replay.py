@@ -15,10 +15,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from splitbrain.harness import store
+from splitbrain.harness.run import run_dirs as store
 from splitbrain.history.errors import BadInput
 from splitbrain.history.ops import INVOKE, NEMESIS, read_history
-from splitbrain.harness.spec import TestSpec
+from splitbrain.harness.run.spec import TestSpec
 
 HEAL_ALL = "heal-all"
 

@@ -46,9 +46,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from splitbrain.harness import store
+from splitbrain.harness.run import run_dirs as store
 from splitbrain.history.errors import BadInput, SplitbrainError
-from splitbrain.harness.spec import TestSpec, parse_nemesis
+from splitbrain.harness.run.spec import TestSpec, parse_nemesis
 from splitbrain.history.verdict import UNKNOWN, Verdict
 
 SUMMARY_JSON = "summary.json"
@@ -260,10 +260,10 @@ def run_suite(suite: Suite, *, store_root: Path, out_dir: Path | None = None, ru
               clock: Callable[[], float] = time.monotonic, log=None) -> tuple[dict, Path]:
     """Run every cell's seeds in order until the time budget is spent; write the summaries; return
     (summary dict, summary directory). ``runner(spec, store_root=..., progress=False)`` defaults to
-    ``splitbrain.harness.runner.run_test`` (tests pass a fake). The summary is rewritten after every run, so an interrupted
+    ``splitbrain.harness.run.runner.run_test`` (tests pass a fake). The summary is rewritten after every run, so an interrupted
     suite still leaves one."""
     if runner is None:
-        from splitbrain.harness.runner import run_test as runner
+        from splitbrain.harness.run.runner import run_test as runner
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
     store_root = Path(store_root)
     if out_dir is None:

@@ -14,8 +14,8 @@ import time
 import pytest
 
 from splitbrain.history.ops import NEMESIS, read_history
-from splitbrain.harness.runner import run_test
-from splitbrain.harness.spec import TestSpec
+from splitbrain.harness.run.runner import run_test
+from splitbrain.harness.run.spec import TestSpec
 
 pytestmark = [pytest.mark.e2e, pytest.mark.netns]
 

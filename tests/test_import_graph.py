@@ -153,7 +153,7 @@ def test_graph_sees_imports():
     g = _graph()
     # sanity: the reader finds top-level, lazy and relative imports
     assert "splitbrain.history.ops" in g["splitbrain.checkers.linearizable"]
-    assert "splitbrain.checkers.compose" in g["splitbrain.harness.analysis"]
+    assert "splitbrain.checkers.compose" in g["splitbrain.harness.run.analysis"]
     assert "splitbrain.systems_under_test.raft_kv.core" in g["splitbrain.systems_under_test.raft_kv.server"]
     assert "splitbrain.history.verdict" in g["splitbrain.api"]
 

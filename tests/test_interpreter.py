@@ -11,7 +11,7 @@ import pytest
 from splitbrain.harness import generator as gen
 from splitbrain.harness.api import Completion, Invocation
 from splitbrain.history.ops import NEMESIS, HistoryWriter, pair_ops, read_history
-from splitbrain.harness.interpreter import Interpreter, run
+from splitbrain.harness.run.interpreter import Interpreter, run
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -165,7 +165,7 @@ def test_cleanup_without_heal_kills_the_packet_program(cli_cluster, sb_state_dir
 
 
 def test_amounts_and_flips_come_from_the_test_options():
-    from splitbrain.harness.runner import _configured
+    from splitbrain.harness.run.runner import _configured
     assert _configured(PACKAGES["delay"], {"delay_amounts": [300]}).amounts == (300,)
     assert _configured(PACKAGES["rate"], {"rate_amounts": [64]}).amounts == (64,)
     assert _configured(PACKAGES["corrupt"], {"corrupt_flips": 4}).flips == 4
@@ -190,7 +190,7 @@ def test_refused_on_ssh_clusters():
 
 
 def test_a_systems_partition_shapes_do_not_leak_into_link_faults():
-    from splitbrain.harness.runner import _configured
+    from splitbrain.harness.run.runner import _configured
     opts = {"partition_shapes": ["isolate-leader"], "delay_shapes": ["halves"]}
     assert _configured(PACKAGES["partition"], opts).shapes == ("isolate-leader",)
     assert _configured(PACKAGES["delay"], opts).shapes == ("halves",)

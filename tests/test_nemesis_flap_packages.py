@@ -10,7 +10,7 @@ import pytest
 from splitbrain.harness.api import Invocation
 from splitbrain.history.errors import BadInput
 from splitbrain.nemesis import PACKAGES, appliers, package_for
-from splitbrain.harness.spec import NEMESIS_NAMES
+from splitbrain.harness.run.spec import NEMESIS_NAMES
 
 NODES = ["n1", "n2", "n3"]
 

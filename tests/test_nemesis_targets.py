@@ -130,7 +130,7 @@ class _System:
 def test_the_runner_reaims_leader_and_primaries_faults_when_they_are_applied(leader, primaries):
     import asyncio
 
-    from splitbrain.harness.runner import _LeaderAwareNemesis
+    from splitbrain.harness.run.runner import _LeaderAwareNemesis
 
     async def go():
         rec = _Recorder()

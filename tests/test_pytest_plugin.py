@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from splitbrain.harness.pytest_plugin import SplitbrainRunner, SplitbrainUnknownVerdict
-from splitbrain.harness.runner import RunOutcome
+from splitbrain.harness.run.runner import RunOutcome
 
 pytest_plugins = ["pytester"]
 

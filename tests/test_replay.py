@@ -15,8 +15,8 @@ import pytest
 from splitbrain.history.errors import BadInput
 from splitbrain.history.ops import NEMESIS, Op, read_history, write_history
 from splitbrain.harness.replay import replay_inputs
-from splitbrain.harness.runner import run_test
-from splitbrain.harness.spec import TestSpec
+from splitbrain.harness.run.runner import run_test
+from splitbrain.harness.run.spec import TestSpec
 
 SPLITBRAIN = str(Path(sys.executable).with_name("splitbrain"))
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from splitbrain.history.errors import BadInput, ClusterError
-from splitbrain.harness.runner import RunOutcome
+from splitbrain.harness.run.runner import RunOutcome
 from splitbrain.harness.suite import (INCONCLUSIVE, MET, MISSED, NO_EXPECTATION, cell_outcome, exit_code, load_suite,
                            parse_suite, run_suite)
 

@@ -364,7 +364,7 @@ def test_the_result_names_its_worst_anomaly_and_the_report_draws_each_cycle():
 
 
 def test_an_imported_txn_history_is_judged_and_its_cycle_drawn_in_the_report(tmp_path):
-    from splitbrain.harness.analysis import analyze_run, import_history
+    from splitbrain.harness.run.analysis import analyze_run, import_history
 
     run = import_history(DATA / "jepsen-list-append-g-single.edn", model="serializable", out=tmp_path / "run")
     results = analyze_run(run)

@@ -32,7 +32,7 @@ def report(run_dir: Path, index_only: bool) -> None:
 def serve(store: Path, host: str, port: int) -> None:
     """Serve STORE (default ./store or $SPLITBRAIN_STORE) on a local web page: all runs, newest first, with their
     reports and files."""
-    from splitbrain.harness.store import default_store
+    from splitbrain.harness.run.run_dirs import default_store
     from splitbrain.reports.serve import StoreServer
 
     store = store if store is not None else default_store()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from splitbrain.harness import store
+from splitbrain.harness.run import run_dirs as store
 from splitbrain.history.errors import BadInput
 from splitbrain.history.verdict import Verdict
 
@@ -66,8 +66,8 @@ def run_cmd(system, variant, workload, nodes, nemesis_, time_limit, concurrency,
             nemesis_targets, nemesis_interval, nemesis_duration, recovery_time, op_timeout, hosts_file, store_dir, options,
             keep_cluster, quiet):
     """Run a test: a cluster, concurrent clients, faults, a history, a verdict and a report."""
-    from splitbrain.harness.runner import run_test
-    from splitbrain.harness.spec import TestSpec, parse_nemesis, parse_targets
+    from splitbrain.harness.run.runner import run_test
+    from splitbrain.harness.run.spec import TestSpec, parse_nemesis, parse_targets
 
     spec_kw = dict(system=system, variant=variant, workload=workload, nodes=nodes,
                    nemesis=parse_nemesis(nemesis_), nemesis_targets=parse_targets(nemesis_targets), time_limit=time_limit, concurrency=concurrency, rate=rate,
@@ -109,7 +109,7 @@ def _parse_options(items) -> dict:
 def analyze_cmd(path, model, out, fmt, initial, no_report):
     """Re-check a stored run (PATH is a run directory), or import a history from elsewhere (PATH is a file, with
     --model and --out) into a new run directory and check it."""
-    from splitbrain.harness.analysis import analyze_run, import_history
+    from splitbrain.harness.run.analysis import analyze_run, import_history
 
     p = Path(path)
     if p.is_dir():

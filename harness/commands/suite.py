@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from splitbrain.harness import store
+from splitbrain.harness.run import run_dirs as store
 from splitbrain.history.verdict import Verdict
 
 
@@ -53,7 +53,7 @@ def replay_cmd(run_dir, store_dir, keep_cluster, quiet):
     nodes (taken from its history). The new run is a new run directory; its verdict sets the exit code."""
     from splitbrain.harness.commands.run import print_results
     from splitbrain.harness.replay import load_spec_plugins, replay_inputs
-    from splitbrain.harness.runner import run_test
+    from splitbrain.harness.run.runner import run_test
 
     spec, schedule = replay_inputs(run_dir)
     load_spec_plugins(spec)

@@ -4,7 +4,7 @@ A generator is an immutable object: ``op(ctx) -> (GenOp | Pending | None, next)`
 ``update(ctx, event) -> next``; time and randomness come only from the context. Plain data lifts into generators: a
 dict is one op, a function ``ctx -> dict`` is an endless stream, a list runs in order. See ``core`` for the
 protocol, ``combinators`` for the building blocks, ``faults`` for fault schedules and the final phase,
-``scheduler`` for the state machine the interpreter (splitbrain.harness.interpreter) runs, and ``simulate`` for running a
+``scheduler`` for the state machine the interpreter (splitbrain.harness.run.interpreter) runs, and ``simulate`` for running a
 generator in simulated time.
 """
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from splitbrain.checkers.compose import combine, run_checker
-from splitbrain.harness import store
+from splitbrain.harness.run import run_dirs as store
 from splitbrain.history.errors import BadInput
 from splitbrain.history.ops import Op, read_history, write_history
 from splitbrain.history.importers import read_any

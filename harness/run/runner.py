@@ -21,16 +21,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from splitbrain.harness import store
-from splitbrain.harness.analysis import check_history, checkers_for_run, render_report
+from splitbrain.harness.run import run_dirs as store
+from splitbrain.harness.run.analysis import check_history, checkers_for_run, render_report
 from splitbrain.harness.api import (Completion, Invocation, KnowsLeader, KnowsPrimaries, NodeAddress, Ready, ReportsRoles,
                          ReportsState)
 from splitbrain.history.errors import BadInput
 from splitbrain.history.ops import NEMESIS, HistoryWriter, read_history
-from splitbrain.harness.progress import Progress
-from splitbrain.harness.spec import TestSpec
-from splitbrain.harness.startup import await_ready, wait_listening
-from splitbrain.harness.workers import ClientWorker, NemesisWorker
+from splitbrain.harness.run.progress import Progress
+from splitbrain.harness.run.spec import TestSpec
+from splitbrain.harness.run.startup import await_ready, wait_listening
+from splitbrain.harness.run.workers import ClientWorker, NemesisWorker
 
 log = logging.getLogger(__name__)
 
@@ -284,7 +284,7 @@ async def _watch_leaders(system, addrs, path: Path, history: HistoryWriter, inte
 async def _drive(spec: TestSpec, system, workload, cluster, addrs, run_dir: Path, history_path: Path,
                  ui: Progress, fault_schedule: list[dict] | None = None) -> None:
     from splitbrain.harness import generator as g
-    from splitbrain.harness.interpreter import run as interpret
+    from splitbrain.harness.run.interpreter import run as interpret
     from splitbrain.nemesis import PACKAGES
 
     options = spec.options
