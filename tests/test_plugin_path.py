@@ -237,7 +237,7 @@ def test_a_leader_without_a_term_shows_no_term_and_the_answering_node_is_shown()
 def test_a_suite_loads_a_plugin_from_a_path_relative_to_the_suite_file(tmp_path, monkeypatch):
     """plugin_paths: the suite finds its plugin wherever it is started from, with no PYTHONPATH."""
     from splitbrain.harness import plugins, systems
-    from splitbrain.harness.suite import load_suite
+    from splitbrain.harness.ci.suite import load_suite
 
     saved = dict(systems._SYSTEMS), set(plugins._loaded), dict(plugins._modules), list(sys.path)
     suite_dir = tmp_path / "suites"

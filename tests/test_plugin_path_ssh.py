@@ -1,6 +1,6 @@
 """The cluster view over SSH (issue 14): a plugin client that sends every op to the primary finds its address in
 the view the runner gives it, where the hosts' addresses follow no convention of ours. Real sshd hosts, each in its
-own network namespace (splitbrain.harness.sshd_hosts), the run through the CLI as a user starts it."""
+own network namespace (splitbrain.harness.testing.sshd_hosts), the run through the CLI as a user starts it."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from splitbrain.harness.sshd_hosts import create_sshd_hosts
+from splitbrain.harness.testing.sshd_hosts import create_sshd_hosts
 from splitbrain.harness.hosts.resources import StateStore
 
 pytestmark = [pytest.mark.netns, pytest.mark.e2e]

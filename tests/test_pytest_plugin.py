@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from splitbrain.harness.pytest_plugin import SplitbrainRunner, SplitbrainUnknownVerdict
+from splitbrain.harness.ci.pytest_plugin import SplitbrainRunner, SplitbrainUnknownVerdict
 from splitbrain.harness.run.runner import RunOutcome
 
 pytest_plugins = ["pytester"]

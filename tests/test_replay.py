@@ -14,7 +14,7 @@ import pytest
 
 from splitbrain.history.errors import BadInput
 from splitbrain.history.ops import NEMESIS, Op, read_history, write_history
-from splitbrain.harness.replay import replay_inputs
+from splitbrain.harness.ci.replay import replay_inputs
 from splitbrain.harness.run.runner import run_test
 from splitbrain.harness.run.spec import TestSpec
 

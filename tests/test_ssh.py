@@ -1,4 +1,4 @@
-"""SshHost against real OpenSSH servers (splitbrain.harness.sshd_hosts: sshd on 127.0.0.1, own keys, own known_hosts).
+"""SshHost against real OpenSSH servers (splitbrain.harness.testing.sshd_hosts: sshd on 127.0.0.1, own keys, own known_hosts).
 
 The client key is encrypted with a passphrase written in the hosts file, so every test here also logs in the way
 a user with a protected key would, and the last test checks that passphrase leaks nowhere.
@@ -22,7 +22,7 @@ import pytest
 from splitbrain.history.errors import BadInput, ClusterError, UnreachableNode
 from splitbrain.harness.hosts.ssh_host import SshHost, open_ssh_hosts
 from splitbrain.harness.hosts.ssh_config import load_hosts_file
-from splitbrain.harness.sshd_hosts import create_sshd_hosts
+from splitbrain.harness.testing.sshd_hosts import create_sshd_hosts
 
 SECRET = "pass-" + uuid.uuid4().hex  # the client key's passphrase; must never show up in our output
 CONNECT_TIMEOUT = 2.0

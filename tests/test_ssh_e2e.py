@@ -1,5 +1,5 @@
 """``splitbrain run --hosts FILE`` end to end: real sshd hosts (each in its own network namespace, via
-splitbrain.harness.sshd_hosts), the quorum store installed over SSH, partitions and kills applied over SSH, verdicts, and
+splitbrain.harness.testing.sshd_hosts), the quorum store installed over SSH, partitions and kills applied over SSH, verdicts, and
 nothing left on the hosts afterwards, also after Ctrl-C or a SIGKILLed controller (then `splitbrain cleanup`).
 
 Every run goes through the CLI in a subprocess, as a user would start it. The specs of the verdict runs are those
@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from splitbrain.harness.sshd_hosts import create_sshd_hosts
+from splitbrain.harness.testing.sshd_hosts import create_sshd_hosts
 from splitbrain.harness.hosts.resources import StateStore
 
 pytestmark = [pytest.mark.netns, pytest.mark.e2e]
@@ -44,7 +44,7 @@ LOCAL_SPEC = ["--system", "quorum-kv", "--workload", "register", "--nodes", "3",
 @dataclass
 class Env:
     hosts_file: Path
-    handle: object  # splitbrain.harness.sshd_hosts.SshdHosts
+    handle: object  # splitbrain.harness.testing.sshd_hosts.SshdHosts
     state: Path
     remote: Path  # the hosts' workdir_root: every run's working dir is made in it
     base: Path

@@ -14,7 +14,7 @@ import uuid
 import pytest
 
 from splitbrain.harness.hosts.ssh_host import open_ssh_hosts, teardown_hosts
-from splitbrain.harness.sshd_hosts import create_sshd_hosts
+from splitbrain.harness.testing.sshd_hosts import create_sshd_hosts
 from splitbrain.harness.hosts.resources import StateStore
 
 pytestmark = pytest.mark.netns

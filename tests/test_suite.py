@@ -13,7 +13,7 @@ import pytest
 
 from splitbrain.history.errors import BadInput, ClusterError
 from splitbrain.harness.run.runner import RunOutcome
-from splitbrain.harness.suite import (INCONCLUSIVE, MET, MISSED, NO_EXPECTATION, cell_outcome, exit_code, load_suite,
+from splitbrain.harness.ci.suite import (INCONCLUSIVE, MET, MISSED, NO_EXPECTATION, cell_outcome, exit_code, load_suite,
                            parse_suite, run_suite)
 
 SPLITBRAIN = str(Path(sys.executable).with_name("splitbrain"))

@@ -57,7 +57,7 @@ PYTEST_CHECK = '''
 import sys
 
 def test_plugin_comes_from_the_wheel(splitbrain):
-    mod = sys.modules["splitbrain.harness.pytest_plugin"]
+    mod = sys.modules["splitbrain.harness.ci.pytest_plugin"]
     assert mod.__file__.startswith(sys.prefix), mod.__file__
     assert callable(splitbrain.run)
 '''

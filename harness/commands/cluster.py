@@ -113,9 +113,9 @@ def cluster_up(n, system_name, variant, subnet, ssh, lazyfs):
 
 
 def _ssh_hosts_up(n: int, store) -> None:
-    """``cluster up --ssh``: N sshd hosts (splitbrain.harness.sshd_hosts, one network namespace each), left running as the
+    """``cluster up --ssh``: N sshd hosts (splitbrain.harness.testing.sshd_hosts, one network namespace each), left running as the
     current cluster; their directory (keys, configs, hosts file) is recorded so that 'cluster down' removes it."""
-    from splitbrain.harness.sshd_hosts import create_sshd_hosts
+    from splitbrain.harness.testing.sshd_hosts import create_sshd_hosts
 
     hosts_file, known_hosts, handle = create_sshd_hosts(n, netns=True, store=store)
     c = handle.cluster

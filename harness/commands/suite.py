@@ -24,7 +24,7 @@ def suite_cmd(spec_file, store_dir, out_dir, time_budget):
     cell is inconclusive (unknown verdicts, failed runs, runs skipped for the time budget)."""
     import dataclasses
 
-    from splitbrain.harness.suite import INCONCLUSIVE, MISSED, SUMMARY_HTML, load_suite, run_suite
+    from splitbrain.harness.ci.suite import INCONCLUSIVE, MISSED, SUMMARY_HTML, load_suite, run_suite
 
     suite = load_suite(spec_file)
     if time_budget is not None:
@@ -52,7 +52,7 @@ def replay_cmd(run_dir, store_dir, keep_cluster, quiet):
     """Re-run a stored run with the same options and seed, and the same faults at the same times on the same
     nodes (taken from its history). The new run is a new run directory; its verdict sets the exit code."""
     from splitbrain.harness.commands.run import print_results
-    from splitbrain.harness.replay import load_spec_plugins, replay_inputs
+    from splitbrain.harness.ci.replay import load_spec_plugins, replay_inputs
     from splitbrain.harness.run.runner import run_test
 
     spec, schedule = replay_inputs(run_dir)

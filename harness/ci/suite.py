@@ -363,7 +363,7 @@ def render_html(summary: dict) -> str:
     """The summary as one HTML page; every value is escaped by Jinja2's autoescape."""
     import jinja2
 
-    env = jinja2.Environment(loader=jinja2.PackageLoader("splitbrain.harness", "."), autoescape=True,
+    env = jinja2.Environment(loader=jinja2.PackageLoader("splitbrain.harness.ci", "."), autoescape=True,
                              undefined=jinja2.StrictUndefined)
     return env.get_template("suite.html.j2").render(s=summary)
 
