@@ -69,7 +69,7 @@ def local_cluster(sb_state_dir, root_iptables_unchanged):
     """Factory ``make(n, **kw) -> Cluster`` for namespace clusters. After the test (pass or fail) every cluster it
     made is torn down, cleanup is run again from the state files, and nothing of those runs may be left."""
     from splitbrain.harness.hosts.cleanup import cleanup
-    from splitbrain.harness.hosts.cluster import create_local_cluster
+    from splitbrain.harness.hosts.local_cluster import create_local_cluster
     from splitbrain.harness.hosts.resources import StateStore
 
     made = []

@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CONTROLLER = textwrap.dedent("""
     import os, sys, signal, time
     from splitbrain.harness.hosts import netns
-    from splitbrain.harness.hosts.cluster import create_local_cluster
+    from splitbrain.harness.hosts.local_cluster import create_local_cluster
     from splitbrain.harness.systems import get_system
     die_after = int(sys.argv[1])  # SIGKILL ourselves right after this many 'ip ... add' commands (0: never)
     real_run, count = netns.run, [0]

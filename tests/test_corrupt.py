@@ -59,7 +59,7 @@ def test_plans_are_pure():
 @pytest.mark.netns
 @pytest.mark.timeout(120)
 def test_corrupt_through_the_cli_is_recorded_and_seen_by_the_node(sb_state_dir, root_iptables_unchanged):
-    from splitbrain.harness.hosts.cluster import attach
+    from splitbrain.harness.hosts.local_cluster import attach
 
     env = {**os.environ, "SPLITBRAIN_STATE_DIR": str(sb_state_dir), "PYTHONPATH": str(ROOT)}
     assert splitbrain("cluster", "up", "--nodes", "1", env=env).returncode == 0

@@ -177,15 +177,6 @@ def test_packages_import_one_way():
     assert not bad, "imports against the one-way flow:\n" + "\n".join(sorted(bad))
 
 
-#: The one cycle left (all its edges but ssh_cluster -> cluster are imports inside functions): a local cluster's
-#: teardown runs cleanup, cleanup hands SSH runs to ssh_cluster, and ssh_cluster builds a Cluster. Breaking it
-#: means moving local and SSH cluster creation out of the modules cleanup needs (the "hosts" package of issue 13).
-#: This list may only shrink.
-KNOWN_CYCLES = [["splitbrain.harness.hosts.cleanup", "splitbrain.harness.hosts.cluster", "splitbrain.harness.hosts.ssh_cluster"]]
-
-
-def test_no_import_cycles_but_the_known_one():
+def test_no_import_cycles():
     cycles = _cycles(_graph())
-    new = [c for c in cycles if c not in KNOWN_CYCLES]
-    assert not new, "import cycles:\n" + "\n".join(" <-> ".join(c) for c in new)
-    assert cycles == KNOWN_CYCLES, "a known cycle is gone: remove it from KNOWN_CYCLES"
+    assert not cycles, "import cycles:\n" + "\n".join(" <-> ".join(c) for c in cycles)

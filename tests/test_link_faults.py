@@ -90,7 +90,7 @@ def _helpers(store: StateStore, run_id: str) -> dict:
 @pytest.mark.netns
 @pytest.mark.timeout(150)
 def test_delay_duplicate_and_rate_through_the_cli_measured_and_healed(cli_cluster, sb_state_dir):
-    from splitbrain.harness.hosts.cluster import attach
+    from splitbrain.harness.hosts.local_cluster import attach
     from splitbrain.nemesis.linkprobe import measure, throughput
 
     env, run_id = cli_cluster
@@ -135,7 +135,7 @@ def test_delay_duplicate_and_rate_through_the_cli_measured_and_healed(cli_cluste
 @pytest.mark.netns
 @pytest.mark.timeout(90)
 def test_reorder_lets_later_packets_overtake(cli_cluster):
-    from splitbrain.harness.hosts.cluster import attach
+    from splitbrain.harness.hosts.local_cluster import attach
     from splitbrain.nemesis.linkprobe import measure
 
     env, run_id = cli_cluster

@@ -48,7 +48,7 @@ def _mounts(run_id: str) -> list[str]:
 @pytest.mark.netns
 @pytest.mark.timeout(120)
 def test_lose_unfsynced_through_the_cli_keeps_only_fsynced_data(sb_state_dir, root_iptables_unchanged):
-    from splitbrain.harness.hosts.cluster import attach
+    from splitbrain.harness.hosts.local_cluster import attach
 
     env = {**os.environ, "SPLITBRAIN_STATE_DIR": str(sb_state_dir), "PYTHONPATH": str(ROOT)}
     up = splitbrain("cluster", "up", "--nodes", "1", "--lazyfs", env=env)
@@ -125,7 +125,7 @@ def test_cleanup_finds_a_daemon_the_state_never_recorded(sb_state_dir, root_ipta
     """A controller SIGKILLed between starting the FUSE daemon and recording its pid: the mount was recorded
     first, so cleanup finds the daemon by the mount it serves."""
     from splitbrain.harness.hosts.cleanup import cleanup_run
-    from splitbrain.harness.hosts.cluster import create_local_cluster
+    from splitbrain.harness.hosts.local_cluster import create_local_cluster
     from splitbrain.harness.hosts.netns import wait_gone
     from splitbrain.nemesis import disk_appliers
 

@@ -131,7 +131,7 @@ def test_a_cut_off_leader_serves_stale_reads_only_in_stale_read(isolated_state, 
     import time
 
     from splitbrain.harness.api import Invocation
-    from splitbrain.harness.hosts.cluster import create_local_cluster
+    from splitbrain.harness.hosts.local_cluster import create_local_cluster
     from splitbrain.harness.systems.raft_kv import RaftKV
     from splitbrain.nemesis import apply as apply_fault
 

@@ -102,6 +102,23 @@ MOVED = {
 }
 
 
+#: Names that moved to another module (a module split in two): old module -> {name: new module}. The old module is
+#: given by its oldest dotted path; its path after :data:`MOVED` is looked up too. Rewritten in ``from M import ...``
+#: and in dotted strings (``"M.name"``); an attribute reached through the old module object (``cluster.attach``
+#: after ``from ... import cluster``) is not.
+MOVED_NAMES = {
+    "splitbrain.harness.cluster": {"create_local_cluster": "splitbrain.harness.hosts.local_cluster",
+                                   "attach": "splitbrain.harness.hosts.local_cluster",
+                                   "_local_teardown": "splitbrain.harness.hosts.local_cluster"},
+    "splitbrain.harness.ssh_cluster": {"cleanup_ssh_run": "splitbrain.harness.hosts.ssh_cleanup",
+                                       "KILL_WAIT": "splitbrain.harness.hosts.ssh_cleanup",
+                                       "_sweep_script": "splitbrain.harness.hosts.ssh_cleanup",
+                                       "_chain_script": "splitbrain.harness.hosts.ssh_cleanup",
+                                       "_clean_host": "splitbrain.harness.hosts.ssh_cleanup",
+                                       "_hosts_from_state": "splitbrain.harness.hosts.ssh_cleanup"},
+}
+
+
 def _file_of(module: str) -> str:
     """The repository path of a module: ``splitbrain.harness.run.runner`` -> ``harness/run/runner.py``."""
     parts = module.split(".")[1:]
@@ -112,7 +129,18 @@ def _file_of(module: str) -> str:
 
 def _compile() -> None:
     """The patterns of :data:`MOVED` (a function so that a partial table can be applied, one move at a time)."""
-    global _MOVED_DOTTED, _MOVED_FILES, _MOVED_PATH, _FROM_PARENT
+    global _MOVED_DOTTED, _MOVED_FILES, _MOVED_PATH, _FROM_PARENT, _NAMES, _NAME_DOTTED, _FROM_NAMES
+    _NAMES = {}
+    for old, names in MOVED_NAMES.items():
+        for module in {old, MOVED.get(old, old)}:
+            _NAMES[module] = names
+    _NAME_DOTTED = re.compile(r"(?<![\w.])(" + "|".join(
+        re.escape(f"{m}.{n}") for m in sorted(_NAMES) for n in sorted(_NAMES[m], key=len, reverse=True))
+        + r")(?![\w])")
+    # from <module that lost names> import a, b as c
+    _FROM_NAMES = re.compile(
+        r"^([ \t]*)from[ \t]+(" + "|".join(re.escape(m) for m in sorted(_NAMES, key=len, reverse=True))
+        + r")[ \t]+import[ \t]+(\([^)]*\)|[^\n;#]*[^\s;#])", re.MULTILINE)
     _MOVED_DOTTED = re.compile(
         r"(?<![\w.])(" + "|".join(re.escape(m) for m in sorted(MOVED, key=len, reverse=True)) + r")(?![\w])")
     _MOVED_FILES = {_file_of(old): _file_of(new) for old, new in MOVED.items()}
@@ -150,8 +178,29 @@ def _from_parent(m: re.Match) -> str:
     return "\n".join(lines)
 
 
+def _from_names(m: re.Match) -> str:
+    indent, module, names = m.group(1), m.group(2), m.group(3)
+    moved = _NAMES[module]
+    items = [n.strip() for n in names.strip("()").replace("\n", " ").split(",") if n.strip()]
+    if not any(item.partition(" as ")[0].strip() in moved for item in items):
+        return m.group(0)
+    by_module: dict[str, list[str]] = {}
+    for item in items:
+        by_module.setdefault(moved.get(item.partition(" as ")[0].strip(), MOVED.get(module, module)), []).append(item)
+    return "\n".join(f"{indent}from {mod} import {', '.join(ns)}" for mod, ns in by_module.items())
+
+
+def _name_dotted(m: re.Match) -> str:
+    module, _, name = m.group(1).rpartition(".")
+    return f"{_NAMES[module][name]}.{name}"
+
+
 def rewrite_moved(text: str) -> str:
-    """``text`` with every reference to a module of :data:`MOVED` rewritten to its new place."""
+    """``text`` with every reference to a module of :data:`MOVED` (or a name of :data:`MOVED_NAMES`) rewritten to
+    its new place."""
+    if _NAMES:
+        text = _FROM_NAMES.sub(_from_names, text)
+        text = _NAME_DOTTED.sub(_name_dotted, text)
     text = _FROM_PARENT.sub(_from_parent, text)
     text = _MOVED_DOTTED.sub(lambda m: MOVED[m.group(1)], text)
     return _MOVED_PATH.sub(lambda m: _MOVED_FILES[m.group(1)], text)

@@ -84,7 +84,7 @@ def cluster_group():
               "fsynced (for 'nemesis lose-unfsynced').")
 def cluster_up(n, system_name, variant, subnet, ssh, lazyfs):
     """Create N namespace hosts, start the system on them and leave them running."""
-    from splitbrain.harness.hosts.cluster import create_local_cluster
+    from splitbrain.harness.hosts.local_cluster import create_local_cluster
     from splitbrain.harness.hosts.resources import StateStore
     from splitbrain.harness.systems import get_system
 
@@ -136,7 +136,7 @@ def _ssh_hosts_up(n: int, store) -> None:
 @run_id_option
 def cluster_status(run_id):
     """Show the current cluster: nodes, addresses, processes, clocks and each node's own status."""
-    from splitbrain.harness.hosts.cluster import attach
+    from splitbrain.harness.hosts.local_cluster import attach
     _print_cluster(attach(run_id), with_status=True)
 
 
@@ -183,7 +183,7 @@ def nemesis_group():
 
 def _apply(run_id, f, value) -> None:
     from splitbrain.harness.api import Invocation
-    from splitbrain.harness.hosts.cluster import attach
+    from splitbrain.harness.hosts.local_cluster import attach
     from splitbrain.nemesis import apply
     result = apply(attach(run_id), Invocation(f, value))
     _echo(f"{f}: {json.dumps(result, sort_keys=True)}")
@@ -196,7 +196,7 @@ def _apply(run_id, f, value) -> None:
 @run_id_option
 def nemesis_partition(shape, node, seed, run_id):
     """Cut the network into a shape (replaces any earlier partition)."""
-    from splitbrain.harness.hosts.cluster import attach
+    from splitbrain.harness.hosts.local_cluster import attach
     from splitbrain.nemesis.grudge import SHAPES
     if shape not in SHAPES:
         raise BadInput(f"unknown shape {shape!r} (known: {', '.join(SHAPES)})", "--shape")
@@ -211,7 +211,7 @@ def nemesis_partition(shape, node, seed, run_id):
 @run_id_option
 def nemesis_heal(run_id):
     """Undo every fault: resume, heal partitions and loss, reset clocks, restart killed nodes."""
-    from splitbrain.harness.hosts.cluster import attach
+    from splitbrain.harness.hosts.local_cluster import attach
     from splitbrain.nemesis import heal_all
     _echo(f"heal: {json.dumps(heal_all(attach(run_id)), sort_keys=True)}")
 
@@ -221,7 +221,7 @@ def _process_command(name: str, f: str, helptext: str):
     @click.argument("node")
     @run_id_option
     def cmd(node, run_id):
-        from splitbrain.harness.hosts.cluster import attach
+        from splitbrain.harness.hosts.local_cluster import attach
         attach(run_id).host(node)  # BadInput for an unknown node
         _apply(run_id, f, {"target": "node", "nodes": [node]})
     return cmd
@@ -245,7 +245,7 @@ _process_command("resume", "stop-pause", "SIGCONT a node.")
 @run_id_option
 def nemesis_corrupt(node, files, mode, flips, seed, run_id):
     """Stop a node, damage one file of its data dir, start it again (what changed is printed)."""
-    from splitbrain.harness.hosts.cluster import attach
+    from splitbrain.harness.hosts.local_cluster import attach
     from splitbrain.harness.systems import get_system
     cluster = attach(run_id)
     cluster.host(node)
@@ -272,7 +272,7 @@ def nemesis_clock(node, offset, run_id):
 @run_id_option
 def nemesis_loss(probability, nodes, run_id):
     """Drop incoming packets at random on some or all nodes (0 keeps the rule but drops nothing)."""
-    from splitbrain.harness.hosts.cluster import attach
+    from splitbrain.harness.hosts.local_cluster import attach
     c = attach(run_id)
     for n in nodes:
         c.host(n)
@@ -281,7 +281,7 @@ def nemesis_loss(probability, nodes, run_id):
 
 def _link_grudge(run_id, shape: str, node: str | None, seed: int | None) -> dict:
     """The links a slow-network command affects, as a partition shape would cut them."""
-    from splitbrain.harness.hosts.cluster import attach
+    from splitbrain.harness.hosts.local_cluster import attach
     from splitbrain.nemesis.grudge import SHAPES
     if shape not in SHAPES:
         raise BadInput(f"unknown shape {shape!r} (known: {', '.join(SHAPES)})", "--shape")

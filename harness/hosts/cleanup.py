@@ -26,6 +26,7 @@ from pathlib import Path
 from splitbrain.harness.hosts.cleanup_report import CleanupReport, raise_on_problems  # noqa: F401
 from splitbrain.harness.hosts.netns import existing_netns, kill_netns_processes, link_exists, run, wait_gone
 from splitbrain.harness.hosts.resources import StateStore, owner_alive, process_is
+from splitbrain.harness.hosts.ssh_cleanup import cleanup_ssh_run
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +82,6 @@ def cleanup_run(store: StateStore, run_id: str) -> CleanupReport:
     if state is None:
         return report
     if state.get("mode") == "ssh":  # its pids, chains and dirs are on remote hosts: cleaned over SSH
-        from splitbrain.harness.hosts.ssh_cluster import cleanup_ssh_run
         return cleanup_ssh_run(store, run_id, state)
     _kill_recorded(state, report)
     resources = state.get("resources") or []

@@ -1,9 +1,9 @@
 """A cluster: named nodes on hosts, their processes, and the process/clock faults the nemesis needs.
 
-:class:`Cluster` is mode-independent: it reaches hosts only through :class:`splitbrain.harness.api.Host`, so a cluster of SSH
-hosts reuses it with other hosts and another ``teardown``. :func:`create_local_cluster` builds one from network
-namespaces on this machine (``splitbrain.harness.hosts.netns``); :func:`attach` rebuilds a running one from its state file (what
-the ``splitbrain nemesis`` commands do).
+:class:`Cluster` is mode-independent: it reaches hosts only through :class:`splitbrain.harness.api.Host` and is torn
+down by the ``teardown`` it is given, so it knows neither namespaces nor SSH nor cleanup. Clusters are made by
+:mod:`splitbrain.harness.hosts.local_cluster` (network namespaces on this machine; also ``attach`` to a running one)
+and :mod:`splitbrain.harness.hosts.ssh_cluster` (SSH hosts).
 
 Every node runs under libfaketime (``LD_PRELOAD`` of Debian's ``libfaketime.so.1``, found on the host at run time)
 with ``FAKETIME_TIMESTAMP_FILE`` pointing at a per-node file, ``FAKETIME_NO_CACHE=1`` so a new offset is seen by
@@ -29,10 +29,9 @@ import time
 from pathlib import Path
 from typing import Callable, Protocol, runtime_checkable
 
-import splitbrain
 from splitbrain.harness.api import Host, NodeAddress, ProcessHandle, System, node_config
 from splitbrain.history.errors import BadInput, ClusterError
-from splitbrain.harness.hosts.resources import StateStore, owner_record
+from splitbrain.harness.hosts.resources import StateStore
 
 log = logging.getLogger(__name__)
 
@@ -349,83 +348,3 @@ class Cluster:
     def __exit__(self, exc_type, exc, tb) -> None:
         if not self.leave_running:
             self.down()
-
-
-# ---------------------------------------------------------------------------------------------------------- local
-
-
-def _local_teardown(store: StateStore, run_id: str) -> Callable[[], None]:
-    def teardown() -> None:
-        from splitbrain.harness.hosts.cleanup import cleanup_run, raise_on_problems
-        raise_on_problems([cleanup_run(store, run_id)])
-    return teardown
-
-
-def create_local_cluster(n: int, *, run_id: str | None = None, subnet: str | None = None,
-                         workdir: str | None = None, store: StateStore | None = None,
-                         faketime: bool = True, leave_running: bool = False) -> Cluster:
-    """A cluster of ``n`` nodes (``n1``..``nN``), each in its own network namespace on a private bridge.
-
-    Everything is recorded in the state file before it is created; if creation fails midway (Ctrl-C included),
-    what was created is removed before the error propagates. ``workdir`` (default ``/tmp/splitbrain-<run id>``,
-    removed by cleanup) holds the nodes' directories; a given ``workdir`` is kept by cleanup if it existed.
-    """
-    from splitbrain.harness.hosts import netns
-    from splitbrain.harness.hosts.cleanup import cleanup_run
-    from splitbrain.harness.hosts.resources import check_run_id
-
-    store = store or StateStore()
-    if not isinstance(n, int) or n < 1:
-        raise BadInput(f"need at least one node, not {n!r}", "--nodes")
-    nodes = [f"n{i}" for i in range(1, n + 1)]
-    with netns.net_lock():
-        if run_id is None:
-            for _ in range(20):
-                run_id = netns.new_run_id()
-                if store.read(run_id) is None and not any(ns.startswith(f"sb-{run_id}-")
-                                                          for ns in netns.existing_netns()):
-                    break
-        check_run_id(run_id)
-        if store.read(run_id) is not None or netns.link_exists(netns.controller_link(run_id)):
-            raise BadInput(f"run id {run_id} is already in use", "--run-id")
-        net = netns.pick_subnet([s.get("subnet") for s in store.all_states()], subnet)
-        wd = os.path.abspath(workdir) if workdir else f"/tmp/splitbrain-{run_id}"
-        store.create(run_id, {"run_id": run_id, "mode": "local", "owner": owner_record(), "created": time.time(),
-                              "subnet": str(net), "workdir": wd, "resources": [], "hosts": {}, "nodes": {},
-                              "system": None})
-        try:
-            if not os.path.exists(wd):
-                store.add_resource(run_id, {"kind": "dir", "path": wd})
-            os.makedirs(os.path.join(wd, "nodes"), exist_ok=True)
-            network = netns.LocalNetwork(store, run_id, nodes, net)
-
-            def record_hosts(state: dict) -> None:
-                state["controller_address"] = network.controller_address
-                state["hosts"] = {n: {"netns": netns.netns_name(run_id, n), "address": network.addresses[n]}
-                                  for n in nodes}
-            store.update(run_id, record_hosts)
-            hosts = network.up()
-        except BaseException:
-            cleanup_run(store, run_id)
-            raise
-    return Cluster(run_id, hosts, store=store, workdir=wd, teardown=_local_teardown(store, run_id),
-                   faketime=faketime, leave_running=leave_running)
-
-
-def attach(run_id: str | None = None, store: StateStore | None = None) -> Cluster:
-    """The running cluster ``run_id`` (default: the current one of ``splitbrain cluster up``), rebuilt from its
-    state file. It is left running when the ``with`` block ends; ``down()`` still tears it down."""
-    from splitbrain.harness.hosts.netns import NamespaceHost
-
-    store = store or StateStore()
-    run_id = run_id or store.current()
-    if run_id is None:
-        raise BadInput("no cluster is running (start one with 'splitbrain cluster up')", "--run-id")
-    state = store.read(run_id)
-    if state is None:
-        raise BadInput(f"no cluster with run id {run_id} in {store.dir}", "--run-id")
-    if state.get("mode") != "local":
-        raise BadInput(f"run {run_id} is a {state.get('mode')!r} cluster; only local ones can be attached", "--run-id")
-    hosts = {n: NamespaceHost(n, h["netns"], h["address"]) for n, h in state["hosts"].items()}
-    return Cluster(run_id, hosts, store=store, workdir=state["workdir"], teardown=_local_teardown(store, run_id),
-                   faketime=bool((state.get("system") or {}).get("faketime", True)), leave_running=True)

@@ -110,7 +110,7 @@ def _make_cluster(spec: TestSpec, run_dir: Path):
     if spec.hosts_file:
         from splitbrain.harness.hosts.ssh_cluster import create_ssh_cluster
         return create_ssh_cluster(spec.hosts_file, spec.nodes)
-    from splitbrain.harness.hosts.cluster import create_local_cluster
+    from splitbrain.harness.hosts.local_cluster import create_local_cluster
     return create_local_cluster(spec.nodes)
 
 

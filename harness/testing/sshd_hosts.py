@@ -114,7 +114,7 @@ def create_sshd_hosts(n: int, *, run_id: str | None = None, base_dir: str | os.P
         authorized.write_text(handle.client_key.with_suffix(".pub").read_text())
         os.chmod(authorized, 0o600)
         if netns:
-            from splitbrain.harness.hosts.cluster import create_local_cluster
+            from splitbrain.harness.hosts.local_cluster import create_local_cluster
 
             handle.cluster = create_local_cluster(n, faketime=False, store=store)
             handle.netns = {node: h.netns for node, h in handle.cluster.hosts.items()}
