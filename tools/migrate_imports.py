@@ -116,6 +116,9 @@ MOVED_NAMES = {
                                        "_chain_script": "splitbrain.harness.hosts.ssh_cleanup",
                                        "_clean_host": "splitbrain.harness.hosts.ssh_cleanup",
                                        "_hosts_from_state": "splitbrain.harness.hosts.ssh_cleanup"},
+    "splitbrain.harness.ssh": {n: "splitbrain.harness.hosts.ssh_connection" for n in (
+        "SshConnection", "MAX_CHANNELS", "KILL_GRACE", "_ConnectionLost", "_UnknownHostKey", "_RefuseUnknown",
+        "_AcceptNew", "_Tail", "_OnlyWhenDebugging", "_known_hosts_lock", "_fingerprint", "_why")},
 }
 
 

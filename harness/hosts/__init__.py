@@ -7,7 +7,9 @@
 * SSH hosts: ``ssh_connection.py`` (one paramiko connection per host: host keys, keys, reconnects),
   ``ssh_host.py`` (the Host over it: commands, processes, files), ``ssh_config.py`` (the hosts file) and
   ``ssh_cluster.py`` (a cluster of SSH hosts and its remote cleanup);
-* ``iptables.py`` -- the one helper that builds iptables command lines for a run's own chains;
+* iptables: the one helper that names a run's chains and builds their command lines is
+  :mod:`splitbrain.nemesis.iptables` (the faults create the chains, ``ssh_cleanup.py`` removes them; local namespaces
+  need no iptables cleanup: deleting a namespace deletes its rules);
 * ``resources.py`` -- the record of what a run created (written *before* it is created), the single source of
   truth for ``cleanup.py``, which removes it (``cleanup_report.py``: what a cleanup did).
 
