@@ -56,6 +56,7 @@ from typing import Any, Sequence
 
 from splitbrain.checkers.convergence import expand_final_reads
 from splitbrain.history.ops import FAIL, OK, Op, pair_ops
+from splitbrain.history.values import json_key as _c
 from splitbrain.history.verdict import UNKNOWN
 
 INIT = None
@@ -70,10 +71,6 @@ CHAIN_LIMIT = 20   # anomalies per type that get their causal chain spelled out
 
 class _Timeout(Exception):
     pass
-
-
-def _c(v: Any) -> str:
-    return json.dumps(v, sort_keys=True, separators=(",", ":"))
 
 
 class _Hist:

@@ -18,6 +18,8 @@ from __future__ import annotations
 import re
 from typing import Mapping, Sequence
 
+from splitbrain.history.verdict import UNKNOWN
+
 #: Lines no healthy node writes: a Python traceback, a Go panic, a fatal log line, a failed assertion.
 DEFAULT_PATTERNS: tuple[str, ...] = (
     r"Traceback \(most recent call last\)",
@@ -36,7 +38,7 @@ def check_log_patterns(logs: Mapping[str, Mapping[str, str]], patterns: Sequence
     try:
         compiled = [(p, re.compile(p)) for p in patterns]
     except re.error as e:
-        return {"valid": "unknown", "patterns": list(patterns),
+        return {"valid": UNKNOWN, "patterns": list(patterns),
                 "error": f"a log pattern is not a valid regular expression: {e}"}
     matches: list[dict] = []
     found = 0

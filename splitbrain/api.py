@@ -32,11 +32,11 @@ from splitbrain.harness.api import (
     node_config,
 )
 from splitbrain.harness.client_errors import completion_for_error, completion_for_exception
-from splitbrain.history.errors import BadInput, ClusterError, SplitbrainError
 from splitbrain.harness.jsonline_client import JsonLineClient
 from splitbrain.harness.systems import register_system
-from splitbrain.history.verdict import Verdict
 from splitbrain.harness.workloads import Workload, register_workload
+from splitbrain.history.errors import BadInput, ClusterError, SplitbrainError
+from splitbrain.history.verdict import Verdict
 
 __all__ = [
     "BadInput", "Client", "ClusterError", "Completion", "ExecResult", "Host", "Invocation", "JsonLineClient",

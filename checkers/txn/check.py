@@ -22,8 +22,8 @@ from splitbrain.checkers.txn.orders import add_process_edges, add_realtime_edges
 from splitbrain.checkers.txn.register import RegisterInference
 from splitbrain.checkers.txn.txns import APPEND, OK, WRITE, Txn, TxnFormatError, bad_mop, collect
 from splitbrain.history.ops import FAIL, Op
+from splitbrain.history.verdict import UNKNOWN
 
-UNKNOWN = "unknown"
 KINDS = ("auto", "list-append", "rw-register")
 
 

@@ -114,7 +114,7 @@ class SplitbrainRunner:
             if fail_on_unknown:
                 pytest.fail(failure_message(outcome, spec, expected=expect), pytrace=False)
             warnings.warn(SplitbrainUnknownVerdict(failure_message(outcome, spec, expected=expect)), stacklevel=2)
-        elif (valid is True) != (expect == "valid"):
+        elif (valid is True) != (expect == Verdict.TRUE.word):
             pytest.fail(failure_message(outcome, spec, expected=expect), pytrace=False)
         return outcome
 

@@ -16,9 +16,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from splitbrain.harness.run import run_dirs as store
+from splitbrain.harness.run.spec import TestSpec
 from splitbrain.history.errors import BadInput
 from splitbrain.history.ops import INVOKE, NEMESIS, read_history
-from splitbrain.harness.run.spec import TestSpec
 
 HEAL_ALL = "heal-all"
 

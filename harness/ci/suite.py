@@ -47,15 +47,15 @@ from pathlib import Path
 from typing import Any, Callable
 
 from splitbrain.harness.run import run_dirs as store
-from splitbrain.history.errors import BadInput, SplitbrainError
 from splitbrain.harness.run.spec import TestSpec, parse_nemesis
+from splitbrain.history.errors import BadInput, SplitbrainError
 from splitbrain.history.verdict import UNKNOWN, Verdict
 
 SUMMARY_JSON = "summary.json"
 SUMMARY_HTML = "summary.html"
 JUNIT_XML = "junit.xml"
 
-EXPECTATIONS = ("valid", "invalid")
+EXPECTATIONS = (Verdict.TRUE.word, Verdict.FALSE.word)  # what a cell may expect: "valid" or "invalid"
 # Cell outcomes.
 MET, MISSED, INCONCLUSIVE, NO_EXPECTATION = "met", "missed", "inconclusive", "no expectation"
 
@@ -237,7 +237,7 @@ def cell_outcome(expect: str | None, verdicts: list, skipped: int = 0) -> str:
     if expect is None:
         return NO_EXPECTATION
     found = any(v is False for v in verdicts)
-    if expect == "invalid":
+    if expect == Verdict.FALSE.word:
         if found:
             return MET
         return MISSED if verdicts and all(v is True for v in verdicts) and not skipped else INCONCLUSIVE
@@ -394,7 +394,7 @@ def render_junit(summary: dict) -> str:
             ET.SubElement(tc, "skipped", {"message": "not run: the suite's time budget was spent"})
         elif c["outcome"] == MISSED:
             msg = (f"expected {c['expect']}, but {c['bugs_found']} of {len(c['runs'])} seeds found a bug"
-                   if c["expect"] == "valid" else f"expected invalid, but all {len(c['runs'])} seeds were valid")
+                   if c["expect"] == Verdict.TRUE.word else f"expected invalid, but all {len(c['runs'])} seeds were valid")
             ET.SubElement(tc, "failure", {"message": msg}).text = "\n".join(lines)
         elif c["outcome"] == INCONCLUSIVE:
             ET.SubElement(tc, "error", {"message": f"inconclusive: verdict {c['verdict']}"}).text = "\n".join(lines)

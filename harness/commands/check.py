@@ -17,15 +17,16 @@ import time
 
 import click
 
-from splitbrain.history.errors import EXIT_BAD_INPUT, EXIT_INVALID, EXIT_UNKNOWN, EXIT_VALID, BadInput
+from splitbrain.history.errors import EXIT_BAD_INPUT, BadInput
 from splitbrain.history.importers import FORMATS, read_any
+from splitbrain.history.verdict import Verdict
 
 EXIT_RULE = ("Exit code: 1 if any file is INVALID; else 254 if any file could not be read (missing, empty or "
              "malformed: reported, and the other files are still checked); else 2 if any is unknown; else 0.")
 
 
 def _verdict_text(valid) -> str:
-    return {True: "valid", False: "INVALID"}.get(valid, "unknown")
+    return Verdict.of(valid).label
 
 
 def _json_default(o):
@@ -36,13 +37,10 @@ def _json_default(o):
 
 def batch_exit_code(verdicts: list, unreadable: int) -> int:
     """The batch's exit code (``EXIT_RULE``): a found violation first, then unreadable input, then unknown."""
-    if any(v is False for v in verdicts):
-        return EXIT_INVALID
-    if unreadable:
+    verdict = Verdict.combine(verdicts)
+    if unreadable and verdict is not Verdict.FALSE:
         return EXIT_BAD_INPUT
-    if any(v == "unknown" for v in verdicts):
-        return EXIT_UNKNOWN
-    return EXIT_VALID
+    return verdict.exit_code
 
 
 @click.command("check", epilog=EXIT_RULE)
@@ -106,14 +104,14 @@ def check_cmd(paths, model_name, fmt, initial, time_limit, memory_limit_mb, no_s
         line = f"{path}  {_verdict_text(result['valid'])}  {result['ops']} ops  {result['check_ms']:.1f} ms"
         if result.get("nil_reads_unconstrained"):
             line += f"  ({result['nil_reads_unconstrained']} nil reads unconstrained)"
-        if result["valid"] == "unknown":
+        if Verdict.of(result["valid"]) is Verdict.UNKNOWN:
             line += f"  ({result.get('cause', 'no cause given')})"
         click.echo(line)
         if result["valid"] is False:
             click.echo(f"    {result['failure']['explanation']}")
     if not as_json:
         n_bad = sum(1 for v in verdicts if v is False)
-        n_unknown = sum(1 for v in verdicts if v == "unknown")
+        n_unknown = sum(1 for v in verdicts if Verdict.of(v) is Verdict.UNKNOWN)
         click.echo(f"{len(paths)} file(s): {len(verdicts) - n_bad - n_unknown} valid, {n_bad} invalid, "
                    f"{n_unknown} unknown, {unreadable} unreadable; {total_ms:.1f} ms checking"
                    + (f"; model {model.name}" if initial is not None else ""))
@@ -149,7 +147,7 @@ def _check_txn_files(paths, model_name: str, fmt: str, time_limit: float | None,
                                   default=_json_default))
             continue
         line = f"{path}  {_verdict_text(result['valid'])}  {result.get('txn_count', 0)} txns  {ms:.1f} ms"
-        if result["valid"] == "unknown":
+        if Verdict.of(result["valid"]) is Verdict.UNKNOWN:
             line += f"  ({result.get('cause', 'no cause given')})"
         click.echo(line)
         for name in result.get("anomaly_types", []):

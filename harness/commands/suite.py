@@ -51,8 +51,8 @@ def suite_cmd(spec_file, store_dir, out_dir, time_budget):
 def replay_cmd(run_dir, store_dir, keep_cluster, quiet):
     """Re-run a stored run with the same options and seed, and the same faults at the same times on the same
     nodes (taken from its history). The new run is a new run directory; its verdict sets the exit code."""
-    from splitbrain.harness.commands.run import print_results
     from splitbrain.harness.ci.replay import load_spec_plugins, replay_inputs
+    from splitbrain.harness.commands.run import print_results
     from splitbrain.harness.run.runner import run_test
 
     spec, schedule = replay_inputs(run_dir)

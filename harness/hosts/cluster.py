@@ -30,8 +30,8 @@ from pathlib import Path
 from typing import Callable, Protocol, runtime_checkable
 
 from splitbrain.harness.api import Host, NodeAddress, ProcessHandle, System, node_config
-from splitbrain.history.errors import BadInput, ClusterError
 from splitbrain.harness.hosts.resources import StateStore
+from splitbrain.history.errors import BadInput, ClusterError
 
 log = logging.getLogger(__name__)
 

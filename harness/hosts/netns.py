@@ -38,8 +38,8 @@ import time
 from pathlib import Path
 
 from splitbrain.harness.api import ExecResult, Host, ProcessHandle
-from splitbrain.history.errors import BadInput, ClusterError
 from splitbrain.harness.hosts.resources import StateStore, process_is, process_start_time
+from splitbrain.history.errors import BadInput, ClusterError
 
 DEFAULT_SUPERNET = "10.77.0.0/16"
 NET_LOCK = "/run/lock/splitbrain-net.lock"

@@ -17,8 +17,8 @@ from typing import Callable, Sequence
 from splitbrain.checkers.compose import combine, run_checker
 from splitbrain.harness.run import run_dirs as store
 from splitbrain.history.errors import BadInput
-from splitbrain.history.ops import Op, read_history, write_history
 from splitbrain.history.importers import read_any
+from splitbrain.history.ops import Op, read_history, write_history
 
 log = logging.getLogger(__name__)
 

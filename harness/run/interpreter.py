@@ -32,9 +32,9 @@ from typing import Any, Callable
 
 from splitbrain.harness.api import Completion, Invocation
 from splitbrain.harness.client_errors import completion_for_error
-from splitbrain.history.errors import SplitbrainError
 from splitbrain.harness.generator.core import NEMESIS, NS, GenOp
 from splitbrain.harness.generator.scheduler import DONE, Scheduler
+from splitbrain.history.errors import SplitbrainError
 from splitbrain.history.ops import COMPLETIONS, HistoryWriter
 
 log = logging.getLogger(__name__)

@@ -16,13 +16,17 @@ from pathlib import Path
 from typing import Any
 
 from splitbrain.history.errors import BadInput
-
-TEST_FILE = "test.json"
-HISTORY_FILE = "history.jsonl"
-RESULTS_FILE = "results.json"
-ANNOTATIONS_FILE = "annotations.jsonl"
-NODE_STATE_FILE = "node-state.json"
-REPORT_FILE = "report.html"
+# the file names are defined once, in the ground package; importing them here keeps ``run_dirs.HISTORY_FILE`` working
+from splitbrain.history.run_files import (  # noqa: F401
+    ANNOTATIONS_FILE,
+    CLUSTER_FILE,
+    HISTORY_FILE,
+    NODE_STATE_FILE,
+    NODES_DIR,
+    REPORT_FILE,
+    RESULTS_FILE,
+    TEST_FILE,
+)
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
@@ -52,7 +56,7 @@ def new_run_dir(store: Path, test_name: str) -> Path:
         except FileExistsError:
             n += 1
             run = base / f"{stamp}-{n}"
-    (run / "nodes").mkdir()
+    (run / NODES_DIR).mkdir()
     _point(base / "latest", run.name)
     _point(Path(store) / "latest", f"{test_name}/{run.name}")
     return run

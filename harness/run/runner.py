@@ -25,12 +25,12 @@ from splitbrain.harness.run import run_dirs as store
 from splitbrain.harness.run.analysis import check_history, checkers_for_run, render_report
 from splitbrain.harness.api import (Completion, Invocation, KnowsLeader, KnowsPrimaries, NodeAddress, Ready, ReportsRoles,
                          ReportsState)
-from splitbrain.history.errors import BadInput
-from splitbrain.history.ops import NEMESIS, HistoryWriter, read_history
 from splitbrain.harness.run.progress import Progress
 from splitbrain.harness.run.spec import TestSpec
 from splitbrain.harness.run.startup import await_ready, wait_listening
 from splitbrain.harness.run.workers import ClientWorker, NemesisWorker
+from splitbrain.history.errors import BadInput
+from splitbrain.history.ops import NEMESIS, HistoryWriter, read_history
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ def run_test(spec: TestSpec, *, store_root: Path, keep_cluster: bool = False, pr
     try:
         with cluster:
             cluster.leave_running = keep_cluster
-            store.write_json(run_dir / "cluster.json", {"run_id": cluster.run_id, "nodes": cluster.nodes,
+            store.write_json(run_dir / store.CLUSTER_FILE, {"run_id": cluster.run_id, "nodes": cluster.nodes,
                                                         "mode": "ssh" if spec.hosts_file else "local"})
             try:
                 ui.set_phase("starting nodes")

@@ -20,8 +20,8 @@ import edn_format
 from edn_format import ImmutableDict, ImmutableList, Keyword, Symbol
 from edn_format.edn_lex import Char
 
-from splitbrain.history.importers_txn import fast_txn_map
 from splitbrain.history.errors import MalformedHistory
+from splitbrain.history.importers_txn import fast_txn_map
 from splitbrain.history.ops import (_TYPE_NAMES, INVOKE, NEMESIS, OK, TYPES, HistoryValidator, Op, _check_depth, make_op,
                              no_gc, read_history, reading_lines, text_lines, validate_history)
 
