@@ -25,6 +25,7 @@ from __future__ import annotations
 import os
 import re
 import warnings
+from pathlib import Path
 
 import pytest
 
@@ -123,7 +124,6 @@ class SplitbrainRunner:
 def splitbrain(request, tmp_path_factory) -> SplitbrainRunner:
     """Run splitbrain tests from a pytest test: ``splitbrain.run(system=..., workload=..., ...)``."""
     config = request.config
-    from pathlib import Path
 
     if config.getoption("--splitbrain-store"):
         store_root = Path(config.getoption("--splitbrain-store")).absolute()

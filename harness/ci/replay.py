@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from splitbrain.harness.plugins import load_plugin
 from splitbrain.harness.run import run_dirs as store
 from splitbrain.harness.run.spec import TestSpec
 from splitbrain.history.errors import BadInput
@@ -59,6 +60,5 @@ def replay_inputs(run_dir: str | Path) -> tuple[TestSpec, list[dict]]:
 def load_spec_plugins(spec: TestSpec) -> None:
     """Load the plugins a stored test needs (recorded in its test.json), from where they were imported if they
     are not installed, so a plugin system replays from any directory. BadInput if one can't be found."""
-    from splitbrain.harness.plugins import load_plugin
     for module in spec.plugins:
         load_plugin(module, spec.plugin_paths.get(module))

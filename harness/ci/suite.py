@@ -46,8 +46,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+import jinja2
+
+from splitbrain.harness.plugins import load_plugin
 from splitbrain.harness.run import run_dirs as store
+from splitbrain.harness.run.runner import run_test
 from splitbrain.harness.run.spec import TestSpec, parse_nemesis
+from splitbrain.harness.systems import get_system
+from splitbrain.harness.workloads import get_workload
 from splitbrain.history.errors import BadInput, SplitbrainError
 from splitbrain.history.verdict import UNKNOWN, Verdict
 
@@ -126,8 +132,6 @@ def _seeds(v, where: str) -> tuple[int, ...]:
 def parse_suite(data: dict, *, source: str = "<suite>", default_name: str = "suite") -> Suite:
     """A Suite from parsed TOML. BadInput names ``source`` and the offending key for anything that doesn't fit,
     including unknown systems, variants, workloads and faults (found now, not an hour into the suite)."""
-    from splitbrain.harness.systems import get_system
-    from splitbrain.harness.workloads import get_workload
 
     unknown = set(data) - _TOP_KEYS
     if unknown:
@@ -145,7 +149,6 @@ def parse_suite(data: dict, *, source: str = "<suite>", default_name: str = "sui
         raise BadInput("'plugin_paths' must be a table of module = directory", f"{source}: plugin_paths")
     here = Path(source).parent if Path(source).is_file() else Path.cwd()
     for p in plugins:  # before the names are checked: plugins bring systems
-        from splitbrain.harness.plugins import load_plugin
         load_plugin(p, str((here / paths[p]).resolve()) if p in paths else None)
     defaults = data.get("defaults", {})
     if not isinstance(defaults, dict):
@@ -262,8 +265,7 @@ def run_suite(suite: Suite, *, store_root: Path, out_dir: Path | None = None, ru
     (summary dict, summary directory). ``runner(spec, store_root=..., progress=False)`` defaults to
     ``splitbrain.harness.run.runner.run_test`` (tests pass a fake). The summary is rewritten after every run, so an interrupted
     suite still leaves one."""
-    if runner is None:
-        from splitbrain.harness.run.runner import run_test as runner
+    runner = runner or run_test
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
     store_root = Path(store_root)
     if out_dir is None:
@@ -361,7 +363,6 @@ def _atomic_write(path: Path, text: str) -> None:
 
 def render_html(summary: dict) -> str:
     """The summary as one HTML page; every value is escaped by Jinja2's autoescape."""
-    import jinja2
 
     env = jinja2.Environment(loader=jinja2.PackageLoader("splitbrain.harness.ci", "."), autoescape=True,
                              undefined=jinja2.StrictUndefined)

@@ -17,9 +17,14 @@ import time
 
 import click
 
+from splitbrain.checkers.models import get_model, parse_initial_value, with_initial_value
 from splitbrain.history.errors import EXIT_BAD_INPUT, BadInput
 from splitbrain.history.importers import FORMATS, read_any
 from splitbrain.history.verdict import Verdict
+
+# Imported inside the commands, on purpose: the machinery a command runs (runner, analysis, clusters and their
+# cleanup, the checkers' searches, reports, nemesis) pulls in pandas, paramiko and the fault appliers, which
+# `splitbrain --help` and the other commands must not wait for.
 
 EXIT_RULE = ("Exit code: 1 if any file is INVALID; else 254 if any file could not be read (missing, empty or "
              "malformed: reported, and the other files are still checked); else 2 if any is unknown; else 0.")
@@ -64,7 +69,6 @@ def batch_exit_code(verdicts: list, unreadable: int) -> int:
 def check_cmd(paths, model_name, fmt, initial, time_limit, memory_limit_mb, no_split, as_json):
     """Check histories (JSON Lines, Jepsen EDN or jepsen.util logs) for linearizability."""
     from splitbrain.checkers.linearizable import check_linearizable
-    from splitbrain.checkers.models import get_model, parse_initial_value, with_initial_value
     from splitbrain.checkers.txn.models import MODELS as TXN_MODELS
 
     if model_name in TXN_MODELS:

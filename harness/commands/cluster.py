@@ -14,8 +14,17 @@ import json
 import random
 
 import click
+from rich.markup import escape
 
+from splitbrain.harness.api import Invocation
+from splitbrain.harness.hosts.resources import StateStore, check_run_id
+from splitbrain.harness.jsonline_client import JsonLineConnection
+from splitbrain.harness.systems import get_system
 from splitbrain.history.errors import BadInput
+
+# Imported inside the commands, on purpose: the machinery a command runs (runner, analysis, clusters and their
+# cleanup, the checkers' searches, reports, nemesis) pulls in pandas, paramiko and the fault appliers, which
+# `splitbrain --help` and the other commands must not wait for.
 
 run_id_option = click.option("--run-id", default=None, help="The cluster to act on (default: the current one).")
 
@@ -26,12 +35,10 @@ def _echo(text: str) -> None:
 
 def _safe(value) -> str:
     """A value reported by a node, shown as JSON with control characters escaped (never interpreted)."""
-    from rich.markup import escape
     return escape(json.dumps(value, ensure_ascii=True, default=repr))
 
 
 async def _status_of(addr, timeout: float) -> dict | str:
-    from splitbrain.harness.jsonline_client import JsonLineConnection
     conn = JsonLineConnection(addr, connect_timeout=timeout)
     try:
         reply = await conn.request({"type": "status"}, timeout)
@@ -85,8 +92,6 @@ def cluster_group():
 def cluster_up(n, system_name, variant, subnet, ssh, lazyfs):
     """Create N namespace hosts, start the system on them and leave them running."""
     from splitbrain.harness.hosts.local_cluster import create_local_cluster
-    from splitbrain.harness.hosts.resources import StateStore
-    from splitbrain.harness.systems import get_system
 
     if n < 1:
         raise BadInput("need at least one node", "--nodes")
@@ -144,7 +149,6 @@ def cluster_status(run_id):
 @run_id_option
 def cluster_down(run_id):
     """Stop every node and remove the cluster (same as 'splitbrain cleanup --run-id')."""
-    from splitbrain.harness.hosts.resources import StateStore
     store = StateStore()
     run_id = run_id or store.current()
     if run_id is None:
@@ -170,7 +174,6 @@ def _run_cleanup(store, run_id):
 @run_id_option
 def cleanup_cmd(run_id):
     """Remove every process, namespace, interface and temp dir recorded in the state files. Idempotent."""
-    from splitbrain.harness.hosts.resources import StateStore, check_run_id
     if run_id is not None:
         check_run_id(run_id)
     _run_cleanup(StateStore(), run_id)
@@ -182,7 +185,6 @@ def nemesis_group():
 
 
 def _apply(run_id, f, value) -> None:
-    from splitbrain.harness.api import Invocation
     from splitbrain.harness.hosts.local_cluster import attach
     from splitbrain.nemesis import apply
     result = apply(attach(run_id), Invocation(f, value))
@@ -246,7 +248,6 @@ _process_command("resume", "stop-pause", "SIGCONT a node.")
 def nemesis_corrupt(node, files, mode, flips, seed, run_id):
     """Stop a node, damage one file of its data dir, start it again (what changed is printed)."""
     from splitbrain.harness.hosts.local_cluster import attach
-    from splitbrain.harness.systems import get_system
     cluster = attach(run_id)
     cluster.host(node)
     if not files:  # the system's own log and snapshot files

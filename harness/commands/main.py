@@ -12,9 +12,11 @@ import logging
 import signal
 import sys
 import threading
+import traceback
 
 import click
 
+from splitbrain.harness.plugins import load_entry_points, load_plugin
 from splitbrain.history.errors import EXIT_BAD_INPUT, EXIT_HARNESS_FAILED, SplitbrainError
 
 #: Modules that each define ``register(group)`` to add their commands. One line per module keeps merges apart.
@@ -37,7 +39,6 @@ def cli(verbose: bool, plugins: tuple[str, ...]) -> None:
     """splitbrain: does a distributed system keep its consistency promises? Find out, with evidence."""
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
                         format="splitbrain: %(levelname)s: %(message)s")
-    from splitbrain.harness.plugins import load_entry_points, load_plugin
     load_entry_points()
     for module in plugins:
         load_plugin(module)
@@ -75,7 +76,6 @@ def main(argv: list[str] | None = None) -> None:
         click.echo("splitbrain: interrupted", err=True)
         sys.exit(130)
     except Exception:  # a bug in splitbrain: show it, it's ours to fix
-        import traceback
         traceback.print_exc()
         click.echo("splitbrain: internal error (a bug in splitbrain; the traceback above says where)", err=True)
         sys.exit(EXIT_HARNESS_FAILED)

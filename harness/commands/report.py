@@ -7,6 +7,12 @@ from pathlib import Path
 
 import click
 
+from splitbrain.harness.run.run_dirs import default_store
+
+# Imported inside the commands, on purpose: the machinery a command runs (runner, analysis, clusters and their
+# cleanup, the checkers' searches, reports, nemesis) pulls in pandas, paramiko and the fault appliers, which
+# `splitbrain --help` and the other commands must not wait for.
+
 
 def register(group: click.Group) -> None:
     group.add_command(report)
@@ -32,7 +38,6 @@ def report(run_dir: Path, index_only: bool) -> None:
 def serve(store: Path, host: str, port: int) -> None:
     """Serve STORE (default ./store or $SPLITBRAIN_STORE) on a local web page: all runs, newest first, with their
     reports and files."""
-    from splitbrain.harness.run.run_dirs import default_store
     from splitbrain.reports.serve import StoreServer
 
     store = store if store is not None else default_store()

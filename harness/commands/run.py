@@ -8,9 +8,17 @@ from pathlib import Path
 
 import click
 
+from splitbrain.checkers.models import parse_initial_value
 from splitbrain.harness.run import run_dirs as store
+from splitbrain.harness.run.spec import TestSpec, parse_nemesis, parse_targets
+from splitbrain.harness.systems import get_system, system_names
+from splitbrain.harness.workloads import get_workload, workload_names
 from splitbrain.history.errors import BadInput
 from splitbrain.history.verdict import Verdict
+
+# Imported inside the commands, on purpose: the machinery a command runs (runner, analysis, clusters and their
+# cleanup, the checkers' searches, reports, nemesis) pulls in pandas, paramiko and the fault appliers, which
+# `splitbrain --help` and the other commands must not wait for.
 
 
 def verdict_word(v) -> str:
@@ -67,7 +75,6 @@ def run_cmd(system, variant, workload, nodes, nemesis_, time_limit, concurrency,
             keep_cluster, quiet):
     """Run a test: a cluster, concurrent clients, faults, a history, a verdict and a report."""
     from splitbrain.harness.run.runner import run_test
-    from splitbrain.harness.run.spec import TestSpec, parse_nemesis, parse_targets
 
     spec_kw = dict(system=system, variant=variant, workload=workload, nodes=nodes,
                    nemesis=parse_nemesis(nemesis_), nemesis_targets=parse_targets(nemesis_targets), time_limit=time_limit, concurrency=concurrency, rate=rate,
@@ -124,7 +131,6 @@ def analyze_cmd(path, model, out, fmt, initial, no_report):
             raise BadInput("importing a history file needs --model and --out", path)
         extra = {}
         if initial is not None:
-            from splitbrain.checkers.models import parse_initial_value
             extra["initial_value"] = parse_initial_value(initial)
         run_dir = import_history(p, model=model, out=Path(out), fmt=fmt, **extra)
     results = analyze_run(run_dir, render=not no_report)
@@ -135,7 +141,6 @@ def analyze_cmd(path, model, out, fmt, initial, no_report):
 @click.command("systems")
 def systems_cmd():
     """List the systems under test, their variants and the bug each variant seeds."""
-    from splitbrain.harness.systems import get_system, system_names
 
     for name in system_names():
         s = get_system(name)
@@ -164,7 +169,6 @@ def faults_cmd():
 @click.command("workloads")
 def workloads_cmd():
     """List the workloads."""
-    from splitbrain.harness.workloads import get_workload, workload_names
 
     for name in workload_names():
         click.echo(f"{name:<14} {get_workload(name).description}")

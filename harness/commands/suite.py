@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import click
 
+from splitbrain.harness.commands.run import print_results
 from splitbrain.harness.run import run_dirs as store
 from splitbrain.history.verdict import Verdict
+
+# Imported inside the commands, on purpose: the machinery a command runs (runner, analysis, clusters and their
+# cleanup, the checkers' searches, reports, nemesis) pulls in pandas, paramiko and the fault appliers, which
+# `splitbrain --help` and the other commands must not wait for.
 
 
 @click.command("suite")
@@ -22,7 +28,6 @@ def suite_cmd(spec_file, store_dir, out_dir, time_budget):
     """Run a matrix of tests (systems x variants x workloads x faults x seeds) and write summary.html,
     summary.json and junit.xml. Exit 0 if every cell met its expectation, 1 if one was contradicted, 2 if some
     cell is inconclusive (unknown verdicts, failed runs, runs skipped for the time budget)."""
-    import dataclasses
 
     from splitbrain.harness.ci.suite import INCONCLUSIVE, MISSED, SUMMARY_HTML, load_suite, run_suite
 
@@ -52,7 +57,6 @@ def replay_cmd(run_dir, store_dir, keep_cluster, quiet):
     """Re-run a stored run with the same options and seed, and the same faults at the same times on the same
     nodes (taken from its history). The new run is a new run directory; its verdict sets the exit code."""
     from splitbrain.harness.ci.replay import load_spec_plugins, replay_inputs
-    from splitbrain.harness.commands.run import print_results
     from splitbrain.harness.run.runner import run_test
 
     spec, schedule = replay_inputs(run_dir)

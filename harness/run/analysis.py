@@ -14,8 +14,18 @@ import time
 from pathlib import Path
 from typing import Callable, Sequence
 
+from splitbrain.checkers.causal import check_delivery_order
 from splitbrain.checkers.compose import combine, run_checker
+from splitbrain.checkers.election import check_election_safety
+from splitbrain.checkers.linearizable import check_linearizable
+from splitbrain.checkers.logs import DEFAULT_PATTERNS, check_log_patterns
+from splitbrain.checkers.models import get_model, with_initial_value
+from splitbrain.checkers.stats import check_stats
+from splitbrain.checkers.txn import check_txn
+from splitbrain.checkers.txn.models import MODELS as TXN_MODELS
 from splitbrain.harness.run import run_dirs as store
+from splitbrain.harness.systems import get_system
+from splitbrain.harness.workloads import get_workload
 from splitbrain.history.errors import BadInput
 from splitbrain.history.importers import read_any
 from splitbrain.history.ops import Op, read_history, write_history
@@ -37,9 +47,6 @@ def check_history(history: Sequence[Op], checkers: dict[str, Callable[[Sequence[
 def checkers_for_test(test: dict) -> dict:
     """The checkers a stored test names: its workload's, or for an imported history, linearizability under its
     model."""
-    from splitbrain.checkers.linearizable import check_linearizable
-    from splitbrain.checkers.stats import check_stats
-    from splitbrain.harness.workloads import get_workload
 
     if test.get("workload"):
         return get_workload(test["workload"]).checkers(test.get("options", {}))
@@ -47,13 +54,10 @@ def checkers_for_test(test: dict) -> dict:
     if not model:
         raise BadInput("test.json names neither a workload nor a model; give --model", "test.json")
     if "initial_value" in test:
-        from splitbrain.checkers.models import with_initial_value
         model = with_initial_value(model, test["initial_value"])
     limit = test.get("options", {}).get("check_time_limit", 60.0)
-    from splitbrain.checkers.txn.models import MODELS as TXN_MODELS
 
     if model in TXN_MODELS:  # a transaction history (checkers/txn)
-        from splitbrain.checkers.txn import check_txn
 
         return {"txn": lambda h: check_txn(h, model=model, time_limit=limit), "stats": check_stats}
     return {"linearizable": lambda h: check_linearizable(h, model, time_limit=limit), "stats": check_stats}
@@ -63,9 +67,6 @@ def checkers_for_run(test: dict, run_dir: Path) -> dict:
     """Everything a stored run is judged by: the test's checkers, plus checkers of what the system itself
     reported beside the history: leader claims (election safety) and replicas' delivery logs (causal delivery).
     Those sidecar files are read here, so that checkers stay functions of data."""
-    from splitbrain.checkers.causal import check_delivery_order
-    from splitbrain.checkers.election import check_election_safety
-    from splitbrain.checkers.logs import check_log_patterns
 
     checkers = dict(checkers_for_test({**test, "options": {**test.get("options", {}), "run_dir": str(run_dir)}}))
     claims = _read_jsonl(run_dir / store.ANNOTATIONS_FILE)
@@ -108,8 +109,6 @@ def read_node_logs(run_dir: Path) -> dict[str, dict[str, str]]:
 def log_patterns_for(test: dict) -> list[str]:
     """The patterns a run's node logs are searched for: the test's ``log_patterns`` option if it gives one, else
     the system's ``log_patterns`` (the checker's defaults for a system this process does not know)."""
-    from splitbrain.checkers.logs import DEFAULT_PATTERNS
-    from splitbrain.harness.systems import get_system
 
     given = (test.get("options") or {}).get("log_patterns")
     if isinstance(given, list) and all(isinstance(p, str) for p in given):
@@ -148,7 +147,7 @@ def analyze_run(run_dir: Path, *, render: bool = True, checkers: dict | None = N
 
 def render_report(run_dir: Path) -> Path | None:
     """Write report.html if the reports package can; a rendering problem never loses the verdict."""
-    try:
+    try:  # here, not at the top: the reports pull in pandas, which judging a history never needs
         from splitbrain.reports import render_report as _render
     except ImportError:
         return None
@@ -167,8 +166,6 @@ def import_history(path: Path, *, model: str, out: Path, fmt: str = "auto", init
 
     ``initial_value`` starts a register model there (kept in test.json). An EDN import leaves out ok reads of nil
     (they constrain nothing; see docs/history-format.md): test.json says how many."""
-    from splitbrain.checkers.models import get_model, with_initial_value
-    from splitbrain.checkers.txn.models import MODELS as TXN_MODELS
 
     if model not in TXN_MODELS:
         get_model(model)  # a wrong --model is bad input before anything is written

@@ -8,6 +8,10 @@ import sys
 import time
 from typing import Any, TextIO
 
+from rich.console import Console
+from rich.live import Live
+from rich.text import Text
+
 from splitbrain.history.ops import INVOKE, NEMESIS, Op
 
 
@@ -32,8 +36,6 @@ class Progress:
     def start(self) -> None:
         self._t0 = time.monotonic()
         if self._tty:
-            from rich.console import Console
-            from rich.live import Live
             self._live = Live(self._render(), console=Console(file=self.stream), refresh_per_second=4,
                               transient=False)
             self._live.start()
@@ -67,7 +69,6 @@ class Progress:
                 f"fail {self.counts['fail']}  info {self.counts['info']}  faults: {faults}")
 
     def _render(self) -> Any:
-        from rich.text import Text
         return Text(self._line())
 
     def _emit(self, force: bool = False) -> None:

@@ -12,10 +12,12 @@ import json
 import os
 import platform
 import re
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 from splitbrain.history.errors import BadInput
+
 # the file names are defined once, in the ground package; importing them here keeps ``run_dirs.HISTORY_FILE`` working
 from splitbrain.history.run_files import (  # noqa: F401
     ANNOTATIONS_FILE,
@@ -88,7 +90,6 @@ def read_json(path: Path) -> Any:
 
 
 def versions() -> dict:
-    from importlib.metadata import PackageNotFoundError, version
     try:
         sb = version("splitbrain")
     except PackageNotFoundError:

@@ -21,16 +21,32 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from splitbrain.harness import generator as g
+from splitbrain.harness.api import (
+    Completion,
+    Invocation,
+    KnowsLeader,
+    KnowsPrimaries,
+    NodeAddress,
+    Ready,
+    ReportsRoles,
+    ReportsState,
+)
+from splitbrain.harness.hosts.local_cluster import create_local_cluster
+from splitbrain.harness.hosts.ssh_cluster import create_ssh_cluster
+from splitbrain.harness.plugins import loaded_plugins
 from splitbrain.harness.run import run_dirs as store
 from splitbrain.harness.run.analysis import check_history, checkers_for_run, render_report
-from splitbrain.harness.api import (Completion, Invocation, KnowsLeader, KnowsPrimaries, NodeAddress, Ready, ReportsRoles,
-                         ReportsState)
+from splitbrain.harness.run.interpreter import run as interpret
 from splitbrain.harness.run.progress import Progress
 from splitbrain.harness.run.spec import TestSpec
 from splitbrain.harness.run.startup import await_ready, wait_listening
 from splitbrain.harness.run.workers import ClientWorker, NemesisWorker
+from splitbrain.harness.systems import get_system
+from splitbrain.harness.workloads import get_workload
 from splitbrain.history.errors import BadInput
 from splitbrain.history.ops import NEMESIS, HistoryWriter, read_history
+from splitbrain.nemesis import PACKAGES
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +65,6 @@ def run_test(spec: TestSpec, *, store_root: Path, keep_cluster: bool = False, pr
 
     ``fault_schedule`` replaces the seeded fault cycle with exact faults: ``{"time": ns, "f", "value"}`` each,
     applied at those times since the start (``replay`` passes the faults of a stored history)."""
-    from splitbrain.harness.systems import get_system
-    from splitbrain.harness.workloads import get_workload
 
     system = get_system(spec.system)
     workload = get_workload(spec.workload)
@@ -82,7 +96,6 @@ def run_test(spec: TestSpec, *, store_root: Path, keep_cluster: bool = False, pr
                                                         "mode": "ssh" if spec.hosts_file else "local"})
             try:
                 ui.set_phase("starting nodes")
-                from splitbrain.nemesis import PACKAGES
                 for name in spec.nemesis:  # e.g. lose-unfsynced puts the data dirs on its file system first
                     PACKAGES[name].prepare(cluster)
                 addrs = cluster.start_system(system, spec.variant, options)
@@ -108,9 +121,7 @@ def run_test(spec: TestSpec, *, store_root: Path, keep_cluster: bool = False, pr
 
 def _make_cluster(spec: TestSpec, run_dir: Path):
     if spec.hosts_file:
-        from splitbrain.harness.hosts.ssh_cluster import create_ssh_cluster
         return create_ssh_cluster(spec.hosts_file, spec.nodes)
-    from splitbrain.harness.hosts.local_cluster import create_local_cluster
     return create_local_cluster(spec.nodes)
 
 
@@ -124,7 +135,6 @@ def _collect_logs(cluster, dest: Path) -> None:
 
 def _check_faults(spec: TestSpec, system) -> None:
     """Refuse (BadInput, before anything starts) a fault the cluster size or the system can't support."""
-    from splitbrain.nemesis import PACKAGES
     for name in spec.nemesis:
         pkg = PACKAGES[name]
         pkg.check_nodes(spec.nodes)
@@ -149,7 +159,6 @@ def _check_faults(spec: TestSpec, system) -> None:
 def _with_plugins(spec: TestSpec) -> TestSpec:
     """The spec with the plugin modules (``--plugin``) that registered its system or workload recorded, and where
     each was imported from when it is not installed, so replay, the report's command and suites load them again."""
-    from splitbrain.harness.plugins import loaded_plugins
     found = loaded_plugins(spec.system, spec.workload)
     plugins = tuple(dict.fromkeys([*spec.plugins, *found]))
     paths = {**{m: p for m, p in found.items() if p}, **spec.plugin_paths}
@@ -283,9 +292,6 @@ async def _watch_leaders(system, addrs, path: Path, history: HistoryWriter, inte
 
 async def _drive(spec: TestSpec, system, workload, cluster, addrs, run_dir: Path, history_path: Path,
                  ui: Progress, fault_schedule: list[dict] | None = None) -> None:
-    from splitbrain.harness import generator as g
-    from splitbrain.harness.run.interpreter import run as interpret
-    from splitbrain.nemesis import PACKAGES
 
     options = spec.options
     threads = spec.threads

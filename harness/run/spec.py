@@ -12,6 +12,7 @@ import shlex
 from dataclasses import dataclass, field
 
 from splitbrain.history.errors import BadInput
+from splitbrain.nemesis.targets import TARGETS
 
 NEMESIS_NAMES = ("partition", "kill", "pause", "clock", "loss", "crash", "chase", "flap", "voter-restart", "delay",
                  "duplicate", "reorder", "rate", "lose-unfsynced", "corrupt")
@@ -53,7 +54,6 @@ class TestSpec:
             raise BadInput("--rate must be positive", "--rate")
         if self.concurrency is not None and self.concurrency < 1:
             raise BadInput("--concurrency must be at least 1", "--concurrency")
-        from splitbrain.nemesis.targets import TARGETS
         for t in self.nemesis_targets:
             if t not in TARGETS:
                 raise BadInput(f"unknown target {t!r} (known: {', '.join(TARGETS)})", "--nemesis-targets")
@@ -124,7 +124,6 @@ def parse_nemesis(text: str) -> tuple[str, ...]:
 
 def parse_targets(text: str) -> tuple[str, ...]:
     """``--nemesis-targets``: a comma-separated list of splitbrain.nemesis.targets.TARGETS (empty: the faults' defaults)."""
-    from splitbrain.nemesis.targets import TARGETS
     parts = tuple(dict.fromkeys(p.strip() for p in (text or "").split(",") if p.strip()))
     for p in parts:
         if p not in TARGETS:

@@ -31,6 +31,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from splitbrain.harness.hosts.local_cluster import create_local_cluster
 from splitbrain.history.errors import ClusterError
 
 SSHD = "/usr/sbin/sshd"
@@ -114,7 +115,6 @@ def create_sshd_hosts(n: int, *, run_id: str | None = None, base_dir: str | os.P
         authorized.write_text(handle.client_key.with_suffix(".pub").read_text())
         os.chmod(authorized, 0o600)
         if netns:
-            from splitbrain.harness.hosts.local_cluster import create_local_cluster
 
             handle.cluster = create_local_cluster(n, faketime=False, store=store)
             handle.netns = {node: h.netns for node, h in handle.cluster.hosts.items()}
