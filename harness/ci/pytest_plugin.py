@@ -29,6 +29,8 @@ from pathlib import Path
 
 import pytest
 
+from splitbrain.harness.plugins import load_entry_points
+from splitbrain.harness.run.spec import TestSpec, parse_nemesis
 from splitbrain.history.verdict import Verdict
 
 
@@ -58,13 +60,12 @@ def _test_name(nodename: str) -> str:
 def failure_message(outcome, spec, *, expected: str) -> str:
     """What a failing test says: the verdict against what was expected, each checker's verdict, the run
     directory, the seed, and how to reproduce it."""
-    from splitbrain.harness.commands.run import verdict_word
 
     results = outcome.results
-    lines = [f"splitbrain verdict: {verdict_word(results.get('valid'))} (expected {expected})"]
+    lines = [f"splitbrain verdict: {Verdict.of(results.get('valid')).label} (expected {expected})"]
     for name, r in (results.get("results") or {}).items():
         why = r.get("explanation") or r.get("cause") or (r.get("failure") or {}).get("explanation") or ""
-        lines.append(f"  {name}: {verdict_word(r.get('valid'))} {why}".rstrip())
+        lines.append(f"  {name}: {Verdict.of(r.get('valid')).label} {why}".rstrip())
     lines += [f"run dir: {outcome.run_dir}", f"seed:    {spec.seed}",
               f"report:  {outcome.run_dir / 'report.html'}",
               f"replay exactly (same seed and faults): splitbrain replay {outcome.run_dir}",
@@ -83,14 +84,11 @@ class SplitbrainRunner:
 
     def run(self, spec=None, *, expect: str = "valid", fail_on_unknown: bool | None = None,
             keep_cluster: bool = False, fault_schedule: list | None = None, **fields):
-        from splitbrain.harness.plugins import load_entry_points
-        from splitbrain.harness.run.spec import TestSpec
 
-        if expect not in ("valid", "invalid"):
+        if expect not in (Verdict.TRUE.word, Verdict.FALSE.word):
             raise ValueError(f"expect must be 'valid' or 'invalid', not {expect!r}")
         if spec is None:
             if "nemesis" in fields and isinstance(fields["nemesis"], str):
-                from splitbrain.harness.run.spec import parse_nemesis
                 fields["nemesis"] = parse_nemesis(fields["nemesis"])
             fields.setdefault("test_name", _test_name(self._request.node.name))
             spec = TestSpec(**fields)
@@ -99,6 +97,8 @@ class SplitbrainRunner:
         load_entry_points(warn=lambda m: warnings.warn(m, stacklevel=2))
         runner = self._runner
         if runner is None:
+            # here, not at the top: this plugin is loaded into every pytest session (entry point pytest11), and the
+            # runner pulls in paramiko, the fault appliers and the checkers
             from splitbrain.harness.run.runner import run_test as runner
         props = self._request.node.user_properties
         props.append(("splitbrain_seed", spec.seed))

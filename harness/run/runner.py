@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from splitbrain.harness import generator as g
 from splitbrain.harness.api import (
     Completion,
     Invocation,
@@ -38,6 +37,7 @@ from splitbrain.harness.plugins import loaded_plugins
 from splitbrain.harness.run import run_dirs as store
 from splitbrain.harness.run.analysis import check_history, checkers_for_run, render_report
 from splitbrain.harness.run.interpreter import run as interpret
+from splitbrain.harness.run.plan import HEAL_ALL, build_plan
 from splitbrain.harness.run.progress import Progress
 from splitbrain.harness.run.spec import TestSpec
 from splitbrain.harness.run.startup import await_ready, wait_listening
@@ -50,7 +50,6 @@ from splitbrain.nemesis import PACKAGES
 
 log = logging.getLogger(__name__)
 
-HEAL_ALL = "heal-all"
 
 
 @dataclass
@@ -310,27 +309,7 @@ async def _drive(spec: TestSpec, system, workload, cluster, addrs, run_dir: Path
                                          spec.op_timeout)
     workers[NEMESIS] = nemesis_worker
 
-    if workload.client_gen is not None:
-        client_gen = workload.client_gen(options, rate=spec.rate, nodes=len(addrs))
-    else:
-        client_gen = g.stagger(1.0 / spec.rate, lambda ctx: workload.client_op(ctx, options))
-    main = g.clients(client_gen)
-    if fault_schedule is not None:
-        ops = [{"f": op["f"], "value": op.get("value"), "time": int(op["time"])} for op in fault_schedule
-               if op["f"] != HEAL_ALL]
-        if ops:
-            main = g.any_of(main, g.nemesis(ops))
-    elif packages:
-        # The first fault comes after a quiet spell, so the history shows the system healthy first.
-        cycle = g.nemesis_cycle(list(packages.values()), spec.nemesis_interval, spec.nemesis_duration,
-                                nodes=cluster.nodes)
-        quiet = max(0.0, spec.nemesis_interval - spec.nemesis_duration)
-        main = g.any_of(main, g.nemesis(g.phases(g.sleep(quiet), cycle)) if quiet else cycle)
-    phases = [g.time_limit(spec.time_limit, main), g.nemesis(g.once({"f": HEAL_ALL}))]
-    if workload.final_op is not None:
-        phases += [g.sleep(spec.recovery_time),
-                   g.clients(g.each_thread(g.once(lambda ctx: workload.final_op(ctx, options))))]
-    gen = g.phases(*phases)
+    gen = build_plan(spec, workload, packages, cluster.nodes, fault_schedule)
 
     if isinstance(system, Ready):
         ui.set_phase("waiting until ready")
