@@ -104,10 +104,12 @@ def wheel_venv(tmp_path_factory):
 def test_only_splitbrain_at_the_top_of_site_packages(wheel_venv):
     assert wheel_venv["top"] == ["splitbrain", "splitbrain-0.1.0.dist-info"]
     pkg = wheel_venv["site"] / "splitbrain"
-    for sub in ("harness", "nemesis", "checkers", "reports", "systems_under_test"):
+    for sub in ("harness", "nemesis", "checkers", "reports", "systems_under_test", "history"):
         assert (pkg / sub / "__init__.py").is_file(), sub
+    for sub in ("commands", "hosts", "run", "ci", "testing"):   # the controller's sub-packages
+        assert (pkg / "harness" / sub / "__init__.py").is_file(), sub
     # package data travels with the code
-    assert (pkg / "harness" / "suite.html.j2").is_file()
+    assert (pkg / "harness" / "ci" / "suite.html.j2").is_file()
     assert any((pkg / "reports" / "templates").glob("*.j2"))
 
 
