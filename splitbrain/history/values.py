@@ -23,6 +23,10 @@ def freeze(v: Any) -> Any:
     return v
 
 
+#: The name this had in the checkers' old _values module: code merged from before the move still imports it.
+hashable = freeze
+
+
 def json_key(v: Any) -> str:
     """The canonical JSON text of ``v``: equal values give equal strings, whatever their dicts' key order."""
     return json.dumps(v, sort_keys=True, separators=(",", ":"))
