@@ -99,8 +99,14 @@ MOVED = [
     ("from splitbrain.harness import api, runner, cli_run as c",
      "from splitbrain.harness import api\nfrom splitbrain.harness.run import runner\n"
      "from splitbrain.harness.commands import run as c"),
-    ("from splitbrain.harness import (\n    history,\n    plugins,\n)",
+    ("from splitbrain.harness import (\n    history,  # the op record\n    plugins,\n)",
      "from splitbrain.harness import plugins\nfrom splitbrain.history import ops as history"),
+    # names that left a split module, imported with others that stayed
+    ("from splitbrain.harness.cluster import Cluster, create_local_cluster",
+     "from splitbrain.harness.hosts.cluster import Cluster\n"
+     "from splitbrain.harness.hosts.local_cluster import create_local_cluster"),
+    ('mock.patch("splitbrain.harness.ssh_cluster.cleanup_ssh_run")',
+     'mock.patch("splitbrain.harness.hosts.ssh_cleanup.cleanup_ssh_run")'),
     # strings: mock targets, entry points, -m paths; file paths of moved modules, in prose too
     ('mock.patch("splitbrain.harness.runner.time.sleep", f)', 'mock.patch("splitbrain.harness.run.runner.time.sleep", f)'),
     ('splitbrain = "harness.cli:main"', 'splitbrain = "splitbrain.harness.commands.main:main"'),

@@ -161,9 +161,15 @@ def _compile() -> None:
 _compile()
 
 
+def _import_items(names: str) -> list[str]:
+    """``a, b as c`` or ``(\n    a,  # why\n    b,\n)`` -> ``["a", "b as c"]`` (comments dropped)."""
+    names = re.sub(r"#[^\n]*", "", names.strip().removeprefix("(").removesuffix(")"))
+    return [" ".join(n.split()) for n in names.split(",") if n.strip()]
+
+
 def _from_parent(m: re.Match) -> str:
     indent, parent, names = m.group(1), m.group(2), m.group(3)
-    items = [n.strip() for n in names.strip("()").replace("\n", " ").split(",") if n.strip()]
+    items = _import_items(names)
     if not any(f"{parent}.{item.split()[0]}" in MOVED for item in items):
         return m.group(0)
     stay: list[str] = []
@@ -185,7 +191,7 @@ def _from_parent(m: re.Match) -> str:
 def _from_names(m: re.Match) -> str:
     indent, module, names = m.group(1), m.group(2), m.group(3)
     moved = _NAMES[module]
-    items = [n.strip() for n in names.strip("()").replace("\n", " ").split(",") if n.strip()]
+    items = _import_items(names)
     if not any(item.partition(" as ")[0].strip() in moved for item in items):
         return m.group(0)
     by_module: dict[str, list[str]] = {}
