@@ -6,7 +6,7 @@
   ``local_cluster.py`` (creating a local cluster);
 * SSH hosts: ``ssh_connection.py`` (one paramiko connection per host: host keys, keys, reconnects),
   ``ssh_host.py`` (the Host over it: commands, processes, files), ``ssh_config.py`` (the hosts file) and
-  ``ssh_cluster.py`` (a cluster of SSH hosts and its remote cleanup);
+  ``ssh_cluster.py`` (a cluster of SSH hosts) with ``ssh_cleanup.py`` (removing what a run left on them);
 * iptables: the one helper that names a run's chains and builds their command lines is
   :mod:`splitbrain.nemesis.iptables` (the faults create the chains, ``ssh_cleanup.py`` removes them; local namespaces
   need no iptables cleanup: deleting a namespace deletes its rules);

@@ -6,7 +6,8 @@ bridge and the peer of the controller's veth, which takes the controller's veth 
 left in the root namespace, then temp dirs, then the state file.
 
 Idempotent: every step checks first and skips what is already gone, so running it twice, with nothing to clean,
-or after the controller was SIGKILLed mid-creation all end with nothing left.
+or after the controller was SIGKILLed mid-creation all end with nothing left. A run of mode ``ssh`` is handed to
+:func:`splitbrain.harness.hosts.ssh_cleanup.cleanup_ssh_run` (its things are on remote hosts).
 
 Must not: signal a process that is not provably ours (recorded pgid whose leader has the recorded start time, or a
 process inside one of our namespaces), delete a namespace or interface whose name is not recorded in the state
