@@ -130,7 +130,7 @@ def validate(grudge: object, nodes: Sequence[str]) -> Grudge:
     return normalize(grudge)
 
 
-#: Shape name -> function(nodes, rng, target) used by the partition package and ``splitbrain nemesis partition``.
+#: Shape name -> function(nodes, rng, target) used by the partition fault and ``splitbrain nemesis partition``.
 #: ``target`` is a node the shape should single out (e.g. the leader) where that means something, else ignored.
 SHAPES: dict[str, Callable[[Sequence[str], random.Random, str | None], Grudge]] = {
     "halves": lambda nodes, rng, target=None: halves(nodes),

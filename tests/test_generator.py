@@ -492,7 +492,7 @@ def test_nemesis_cycle_schedule_round_robin():
                                   "start-a", "stop-a", "start-b", "stop-b"]
     assert [o.time for o in inv] == [k * 2 * NS + d for k in range(5) for d in (0, NS // 2)]
     assert all(o.process == NEMESIS for o in inv)
-    # The stop undoes exactly what its start did; the leader function reached the package.
+    # The stop undoes exactly what its start did; the leader function reached the fault.
     for start, stop in zip(inv[::2], inv[1::2]):
         if start.f != "start-plain":
             assert stop.value["nodes"] == start.value["nodes"] and start.value["leader"] == "n2"

@@ -1,4 +1,4 @@
-"""The ``crash`` (hang, then die) and ``chase`` (isolate each new leader) fault packages: their plans, and what
+"""The ``crash`` (hang, then die) and ``chase`` (isolate each new leader) faults: their plans, and what
 their appliers do to a cluster, checked against a recording fake cluster (no processes, no iptables)."""
 
 from __future__ import annotations
