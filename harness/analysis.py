@@ -63,7 +63,7 @@ def checkers_for_run(test: dict, run_dir: Path) -> dict:
     """Everything a stored run is judged by: the test's checkers, plus checkers of what the system itself
     reported beside the history: leader claims (election safety) and replicas' delivery logs (causal delivery).
     Those sidecar files are read here, so that checkers stay functions of data."""
-    from splitbrain.checkers.causal import check_delivery_order
+    from splitbrain.checkers.delivery_order import check_delivery_order
     from splitbrain.checkers.election import check_election_safety
     from splitbrain.checkers.logs import check_log_patterns
 
