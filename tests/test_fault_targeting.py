@@ -225,3 +225,13 @@ def test_one_failing_heal_does_not_stop_the_others(no_iptables):
     healed = heal_all(c, {"loss": Broken(), "kill": FAULTS["kill"]})
     assert healed["loss"] == {"error": "RuntimeError: iptables went away"}
     assert healed["kill"]["restarted"] == ["n2"]
+
+
+def test_flap_records_each_kill_and_restart_as_a_step_and_its_resolved_leader(no_iptables):
+    c = FakeCluster()
+    plan = {"target": "leader", "nodes": ["n1"], "loss": 0.2, "flaps": [[0.0, 0.0], [0.01, 0.0]]}
+    out = FAULTS["flap"].apply(c, Invocation("start-flap", plan), FixedView("n3", 9))
+    assert out["middle"] == "n3" and out["resolved"]["nodes"] == ["n3"]
+    assert [(s["step"], s.get("killed"), s.get("restarted")) for s in out["steps"]] == [
+        ("bridged", None, None), ("down", True, None), ("up", None, True), ("down", True, None), ("up", None, True)]
+    assert out["steps"][-1]["at"] >= 0.01

@@ -27,6 +27,7 @@ plan (BadInput naming the op); know the system (only the view, and the hooks bel
 from __future__ import annotations
 
 import random
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Sequence
 
@@ -65,6 +66,20 @@ def nodes_of(inv: Invocation, cluster: "Cluster") -> list[str]:
     for n in nodes:
         cluster.host(n)  # BadInput for an unknown node
     return list(nodes)
+
+
+class StepLog:
+    """The steps of a multi-step fault as its completion records them (``steps``): each ``{"step": name, "at":
+    seconds since apply began, ...what it saw}``, in the order they happened."""
+
+    def __init__(self) -> None:
+        self.began = time.monotonic()
+        self.steps: list[dict] = []
+
+    def record(self, name: str, **info: Any) -> dict:
+        step = {"step": name, "at": round(time.monotonic() - self.began, 3), **info}
+        self.steps.append(step)
+        return step
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 from splitbrain.harness.api import Invocation
 from splitbrain.harness.errors import BadInput
 from splitbrain.nemesis import appliers
-from splitbrain.nemesis.faults.base import PROCESS_TARGETS, RESTART, RESUME, Fault, nodes_of, plan_of
+from splitbrain.nemesis.faults.base import PROCESS_TARGETS, RESTART, RESUME, Fault, StepLog, nodes_of, plan_of
 from splitbrain.nemesis.grudge import complete_grudge
 from splitbrain.nemesis.targets import TARGETS, select_nodes
 
@@ -119,8 +119,8 @@ class FlapFault(KillFault):
     whoever leads then) becomes the one node that talks to both halves of the others (a ``bridge``
     partition around it), the other nodes' incoming packets are dropped with probability ``loss`` (iptables
     ``statistic``), and the target is killed and restarted ``len(flaps)`` times, each time down then up for the
-    plan's seconds (apply blocks that long, at most ``MAX_SECONDS``). Stop heals the partition and the loss and
-    restarts whatever is down.
+    plan's seconds (apply blocks that long, at most ``MAX_SECONDS``); each kill and restart is a recorded step. Stop
+    heals the partition and the loss and restarts whatever is down.
 
     Why (Raft's vote durability): after the bridge leader dies its peers are equally up to date and cut off from
     each other, and each needs only the bridge's vote to win. A lost vote reply is retransmitted by TCP only after
@@ -173,15 +173,21 @@ class FlapFault(KillFault):
         if sum(d + u for d, u in flaps) > self.MAX_SECONDS:
             raise BadInput(f"flap plan {plan!r} runs longer than {self.MAX_SECONDS} s", "nemesis plan")
         grudge = self.bridge_around(cluster.nodes, middle)
+        steps = StepLog()
         out = {"middle": middle, "grudge": grudge, **appliers.apply_partition(cluster, grudge),
                "loss": appliers.apply_loss(cluster, [n for n in cluster.nodes if n != middle], loss),
-               "killed": 0, "restarted": 0}
+               "killed": 0, "restarted": 0, "steps": steps.steps}
+        steps.record("bridged", node=middle)
         for d, u in flaps:
-            out["killed"] += bool(cluster.kill(middle))
+            killed = bool(cluster.kill(middle))
+            out["killed"] += killed
+            steps.record("down", node=middle, killed=killed)
             try:
                 time.sleep(d)  # the controller's thread, not a node: nodes must never time.sleep
             finally:
-                out["restarted"] += bool(self._stop(cluster, [middle])["restarted"])
+                restarted = bool(self._stop(cluster, [middle])["restarted"])
+                out["restarted"] += restarted
+                steps.record("up", node=middle, restarted=restarted)
             time.sleep(u)
         return out
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 from splitbrain.harness.api import Invocation, ReportsRoles
 from splitbrain.harness.errors import BadInput
 from splitbrain.nemesis import appliers
-from splitbrain.nemesis.faults.base import RESTART, Fault, plan_of
+from splitbrain.nemesis.faults.base import RESTART, Fault, StepLog, plan_of
 from splitbrain.nemesis.faults.process import KillFault
 from splitbrain.nemesis.grudge import normalize
 
@@ -163,7 +163,7 @@ class _Script:
 
     def __init__(self, fault: VoterRestartFault, cluster: "Cluster", view: "SystemView"):
         self.fault, self.cluster, self.view = fault, cluster, view
-        self.began = time.monotonic()
+        self.log = StepLog()
 
     def roles(self, nodes: Sequence[str]) -> dict:
         return self.view.roles(list(nodes)) or {}
@@ -258,15 +258,15 @@ class _Script:
 
     def run(self, pick: float) -> dict:
         """Every try until one gets as far as a second leader (or the tries or the budget run out)."""
-        out: dict[str, Any] = {"began": round(time.time(), 3), "attempts": [], "steps": []}
+        out: dict[str, Any] = {"began": round(time.time(), 3), "attempts": [], "steps": self.log.steps}
         f = self.fault
         for k in range(f.attempts):
-            if time.monotonic() - self.began > f.budget:
+            if time.monotonic() - self.log.began > f.budget:
                 out["stopped"] = f"out of time after {k} tries"
                 return out
             record: dict[str, Any] = {}
             out["attempts"].append(record)
-            stopped = self.attempt(k, _Try((pick + k / f.attempts) % 1.0), record, out["steps"])
+            stopped = self.attempt(k, _Try((pick + k / f.attempts) % 1.0), record)
             if stopped is None:
                 record["roles"] = self.roles(self.cluster.nodes)
                 break
@@ -278,15 +278,14 @@ class _Script:
             out["stopped"] = f"no try got a second leader ({f.attempts} tries)"
         return out
 
-    def attempt(self, k: int, t: _Try, record: dict, steps: list) -> str | None:
-        """Try ``k``: its steps in order, each recorded in ``steps``; None when all ran, else why it stopped."""
+    def attempt(self, k: int, t: _Try, record: dict) -> str | None:
+        """Try ``k``: its steps in order, each recorded; None when all ran, else why it stopped."""
         for name, step in self.STEPS:
             info, stopped = step(self, t)
             record.update(t.parts)
             if t.term_a is not None:
                 record["term"] = t.term_a
-            steps.append({"step": name, "try": k, "at": round(time.monotonic() - self.began, 3), **info,
-                          **({"stopped": stopped} if stopped else {})})
+            self.log.record(name, **{"try": k}, **info, **({"stopped": stopped} if stopped else {}))
             if stopped:
                 return stopped
         return None
