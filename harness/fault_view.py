@@ -39,40 +39,35 @@ class SystemFaultView:
         progress usually ends within that, and a fault aimed at "the leader" should hit one."""
         if not isinstance(self.system, KnowsLeader):
             return None
-        return self._wait(self._current_leader(), self.op_timeout * 2 + 5.0)
 
-    async def _current_leader(self):
-        deadline = time.monotonic() + self.op_timeout
-        while True:
-            try:
-                leader, term = await self.system.leader(self.addrs, self.op_timeout)
-            except Exception as e:  # nodes down or cut off: ask again
-                log.debug("leader poll: %s", e)
-                leader, term = None, None
-            if leader is not None and leader not in self.nodes:
-                leader = None  # not a node of this cluster: no leader to aim at
-            if leader is not None or time.monotonic() >= deadline:
-                return leader, term
-            await asyncio.sleep(self.poll)
+        def answer(found):
+            leader, term = found if found else (None, None)
+            # not a node of this cluster: no leader to aim at
+            return (leader, term) if leader in self.nodes else (None, term)
+        return self._wait(self._ask_until_found(lambda: self.system.leader(self.addrs, self.op_timeout), answer,
+                                                lambda a: a[0] is not None), self.op_timeout * 2 + 5.0)
 
     def primaries(self):
         """The primaries the system reports (those that are nodes of this cluster), asking again every ``poll`` s
         for up to one op timeout."""
         if not isinstance(self.system, KnowsPrimaries):
             return None
-        return self._wait(self._current_primaries(), self.op_timeout * 2 + 5.0)
+        return self._wait(self._ask_until_found(lambda: self.system.primaries(self.addrs, self.op_timeout),
+                                                lambda found: sorted(n for n in (found or []) if n in self.nodes),
+                                                bool), self.op_timeout * 2 + 5.0)
 
-    async def _current_primaries(self):
+    async def _ask_until_found(self, ask, answer, found):
+        """``answer(await ask())`` until ``found`` of it, or one op timeout has passed (then the last answer). A
+        failed call (nodes down or cut off) counts as no answer."""
         deadline = time.monotonic() + self.op_timeout
         while True:
             try:
-                found = await self.system.primaries(self.addrs, self.op_timeout)
+                got = answer(await ask())
             except Exception as e:  # nodes down or cut off: ask again
-                log.debug("primaries poll: %s", e)
-                found = []
-            found = sorted(n for n in (found or []) if n in self.nodes)
-            if found or time.monotonic() >= deadline:
-                return found
+                log.debug("poll of the system: %s", e)
+                got = answer(None)
+            if found(got) or time.monotonic() >= deadline:
+                return got
             await asyncio.sleep(self.poll)
 
     def roles(self, nodes):
