@@ -32,7 +32,7 @@ def test_each_target_picks_as_many_nodes_as_it_names(n, target, seed, leader):
     assert chosen == sorted(set(chosen)) and set(chosen) <= set(nodes)
     if target in NAMED:
         assert len(chosen) == NAMED[target](n) == size(target, n)
-    else:  # leader, primaries: the known leader, else one node the runner re-aims
+    else:  # leader, primaries: the known leader, else one node the fault re-aims when applied
         assert chosen == ([lead] if lead in nodes else chosen) and len(chosen) == 1
     assert select_nodes(random.Random(seed), nodes, target, lead) == chosen  # a seed gives the same plan
 
