@@ -25,16 +25,17 @@ from splitbrain.harness import store
 from splitbrain.harness.analysis import check_history, checkers_for_run, render_report
 from splitbrain.harness.api import KnowsLeader, KnowsPrimaries, NodeAddress, Ready, ReportsRoles, ReportsState
 from splitbrain.harness.errors import BadInput
+from splitbrain.harness.fault_view import SystemFaultView
+from splitbrain.harness.generator.faults import HEAL_ALL
 from splitbrain.harness.history import NEMESIS, HistoryWriter, read_history
 from splitbrain.harness.progress import Progress
 from splitbrain.harness.spec import TestSpec
 from splitbrain.harness.startup import await_ready, wait_listening
-from splitbrain.harness.fault_view import SystemFaultView
-from splitbrain.harness.generator.faults import HEAL_ALL
 from splitbrain.harness.workers import ClientWorker, NemesisWorker
 from splitbrain.nemesis import FAULTS
 
 log = logging.getLogger(__name__)
+
 
 @dataclass
 class RunOutcome:
@@ -198,6 +199,7 @@ async def _drive(spec: TestSpec, system, workload, cluster, addrs, run_dir: Path
                  ui: Progress, fault_schedule: list[dict] | None = None) -> None:
     from splitbrain.harness import generator as g
     from splitbrain.harness.interpreter import run as interpret
+
     options = spec.options
     threads = spec.threads
     rng = random.Random(spec.seed)
