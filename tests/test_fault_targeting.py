@@ -17,6 +17,7 @@ from splitbrain.harness.interpreter import run as interpret
 from splitbrain.harness.workers import NemesisWorker
 from splitbrain.nemesis import FAULTS, FixedView, appliers, heal_all
 from splitbrain.nemesis.faults.heal import heal_order
+from splitbrain.reports import render_report
 from splitbrain.reports.timeline import fault_periods, timeline_data
 
 NODES = ["n1", "n2", "n3"]
@@ -194,6 +195,9 @@ def test_voter_restart_steps_appear_in_the_history_and_the_report(tmp_path, no_i
     assert all(period.start <= t <= done.time for t, _, _ in period.steps)
     shown = timeline_data(ops, [])["faults"][0]["steps"]
     assert [s["step"] for s in shown] == STEPS and "n2" in shown[-1]["info"]
+    # and the rendered page lists them under the fault, from nothing but the history
+    html = render_report(tmp_path).read_text()
+    assert all(f"step: {name}" in html for name in STEPS)
 
 
 @pytest.mark.timeout(30)
