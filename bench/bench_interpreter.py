@@ -55,7 +55,7 @@ def client_op(ctx):
 def typical(seconds: float):
     """The shape a real test has: a timed main phase of client ops alongside a fault cycle, then a final phase."""
 
-    class FakePackage:
+    class FakeFault:
         def start_op(self, rng, nodes, leader=None):
             from splitbrain.harness.api import Invocation
             return Invocation("start-partition", {"n1": ["n2"]})
@@ -64,11 +64,11 @@ def typical(seconds: float):
             from splitbrain.harness.api import Invocation
             return Invocation("stop-partition", None)
 
-    pkgs = [FakePackage()]
+    faults = [FakeFault()]
     return gen.phases(
         gen.time_limit(seconds, gen.any_of(gen.clients(client_op),
-                                           gen.nemesis_cycle(pkgs, 0.5, 0.2, nodes=["n1", "n2", "n3"]))),
-        gen.final_phase({"f": "read", "key": "r"}, packages=pkgs))
+                                           gen.nemesis_cycle(faults, 0.5, 0.2, nodes=["n1", "n2", "n3"]))),
+        gen.final_phase({"f": "read", "key": "r"}, heal=True))
 
 
 class Timer:

@@ -279,7 +279,10 @@ def report_html(run: rd.Run) -> str:
     periods = fault_periods(ops)
     faults = [{"kind": p.kind, "start": f"{p.start / 1e9:.3f} s",
                "end": "end" if p.end is None else f"{p.end / 1e9:.3f} s", "uncertain": p.uncertain,
-               "value": short_json(p.value, 160) if p.value is not None else ""} for p in periods]
+               "value": short_json(p.value, 160) if p.value is not None else "",
+               "resolved": short_json(p.resolved, 160) if p.resolved is not None else "",
+               "steps": [{"at": f"{t / 1e9:.3f} s", "step": name, "info": short_json(info, 160) if info else ""}
+                         for t, name, info in p.steps]} for p in periods]
 
     script = _static("report.js") if ops else None
     style = _static("report.css")

@@ -14,7 +14,7 @@ import pytest
 
 from _cli import splitbrain, wait_for
 from splitbrain.harness.hosts.resources import StateStore
-from splitbrain.nemesis import PACKAGES
+from splitbrain.nemesis import FAULTS
 from splitbrain.nemesis.corruption import choose_file, corrupt_file
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,7 +49,7 @@ def test_truncate_cuts_a_tail_and_never_leaves_the_data_dir(tmp_path):
 
 
 def test_plans_are_pure():
-    pkg = PACKAGES["corrupt"]
+    pkg = FAULTS["corrupt"]
     a, b = pkg.start_op(random.Random(2), ["n1", "n2", "n3"]), pkg.start_op(random.Random(2), ["n1", "n2", "n3"])
     assert a == b and json.loads(json.dumps(a.value)) == a.value and len(a.value["nodes"]) == 1
 

@@ -82,7 +82,9 @@ def _voter_restart_spec(variant):
 
 
 def _completed_tries(out):
-    return [t for op in _faults(out, "voter-restart") for t in op.value["attempts"] if "stopped" not in t]
+    """Each try that got as far as a second leader, with its own steps (the completion's ``steps`` of that try)."""
+    return [{**t, "steps": [s for s in op.value["steps"] if s["try"] == k]}
+            for op in _faults(out, "voter-restart") for k, t in enumerate(op.value["attempts"]) if "stopped" not in t]
 
 
 @pytest.mark.timeout(300)

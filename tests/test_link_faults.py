@@ -14,7 +14,7 @@ import pytest
 
 from _cli import splitbrain
 from splitbrain.harness.hosts.resources import StateStore, process_is
-from splitbrain.nemesis import PACKAGES
+from splitbrain.nemesis import FAULTS
 from splitbrain.nemesis.link_appliers import check_params, queue_chain, senders_to
 from splitbrain.nemesis.netqueue import hold_seconds, parse_args
 
@@ -38,7 +38,7 @@ def test_params_are_checked():
 
 @pytest.mark.parametrize("name", ["delay", "duplicate", "reorder", "rate"])
 def test_plans_are_pure_json_data(name):
-    pkg = PACKAGES[name]
+    pkg = FAULTS[name]
     nodes = ["n1", "n2", "n3"]
     a = pkg.start_op(random.Random(5), nodes)
     b = pkg.start_op(random.Random(5), nodes)
@@ -166,10 +166,10 @@ def test_cleanup_without_heal_kills_the_packet_program(cli_cluster, sb_state_dir
 
 def test_amounts_and_flips_come_from_the_test_options():
     from splitbrain.harness.run.runner import _configured
-    assert _configured(PACKAGES["delay"], {"delay_amounts": [300]}).amounts == (300,)
-    assert _configured(PACKAGES["rate"], {"rate_amounts": [64]}).amounts == (64,)
-    assert _configured(PACKAGES["corrupt"], {"corrupt_flips": 4}).flips == 4
-    assert _configured(PACKAGES["delay"], {}) == PACKAGES["delay"]
+    assert _configured(FAULTS["delay"], {"delay_amounts": [300]}).amounts == (300,)
+    assert _configured(FAULTS["rate"], {"rate_amounts": [64]}).amounts == (64,)
+    assert _configured(FAULTS["corrupt"], {"corrupt_flips": 4}).flips == 4
+    assert _configured(FAULTS["delay"], {}) == FAULTS["delay"]
 
 
 def test_refused_on_ssh_clusters():
@@ -192,9 +192,9 @@ def test_refused_on_ssh_clusters():
 def test_a_systems_partition_shapes_do_not_leak_into_link_faults():
     from splitbrain.harness.run.runner import _configured
     opts = {"partition_shapes": ["isolate-leader"], "delay_shapes": ["halves"]}
-    assert _configured(PACKAGES["partition"], opts).shapes == ("isolate-leader",)
-    assert _configured(PACKAGES["delay"], opts).shapes == ("halves",)
-    assert _configured(PACKAGES["rate"], opts).shapes == PACKAGES["rate"].shapes
+    assert _configured(FAULTS["partition"], opts).shapes == ("isolate-leader",)
+    assert _configured(FAULTS["delay"], opts).shapes == ("halves",)
+    assert _configured(FAULTS["rate"], opts).shapes == FAULTS["rate"].shapes
 
 
 def test_counts_are_the_last_programs_own():

@@ -9,9 +9,9 @@ from hypothesis import given, strategies as st
 from splitbrain.harness.api import Invocation
 from splitbrain.history.errors import BadInput
 from splitbrain.harness.run.spec import NEMESIS_NAMES
-from splitbrain.nemesis import PACKAGES
+from splitbrain.nemesis import FAULTS
 
-PKG = PACKAGES["voter-restart"]
+PKG = FAULTS["voter-restart"]
 
 
 @given(n=st.sampled_from([3, 5, 7]), pick=st.floats(min_value=0, max_value=1, exclude_max=True),

@@ -2,11 +2,12 @@
 beside it, one heal-all after the time limit, then every client thread's final op."""
 
 from splitbrain.harness.generator.simulate import simulate
-from splitbrain.harness.run.plan import HEAL_ALL, build_plan
+from splitbrain.harness.generator.faults import HEAL_ALL
+from splitbrain.harness.run.plan import build_plan
 from splitbrain.harness.run.spec import TestSpec
 from splitbrain.harness.workloads import get_workload
 from splitbrain.history.ops import INVOKE, NEMESIS
-from splitbrain.nemesis import PACKAGES
+from splitbrain.nemesis import FAULTS
 
 NS = 1_000_000_000
 
@@ -34,7 +35,7 @@ def test_faults_start_after_a_quiet_spell_and_a_schedule_replaces_the_cycle():
     spec = TestSpec(system="quorum-kv", workload="register", nemesis=("partition",), time_limit=6.0,
                     nemesis_interval=2.0, nemesis_duration=1.0, seed=5)
     workload = get_workload(spec.workload)
-    faults = {"partition": PACKAGES["partition"]}
+    faults = {"partition": FAULTS["partition"]}
     nodes = ["n1", "n2", "n3"]
     cycle = [op for op in _invokes(simulate(build_plan(spec, workload, faults, nodes), seed=5))
              if op.process == NEMESIS and op.f != HEAL_ALL]

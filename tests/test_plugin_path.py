@@ -77,10 +77,10 @@ def test_targets_a_fault_or_system_cannot_take_are_refused(tmp_path, sb_state_di
 
 
 def test_faults_command_lists_every_fault_with_its_targets():
-    from splitbrain.nemesis import PACKAGES
+    from splitbrain.nemesis import FAULTS
     p = subprocess.run([SPLITBRAIN, "faults"], capture_output=True, text=True, timeout=30)
     assert p.returncode == 0, p.stderr
-    for name, pkg in PACKAGES.items():
+    for name, pkg in FAULTS.items():
         assert f"{name}: " in p.stdout
     block = p.stdout.split("\nclock: ")[1].split("\n")
     assert block[1].strip() == "targets: one, minority, majority, all"

@@ -94,6 +94,7 @@ MOVED = {
     "splitbrain.harness.progress": "splitbrain.harness.run.progress",
     "splitbrain.harness.spec": "splitbrain.harness.run.spec",
     "splitbrain.harness.store": "splitbrain.harness.run.run_dirs",
+    "splitbrain.harness.fault_view": "splitbrain.harness.run.fault_view",
     # CI
     "splitbrain.harness.suite": "splitbrain.harness.ci.suite",
     "splitbrain.harness.replay": "splitbrain.harness.ci.replay",

@@ -105,8 +105,8 @@ def cluster_up(n, system_name, variant, subnet, ssh, lazyfs):
     c = create_local_cluster(n, subnet=subnet, store=store)
     try:
         if lazyfs:
-            from splitbrain.nemesis import PACKAGES
-            PACKAGES["lose-unfsynced"].prepare(c)
+            from splitbrain.nemesis import FAULTS
+            FAULTS["lose-unfsynced"].prepare(c)
         c.start_system(system, variant)
     except BaseException:
         c.down()
@@ -214,8 +214,13 @@ def nemesis_partition(shape, node, seed, run_id):
 def nemesis_heal(run_id):
     """Undo every fault: resume, heal partitions and loss, reset clocks, restart killed nodes."""
     from splitbrain.harness.hosts.local_cluster import attach
+    from splitbrain.history.errors import ClusterError
     from splitbrain.nemesis import heal_all
-    _echo(f"heal: {json.dumps(heal_all(attach(run_id)), sort_keys=True)}")
+    from splitbrain.nemesis.faults.heal import heal_errors
+    healed = heal_all(attach(run_id))
+    _echo(f"heal: {json.dumps(healed, sort_keys=True)}")
+    if heal_errors(healed):
+        raise ClusterError(f"could not heal {', '.join(heal_errors(healed))} (see the errors above)")
 
 
 def _process_command(name: str, f: str, helptext: str):

@@ -153,14 +153,14 @@ def systems_cmd():
 @click.command("faults")
 def faults_cmd():
     """List the faults (--nemesis), the targets each can be aimed at (--nemesis-targets), and its default."""
-    from splitbrain.nemesis import PACKAGES
+    from splitbrain.nemesis import FAULTS
     from splitbrain.nemesis.targets import DESCRIPTIONS
 
-    for name, pkg in PACKAGES.items():
-        click.echo(f"{name}: {pkg.description}")
-        click.echo(f"  targets: {', '.join(pkg.accepts) or 'none (it picks its nodes itself)'}")
-        if pkg.accepts:
-            click.echo(f"  default: {', '.join(pkg.default_targets) or 'a partition shape (' + ', '.join(getattr(pkg, 'shapes', ())) + ')'}")
+    for name, fault in FAULTS.items():
+        click.echo(f"{name}: {fault.description}")
+        click.echo(f"  targets: {', '.join(fault.accepts) or 'none (it picks its nodes itself)'}")
+        if fault.accepts:
+            click.echo(f"  default: {', '.join(fault.default_targets) or 'a partition shape (' + ', '.join(getattr(fault, 'shapes', ())) + ')'}")
     click.echo("targets:")
     for t, what in DESCRIPTIONS.items():
         click.echo(f"  {t:<10} {what}")

@@ -13,7 +13,7 @@ from splitbrain.harness.generator.combinators import (any_of, clients, cycle, de
                                            time_limit)
 from splitbrain.harness.generator.core import (EMPTY, NEMESIS, PENDING, Context, GenOp, Generator, GeneratorError, Pending,
                                     lift)
-from splitbrain.harness.generator.faults import final_phase, heal_ops, nemesis_cycle
+from splitbrain.harness.generator.faults import HEAL_ALL, final_phase, heal_all, nemesis_cycle
 from splitbrain.harness.generator.scheduler import DONE, Scheduler
 from splitbrain.harness.generator.simulate import simulate
 
@@ -21,6 +21,6 @@ __all__ = [
     "Context", "GenOp", "Generator", "GeneratorError", "Pending", "PENDING", "EMPTY", "NEMESIS", "lift",
     "any_of", "clients", "cycle", "delay", "each_thread", "limit", "mix", "nemesis", "on_threads", "once",
     "phases", "repeat", "seq", "sleep", "stagger", "synchronize", "time_limit",
-    "final_phase", "heal_ops", "nemesis_cycle",
+    "HEAL_ALL", "final_phase", "heal_all", "nemesis_cycle",
     "Scheduler", "DONE", "simulate",
 ]

@@ -15,11 +15,8 @@ from __future__ import annotations
 from typing import Any
 
 from splitbrain.harness import generator as g
+from splitbrain.harness.generator.faults import HEAL_ALL
 from splitbrain.harness.run.spec import TestSpec
-
-#: The nemesis op that heals every fault (the plan's second phase; the runner also heals after a crash).
-HEAL_ALL = "heal-all"
-
 
 def build_plan(spec: TestSpec, workload, faults: dict[str, Any], nodes: list[str],
               fault_schedule: list[dict] | None = None):
@@ -41,7 +38,7 @@ def build_plan(spec: TestSpec, workload, faults: dict[str, Any], nodes: list[str
         cycle = g.nemesis_cycle(list(faults.values()), spec.nemesis_interval, spec.nemesis_duration, nodes=nodes)
         quiet = max(0.0, spec.nemesis_interval - spec.nemesis_duration)
         main = g.any_of(main, g.nemesis(g.phases(g.sleep(quiet), cycle)) if quiet else cycle)
-    phases = [g.time_limit(spec.time_limit, main), g.nemesis(g.once({"f": HEAL_ALL}))]
+    phases = [g.time_limit(spec.time_limit, main), g.heal_all()]
     if workload.final_op is not None:
         phases += [g.sleep(spec.recovery_time),
                    g.clients(g.each_thread(g.once(lambda ctx: workload.final_op(ctx, options))))]

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from splitbrain.harness.run.fault_view import SystemFaultView
 from splitbrain.harness.api import (
     Completion,
     Invocation,
@@ -37,7 +38,8 @@ from splitbrain.harness.plugins import loaded_plugins
 from splitbrain.harness.run import run_dirs as store
 from splitbrain.harness.run.analysis import check_history, checkers_for_run, render_report
 from splitbrain.harness.run.interpreter import run as interpret
-from splitbrain.harness.run.plan import HEAL_ALL, build_plan
+from splitbrain.harness.generator.faults import HEAL_ALL
+from splitbrain.harness.run.plan import build_plan
 from splitbrain.harness.run.progress import Progress
 from splitbrain.harness.run.spec import TestSpec
 from splitbrain.harness.run.startup import await_ready, wait_listening
@@ -46,7 +48,7 @@ from splitbrain.harness.systems import get_system
 from splitbrain.harness.workloads import get_workload
 from splitbrain.history.errors import BadInput
 from splitbrain.history.ops import NEMESIS, HistoryWriter, read_history
-from splitbrain.nemesis import PACKAGES
+from splitbrain.nemesis import FAULTS
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +98,7 @@ def run_test(spec: TestSpec, *, store_root: Path, keep_cluster: bool = False, pr
             try:
                 ui.set_phase("starting nodes")
                 for name in spec.nemesis:  # e.g. lose-unfsynced puts the data dirs on its file system first
-                    PACKAGES[name].prepare(cluster)
+                    FAULTS[name].prepare(cluster)
                 addrs = cluster.start_system(system, spec.variant, options)
                 wait_listening(addrs, cluster, timeout=float(getattr(system, "start_timeout", 20.0)),
                                copies=run_dir / "nodes")
@@ -135,18 +137,13 @@ def _collect_logs(cluster, dest: Path) -> None:
 def _check_faults(spec: TestSpec, system) -> None:
     """Refuse (BadInput, before anything starts) a fault the cluster size or the system can't support."""
     for name in spec.nemesis:
-        pkg = PACKAGES[name]
-        pkg.check_nodes(spec.nodes)
-        if getattr(pkg, "wants_roles", False) and not isinstance(system, ReportsRoles):
-            raise BadInput(f"the {name} fault steers by the nodes' roles, and {system.name} does not report them "
-                           "(the ReportsRoles capability)", "--nemesis")
-        if name == "clock" and not getattr(system, "faketime", True):
-            raise BadInput(f"{system.name} runs without the clock shim (its System says faketime = False), so the "
-                           "clock fault could not move its clocks", "--nemesis")
+        fault = FAULTS[name]
+        fault.check_nodes(spec.nodes)
+        fault.check_system(system)
         for t in spec.nemesis_targets:
-            if t not in pkg.accepts:
+            if t not in fault.accepts:
                 raise BadInput(f"the {name} fault can't be aimed at {t!r} (it takes: "
-                               f"{', '.join(pkg.accepts) or 'no targets: it picks its nodes itself'})",
+                               f"{', '.join(fault.accepts) or 'no targets: it picks its nodes itself'})",
                                "--nemesis-targets")
     for t in spec.nemesis_targets:
         need = {"leader": KnowsLeader, "primaries": KnowsPrimaries}.get(t)
@@ -162,85 +159,6 @@ def _with_plugins(spec: TestSpec) -> TestSpec:
     plugins = tuple(dict.fromkeys([*spec.plugins, *found]))
     paths = {**{m: p for m, p in found.items() if p}, **spec.plugin_paths}
     return dataclasses.replace(spec, plugins=plugins, plugin_paths=paths)
-
-
-class _LeaderAwareNemesis(NemesisWorker):
-    """The nemesis worker, plus: ``heal-all`` heals every package; a process fault aimed at the leader hits the
-    node the system reports as leader at the moment it is applied (the generator, being pure, can't know it)."""
-
-    def __init__(self, cluster, packages, system, addrs, op_timeout):
-        super().__init__(cluster, packages)
-        self.system = system
-        self.addrs = addrs
-        self.op_timeout = op_timeout
-        if isinstance(system, ReportsRoles):
-            self.roles_fn = self._roles_from_thread(asyncio.get_running_loop())
-
-    def _roles_from_thread(self, loop):
-        """A blocking ``roles(names)`` for a package's thread: asks the system on the runner's event loop."""
-        by_name = {a.name: a for a in self.addrs}
-
-        def roles(names):
-            fut = asyncio.run_coroutine_threadsafe(self.system.roles([by_name[n] for n in names], 0.3), loop)
-            try:
-                return fut.result(timeout=2.0)
-            except Exception as e:  # nodes down or cut off answer nothing; the package waits and asks again
-                log.debug("roles poll: %s", e)
-                return {}
-        return roles
-
-    async def invoke(self, process, op: Invocation) -> Completion:
-        if op.f == HEAL_ALL:
-            return Completion("ok", {name: v for name, v in await self.heal_all()})
-        value = op.value
-        target = value.get("target") if isinstance(value, dict) else None
-        if isinstance(value, dict) and value.get("shape") == "isolate-leader":
-            target = "leader"
-        if target == "leader" and isinstance(self.system, KnowsLeader):
-            leader, term = await self._current_leader()
-            op = self._aimed(op, [leader] if leader is not None else [], {"leader": leader, "term": term})
-        elif target == "primaries" and isinstance(self.system, KnowsPrimaries):
-            op = self._aimed(op, await self._current_primaries(), {})
-        return await super().invoke(process, op)
-
-    def _aimed(self, op: Invocation, nodes: list[str], extra: dict) -> Invocation:
-        """``op`` aimed at ``nodes`` (the leader or the primaries now); the plan's own fallback node when there
-        are none, and the history says so. A partition is re-cut around them."""
-        value = op.value
-        if not nodes:
-            return Invocation(op.f, {**value, "fallback": True}, op.key)
-        if value.get("shape") == "isolate-leader":
-            from splitbrain.nemesis.grudge import isolate
-            return Invocation(op.f, {**value, "grudge": isolate(self.cluster.nodes, None, nodes[0]), **extra}, op.key)
-        value = {**value, "nodes": sorted(nodes), **({"term": extra["term"]} if "term" in extra else {})}
-        if value.get("shape") == "cut-off":
-            from splitbrain.nemesis.targets import cut_off
-            value["grudge"] = cut_off(self.cluster.nodes, nodes)
-        return Invocation(op.f, value, op.key)
-
-    async def _current_primaries(self) -> list[str]:
-        """The primaries the system reports, asking again every 0.1 s for up to one op timeout."""
-        deadline = time.monotonic() + self.op_timeout
-        while True:
-            try:
-                found = await self.system.primaries(self.addrs, self.op_timeout)
-            except Exception as e:  # nodes down or cut off: ask again
-                log.debug("primaries poll: %s", e)
-                found = []
-            found = sorted(n for n in (found or []) if n in self.cluster.nodes)
-            if found or time.monotonic() >= deadline:
-                return found
-            await asyncio.sleep(0.1)
-
-    async def _current_leader(self) -> tuple[str | None, int | None]:
-        """The leader the system reports, asking again every 0.1 s for up to one op timeout: an election in
-        progress usually ends within that, and a fault aimed at "the leader" should hit one."""
-        deadline = time.monotonic() + self.op_timeout
-        while True:
-            leader, term = await self.system.leader(self.addrs, self.op_timeout)
-            if leader is not None or time.monotonic() >= deadline:
-                return leader, term
-            await asyncio.sleep(0.1)
 
 
 async def _watch_leaders(system, addrs, path: Path, history: HistoryWriter, interval: float = 0.25,
@@ -300,16 +218,15 @@ async def _drive(spec: TestSpec, system, workload, cluster, addrs, run_dir: Path
                         addrs)
         for t in range(threads)
     }
-    packages = {name: _configured(PACKAGES[name], options, spec.nemesis_targets) for name in spec.nemesis}
-    for name, pkg in packages.items():
-        # A fault that damages a system's files (corrupt) damages the ones the system declares, unless told.
-        if "patterns" in {f.name for f in dataclasses.fields(pkg)} and not pkg.patterns:
-            packages[name] = dataclasses.replace(pkg, patterns=tuple(getattr(system, "data_files", ())))
-    nemesis_worker = _LeaderAwareNemesis(cluster, PACKAGES if not packages else packages, system, addrs,
-                                         spec.op_timeout)
+    faults = {name: _configured(FAULTS[name], options, spec.nemesis_targets).for_system(system)
+              for name in spec.nemesis}
+    # Without faults of its own (a replay, or none) the worker still knows every fault: a replayed op or the final
+    # heal may need any of them.
+    view = SystemFaultView(system, addrs, spec.op_timeout, asyncio.get_running_loop(), cluster.nodes)
+    nemesis_worker = NemesisWorker(cluster, faults or FAULTS, view)
     workers[NEMESIS] = nemesis_worker
 
-    gen = build_plan(spec, workload, packages, cluster.nodes, fault_schedule)
+    gen = build_plan(spec, workload, faults, cluster.nodes, fault_schedule)
 
     if isinstance(system, Ready):
         ui.set_phase("waiting until ready")
@@ -349,21 +266,21 @@ async def _save_node_state(system, addrs, run_dir: Path) -> None:
     store.write_json(run_dir / store.NODE_STATE_FILE, states)
 
 
-def _configured(package, options: dict, targets: tuple[str, ...] = ()):
-    """A fault package with the test's options applied: ``partition_shapes``, ``kill_targets``,
-    ``pause_targets``, ``delay_amounts`` (lists), ``corrupt_flips`` (a number; ``<fault>_targets``/``<fault>_amounts``
-    for any fault with those fields) narrow what the package plans; ``targets`` (``--nemesis-targets``, checked by
-    :func:`_check_faults`) replaces every package's targets."""
-    fields = {f.name for f in dataclasses.fields(package)}
+def _configured(fault, options: dict, targets: tuple[str, ...] = ()):
+    """A fault with the test's options applied: ``partition_shapes``, ``kill_targets``, ``pause_targets``,
+    ``delay_amounts`` (lists), ``corrupt_flips`` (a number; ``<fault>_targets``/``<fault>_amounts`` for any fault
+    with those fields) narrow what the fault plans; ``targets`` (``--nemesis-targets``, checked by
+    :func:`_check_faults`) replaces every fault's targets."""
+    fields = {f.name for f in dataclasses.fields(fault)}
     changes = {}
-    if "shapes" in fields and options.get(f"{package.name}_shapes"):  # partition_shapes, delay_shapes, ...
-        changes["shapes"] = tuple(options[f"{package.name}_shapes"])
-    if "targets" in fields and options.get(f"{package.name}_targets"):
-        changes["targets"] = tuple(options[f"{package.name}_targets"])
+    if "shapes" in fields and options.get(f"{fault.name}_shapes"):  # partition_shapes, delay_shapes, ...
+        changes["shapes"] = tuple(options[f"{fault.name}_shapes"])
+    if "targets" in fields and options.get(f"{fault.name}_targets"):
+        changes["targets"] = tuple(options[f"{fault.name}_targets"])
     if "targets" in fields and targets:
         changes["targets"] = tuple(targets)
-    if "amounts" in fields and options.get(f"{package.name}_amounts"):
-        changes["amounts"] = tuple(options[f"{package.name}_amounts"])
-    if "flips" in fields and options.get(f"{package.name}_flips"):
-        changes["flips"] = int(options[f"{package.name}_flips"])
-    return dataclasses.replace(package, **changes) if changes else package
+    if "amounts" in fields and options.get(f"{fault.name}_amounts"):
+        changes["amounts"] = tuple(options[f"{fault.name}_amounts"])
+    if "flips" in fields and options.get(f"{fault.name}_flips"):
+        changes["flips"] = int(options[f"{fault.name}_flips"])
+    return dataclasses.replace(fault, **changes) if changes else fault

@@ -37,7 +37,7 @@ class TestSpec:
     op_timeout: float = 1.0         # per client request
     hosts_file: str | None = None   # remote mode (SSH) when set
     options: dict = field(default_factory=dict)  # workload/system options (value_range, r, w, ...)
-    nemesis_targets: tuple[str, ...] = ()  # which nodes process faults pick (splitbrain.nemesis.packages.TARGETS); () = each
+    nemesis_targets: tuple[str, ...] = ()  # which nodes process faults pick (splitbrain.nemesis.targets.TARGETS); () = each
     #                                        fault's own default
     plugins: tuple[str, ...] = ()   # plugin modules the test needs (loaded before it runs again)
     plugin_paths: dict = field(default_factory=dict)  # plugin module -> directory to put on sys.path, if needed

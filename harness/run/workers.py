@@ -10,6 +10,8 @@ from typing import Any
 
 from splitbrain.harness.api import Client, ClusterView, Completion, Invocation, NodeAddress
 from splitbrain.harness.client_errors import completion_for_error
+from splitbrain.harness.generator.faults import HEAL_ALL
+from splitbrain.nemesis.faults.heal import heal_all
 
 log = logging.getLogger(__name__)
 
@@ -50,36 +52,30 @@ class ClientWorker:
 
 
 class NemesisWorker:
-    """Applies fault invocations (``start-partition``, ``kill``, ...) through the nemesis packages, in a thread so
-    that slow iptables or SSH calls never block the clients' event loop. Returns what was applied as the value."""
+    """Applies fault invocations (``start-partition``, ``kill``, ...) through the faults that own them, in a thread
+    so that slow iptables or SSH calls never block the clients' event loop. Returns what was applied as the value.
+    ``heal-all`` heals every fault of the run (the one heal path, :func:`splitbrain.nemesis.heal_all`). Each fault
+    gets ``view`` (a :class:`splitbrain.nemesis.faults.view.SystemView`, or None) to resolve its own targets.
+    Must not: know any fault by name."""
 
-    def __init__(self, cluster, packages: dict, leader_fn=None):
+    def __init__(self, cluster, faults: dict, view=None):
         self.cluster = cluster
-        self.packages = packages
+        self.faults = faults
+        self.view = view
         self._by_f = {}
-        for pkg in packages.values():
-            for f in getattr(pkg, "fs", ()):
-                self._by_f[f] = pkg
-        self.leader_fn = leader_fn
-        # For packages that steer by the nodes' own view (``wants_roles``): node names -> {name: {role, term}},
-        # called from the package's thread. Set by the runner when the system reports roles.
-        self.roles_fn = None
+        for fault in faults.values():
+            for f in getattr(fault, "fs", ()):
+                self._by_f[f] = fault
 
     async def invoke(self, process: Any, op: Invocation) -> Completion:
-        pkg = self._by_f.get(op.f)
-        if pkg is None:
-            return Completion("info", None, f"no fault package handles {op.f!r}")
-        extra = {"roles": self.roles_fn} if getattr(pkg, "wants_roles", False) else {}
-        value = await asyncio.to_thread(pkg.apply, self.cluster, op, **extra)
+        if op.f == HEAL_ALL:
+            return Completion("ok", await self.heal_all())
+        fault = self._by_f.get(op.f)
+        if fault is None:
+            return Completion("info", None, f"no fault handles {op.f!r}")
+        value = await asyncio.to_thread(fault.apply, self.cluster, op, self.view)
         return Completion("ok", value)
 
-    async def heal_all(self) -> list[tuple[str, Any]]:
-        """Run every package's final heal; returns (package name, what it did) for the history."""
-        done = []
-        for name, pkg in self.packages.items():
-            try:
-                done.append((name, await asyncio.to_thread(pkg.heal, self.cluster)))
-            except Exception as e:
-                log.warning("healing %s failed: %s", name, e)
-                done.append((name, {"error": f"{type(e).__name__}: {e}"}))
-        return done
+    async def heal_all(self) -> dict:
+        """Heal every fault of the run; ``{fault name: what its heal did}`` for the history."""
+        return await asyncio.to_thread(heal_all, self.cluster, self.faults)
