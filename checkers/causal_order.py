@@ -8,19 +8,14 @@ Pure: nothing here mutates the history or judges it (:mod:`splitbrain.checkers.c
 from __future__ import annotations
 
 import bisect
-import json
 import time as _time
 from typing import Any, Sequence
 
 from splitbrain.history.ops import FAIL, OK, Op, pair_ops
+from splitbrain.history.values import json_key as canonical  # a key's or a value's identity
 
 #: The value a read of a never-written key returns.
 INIT = None
-
-
-def canonical(v: Any) -> str:
-    """``v`` as canonical JSON: the identity of a key or a value (equal values, equal text)."""
-    return json.dumps(v, sort_keys=True, separators=(",", ":"))
 
 
 class OutOfTime(Exception):
