@@ -20,6 +20,7 @@ import edn_format
 from edn_format import ImmutableDict, ImmutableList, Keyword, Symbol
 from edn_format.edn_lex import Char
 
+from splitbrain.harness.importers_independent import split_independent
 from splitbrain.harness.importers_txn import fast_txn_map
 from splitbrain.harness.errors import MalformedHistory
 from splitbrain.harness.history import (_TYPE_NAMES, INVOKE, NEMESIS, OK, TYPES, HistoryValidator, Op, _check_depth, make_op,
@@ -439,7 +440,7 @@ def read_jepsen_log(path: str | Path) -> list[Op]:
 
 def _read_lines(path: Path) -> list[str]:
     try:
-        return path.read_text(encoding="utf-8").splitlines()
+        return path.read_text(encoding="utf-8-sig").splitlines()
     except FileNotFoundError:
         raise MalformedHistory("no such file", str(path)) from None
     except (OSError, UnicodeDecodeError) as e:
@@ -457,7 +458,7 @@ def detect_format(path: str | Path) -> str:
     the file holds nothing."""
     p = Path(path)
     try:
-        with open(p, encoding="utf-8", errors="replace") as f:
+        with open(p, encoding="utf-8-sig", errors="replace") as f:  # -sig: skip a byte-order mark
             head = f.read(_HEAD_BYTES)
     except FileNotFoundError:
         raise MalformedHistory("no such file", str(p)) from None
@@ -488,24 +489,31 @@ class Loaded:
     ops: list[Op]
     format: str
     nil_reads: int = 0
+    independent: bool = False  # ``[key value]`` tuples of jepsen.independent were split into key and value
 
 
 def read_any(path: str | Path, fmt: str = "auto") -> Loaded:
-    """Read a history in any supported format (``auto`` guesses). A file with no ops is bad input."""
+    """Read a history in any supported format (``auto`` guesses). A file with no ops is bad input. EDN and
+    ``jepsen.util`` histories of jepsen.independent (``[key value]`` values) come out split by key
+    (harness/importers_independent.py); EDN nil reads are left out (:func:`drop_nil_reads`)."""
     if fmt not in FORMATS:
         raise MalformedHistory(f"unknown format {fmt!r} (expected one of {', '.join(FORMATS)})", "--format")
     if fmt == "auto":
         fmt = detect_format(path)
     nil_reads = 0
+    independent = False
     if fmt == "jsonl":
         ops = read_history(path)
     elif fmt == "edn":
-        ops, nil_reads = read_edn(path)
+        with no_gc():
+            ops, _ = read_edn(path, nil_reads_unconstrained=False)
+            ops, independent = split_independent(ops)  # before nil reads: ``[k nil]`` is one once split
+            ops, nil_reads = drop_nil_reads(ops)
     else:
-        ops = read_jepsen_log(path)
+        ops, independent = split_independent(read_jepsen_log(path))
     if not ops and not nil_reads:
         raise MalformedHistory("the file holds no ops", str(path))
-    return Loaded(ops, fmt, nil_reads)
+    return Loaded(ops, fmt, nil_reads, independent)
 
 
 def load_history(path: str | Path, fmt: str = "auto") -> list[Op]:
