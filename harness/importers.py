@@ -273,6 +273,8 @@ def _parse_edn_map(text: str, where: str) -> dict:
 
 def _line_maps(scan: _EdnScanner, lineno: int, line: str, source: str) -> list[tuple[int, dict]]:
     """The op maps a line completes (start line, map), for any line the Porcupine fast path didn't take."""
+    if line.endswith("\r\n"):
+        line = line[:-2] + "\n"  # CRLF line ends (edn_format's lexer takes no \r)
     if scan.idle:
         s = line.strip()
         if not s or s[0] == ";":
@@ -420,10 +422,13 @@ def read_jepsen_log(path: str | Path) -> list[Op]:
         if _SIMPLE_VALUE.fullmatch(raw_value):
             value = _fast_value(raw_value)
         else:
+            shown = raw_value if len(raw_value) <= 40 else raw_value[:37] + "..."
             try:
                 value = from_edn(edn_format.loads(raw_value))
+            except RecursionError:
+                raise MalformedHistory(f"can't read the value {shown!r} as EDN (nested too deeply)", where) from None
             except Exception:
-                raise MalformedHistory(f"can't read the value {raw_value!r} as EDN", where) from None
+                raise MalformedHistory(f"can't read the value {shown!r} as EDN", where) from None
         type_ = m.group("type")
         error = None
         if type_ in ("info", "fail") and isinstance(value, str):
