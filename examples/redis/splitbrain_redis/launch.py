@@ -22,7 +22,10 @@ def redis_argv(cfg: dict) -> list[str]:
             # a replica's full sync starts at once (the default waits 5 s for more replicas to join it)
             "--repl-diskless-sync-delay", "0",
             # a replica cut off from its primary still answers reads (Redis' default, said out loud)
-            "--replica-serve-stale-data", "yes"]
+            "--replica-serve-stale-data", "yes",
+            # a link that carries nothing for 2 s is down (default 60 s: a partition of a few seconds, which drops
+            # packets without closing the connection, would never show as a lost link); the primary pings every 1 s
+            "--repl-timeout", "2", "--repl-ping-replica-period", "1"]
     primary = cfg.get("primary", "n1")
     if cfg["node"] != primary:
         phost, pport = cfg["nodes"][primary]
