@@ -280,6 +280,16 @@ def _check_depth(op_value: Any, key: Any, where_fn) -> None:
             raise MalformedHistory(f"a value nests more than {MAX_VALUE_DEPTH} levels deep", where_fn())
 
 
+def check_no_surrogates(obj: Any, where: str) -> None:
+    """MalformedHistory if a string in ``obj`` holds a lone UTF-16 surrogate (``"\\ud800"`` in JSON or EDN):
+    it is no character, and a history holding one could be neither written back nor shown."""
+    try:
+        _encode(obj).encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise MalformedHistory(f"a string holds a lone UTF-16 surrogate ({e.object[e.start]!r}), which is not text",
+                               where) from None
+
+
 def _open_text(path: Path):
     """The file as text lines split at ``\\n`` only, or MalformedHistory (no such file, unreadable)."""
     try:
@@ -443,6 +453,8 @@ def _read_history(path: Path, validate: bool) -> list[Op]:
                     continue
                 if d is _TORN:
                     break
+            if "\\u" in text:  # an escape may be a lone surrogate: no character, and no UTF-8 can hold it
+                check_no_surrogates(d, f"{source}:{lineno}")
             # The usual line is checked here inline (the same rules as op_from_dict, which reports anything odd).
             if type(d) is not dict or not d.keys() <= fields:
                 op_from_dict(d, f"{source}:{lineno}")  # raises with the precise complaint, if any

@@ -24,7 +24,7 @@ from splitbrain.harness.importers_independent import split_independent
 from splitbrain.harness.importers_txn import fast_txn_map
 from splitbrain.harness.errors import MalformedHistory
 from splitbrain.harness.history import (_TYPE_NAMES, INVOKE, NEMESIS, OK, TYPES, HistoryValidator, Op, _check_depth, make_op,
-                             no_gc, read_history, reading_lines, text_lines, validate_history)
+                             check_no_surrogates, no_gc, read_history, reading_lines, text_lines, validate_history)
 
 FORMATS = ("auto", "jsonl", "edn", "jepsen-log")
 
@@ -266,9 +266,12 @@ def _parse_edn_map(text: str, where: str) -> dict:
     if not isinstance(raw, ImmutableDict):
         raise MalformedHistory("expected an EDN map for an op", where)
     try:
-        return from_edn(raw)
+        d = from_edn(raw)
     except RecursionError:
         raise MalformedHistory("bad EDN (nested too deeply)", where) from None
+    if "\\u" in text:  # an escape may be a lone surrogate
+        check_no_surrogates(d, where)
+    return d
 
 
 def _line_maps(scan: _EdnScanner, lineno: int, line: str, source: str) -> list[tuple[int, dict]]:
@@ -429,6 +432,8 @@ def read_jepsen_log(path: str | Path) -> list[Op]:
                 raise MalformedHistory(f"can't read the value {shown!r} as EDN (nested too deeply)", where) from None
             except Exception:
                 raise MalformedHistory(f"can't read the value {shown!r} as EDN", where) from None
+            if "\\u" in raw_value:
+                check_no_surrogates(value, where)
         type_ = m.group("type")
         error = None
         if type_ in ("info", "fail") and isinstance(value, str):

@@ -317,3 +317,29 @@ def test_a_batch_of_every_shape_through_the_console_script(tmp_path):
     for name in names:
         assert any(line.startswith(name + "  ") for line in r.stdout.splitlines()), r.stdout
     assert r.returncode in (1, 254)
+
+
+@pytest.mark.parametrize("name, text", [
+    ("lone.jsonl", '{"time":0,"process":0,"type":"invoke","f":"write","value":"\\ud800x"}\n'),
+    ("lone.edn", '{:process 0, :type :invoke, :f :write, :value "\\ud800x"}\n'),
+    ("lone.log", 'INFO  jepsen.util - 0\t:invoke\t:write\t"\\udfff"\n'),
+])
+def test_a_lone_surrogate_is_bad_input_not_a_crash_later(tmp_path, capsys, name, text):
+    """JSON and EDN escapes can name half a UTF-16 pair, which no UTF-8 file can hold: analyze used to read it and
+    then crash writing the run's history."""
+    p = tmp_path / name
+    p.write_text(text)
+    for args in (("check", p, "--model", "register"), ("analyze", p, "--model", "register", "--out",
+                                                       tmp_path / "run", "--no-report")):
+        code, _, err = cli(capsys, *args)
+        assert code == 254 and f"{p}:1: a string holds a lone UTF-16 surrogate" in err, err
+        assert "Traceback" not in err
+
+
+def test_an_escaped_surrogate_pair_is_one_character(tmp_path, capsys):
+    p = tmp_path / "emoji.jsonl"
+    p.write_text('{"time":0,"process":0,"type":"invoke","f":"write","value":"\\ud83d\\ude00"}\n'
+                 '{"time":1,"process":0,"type":"ok","f":"write","value":"\\ud83d\\ude00"}\n')
+    code, out, err = cli(capsys, "analyze", p, "--model", "register", "--out", tmp_path / "run", "--no-report")
+    assert code == 0, err
+    assert "\U0001F600" in (tmp_path / "run" / "history.jsonl").read_text(encoding="utf-8")
