@@ -198,7 +198,7 @@ def test_jepsen_independent_tuples_are_checked_key_by_key(tmp_path, capsys, seed
     p.write_text(jepsen_edn(ops, kind, timed="plain", independent=True, strings=False))
     code, out, err = cli(capsys, "check", p, "--model", "cas-register")
     assert _verdict(code, out + err) == truth(ops, True), p.read_text()
-    if any(op.f == "read" and op.type == "invoke" for op in ops):
+    if any(op.f in ("read", "cas") and op.type == "invoke" for op in ops):
         assert "jepsen.independent" in out
 
 
