@@ -450,7 +450,8 @@ def read_jepsen_log(path: str | Path) -> list[Op]:
 
 def _read_lines(path: Path) -> list[str]:
     try:
-        return path.read_text(encoding="utf-8-sig").splitlines()
+        # Lines end at \n (and \r\n) only: str.splitlines would also cut at form feeds and U+2028 inside values.
+        return path.read_text(encoding="utf-8-sig").replace("\r\n", "\n").split("\n")
     except FileNotFoundError:
         raise MalformedHistory("no such file", str(path)) from None
     except (OSError, UnicodeDecodeError) as e:

@@ -343,3 +343,11 @@ def test_an_escaped_surrogate_pair_is_one_character(tmp_path, capsys):
     code, out, err = cli(capsys, "analyze", p, "--model", "register", "--out", tmp_path / "run", "--no-report")
     assert code == 0, err
     assert "\U0001F600" in (tmp_path / "run" / "history.jsonl").read_text(encoding="utf-8")
+
+
+def test_a_form_feed_inside_a_jepsen_log_value_is_no_line_end(tmp_path, capsys):
+    p = tmp_path / "ff.log"
+    p.write_text('INFO  jepsen.util - 0\t:invoke\t:write\t"a\x0cb"\r\nINFO  jepsen.util - 0\t:ok\t:write\t"a\x0cb"\r\n'
+                 'INFO  jepsen.util - 1\t:invoke\t:read\tnil\nINFO  jepsen.util - 1\t:ok\t:read\t"a\x0cb"\n')
+    code, out, err = cli(capsys, "check", p, "--model", "register")
+    assert code == 0 and "valid  2 ops" in out, err
