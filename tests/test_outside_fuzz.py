@@ -36,7 +36,9 @@ VALID = _valid_files()
 GARBAGE = [b"garbage", b"{", b"}", b"[", b"]]]", b'"', b"\\", b"#_", b"#{", b"nil", b"{:process}",
            b'{"process": 0}', b"\x00\x01\xff\xfe", b"\xc3", b"{:process 0, :type :nope, :f :read}",
            b'{"time": -1, "process": 0, "type": "invoke", "f": "read"}', b"INFO  jepsen.util - x :y :z",
-           b"[1, 2]", b"\t", b"\r", b";", b"9" * 40, "é".encode()]
+           b"[1, 2]", b"\t", b"\r", b";", b"9" * 40, "é".encode(), "\u2028".encode(), b"\x0c",
+           b'{"time": 0, "process": 0, "type": "invoke", "f": "write", "value": "\\ud800"}',
+           b'{:process 0, :type :invoke, :f :write, :value "\\udfff"}', b"INFO  jepsen.util - 0\t:invoke\t:write\t[1"]
 WRONG_TYPES = [(rb":process \d+", [b':process "x"', b":process [1]", b":process nil", b":process 1.5"]),
                (rb":type :\w+", [b":type :weird", b":type 3", b":type nil"]),
                (rb":f :\w+", [b":f 3", b":f nil", b":f [1]"]),
