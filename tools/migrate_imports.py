@@ -68,6 +68,7 @@ MOVED = {
     "splitbrain.harness.verdict": "splitbrain.history.verdict",
     "splitbrain.harness.importers": "splitbrain.history.importers",
     "splitbrain.harness.importers_txn": "splitbrain.history.importers_txn",
+    "splitbrain.harness.importers_independent": "splitbrain.history.importers_independent",
     "splitbrain.checkers._values": "splitbrain.history.values",  # its hashable() is values.hashable (= freeze)
     # the command line
     "splitbrain.harness.cli": "splitbrain.harness.commands.main",

@@ -99,6 +99,9 @@ def check_cmd(paths, model_name, fmt, initial, time_limit, memory_limit_mb, no_s
                                     split=not no_split)
         if loaded.nil_reads:
             result["nil_reads_unconstrained"] = loaded.nil_reads
+        if loaded.independent:
+            result["independent_keys"] = True
+        loaded_independent = loaded.independent
         del loaded  # one history in memory at a time
         verdicts.append(result["valid"])
         total_ms += result["check_ms"]
@@ -108,6 +111,8 @@ def check_cmd(paths, model_name, fmt, initial, time_limit, memory_limit_mb, no_s
         line = f"{path}  {_verdict_text(result['valid'])}  {result['ops']} ops  {result['check_ms']:.1f} ms"
         if result.get("nil_reads_unconstrained"):
             line += f"  ({result['nil_reads_unconstrained']} nil reads unconstrained)"
+        if loaded_independent:
+            line += "  (jepsen.independent [key value] tuples, checked key by key)"
         if Verdict.of(result["valid"]) is Verdict.UNKNOWN:
             line += f"  ({result.get('cause', 'no cause given')})"
         click.echo(line)

@@ -29,6 +29,9 @@ TAIL_LINES = 5
 #: from their own early initialisation, before libfaketime's constructor ran).
 FAKETIME_SIGNS = ("libfaketime", "clock_gettime() without proper initialization")
 
+#: What libfaketime prints when it gives up: the server then hangs, so waiting out the start-up time is pointless.
+FAKETIME_FATAL = "libfaketime: Cannot recover from unexpected recursive calls"
+
 FAKETIME_ADVICE = ("it looks like the server does not run under libfaketime (the clock shim): declare "
                    "`faketime = False` on its System (clock faults are then refused before a run starts)")
 
@@ -68,6 +71,7 @@ def wait_listening(addrs: list[NodeAddress], cluster, timeout: float,
     UnreachableNode for one that does not listen within ``timeout`` seconds: both name its logs (and where the
     run keeps their ``copies``)."""
     deadline = time.monotonic() + timeout
+    next_look = time.monotonic() + 1.0  # when to look at the node's stderr for libfaketime's last words
     pending = list(addrs)
     while pending:
         a = pending[0]
@@ -79,6 +83,11 @@ def wait_listening(addrs: list[NodeAddress], cluster, timeout: float,
             pass
         if not cluster.is_running(a.name):
             raise ClusterError(f"node {a.name} exited while starting; {describe_logs(cluster, a.name, copies)}")
+        if time.monotonic() >= next_look:  # a server that libfaketime gave up on hangs: say so now
+            next_look = time.monotonic() + 1.0
+            if FAKETIME_FATAL in _tail(cluster, a.name, log_paths(cluster, a.name)[1]):
+                raise UnreachableNode(f"node hangs at start under libfaketime (it printed {FAKETIME_FATAL!r}); "
+                                      f"{describe_logs(cluster, a.name, copies)}", f"{a.name} ({a.endpoint})")
         if time.monotonic() > deadline:
             raise UnreachableNode(f"node did not accept connections within {timeout:g} s; "
                                   f"{describe_logs(cluster, a.name, copies)}", f"{a.name} ({a.endpoint})")

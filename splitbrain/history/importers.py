@@ -21,9 +21,11 @@ from edn_format import ImmutableDict, ImmutableList, Keyword, Symbol
 from edn_format.edn_lex import Char
 
 from splitbrain.history.errors import MalformedHistory
+from splitbrain.history.importers_independent import split_independent
 from splitbrain.history.importers_txn import fast_txn_map
-from splitbrain.history.ops import (_TYPE_NAMES, INVOKE, NEMESIS, OK, TYPES, HistoryValidator, Op, _check_depth, make_op,
-                             no_gc, read_history, reading_lines, text_lines, validate_history)
+from splitbrain.history.ops import (_TYPE_NAMES, INVOKE, NEMESIS, OK, TYPES, HistoryValidator, Op, _check_depth,
+                                    check_no_surrogates, make_op, no_gc, read_history, reading_lines, text_lines,
+                                    validate_history)
 
 FORMATS = ("auto", "jsonl", "edn", "jepsen-log")
 
@@ -265,13 +267,18 @@ def _parse_edn_map(text: str, where: str) -> dict:
     if not isinstance(raw, ImmutableDict):
         raise MalformedHistory("expected an EDN map for an op", where)
     try:
-        return from_edn(raw)
+        d = from_edn(raw)
     except RecursionError:
         raise MalformedHistory("bad EDN (nested too deeply)", where) from None
+    if "\\u" in text:  # an escape may be a lone surrogate
+        check_no_surrogates(d, where)
+    return d
 
 
 def _line_maps(scan: _EdnScanner, lineno: int, line: str, source: str) -> list[tuple[int, dict]]:
     """The op maps a line completes (start line, map), for any line the Porcupine fast path didn't take."""
+    if line.endswith("\r\n"):
+        line = line[:-2] + "\n"  # CRLF line ends (edn_format's lexer takes no \r)
     if scan.idle:
         s = line.strip()
         if not s or s[0] == ";":
@@ -419,10 +426,15 @@ def read_jepsen_log(path: str | Path) -> list[Op]:
         if _SIMPLE_VALUE.fullmatch(raw_value):
             value = _fast_value(raw_value)
         else:
+            shown = raw_value if len(raw_value) <= 40 else raw_value[:37] + "..."
             try:
                 value = from_edn(edn_format.loads(raw_value))
+            except RecursionError:
+                raise MalformedHistory(f"can't read the value {shown!r} as EDN (nested too deeply)", where) from None
             except Exception:
-                raise MalformedHistory(f"can't read the value {raw_value!r} as EDN", where) from None
+                raise MalformedHistory(f"can't read the value {shown!r} as EDN", where) from None
+            if "\\u" in raw_value:
+                check_no_surrogates(value, where)
         type_ = m.group("type")
         error = None
         if type_ in ("info", "fail") and isinstance(value, str):
@@ -439,7 +451,8 @@ def read_jepsen_log(path: str | Path) -> list[Op]:
 
 def _read_lines(path: Path) -> list[str]:
     try:
-        return path.read_text(encoding="utf-8").splitlines()
+        # Lines end at \n (and \r\n) only: str.splitlines would also cut at form feeds and U+2028 inside values.
+        return path.read_text(encoding="utf-8-sig").replace("\r\n", "\n").split("\n")
     except FileNotFoundError:
         raise MalformedHistory("no such file", str(path)) from None
     except (OSError, UnicodeDecodeError) as e:
@@ -457,7 +470,7 @@ def detect_format(path: str | Path) -> str:
     the file holds nothing."""
     p = Path(path)
     try:
-        with open(p, encoding="utf-8", errors="replace") as f:
+        with open(p, encoding="utf-8-sig", errors="replace") as f:  # -sig: skip a byte-order mark
             head = f.read(_HEAD_BYTES)
     except FileNotFoundError:
         raise MalformedHistory("no such file", str(p)) from None
@@ -488,24 +501,31 @@ class Loaded:
     ops: list[Op]
     format: str
     nil_reads: int = 0
+    independent: bool = False  # ``[key value]`` tuples of jepsen.independent were split into key and value
 
 
 def read_any(path: str | Path, fmt: str = "auto") -> Loaded:
-    """Read a history in any supported format (``auto`` guesses). A file with no ops is bad input."""
+    """Read a history in any supported format (``auto`` guesses). A file with no ops is bad input. EDN and
+    ``jepsen.util`` histories of jepsen.independent (``[key value]`` values) come out split by key
+    (splitbrain/history/importers_independent.py); EDN nil reads are left out (:func:`drop_nil_reads`)."""
     if fmt not in FORMATS:
         raise MalformedHistory(f"unknown format {fmt!r} (expected one of {', '.join(FORMATS)})", "--format")
     if fmt == "auto":
         fmt = detect_format(path)
     nil_reads = 0
+    independent = False
     if fmt == "jsonl":
         ops = read_history(path)
     elif fmt == "edn":
-        ops, nil_reads = read_edn(path)
+        with no_gc():
+            ops, _ = read_edn(path, nil_reads_unconstrained=False)
+            ops, independent = split_independent(ops)  # before nil reads: ``[k nil]`` is one once split
+            ops, nil_reads = drop_nil_reads(ops)
     else:
-        ops = read_jepsen_log(path)
+        ops, independent = split_independent(read_jepsen_log(path))
     if not ops and not nil_reads:
         raise MalformedHistory("the file holds no ops", str(path))
-    return Loaded(ops, fmt, nil_reads)
+    return Loaded(ops, fmt, nil_reads, independent)
 
 
 def load_history(path: str | Path, fmt: str = "auto") -> list[Op]:

@@ -134,9 +134,9 @@ def op_from_dict(d: dict, where: str) -> Op:
     """Build an Op from a decoded JSON object; raise MalformedHistory naming ``where`` if it isn't one."""
     if not isinstance(d, dict):
         raise MalformedHistory("expected a JSON object for an op", where)
-    unknown = set(d) - set(_FIELDS)
-    if unknown:
-        raise MalformedHistory(f"unknown field(s) {', '.join(sorted(unknown))}", where)
+    d = {k: v for k, v in d.items() if k in _FIELD_SET}  # other tools' extra fields: the reader warns about them
+    if isinstance(d.get("process"), str) and _INT_TEXT.fullmatch(d["process"]):
+        d["process"] = int(d["process"])  # "3" from a tool that writes every id as a string
     for name in ("time", "process", "type", "f"):
         if name not in d:
             raise MalformedHistory(f"op has no '{name}' field", where)
@@ -241,7 +241,15 @@ MAX_VALUE_DEPTH = 100
 
 _FIELD_SET = frozenset(_FIELDS)
 _TYPE_NAMES = {t: t for t in TYPES}  # the one interned string for each type (also the membership test)
-_scan_json = json.JSONDecoder().raw_decode
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a JSON number")
+
+
+# NaN and Infinity are not JSON (Python's parser takes them by default); NaN != NaN would break every model.
+_scan_json = json.JSONDecoder(parse_constant=_no_constant).raw_decode
+_INT_TEXT = re.compile(r"-?[0-9]{1,30}")
 
 # The line HistoryWriter writes (``Op.to_json``) with the usual simple values (integers, null, strings without
 # escapes), read by one regex: about a third cheaper than building a dict per line. Any other line goes to the JSON
@@ -272,10 +280,20 @@ def _check_depth(op_value: Any, key: Any, where_fn) -> None:
             raise MalformedHistory(f"a value nests more than {MAX_VALUE_DEPTH} levels deep", where_fn())
 
 
+def check_no_surrogates(obj: Any, where: str) -> None:
+    """MalformedHistory if a string in ``obj`` holds a lone UTF-16 surrogate (``"\\ud800"`` in JSON or EDN):
+    it is no character, and a history holding one could be neither written back nor shown."""
+    try:
+        _encode(obj).encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise MalformedHistory(f"a string holds a lone UTF-16 surrogate ({e.object[e.start]!r}), which is not text",
+                               where) from None
+
+
 def _open_text(path: Path):
     """The file as text lines split at ``\\n`` only, or MalformedHistory (no such file, unreadable)."""
     try:
-        return open(path, encoding="utf-8", newline="\n")
+        return open(path, encoding="utf-8-sig", newline="\n")  # -sig: a byte-order mark at the start is skipped
     except FileNotFoundError:
         raise MalformedHistory("no such file", str(path)) from None
     except IsADirectoryError:
@@ -405,6 +423,7 @@ def _read_history(path: Path, validate: bool) -> list[Op]:
     scan = _scan_json
     canonical = _CANONICAL_LINE.fullmatch
     procs: dict[str, int | str] = {'"nemesis"': NEMESIS}
+    ignored: dict[str, int] = {}  # fields not in the format: name -> first line
     with reading_lines(path) as lines:
         for lineno, text in enumerate(lines, start=1):
             m = canonical(text)
@@ -434,9 +453,16 @@ def _read_history(path: Path, validate: bool) -> list[Op]:
                     continue
                 if d is _TORN:
                     break
+            if "\\u" in text:  # an escape may be a lone surrogate: no character, and no UTF-8 can hold it
+                check_no_surrogates(d, f"{source}:{lineno}")
             # The usual line is checked here inline (the same rules as op_from_dict, which reports anything odd).
             if type(d) is not dict or not d.keys() <= fields:
-                op_from_dict(d, f"{source}:{lineno}")  # raises with the precise complaint
+                op_from_dict(d, f"{source}:{lineno}")  # raises with the precise complaint, if any
+                for name in d.keys() - fields:  # other tools' extra fields: left out, named in one warning
+                    ignored.setdefault(name, lineno)
+                d = {k: v for k, v in d.items() if k in fields}
+            if type(d.get("process")) is str and _INT_TEXT.fullmatch(d["process"]):
+                d["process"] = int(d["process"])
             try:
                 t, p, ty, f = d["time"], d["process"], types[d["type"]], d["f"]
             except (KeyError, TypeError):
@@ -455,6 +481,10 @@ def _read_history(path: Path, validate: bool) -> list[Op]:
             if check is not None:
                 check(op, lineno)
             append(op)
+    if ignored:
+        log.warning("%s: ignored field(s) that are not in the history format: %s", source,
+                    ", ".join(f"{name!r} (first on line {line})" for name, line in sorted(ignored.items())[:10])
+                    + (f" and {len(ignored) - 10} more" if len(ignored) > 10 else ""))
     return ops
 
 
