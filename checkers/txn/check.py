@@ -190,8 +190,9 @@ def _describe_cycle(name: str, steps, txns: list[Txn], inference: Inference) -> 
     sentence = "; ".join(e["why"] for e in edges)
     if name == "G-nonadjacent":
         n_rw = sum(1 for _, _, k in steps if k == RW)
-        so = (f"Its {n_rw} rw edges are never adjacent, so not even snapshot isolation can order {first} and "
-              f"{others}")
+        names = [t.name for t in order]
+        so = (f"Its {n_rw} rw edges are never adjacent, so not even snapshot isolation can order "
+              f"{', '.join(names[:-1])} and {names[-1]}")
     else:
         so = f"So {first} must come both before and after {others}"
     explanation = f"{sentence[0].upper()}{sentence[1:]}. {so}: {name} ({DESCRIPTIONS.get(name, name)})."
