@@ -53,24 +53,33 @@ def _cyclic_part_all(adj: list[dict], mask: int) -> list[int]:
     """cyclic_part over the whole graph, with lists for speed (the hot path of a valid history)."""
     n = len(adj)
     indeg = [0] * n
-    if mask == ALL:
+    if mask == ALL:  # the usual case (every edge counts): no mask tests
         for d in adj:
             for b in d:
                 indeg[b] += 1
+        queue = [a for a, i in enumerate(indeg) if not i]
+        pop, push = queue.pop, queue.append
+        while queue:
+            for b in adj[pop()]:
+                i = indeg[b] - 1
+                indeg[b] = i
+                if not i:
+                    push(b)
     else:
         for d in adj:
             for b, m in d.items():
                 if m & mask:
                     indeg[b] += 1
-    queue = [a for a in range(n) if not indeg[a]]
-    pop, push = queue.pop, queue.append
-    while queue:
-        for b, m in adj[pop()].items():
-            if m & mask:
-                indeg[b] -= 1
-                if not indeg[b]:
-                    push(b)
-    return [a for a in range(n) if indeg[a] > 0]
+        queue = [a for a, i in enumerate(indeg) if not i]
+        pop, push = queue.pop, queue.append
+        while queue:
+            for b, m in adj[pop()].items():
+                if m & mask:
+                    i = indeg[b] - 1
+                    indeg[b] = i
+                    if not i:
+                        push(b)
+    return [a for a, i in enumerate(indeg) if i > 0]
 
 
 def sccs(adj: list[dict], mask: int, nodes: Iterable[int]) -> list[list[int]]:
