@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings, strategies as st
 
 from splitbrain.checkers.txn import check_txn
@@ -527,3 +528,29 @@ def test_verdicts_on_simulated_histories_match_the_stored_reference():
     want = json.loads((DATA / "txn_verdicts.json").read_text())
     for name, h in cases():
         assert verdicts(h) == want[name], name
+
+
+def test_the_native_acyclicity_test_gives_the_same_results_as_the_pure_python_one(monkeypatch):
+    from splitbrain.checkers.txn import _txn_native
+    from splitbrain.checkers.txn.graph import native
+
+    assert native(), "the native core did not build (bash .ci/setup)"
+    adj = new_graph(4)
+    for a, b in [(0, 1), (1, 2), (2, 1)]:
+        add_edge(adj, a, b, WW)
+    assert _txn_native.peel(adj, None) == [1, 2] == cyclic_part(adj, WW | WR | RW)
+    # real time: 3 completed before 0 was invoked, and 0 -> 3 is a data edge: a cycle through the real-time edge
+    add_edge(adj, 0, 3, WR)
+    assert _txn_native.peel(adj, [3, ~3, 0, ~0]) == [0, 1, 2, 3]
+    assert _txn_native.peel(adj, [0, 3, ~3, ~0]) == [1, 2]  # concurrent: no real-time edge
+    for bad in ([{5: 1}], [None]):
+        with pytest.raises((ValueError, TypeError)):
+            _txn_native.peel(bad, None)
+    for seed, kind, fault in [(1, "list-append", "stale-read"), (2, "rw-register", "non-atomic"),
+                              (3, "list-append", None), (4, "rw-register", "lost-update")]:
+        h = simulate(seed, 800, kind=kind, procs=6, keys=3, fault=fault)
+        fast = [check_txn(h, model=m) for m in ("strict-serializable", "strong-session-serializable")]
+        monkeypatch.setenv("SPLITBRAIN_PURE", "1")
+        assert not native()
+        assert [check_txn(h, model=m) for m in ("strict-serializable", "strong-session-serializable")] == fast
+        monkeypatch.delenv("SPLITBRAIN_PURE")

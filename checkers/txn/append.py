@@ -233,14 +233,16 @@ class AppendInference(Inference):
             if len(seen) == len(a):
                 continue
             seen = set(seen)
+            readers = None
             for x, w in a.items():
                 tw = txns[w]
                 if x in seen or tw.type != OK:
                     continue
-                later = next((r for r in (x if x >= 0 else ~x for x in rs[0::2])
-                              if txns[r].invoke_pos > tw.complete_pos), None)
-                if later is not None:
-                    tr = txns[later]
+                if readers is None:
+                    readers = [r if r >= 0 else ~r for r in rs[0::2]]
+                    last_invoke = max(txns[r].invoke_pos for r in readers)
+                if last_invoke > tw.complete_pos:  # else no read began after it (the usual case): no scan
+                    tr = txns[next(r for r in readers if txns[r].invoke_pos > tw.complete_pos)]
                     self._note("lost-append", key=k, element=x, writer=tw.name, reader=tr.name,
                                explanation=f"{tw.name} appended {_fmt(x)} to {_key(k)} and committed, but "
                                f"{tr.name}, which began after that, read {_key(k)} without it (and so does "

@@ -7,8 +7,14 @@ purpose: this is the checker's hot path (see bench/bench_txn.py).
 
 from __future__ import annotations
 
+import os
 from collections import deque
 from typing import Iterable
+
+try:  # the optional native core (checkers/txn/_txn_native.c); without it, the same test in Python
+    from splitbrain.checkers.txn import _txn_native
+except ImportError:  # pragma: no cover - only where no C compiler built it
+    _txn_native = None
 
 WW, WR, RW, PROCESS, REALTIME = 1, 2, 4, 8, 16
 DATA = WW | WR | RW
@@ -47,6 +53,22 @@ def cyclic_part(adj: list[dict], mask: int, nodes: Iterable[int] | None = None) 
                 if d == 0:
                     queue.append(b)
     return list(indeg)
+
+
+def native() -> bool:
+    """Whether :func:`cyclic_all` runs natively (the core was built, and SPLITBRAIN_PURE=1 does not forbid it)."""
+    return _txn_native is not None and os.environ.get("SPLITBRAIN_PURE") != "1"
+
+
+def cyclic_all(adj: list[dict], events: list[int] | None = None) -> list[int]:
+    """``cyclic_part(adj, ALL)``, natively when it can. With ``events`` (native only, see :func:`native`), also
+    counting the real-time edges :func:`splitbrain.checkers.txn.orders.add_realtime_edges` would add for them,
+    without adding them: on a valid history they are never needed again."""
+    if native():
+        return _txn_native.peel(adj, events)
+    if events is not None:
+        raise ValueError("real-time events without the native core: add the edges first")
+    return _cyclic_part_all(adj, ALL)
 
 
 def _cyclic_part_all(adj: list[dict], mask: int) -> list[int]:
