@@ -129,7 +129,7 @@ def _check(history: Sequence[Op], *, model: str = "serializable", kind: str = "a
         else:
             si_nodes = si_cyclic(adj, cyclic_part(adj, DATA, suspects))
             if si_nodes:
-                search.search_nonadjacent(si_nodes, search_budget)
+                search.search_nonadjacent(si_nodes, search_budget, deadline)
 
     anomalies = dict(inference.anomalies)
     counts = dict(inference.counts)
@@ -144,7 +144,7 @@ def _check(history: Sequence[Op], *, model: str = "serializable", kind: str = "a
             models[m] = {"valid": False, "ruled_out_by": ruled}
         elif m == "snapshot-isolation" and si_nodes:
             models[m] = {"valid": False, "ruled_out_by": [], "cause": "a cycle with no two adjacent rw edges "
-                         "exists (the exact test found it) but the search budget ran out before it was named"}
+                         "exists (the exact test found it) but the search ran out of budget or time before naming it"}
         elif m == "snapshot-isolation" and not timed_out:
             models[m] = {"valid": True}  # si_cyclic is exact and needs no budget
         elif not complete:

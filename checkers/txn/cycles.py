@@ -17,6 +17,9 @@ that runs out says so (``complete`` false), which can only make a verdict ``unkn
 
 from __future__ import annotations
 
+import math
+import time
+
 from splitbrain.checkers.txn.graph import DATA, PROCESS, REALTIME, RW, WR, WW, cyclic_part, sccs, shortest_path
 from splitbrain.checkers.txn.nonadjacent import nonadjacent_cycles
 
@@ -121,14 +124,15 @@ class CycleSearch:
                 if steps:
                     self._keep("G2-item", steps)
 
-    def search_nonadjacent(self, nodes, budget: int) -> None:
+    def search_nonadjacent(self, nodes, budget: int, deadline: float = math.inf) -> None:
         """The shortest G-nonadjacent cycle of each component of the data-edge subgraph on ``nodes`` (the
         transactions :func:`splitbrain.checkers.txn.nonadjacent.si_cyclic` left). ``budget`` node visits of its own:
-        this is evidence for a verdict already decided, so running out leaves ``complete`` alone."""
+        this is evidence for a verdict already decided, so running out (or past ``deadline``) leaves ``complete``
+        alone."""
         left = [budget]
         for comp in sccs(self.adj, DATA, nodes):
-            if left[0] < 0:
+            if left[0] < 0 or time.monotonic() > deadline:
                 return
-            steps = nonadjacent_cycles(self.adj, comp, left)
+            steps = nonadjacent_cycles(self.adj, comp, left, deadline)
             if steps:
                 self._keep("G-nonadjacent", steps)

@@ -16,6 +16,8 @@ one or several rw edges so far) from each rw edge of a component and keeps the s
 
 from __future__ import annotations
 
+import math
+import time
 from collections import deque
 
 from splitbrain.checkers.txn.graph import RW, WR, WW
@@ -135,10 +137,11 @@ def _from_edge(adj: list[dict], a: int, b: int, within: set, budget: list[int],
     return None
 
 
-def nonadjacent_cycles(adj: list[dict], comp: list[int], budget: list[int]) -> list | None:
+def nonadjacent_cycles(adj: list[dict], comp: list[int], budget: list[int],
+                       deadline: float = math.inf) -> list | None:
     """The shortest simple G-nonadjacent cycle of the component ``comp`` (steps ``(from, to, kind)``), trying a
-    breadth-first search from each of its rw edges; None if there is none or ``budget`` (node visits, shared)
-    ran out first."""
+    breadth-first search from each of its rw edges; None if there is none, or the shortest found so far when
+    ``budget`` (node visits, shared) ran out or the ``deadline`` (time.monotonic) passed."""
     within = set(comp)
     best = None
     for a in sorted(comp):
@@ -153,6 +156,6 @@ def nonadjacent_cycles(adj: list[dict], comp: list[int], budget: list[int]) -> l
                     best = cycle
                     if len(best) <= SHORTEST:
                         return best
-            if budget[0] < 0:
+            if budget[0] < 0 or time.monotonic() > deadline:
                 return best
     return best
