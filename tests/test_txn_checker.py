@@ -554,3 +554,12 @@ def test_the_native_acyclicity_test_gives_the_same_results_as_the_pure_python_on
         assert not native()
         assert [check_txn(h, model=m) for m in ("strict-serializable", "strong-session-serializable")] == fast
         monkeypatch.delenv("SPLITBRAIN_PURE")
+
+
+def test_snapshot_isolation_is_unknown_only_past_the_deadline_never_for_want_of_budget():
+    skew = _skew_ring(3)
+    r = skew.check(model="snapshot-isolation", search_budget=0)
+    assert r["valid"] is True and r["models"]["serializable"]["valid"] == "unknown"
+    r = _ring(2).check(model="snapshot-isolation", search_budget=0)
+    assert r["valid"] is False and "ran out" in r["models"]["snapshot-isolation"]["cause"]
+    assert skew.check(model="snapshot-isolation", time_limit=0)["valid"] == "unknown"
