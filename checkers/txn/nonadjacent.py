@@ -11,7 +11,9 @@ cycle (a closed walk splits at a repeated transaction into two shorter ones, one
 
 :func:`nonadjacent_cycles` finds the evidence for the last class, **G-nonadjacent**: a cycle with two or more rw
 edges, no two of them adjacent (cyclically). It runs a breadth-first search over states (transaction, last edge rw,
-one or several rw edges so far) from each rw edge of a component and keeps the shortest simple cycle found.
+one or several rw edges so far) from each rw edge of a component and keeps the shortest simple cycle found (a
+shortest walk that repeats a transaction is split into simple cycles; where none of those qualifies, a bounded
+depth-first search over simple paths looks further).
 """
 
 from __future__ import annotations
@@ -137,11 +139,56 @@ def _from_edge(adj: list[dict], a: int, b: int, within: set, budget: list[int],
     return None
 
 
+def _simple_from_edge(adj: list[dict], a: int, b: int, within: set, budget: list[int]) -> list | None:
+    """A simple cycle a -rw-> b ... -> a with two or more rw edges, never adjacent, by depth-first search over
+    simple paths (the fallback where every shortest walk repeats a transaction); None if there is none or the
+    budget ran out."""
+    path = [(a, b, RW)]
+    on_path = {a, b}
+    # each frame: (node, iterator over its (successor, kind) choices, last edge rw, rw edges so far)
+    def choices(v, last_rw):
+        for w, m in adj[v].items():
+            if w in within:
+                if m & FLOW:
+                    yield w, WW if m & WW else WR
+                if m & RW and not last_rw:
+                    yield w, RW
+    stack = [(b, choices(b, True), True, 1)]
+    while stack:
+        v, it, last_rw, n_rw = stack[-1]
+        budget[0] -= 1
+        if budget[0] < 0:
+            return None
+        for w, kind in it:
+            if w == a:
+                if kind != RW and n_rw >= 2:
+                    return path + [(v, a, kind)]
+                continue
+            if w in on_path:
+                continue
+            path.append((v, w, kind))
+            on_path.add(w)
+            rw = kind == RW
+            stack.append((w, choices(w, rw), rw, n_rw + rw))
+            break
+        else:
+            stack.pop()
+            if len(path) > 1:
+                on_path.discard(path.pop()[1])
+    return None
+
+
+#: Node visits the depth-first fallback may spend per component (of the shared budget).
+FALLBACK_VISITS = 100_000
+
+
 def nonadjacent_cycles(adj: list[dict], comp: list[int], budget: list[int],
                        deadline: float = math.inf) -> list | None:
     """The shortest simple G-nonadjacent cycle of the component ``comp`` (steps ``(from, to, kind)``), trying a
     breadth-first search from each of its rw edges; None if there is none, or the shortest found so far when
-    ``budget`` (node visits, shared) ran out or the ``deadline`` (time.monotonic) passed."""
+    ``budget`` (node visits, shared) ran out or the ``deadline`` (time.monotonic) passed. Where every shortest walk
+    found repeats a transaction (the component then also has a G-single, G0 or G1c cycle), a depth-first search
+    over simple paths gets FALLBACK_VISITS more visits to find one."""
     within = set(comp)
     best = None
     for a in sorted(comp):
@@ -158,4 +205,16 @@ def nonadjacent_cycles(adj: list[dict], comp: list[int], budget: list[int],
                         return best
             if budget[0] < 0 or time.monotonic() > deadline:
                 return best
+    if best is None and budget[0] > 0:
+        spare = [min(budget[0], FALLBACK_VISITS)]
+        spent = spare[0]
+        for a in sorted(comp):
+            for b, m in sorted(adj[a].items()):
+                if m & RW and b in within and spare[0] > 0:
+                    best = _simple_from_edge(adj, a, b, within, spare)
+                    if best is not None:
+                        break
+            if best is not None or spare[0] <= 0 or time.monotonic() > deadline:
+                break
+        budget[0] -= spent - max(spare[0], 0)
     return best
