@@ -124,12 +124,14 @@ class RegisterInference(Inference):
             if isinstance(e, TxnFormatError):
                 raise
             raise bad_mop(t) from None
+        empty: dict = {}
+        inter_get = inter.get
         for tid, k, v in ext:
             if v is None:
                 continue
-            w = writer.get(k, {}).get(v)
+            w = writer_get(k, empty).get(v)
             if w is None:
-                failed = aborted.get(k, {}).get(v)
+                failed = aborted.get(k, empty).get(v)
                 if failed is not None:
                     self._note("G1a", key=k, value=v, reader=self._name(tid), writer=self._name(failed),
                                explanation=f"{self._name(tid)} read {_key(k)} = {_fmt(v)}, which "
@@ -142,7 +144,7 @@ class RegisterInference(Inference):
             if w != tid:
                 d = adj[w]
                 d[tid] = d.get(tid, 0) | WR
-                i = inter.get(k)
+                i = inter_get(k)
                 if i is not None and v in i:
                     self._note("G1b", key=k, value=v, reader=self._name(tid), writer=self._name(w),
                                explanation=f"{self._name(tid)} read {_key(k)} = {_fmt(v)}, an intermediate "
@@ -159,11 +161,16 @@ class RegisterInference(Inference):
                         d[w] = d.get(w, 0) | RW
         # writes follow reads: v before the value the transaction installed
         rmw: dict = {}
-        for (tid, k), v in self.wfr.items():
-            rmw.setdefault((k, v), []).append(tid)
+        rmw_get = rmw.get
+        for (tid, k), v in wfr.items():
+            same = rmw_get((k, v))
+            if same is None:
+                rmw[(k, v)] = [tid]
+            else:
+                same.append(tid)
             if v is None:
                 continue
-            w = writer.get(k, {}).get(v)
+            w = writer_get(k, empty).get(v)
             if w is not None and w != tid:
                 d = adj[w]
                 d[tid] = d.get(tid, 0) | WW
