@@ -139,6 +139,17 @@ def _from_edge(adj: list[dict], a: int, b: int, within: set, budget: list[int],
     return None
 
 
+def _steps(adj: list[dict], v: int, last_rw: bool, within: set):
+    """The (successor, kind) steps a walk may take from ``v``: ww/wr edges always, rw ones unless it just took
+    one."""
+    for w, m in adj[v].items():
+        if w in within:
+            if m & FLOW:
+                yield w, WW if m & WW else WR
+            if m & RW and not last_rw:
+                yield w, RW
+
+
 def _simple_from_edge(adj: list[dict], a: int, b: int, within: set, budget: list[int]) -> list | None:
     """A simple cycle a -rw-> b ... -> a with two or more rw edges, never adjacent, by depth-first search over
     simple paths (the fallback where every shortest walk repeats a transaction); None if there is none or the
@@ -146,14 +157,7 @@ def _simple_from_edge(adj: list[dict], a: int, b: int, within: set, budget: list
     path = [(a, b, RW)]
     on_path = {a, b}
     # each frame: (node, iterator over its (successor, kind) choices, last edge rw, rw edges so far)
-    def choices(v, last_rw):
-        for w, m in adj[v].items():
-            if w in within:
-                if m & FLOW:
-                    yield w, WW if m & WW else WR
-                if m & RW and not last_rw:
-                    yield w, RW
-    stack = [(b, choices(b, True), True, 1)]
+    stack = [(b, _steps(adj, b, True, within), True, 1)]
     while stack:
         v, it, last_rw, n_rw = stack[-1]
         budget[0] -= 1
@@ -169,7 +173,7 @@ def _simple_from_edge(adj: list[dict], a: int, b: int, within: set, budget: list
             path.append((v, w, kind))
             on_path.add(w)
             rw = kind == RW
-            stack.append((w, choices(w, rw), rw, n_rw + rw))
+            stack.append((w, _steps(adj, w, rw, within), rw, n_rw + rw))
             break
         else:
             stack.pop()
