@@ -18,7 +18,8 @@ from typing import Sequence
 from splitbrain.checkers.txn.append import AppendInference
 from splitbrain.checkers.txn.base import Inference
 from splitbrain.checkers.txn.cycles import CycleSearch
-from splitbrain.checkers.txn.graph import DATA, KIND_NAMES, PROCESS, REALTIME, RW, cyclic_all, cyclic_part, native, new_graph
+from splitbrain.checkers.txn.graph import (DATA, KIND_NAMES, PROCESS, REALTIME, RW, cyclic_all, cyclic_part, native,
+                                          new_graph)
 from splitbrain.checkers.txn.models import ALWAYS, DESCRIPTIONS, MODELS, NEEDS
 from splitbrain.checkers.txn.nonadjacent import si_cyclic
 from splitbrain.checkers.txn.orders import add_process_edges, add_realtime_edges
@@ -144,7 +145,8 @@ def _check(history: Sequence[Op], *, model: str = "serializable", kind: str = "a
             models[m] = {"valid": False, "ruled_out_by": ruled}
         elif m == "snapshot-isolation" and si_nodes:
             models[m] = {"valid": False, "ruled_out_by": [], "cause": "a cycle with no two adjacent rw edges "
-                         "exists (the exact test found it) but the search ran out of budget or time before naming it"}
+                         "exists (the exact test found it) but the search ran out of budget or time before naming "
+                         "it"}
         elif m == "snapshot-isolation" and not timed_out:
             models[m] = {"valid": True}  # si_cyclic is exact and needs no budget
         elif not complete:
