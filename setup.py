@@ -6,9 +6,9 @@
    are found here, so a new folder needs no edit; folders of data without an ``__init__.py`` (``reports/templates``,
    ``reports/static``) are found as namespace packages, so the package-data patterns of pyproject.toml carry their
    files.
-2. The optional native core of the linearizability search (checkers/_lin_native.c): where it does not compile (no C
-   compiler or Python headers), splitbrain installs anyway and checkers/_lin_fast.py uses the pure-Python search;
-   .ci/setup insists on it.
+2. The optional native cores of the linearizability search (checkers/_lin_native.c) and of the transactional
+   checker's acyclicity test (checkers/txn/_txn_native.c): where they do not compile (no C compiler or Python
+   headers), splitbrain installs anyway and the checkers use their pure-Python paths; .ci/setup insists on them.
 
 Everything else about the distribution is in pyproject.toml."""
 
@@ -25,4 +25,6 @@ packages = find_packages(include=["splitbrain", "splitbrain.*"]) + [
 
 setup(package_dir=package_dir, packages=packages,
       ext_modules=[Extension("splitbrain.checkers._lin_native", ["checkers/_lin_native.c"],
+                             extra_compile_args=["-O2"], optional=True),
+                   Extension("splitbrain.checkers.txn._txn_native", ["checkers/txn/_txn_native.c"],
                              extra_compile_args=["-O2"], optional=True)])
