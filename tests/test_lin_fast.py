@@ -315,11 +315,12 @@ def test_a_model_error_propagates():
 
 @pytest.mark.timeout(120)
 def test_generated_fifty_client_kv_histories():
-    from bench.kv_histories import kv_history
+    from splitbrain.checkers.simulate import corrupt_one_read, kv_history
     kv = get_model("kv")
     for seed in (1, 3):
+        h = kv_history(seed, 600, clients=50, keys=10, p_put=0.2, think=0.1, tail=0.1)
         for corrupt in (False, True):
-            parts = kv.partition(kv_history(seed, n_ops=600, corrupt=corrupt))
+            parts = kv.partition(corrupt_one_read(h, seed)[0] if corrupt else h)
             verdicts = [fast_verdict(p, kv.per_key, _Budget(time.monotonic() + 30, None)) for p in parts.values()]
             assert verdicts.count(False) == (1 if corrupt else 0) and None not in verdicts, (seed, verdicts)
 
