@@ -37,8 +37,12 @@
  * and a first narrow pass that keeps ``keep`` configurations per (state, other bits), rerun in full when it fails
  * having dropped some. See checkers/_lin_search.py for why each is exact.
  *
- * Before it, a depth-first pass (run_dfs: Porcupine's search) gets ``dfs_cap`` steps (0: none): it finds one
- * linearization fast where the breadth-first search would enumerate every order of ops that do not commute.
+ * Before it, a depth-first pass (run_dfs: Porcupine's search) gets ``dfs_cap`` steps (0: none; uncapped for a
+ * built-in model on a part without unknown-outcome ops): it finds one linearization fast where the breadth-first
+ * search would enumerate every order of ops that do not commute.
+ *
+ * For the built-in models both searches drop dead states (prune_t: a read not placed yet whose value can no
+ * longer be reached) and merge unobservable states into one junk state (observers_t); see those sections.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
