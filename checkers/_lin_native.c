@@ -787,8 +787,9 @@ out:
  * current point (an op with an unknown outcome never returns), no op still to be placed can tell s apart from
  * another such state: an append leaves another unobservable state (whatever extends s + a extends s), a read or
  * a compare-and-set is illegal in both, an overwrite leaves the same state in both. So the junk state: an
- * overwrite leaves its value, an append leaves junk, any other op is illegal there. Not used when an op runs
- * through the model's step (K_GENERIC): what it observes is not known. */
+ * overwrite leaves its value, an append leaves junk, any other op is illegal there. For a kv key only str
+ * states become junk (an append is legal on every str, and on junk, but not on an int a put left). Not used
+ * when an op runs through the model's step (K_GENERIC): what it observes is not known. */
 
 typedef struct {
     PyObject **vals;     /* the str values observers expect, sorted (borrowed from c->states) */
@@ -799,6 +800,7 @@ typedef struct {
     Py_ssize_t neq;
     int32_t *cache;      /* state id -> obs_last(s), -2 unknown */
     Py_ssize_t ncache;
+    int code;            /* the model these observers were built for */
 } observers_t;
 
 #define NEVER_RETURNS 0x7fffffff
@@ -827,6 +829,7 @@ static int observers_build(ctx_t *c, observers_t *O, int code) {
     c->junk = -1;
     if (code != M_REGISTER && code != M_CAS_REGISTER && code != M_KV)
         return 0;
+    O->code = code;
     Py_ssize_t nops = c->nops;
     int32_t *ret = PyMem_Malloc((nops ? nops : 1) * sizeof(int32_t));
     if (!ret) {
@@ -906,13 +909,15 @@ static int observers_build(ctx_t *c, observers_t *O, int code) {
 
 /* The largest return event index of an op that can observe state s (NEVER_RETURNS when one never returns, or
  * when it can't be told); -1 when none. */
-static int32_t obs_last(ctx_t *c, observers_t *O, int code, int32_t s) {
+static int32_t obs_last(ctx_t *c, observers_t *O, int32_t s) {
+    int code = O->code;
     if (s < O->ncache && O->cache[s] != -2)
         return O->cache[s];
     PyObject *v = PyList_GET_ITEM(c->states, s);
     int32_t r;
-    if (code == M_KV && PyTuple_CheckExact(v)) {
-        r = NEVER_RETURNS;   /* appends of values that are not str: not worth it */
+    if (code == M_KV && !PyUnicode_CheckExact(v)) {
+        /* only a str takes every append (the junk state does): an int, say, takes none */
+        r = NEVER_RETURNS;
     } else if (code == M_KV && PyUnicode_CheckExact(v)) {
         /* the values that start with v are a block of the sorted list, from the first one >= v */
         Py_ssize_t lo = 0, hi = O->n;
@@ -963,10 +968,10 @@ static int32_t obs_last(ctx_t *c, observers_t *O, int code, int32_t s) {
 }
 
 /* s, or the junk state when no op that returns at or after event ``ei`` can observe s. */
-static inline int32_t canon(ctx_t *c, observers_t *O, int code, int32_t s, Py_ssize_t ei) {
+static inline int32_t canon(ctx_t *c, observers_t *O, int32_t s, Py_ssize_t ei) {
     if (c->junk < 0 || s == c->junk || s < 0)
         return s;
-    return obs_last(c, O, code, s) < ei ? c->junk : s;
+    return obs_last(c, O, s) < ei ? c->junk : s;
 }
 
 /* --- dead states: reads that can no longer be placed ---------------------------------------------------------- */
@@ -1271,7 +1276,7 @@ static int run_search(ctx_t *c, prune_t *P, observers_t *O, PyObject *init_state
                 int32_t r = trans(c, n, (int32_t)k0.s);
                 if (r == -2)
                     goto done;
-                r = canon(c, O, P->code, r, ei);
+                r = canon(c, O, r, ei);
                 if (r < 0) {
                     result = pruned ? R_PRUNED : R_FALSE;
                     goto done;
@@ -1344,7 +1349,7 @@ static int run_search(ctx_t *c, prune_t *P, observers_t *O, PyObject *init_state
                                 goto done;
                             continue;
                         }
-                        r = canon(c, O, P->code, r, ei);
+                        r = canon(c, O, r, ei);
                         if (++steps >= CHECK_EVERY) {
                             total += steps;
                             steps = 0;
@@ -1758,7 +1763,7 @@ static int run_dfs(ctx_t *c, prune_t *P, observers_t *O, PyObject *init_state, P
                     remaining--;
                 }
                 /* ops that return before the first entry left are all linearized: not observers any more */
-                state = canon(c, O, P->code, state, next[0] ? next[0] - 1 : ne);
+                state = canon(c, O, state, next[0] ? next[0] - 1 : ne);
             }
             /* the cache key of the linearized set: the first entry not lifted that is not an unknown-outcome
              * call, the unknown-outcome calls before it (not linearized), the calls lifted after it */
