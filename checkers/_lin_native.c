@@ -1460,9 +1460,9 @@ done:
  * cache passes DFS_CACHE_BYTES.
  *
  * Three reductions keep it near linear on histories whose ops do not commute (all exact):
- * - The cache key of the linearized set is compact: the first op not linearized (every op called before it is,
- *   but for unknown-outcome ones, listed) and the linearized ops called after it, so an entry costs about the
- *   concurrency, not the history's length.
+ * - The cache key of the linearized set is compact: the last call linearized and the calls before it that are
+ *   not (every other op called by then is linearized, none called after it is), so an entry costs about the
+ *   concurrency, not the history's length, even while one slow op stays pending.
  * - A read that is legal in the current state and may be linearized now (no return of an op not linearized
  *   comes before its call) is linearized at once and never backtracked over (committed): a linearization that
  *   places it later can place it here instead (reads change nothing, and every op that had to precede it has).
@@ -1698,14 +1698,15 @@ static int run_dfs(ctx_t *c, prune_t *P, observers_t *O, PyObject *init_state, P
     int32_t maxe = 0; /* the last call entry linearized */
     uint64_t h = 0;
     int ncalls = 0;
-    long long steps = 0;
+    long long steps = 0, next_check = CHECK_EVERY;
     int32_t e = 0;
     int32_t lifted = 0;   /* entry of the op just linearized, still to be judged */
     int committed = 0;
     goto judge;
 
     while (remaining > 0) {
-        if (++steps % CHECK_EVERY == 0) {
+        if (++steps >= next_check) {
+            next_check = steps + CHECK_EVERY;
             PyObject *ok = PyObject_CallNoArgs(check);
             if (!ok)
                 goto done;
@@ -1765,22 +1766,15 @@ static int run_dfs(ctx_t *c, prune_t *P, observers_t *O, PyObject *init_state, P
                 /* ops that return before the first entry left are all linearized: not observers any more */
                 state = canon(c, O, state, next[0] ? next[0] - 1 : ne);
             }
-            /* the cache key of the linearized set: the first entry not lifted that is not an unknown-outcome
-             * call, the unknown-outcome calls before it (not linearized), the calls lifted after it */
+            /* the cache key of the linearized set: the last call lifted and the calls before it not lifted (the
+             * ops not linearized that were called by then: about the concurrency, whatever the history's length) */
             {
                 uint32_t kl = 1;
-                int32_t p = next[0];
-                while (p != 0 && c->events[p - 1] >= 0 && ret_of[c->events[p - 1]] < 0) {
-                    key[kl++] = (uint32_t)p;
-                    p = next[p];
-                }
-                key[0] = (uint32_t)p;
-                if (p != 0) {
-                    for (int32_t q = p + 1; q <= maxe; q++) {
-                        int32_t k = c->events[q - 1];
-                        if (k >= 0 && LIN(&D, k))
-                            key[kl++] = (uint32_t)q | 0x80000000u;
-                    }
+                key[0] = (uint32_t)maxe;
+                for (int32_t p = next[0]; p != 0 && p < maxe; p = next[p]) {
+                    if (c->events[p - 1] >= 0)
+                        key[kl++] = (uint32_t)p;
+                    steps++;
                 }
                 int added = memo_add(&d, h, state * 2 + marked, key, kl);
                 if (added < 0)
