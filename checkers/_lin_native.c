@@ -1166,7 +1166,8 @@ typedef struct {
 } node_t;
 
 /* One pass of the search over the compiled history; returns R_*. */
-static int run_search(ctx_t *c, prune_t *P, observers_t *O, PyObject *init_state, PyObject *check, int keep, long long max_steps) {
+static int run_search(ctx_t *c, prune_t *P, observers_t *O, PyObject *init_state, PyObject *check, int keep,
+                      long long max_steps) {
     int result = R_ERROR;
     cset_t seen, newset;
     memset(&seen, 0, sizeof seen);
