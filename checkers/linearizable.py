@@ -117,6 +117,11 @@ def _part_verdict(ops: list[Op], model: Model, keyed: bool, budget: _Budget) -> 
     # Most parts (a kv key, a register without crashes) have no unknown-outcome op: a lean verdict-only search
     # answers those; the general search handles the rest.
     if not keyed:
+        if model.extends is not None and not native_available():
+            # with the model's shortcuts the depth-first search beats the breadth-first one on every part tried
+            v = dfs_verdict(ops, model, budget)
+            if v is not None:
+                return v
         try:
             v = fast_verdict(ops, model, budget)
         except OutOfSlice:

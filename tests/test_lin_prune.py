@@ -1,9 +1,10 @@
-"""The reductions that keep one long, busy key cheap (checkers/_lin_native.c: reads committed at once, dead
-states, unobservable states merged into one junk state, the depth-first pass's compact cache key) are exact:
+"""The reductions that keep one long, busy key cheap (checkers/_lin_native.c, and the pure checkers/_lin_dfs.py
+with the models' ``extends``/``grows`` hints: reads committed at once, dead states, unobservable states merged into
+one junk state, the depth-first pass's compact cache key) are exact:
 every native way of searching agrees with the brute force and the pure-Python search, on random histories of
 the kv (append, put, cas, get) and register models -- with few values (so states repeat and values collide)
 and with unique ones (so reads pin orders) -- linearizable or not; and the generated one-key histories that
-used to come back unknown get their verdicts."""
+used to come back unknown get their verdicts, natively and on the pure path."""
 
 from __future__ import annotations
 
@@ -83,6 +84,7 @@ def test_native_agrees_with_the_pure_search_on_generated_one_key_histories(seed,
     pm = m.per_key or m
     expected = _pure(h, pm)
     assert _native_ways(h, pm) == [expected] * 3
+    assert dfs_verdict(h, pm, NO_LIMIT) is expected   # the pure depth-first search with the model's hints
 
 
 def test_reads_committed_at_once_and_stale_reads():
@@ -117,8 +119,11 @@ def test_only_states_every_append_takes_are_merged():
 
 
 @pytest.mark.timeout(240)
+@pytest.mark.parametrize("pure", [False, True], ids=["native", "pure"])
 @pytest.mark.parametrize("kind", ["kv", "cas-register"])
-def test_a_long_busy_key_gets_a_verdict(kind):
+def test_a_long_busy_key_gets_a_verdict(kind, pure, monkeypatch):
+    if pure:
+        monkeypatch.setenv("SPLITBRAIN_PURE", "1")
     # 20,000 ops of one key, 10 clients: overlapping appends (or writes) that a later put wipes out before any
     # read saw them used to make every order a configuration of its own (unknown after a minute at this size);
     # the limit here is generous, the bench has the times.
