@@ -23,11 +23,11 @@ The shortcuts of the native core (checkers/_lin_native.c, ``run_dfs``), all exac
   concurrency, whatever the history's length);
 - a read legal in the current state that may be placed now (no return of an op not linearized comes before its
   call) is placed at once and never backtracked over;
-- with the model's ``extends``/``grows`` hints (see splitbrain.checkers.models): a node is dead when a read not placed yet
-  can no longer be placed (its value does not extend the state, and no op that may still take effect before it
-  returns leaves a state its value extends); and when no read still to come can observe the state (no reads of
-  other kinds, no compare-and-set: ops whose legality the hints can't tell), it is replaced by one junk state, so
-  the orders of appends a later put wiped out before anyone saw them are one node.
+- with the model's ``extends``/``grows`` hints (see splitbrain.checkers.models): a node is dead when a read not
+  placed yet can no longer be placed (its value does not extend the state, and no op that may still take effect
+  before it returns leaves a state its value extends); and when no read still to come can observe the state (no
+  reads of other kinds, no compare-and-set: ops whose legality the hints can't tell), it is replaced by one junk
+  state, so the orders of appends a later put wiped out before anyone saw them are one node.
 """
 
 from __future__ import annotations
