@@ -6,7 +6,10 @@ Everything runs in this one process (``parallel=False``), one core. Times are ch
 parsed first and not timed), CPU time of the process, the median of ``--repeat`` runs per file. Prints per-file times beside
 ``porcupine_ms`` from expected.csv, whether the verdicts agree, totals per directory, kv c10 with and without
 the per-key split (and without the split and without the independence hint, i.e. a plain whole-store search),
-and the peak memory of the process. Then histories full of ``info`` ops: tests/data/r1w1-partition-102ops.jsonl (a
+and the peak memory of the process. Then one key with 10 clients and ``--one-key-ops`` ops (issue 12's target:
+100,000 ops read and checked in 10 s), kv and register, linearizable and with one stale read: each history is
+written to a JSON Lines file and read and checked in a fresh process, which reports its wall time, CPU time and
+peak RSS. Then histories full of ``info`` ops: tests/data/r1w1-partition-102ops.jsonl (a
 partitioned run of our quorum store) and simulated registers (``--info-ops`` ops, about 30% crashed, 5 values).
 """
 
@@ -15,10 +18,14 @@ from __future__ import annotations
 import argparse
 import csv
 import dataclasses
+import json
+import os
 import random
 import resource
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 import tracemalloc
 from pathlib import Path
@@ -27,7 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from splitbrain.checkers.linearizable import check_linearizable  # noqa: E402
 from splitbrain.checkers.models import get_model  # noqa: E402
-from splitbrain.checkers.simulate import corrupt_one_read, kv_history  # noqa: E402
+from splitbrain.checkers.simulate import (corrupt_one_read, kv_history, register_history,  # noqa: E402
+                                         stale_register_read, write_history)
 from splitbrain.history.ops import Op  # noqa: E402
 from splitbrain.history.importers import load_history  # noqa: E402
 
@@ -84,6 +92,43 @@ def simulated_register(seed: int, n_ops: int, *, procs: int = 5, p_info: float =
     return ops
 
 
+_CHILD = r"""
+import json, resource, sys, time
+sys.path.insert(0, sys.argv[1])
+from splitbrain.checkers.linearizable import check_linearizable
+from splitbrain.history.importers import load_history
+t, c = time.perf_counter(), time.process_time()
+res = check_linearizable(load_history(sys.argv[2]), sys.argv[3], time_limit=float(sys.argv[4]), explain=False)
+print(json.dumps({"valid": res["valid"], "wall": time.perf_counter() - t, "cpu": time.process_time() - c,
+                  "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def read_and_check(ops, model: str, limit: float) -> dict:
+    """Write ``ops`` as JSON Lines and read + check them in a fresh process: its verdict, wall and CPU seconds
+    and peak RSS (the interpreter's ~20 MB included; its worker processes, if any, not)."""
+    with tempfile.TemporaryDirectory(prefix="sb-bench-checker-") as tmp:
+        path = os.path.join(tmp, "h.jsonl")
+        with open(path, "w") as f:
+            write_history(ops, f, "jsonl")
+        out = subprocess.run([sys.executable, "-c", _CHILD, str(Path(__file__).resolve().parent.parent), path, model,
+                              str(limit)], capture_output=True, text=True, timeout=limit + 120)
+    if out.returncode != 0:
+        return {"valid": f"error {out.returncode}: {out.stderr.strip()[-200:]}", "wall": 0.0, "cpu": 0.0, "rss_mb": 0}
+    return json.loads(out.stdout)
+
+
+def one_key_cases(n: int) -> list:
+    """(name, model, ops, expected verdict) of the one-key, 10-client rows."""
+    kv = kv_history(1, n, clients=10, keys=1, think=1.0)
+    reg = register_history(1, n, clients=10, p_cas=0.0)
+    cas = register_history(1, n, clients=10, p_cas=0.2)
+    return [("kv ok", "kv", kv, True), ("kv bad", "kv", corrupt_one_read(kv, 1)[0], False),
+            ("register ok", "register", reg, True), ("register bad", "register", stale_register_read(reg, 1)[0], False),
+            ("cas-register ok", "cas-register", cas, True),
+            ("cas-register bad", "cas-register", stale_register_read(cas, 1)[0], False)]
+
+
 def timed(history, model, repeat: int, **kw) -> tuple[float, dict]:
     """Median CPU time of this process (ms) over ``repeat`` checks: on a shared machine wall time mostly
     measures the neighbours. The result of the last check comes along."""
@@ -103,9 +148,14 @@ def main() -> int:
     ap.add_argument("--info-seeds", type=int, default=5, help="how many of them")
     ap.add_argument("--c50-seeds", type=int, default=5, help="generated 50-client kv histories")
     ap.add_argument("--c50-limit", type=float, default=60.0, help="time limit per generated 50-client check")
+    ap.add_argument("--one-key-ops", type=int, default=100_000, help="ops of the one-key 10-client histories")
+    ap.add_argument("--one-key-limit", type=float, default=60.0, help="time limit of each one-key check (s)")
+    ap.add_argument("--only-one-key", action="store_true", help="print only the one-key rows")
     ap.add_argument("--plain", action="store_true",
                     help="also time the whole-store kv search without the independence hint (about a minute)")
     args = ap.parse_args()
+    if args.only_one_key:
+        return one_key_rows(args)
     corpus = Path(args.corpus)
     rows = list(csv.DictReader(open(corpus / "expected.csv")))
     histories = {r["file"]: load_history(corpus / r["file"]) for r in rows}
@@ -189,6 +239,9 @@ def main() -> int:
             times.append(f"{ms:.0f} ms ({n_info} info) [{res['valid']}]")
         print(f"simulated {model}, {args.info_ops} ops: " + ", ".join(times))
 
+    print()
+    disagree += one_key_rows(args)
+
     # Peak memory: Python allocations during one check of every file (tracemalloc), and the process's max RSS.
     tracemalloc.start()
     peak_file, peak = "", 0
@@ -207,6 +260,19 @@ def main() -> int:
           f"kv c10-ok whole store: {whole_peak / 1e6:.2f} MB")
     print(f"process max RSS (parsing included): {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
     return 1 if disagree else 0
+
+
+def one_key_rows(args) -> int:
+    """Print the one-key rows; 1 if a verdict was wrong (unknown counts as wrong: the target is a verdict)."""
+    wrong = 0
+    for name, model, ops, expected in one_key_cases(args.one_key_ops):
+        r = read_and_check(ops, model, args.one_key_limit)
+        ok = r["valid"] is expected
+        wrong += not ok
+        print(f"one key, 10 clients, {args.one_key_ops} ops, {name:16} [{model}]: {str(r['valid']):>7} "
+              f"{'' if ok else '(WRONG) '}read+check wall {r['wall']:6.2f} s, cpu {r['cpu']:6.2f} s, "
+              f"peak RSS {r['rss_mb']:5.0f} MB", flush=True)
+    return 1 if wrong else 0
 
 
 if __name__ == "__main__":

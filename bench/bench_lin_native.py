@@ -5,7 +5,7 @@
 Times are CPU time of this process (ms, median of ``--repeat`` runs): the split by key plus ``fast_verdict`` on
 every part (pairing the ops included; reading the file excluded), every part checked (no stop at the first
 failing one). Prints each corpus file's time, ``porcupine_ms`` from expected.csv and the ratio, then the median
-and worst ratio per directory. Then generated 50-client kv histories (bench/kv_histories.py: 10 keys, 2,000 ops,
+and worst ratio per directory. Then generated 50-client kv histories (splitbrain.checkers.simulate: 10 keys, 2,000 ops,
 ``ok``, ``bad`` with one stale read, and ``bad`` with two appends swapped in one read, a subtler corruption
 that is not always caught: the verdict is printed): the whole history and the failing key alone. Porcupine was not run on
 those (no Go here): the yardstick is its time on its own 50-client kv histories of the same shape (about 0.28 s
@@ -25,10 +25,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.kv_histories import kv_history  # noqa: E402
 from splitbrain.checkers._lin_fast import fast_verdict, native_available  # noqa: E402
 from splitbrain.checkers._lin_search import _Budget  # noqa: E402
 from splitbrain.checkers.models import get_model  # noqa: E402
+from splitbrain.checkers.simulate import corrupt_one_read, kv_history, swap_two_appends  # noqa: E402
 from splitbrain.history.importers import load_history  # noqa: E402
 
 
@@ -85,7 +85,12 @@ def main() -> int:
     for corrupt in (False, True, "swap"):
         label = {False: "ok", True: "bad", "swap": "bad (two appends swapped in one read)"}[corrupt]
         for seed in range(args.seeds):
-            h = kv_history(seed, corrupt=corrupt)
+            # the shape of Porcupine's c50 files: a third of the writes are puts, a tenth of the ops slow
+            h = kv_history(seed, 2000, clients=50, keys=10, p_put=0.2, think=0.1, tail=0.1)
+            if corrupt == "swap":
+                h, _i = swap_two_appends(h, seed)
+            elif corrupt:
+                h, _i = corrupt_one_read(h, seed)
             ms, v, got = verdicts(h, "kv")
             line = f"generated c50 {label} seed {seed}: {v} in {ms:.1f} ms ({len(h) // 2} ops)"
             if corrupt:

@@ -3,8 +3,8 @@
     .venv/bin/python bench/bench_scale.py [--ops 1000000] [--keys 1000] [--clients 50] [--formats jsonl,edn]
                                           [--one-key-ops 100000]
 
-Writes seeded histories of an atomic kv store (splitbrain.checkers.simulate.kv_history, Porcupine's kv shape) to a temporary
-directory, runs ``splitbrain check FILE --model kv`` on each, and prints the wall time (reading included) and the
+Writes seeded histories of an atomic kv store (splitbrain.checkers.simulate.kv_history, Porcupine's kv shape) to a
+temporary directory, runs ``splitbrain check FILE --model kv`` on each, and prints the wall time (reading included) and the
 peak memory of the whole process tree, sampled every 20 ms: the sum of RSS (what the issue's "summed over all
 processes" means; shared pages of forked workers count once per process) and the sum of PSS (shared pages split
 between the processes that share them). Cases: ``--ops`` ops over ``--keys`` keys with ``--clients`` clients
@@ -14,7 +14,6 @@ between the processes that share them). Cases: ``--ops`` ops over ``--keys`` key
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -24,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from splitbrain.checkers.simulate import kv_history  # noqa: E402
+from splitbrain.checkers.simulate import kv_history, write_history as _write  # noqa: E402
 
 SPLITBRAIN = str(Path(sys.executable).with_name("splitbrain"))
 
@@ -32,14 +31,7 @@ SPLITBRAIN = str(Path(sys.executable).with_name("splitbrain"))
 def write_history(ops, path: Path, fmt: str) -> None:
     """JSON Lines in splitbrain's format, or EDN one map per line in Porcupine's kv shape."""
     with path.open("w") as f:
-        if fmt == "jsonl":
-            for o in ops:
-                f.write(json.dumps({"index": o.index, "time": o.time, "process": o.process, "type": o.type,
-                                    "f": o.f, "key": o.key, "value": o.value}, separators=(",", ":")) + "\n")
-        else:
-            for o in ops:
-                v = "nil" if o.value is None else json.dumps(o.value)
-                f.write(f'{{:process {o.process}, :type :{o.type}, :f :{o.f}, :key "{o.key}", :value {v}}}\n')
+        _write(ops, f, fmt)
 
 
 def _tree(pid: int) -> list[int]:

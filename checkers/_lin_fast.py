@@ -5,7 +5,7 @@ unknown outcomes): given one part's ops (history order, no nemesis ops) and an u
 
 - ``True``: some order of its ops that respects real time is legal for the model (found, never guessed);
 - ``False``: no such order exists;
-- ``None``: this search gave up: its depth-first pass passed :data:`DFS_CAP` steps (or 64 MB of cache), and then
+- ``None``: this search gave up: its depth-first pass passed :data:`DFS_CAP` steps (or 256 MB of cache), and then
   either more ops were pending at once than the native masks hold (128 bits; unknown-outcome ops hold theirs to
   the end) or, on a part with unknown-outcome ops, the breadth-first search passed :data:`INFO_STEP_CAP` steps.
   The caller runs :func:`splitbrain.checkers._lin_search.search` then, so None is always safe.
@@ -19,6 +19,10 @@ cache of (linearized ops, state)), for up to :data:`DFS_CAP` steps: that finds a
 ops do not commute (a kv key's appends) long before a breadth-first search has listed every order of them. Past
 the cap, the just-in-time breadth-first search of checkers/_lin_plain.py and checkers/_lin_search.py decides
 (configurations (state, pending ops placed), closures at returns, classes and dominance of unknown-outcome ops).
+For the built-in models both searches also commit a read legal where it may be placed, drop dead states (a read
+not placed yet whose value can no longer be reached) and merge states no op still to come can observe into one
+(so the orders of appends a put wiped out before any read saw them are one node): with those, on a part of a
+built-in model without unknown-outcome ops the depth-first pass has no step cap (only the budget stops it).
 
 How the model is run: the built-in register, cas-register and kv (per key) models are compiled here into
 transitions the native core runs without calling Python (a write sets a state, a compare-and-set maps one state

@@ -37,8 +37,12 @@
  * and a first narrow pass that keeps ``keep`` configurations per (state, other bits), rerun in full when it fails
  * having dropped some. See checkers/_lin_search.py for why each is exact.
  *
- * Before it, a depth-first pass (run_dfs: Porcupine's search) gets ``dfs_cap`` steps (0: none): it finds one
- * linearization fast where the breadth-first search would enumerate every order of ops that do not commute.
+ * Before it, a depth-first pass (run_dfs: Porcupine's search) gets ``dfs_cap`` steps (0: none; uncapped for a
+ * built-in model on a part without unknown-outcome ops): it finds one linearization fast where the breadth-first
+ * search would enumerate every order of ops that do not commute.
+ *
+ * For the built-in models both searches drop dead states (prune_t: a read not placed yet whose value can no
+ * longer be reached) and merge unobservable states into one junk state (observers_t); see those sections.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -308,6 +312,7 @@ typedef struct {
     int32_t *events;       /* op number for a call, ~op number for a return, kept ops only */
     Py_ssize_t nev;
     int nclasses, has_info;   /* has_info: how many unknown-outcome ops are kept */
+    int32_t junk;             /* the junk state's id (see observers_t), -1: none */
     tcache_t tc;
 } ctx_t;
 
@@ -375,6 +380,8 @@ static int32_t call_step(ctx_t *c, op_t *o, int32_t s) {
 
 static inline int32_t trans(ctx_t *c, int n, int32_t s) {
     op_t *o = &c->ops[n];
+    if (s == c->junk)   /* see observers_t */
+        return o->kind == K_SET ? o->a : o->kind == K_APPEND ? s : -1;
     switch (o->kind) {
     case K_SET:
         return o->a;
@@ -772,6 +779,385 @@ out:
     return rc;
 }
 
+/* --- unobservable states ----------------------------------------------------------------------------------------- */
+/* A state no op still to come can observe is as good as any other such state: the searches replace it with one
+ * "junk" state, so the orders of appends a later put wiped out before any read saw them are one node, not every
+ * order. The observers of a state s are the reads of a value that extends s and the compare-and-sets whose old
+ * value extends s (extends: see below; for a register, equality). When none of them returns at or after the
+ * current point (an op with an unknown outcome never returns), no op still to be placed can tell s apart from
+ * another such state: an append leaves another unobservable state (whatever extends s + a extends s), a read or
+ * a compare-and-set is illegal in both, an overwrite leaves the same state in both. So the junk state: an
+ * overwrite leaves its value, an append leaves junk, any other op is illegal there. For a kv key only str
+ * states become junk (an append is legal on every str, and on junk, but not on an int a put left). Not used
+ * when an op runs through the model's step (K_GENERIC): what it observes is not known. */
+
+typedef struct {
+    PyObject **vals;     /* the str values observers expect, sorted (borrowed from c->states) */
+    int32_t *table;      /* sparse table of the largest return event index over ranges of vals */
+    int levels;
+    Py_ssize_t n;
+    int32_t *eq;         /* state id -> largest return event index of an observer expecting exactly it, or -1 */
+    Py_ssize_t neq;
+    int32_t *cache;      /* state id -> obs_last(s), -2 unknown */
+    Py_ssize_t ncache;
+    int code;            /* the model these observers were built for */
+} observers_t;
+
+#define NEVER_RETURNS 0x7fffffff
+
+static void observers_free(observers_t *O) {
+    PyMem_Free(O->vals);
+    PyMem_Free(O->table);
+    PyMem_Free(O->eq);
+    PyMem_Free(O->cache);
+    memset(O, 0, sizeof *O);
+}
+
+typedef struct {
+    PyObject *v;
+    int32_t ret;
+} obs_pair_t;
+
+static int cmp_pair(const void *a, const void *b) {
+    return PyUnicode_Compare(((const obs_pair_t *)a)->v, ((const obs_pair_t *)b)->v);
+}
+
+/* Build the observers of a part whose ops are all compiled (no K_GENERIC); c->junk gets the junk state's id.
+ * Leaves c->junk = -1 (no junk states) when it does not apply. */
+static int observers_build(ctx_t *c, observers_t *O, int code) {
+    memset(O, 0, sizeof *O);
+    c->junk = -1;
+    if (code != M_REGISTER && code != M_CAS_REGISTER && code != M_KV)
+        return 0;
+    O->code = code;
+    Py_ssize_t nops = c->nops;
+    int32_t *ret = PyMem_Malloc((nops ? nops : 1) * sizeof(int32_t));
+    if (!ret) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < nops; i++)
+        ret[i] = NEVER_RETURNS;
+    for (Py_ssize_t i = 0; i < c->nev; i++)
+        if (c->events[i] < 0)
+            ret[~c->events[i]] = (int32_t)i;
+    for (Py_ssize_t i = 0; i < nops; i++)
+        if (!c->ops[i].dropped && c->ops[i].kind == K_GENERIC) {
+            PyMem_Free(ret);
+            return 0;
+        }
+    O->neq = PyList_GET_SIZE(c->states);
+    O->eq = PyMem_Malloc((O->neq ? O->neq : 1) * sizeof(int32_t));
+    obs_pair_t *pairs = PyMem_Malloc((nops ? nops : 1) * sizeof(obs_pair_t));
+    if (!O->eq || !pairs) {
+        PyMem_Free(ret);
+        PyMem_Free(pairs);
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < O->neq; i++)
+        O->eq[i] = -1;
+    Py_ssize_t np = 0;
+    for (Py_ssize_t i = 0; i < nops; i++) {
+        op_t *o = &c->ops[i];
+        if (o->dropped || (o->kind != K_READ && o->kind != K_CAS))
+            continue;
+        if (ret[i] > O->eq[o->a])
+            O->eq[o->a] = ret[i];
+        PyObject *v = PyList_GET_ITEM(c->states, o->a);
+        if (code == M_KV && PyUnicode_CheckExact(v)) {
+            pairs[np].v = v;
+            pairs[np].ret = ret[i];
+            np++;
+        }
+    }
+    PyMem_Free(ret);
+    qsort(pairs, np, sizeof(obs_pair_t), cmp_pair);
+    O->n = np;
+    int levels = 1;
+    while (((Py_ssize_t)1 << levels) <= np)
+        levels++;
+    O->levels = levels;
+    O->vals = PyMem_Malloc((np ? np : 1) * sizeof(PyObject *));
+    O->table = PyMem_Malloc((size_t)levels * (np ? np : 1) * sizeof(int32_t));
+    if (!O->vals || !O->table) {
+        PyMem_Free(pairs);
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < np; i++) {
+        O->vals[i] = pairs[i].v;
+        O->table[i] = pairs[i].ret;
+    }
+    PyMem_Free(pairs);
+    for (int k = 1; k < levels; k++) {
+        Py_ssize_t half = (Py_ssize_t)1 << (k - 1);
+        int32_t *prev = O->table + (size_t)(k - 1) * np, *cur = O->table + (size_t)k * np;
+        for (Py_ssize_t i = 0; i + 2 * half <= np; i++)
+            cur[i] = prev[i] > prev[i + half] ? prev[i] : prev[i + half];
+    }
+    PyObject *junk = PyObject_CallNoArgs((PyObject *)&PyBaseObject_Type);
+    if (!junk)
+        return -1;
+    int64_t id = intern(c, junk);
+    Py_DECREF(junk);
+    if (id < 0)
+        return -1;
+    c->junk = (int32_t)id;
+    return 0;
+}
+
+/* The largest return event index of an op that can observe state s (NEVER_RETURNS when one never returns, or
+ * when it can't be told); -1 when none. */
+static int32_t obs_last(ctx_t *c, observers_t *O, int32_t s) {
+    int code = O->code;
+    if (s < O->ncache && O->cache[s] != -2)
+        return O->cache[s];
+    PyObject *v = PyList_GET_ITEM(c->states, s);
+    int32_t r;
+    if (code == M_KV && !PyUnicode_CheckExact(v)) {
+        /* only a str takes every append (the junk state does): an int, say, takes none */
+        r = NEVER_RETURNS;
+    } else if (code == M_KV && PyUnicode_CheckExact(v)) {
+        /* the values that start with v are a block of the sorted list, from the first one >= v */
+        Py_ssize_t lo = 0, hi = O->n;
+        while (lo < hi) {
+            Py_ssize_t mid = (lo + hi) / 2;
+            if (PyUnicode_Compare(O->vals[mid], v) < 0)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        Py_ssize_t a = lo, b = O->n;
+        while (a < b) {
+            Py_ssize_t mid = (a + b) / 2;
+            Py_ssize_t t = PyUnicode_Tailmatch(O->vals[mid], v, 0, PY_SSIZE_T_MAX, -1);
+            if (t < 0)
+                return NEVER_RETURNS;
+            if (t)
+                a = mid + 1;
+            else
+                b = mid;
+        }
+        r = -1;
+        if (a > lo) {
+            int k = 0;
+            while (((Py_ssize_t)1 << (k + 1)) <= a - lo)
+                k++;
+            int32_t *row = O->table + (size_t)k * O->n;
+            int32_t x = row[lo], y = row[a - ((Py_ssize_t)1 << k)];
+            r = x > y ? x : y;
+        }
+    } else {
+        r = s < O->neq ? O->eq[s] : -1;
+    }
+    if (s >= O->ncache) {
+        Py_ssize_t ncap = O->ncache ? O->ncache : 256;
+        while (ncap <= s)
+            ncap *= 2;
+        int32_t *nc = PyMem_Realloc(O->cache, ncap * sizeof(int32_t));
+        if (!nc)
+            return r;   /* not cached: still right */
+        for (Py_ssize_t i = O->ncache; i < ncap; i++)
+            nc[i] = -2;
+        O->cache = nc;
+        O->ncache = ncap;
+    }
+    O->cache[s] = r;
+    return r;
+}
+
+/* s, or the junk state when no op that returns at or after event ``ei`` can observe s. */
+static inline int32_t canon(ctx_t *c, observers_t *O, int32_t s, Py_ssize_t ei) {
+    if (c->junk < 0 || s == c->junk || s < 0)
+        return s;
+    return obs_last(c, O, s) < ei ? c->junk : s;
+}
+
+/* --- dead states: reads that can no longer be placed ---------------------------------------------------------- */
+/* For the built-in models both searches drop a node (state s, some ops placed) that can't lead to a linearization
+ * because of a read not placed yet: every read must still be placed, in a state equal to the value it returned,
+ * and between now and then only ops called before it returns can take effect. Ops that merely extend the state
+ * (a kv append: the value only grows) can't undo anything; so when ``s`` does not extend to the read's value and
+ * no op that may still take effect before the read returns leaves a state that extends to it, the node is dead.
+ * For a register (no extending ops) this says: a read needs its value held now or written by an op that may still
+ * take effect before it returns. It is what makes a kv key's reads pin the order of the appends they saw, instead
+ * of every order of overlapping appends being kept until a return rules it out. */
+
+typedef struct {
+    int code;            /* M_REGISTER, M_CAS_REGISTER, M_KV; 0: no pruning (any other model) */
+    int32_t *target;     /* op -> the state it leaves wherever it is legal; -1 any; -2 none new (a read, an op
+                          * legal nowhere, an append that only extends) */
+    int32_t *rs_off;     /* K_READ op -> its slice of rs_list: the ops with a target called while it is pending */
+    int32_t *rs_list;
+    int32_t *callidx;    /* op -> index of its call event */
+    tcache_t ext;        /* (s, e) -> extends? */
+} prune_t;
+
+static void prune_free(prune_t *P) {
+    PyMem_Free(P->target);
+    PyMem_Free(P->rs_off);
+    PyMem_Free(P->rs_list);
+    PyMem_Free(P->callidx);
+    if (P->ext.k)
+        tc_free(&P->ext);
+    memset(P, 0, sizeof *P);
+}
+
+static int prune_build(ctx_t *c, prune_t *P, int code) {
+    Py_ssize_t nops = c->nops, ne = c->nev;
+    size_t nb = (size_t)(nops ? nops : 1);
+    memset(P, 0, sizeof *P);
+    P->code = (code == M_REGISTER || code == M_CAS_REGISTER || code == M_KV) ? code : 0;
+    P->target = PyMem_Malloc(nb * sizeof(int32_t));
+    P->rs_off = PyMem_Calloc(nb + 1, sizeof(int32_t));
+    P->callidx = PyMem_Malloc(nb * sizeof(int32_t));
+    int32_t *open_reads = PyMem_Malloc(nb * sizeof(int32_t)), *fill = PyMem_Malloc(nb * sizeof(int32_t));
+    if (!P->target || !P->rs_off || !P->callidx || !open_reads || !fill || tc_init(&P->ext, 256) < 0) {
+        PyMem_Free(open_reads);
+        PyMem_Free(fill);
+        if (!PyErr_Occurred())
+            PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < nops; i++) {
+        op_t *o = &c->ops[i];
+        P->callidx[i] = -1;
+        if (o->kind == K_READ || o->kind == K_NEVER || o->kind == K_APPEND)
+            P->target[i] = -2;
+        else if (o->kind == K_SET)
+            P->target[i] = o->a;
+        else if (o->kind == K_CAS)
+            P->target[i] = o->b;
+        else
+            P->target[i] = -1;
+    }
+    for (Py_ssize_t i = 0; i < ne; i++)
+        if (c->events[i] >= 0)
+            P->callidx[c->events[i]] = (int32_t)i;
+    for (int pass = 0; pass < 2; pass++) {
+        int nopen = 0;
+        for (Py_ssize_t i = 0; i < ne; i++) {
+            int32_t ev = c->events[i];
+            if (ev < 0) {
+                for (int j = 0; j < nopen; j++)
+                    if (open_reads[j] == ~ev) {
+                        open_reads[j] = open_reads[--nopen];
+                        break;
+                    }
+                continue;
+            }
+            if (c->ops[ev].kind == K_READ) {
+                open_reads[nopen++] = ev;
+            } else if (P->target[ev] != -2) {
+                for (int j = 0; j < nopen; j++) {
+                    if (pass == 0)
+                        P->rs_off[open_reads[j] + 1]++;
+                    else
+                        P->rs_list[fill[open_reads[j]]++] = ev;
+                }
+            }
+        }
+        if (pass == 0) {
+            for (Py_ssize_t i = 0; i < nops; i++)
+                P->rs_off[i + 1] += P->rs_off[i];
+            size_t total = (size_t)P->rs_off[nops];
+            P->rs_list = PyMem_Malloc((total ? total : 1) * sizeof(int32_t));
+            if (!P->rs_list) {
+                PyMem_Free(open_reads);
+                PyMem_Free(fill);
+                PyErr_NoMemory();
+                return -1;
+            }
+            for (Py_ssize_t i = 0; i < nops; i++)
+                fill[i] = P->rs_off[i];
+        }
+    }
+    PyMem_Free(open_reads);
+    PyMem_Free(fill);
+    return 0;
+}
+
+/* Whether state ``e`` can follow state ``s`` by ops that only extend the state: for a register (no such ops)
+ * only ``e == s``; for a kv key, ``e`` a str or tuple that starts with ``s`` (appends). Cached. 1, 0, -1 on error. */
+static int extends(ctx_t *c, prune_t *P, int32_t s, int32_t e) {
+    if (s == e)
+        return 1;
+    if (P->code != M_KV || s < 0 || e < 0)
+        return 0;
+    uint64_t key = ((uint64_t)(uint32_t)s << 32) | (uint32_t)e;
+    int32_t r;
+    if (tc_get(&P->ext, key, &r))
+        return r;
+    PyObject *a = PyList_GET_ITEM(c->states, s), *b = PyList_GET_ITEM(c->states, e);
+    r = 0;
+    if (PyUnicode_CheckExact(a) && PyUnicode_CheckExact(b)) {
+        Py_ssize_t t = PyUnicode_Tailmatch(b, a, 0, PY_SSIZE_T_MAX, -1);
+        if (t < 0)
+            return -1;
+        r = (int32_t)t;
+    } else if (PyTuple_CheckExact(a) && PyTuple_CheckExact(b) && PyTuple_GET_SIZE(a) <= PyTuple_GET_SIZE(b)) {
+        r = 1;
+        for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(a) && r; i++) {
+            int eq = PyObject_RichCompareBool(PyTuple_GET_ITEM(a, i), PyTuple_GET_ITEM(b, i), Py_EQ);
+            if (eq < 0)
+                return -1;
+            r = eq;
+        }
+    }
+    if (tc_put(&P->ext, key, r) < 0)
+        return -1;
+    return r;
+}
+
+/* Whether op ``k``'s target lets a read of ``e`` be placed after it: 1, 0, -1 on error. */
+static inline int target_reaches(ctx_t *c, prune_t *P, int32_t k, int32_t e) {
+    int32_t t = P->target[k];
+    if (t == -1)
+        return 1;
+    if (t == -2)
+        return 0;
+    return extends(c, P, t, e);
+}
+
+/* The breadth-first search's test: is the node (s, L) dead because of a pending read in ``reads`` not in L?
+ * ``resets``: bits of pending ops with a target (those not in L may still take effect); ``ei``: the current
+ * event (ops of a read's interval called after it may too). 1 dead, 0 not, -1 on error. */
+static int bfs_dead(ctx_t *c, prune_t *P, uint32_t s, mask_t L, mask_t reads, mask_t resets, const int *bit_op,
+                    Py_ssize_t ei) {
+    mask_t rb = reads & ~L;
+    while (rb) {
+        int bi = lowbit(rb);
+        rb &= rb - 1;
+        int rd = bit_op[bi];
+        int32_t e = c->ops[rd].a;
+        int x = extends(c, P, (int32_t)s, e);
+        if (x)
+            goto next;   /* 1, or -1: the error goes out below */
+        mask_t db = resets & ~L;
+        while (db) {
+            int j = lowbit(db);
+            db &= db - 1;
+            x = target_reaches(c, P, bit_op[j], e);
+            if (x)
+                goto next;
+        }
+        for (int32_t i = P->rs_off[rd]; i < P->rs_off[rd + 1]; i++) {
+            int32_t k = P->rs_list[i];
+            if (P->callidx[k] <= ei)
+                continue;   /* called already: pending (above) or returned (placed everywhere) */
+            x = target_reaches(c, P, k, e);
+            if (x)
+                goto next;
+        }
+        return 1;
+    next:
+        if (x < 0)
+            return -1;
+    }
+    return 0;
+}
+
 /* --- the search ------------------------------------------------------------------------------------------------ */
 
 typedef struct {
@@ -780,7 +1166,8 @@ typedef struct {
 } node_t;
 
 /* One pass of the search over the compiled history; returns R_*. */
-static int run_search(ctx_t *c, PyObject *init_state, PyObject *check, int keep, long long max_steps) {
+static int run_search(ctx_t *c, prune_t *P, observers_t *O, PyObject *init_state, PyObject *check, int keep,
+                      long long max_steps) {
     int result = R_ERROR;
     cset_t seen, newset;
     memset(&seen, 0, sizeof seen);
@@ -798,6 +1185,8 @@ static int run_search(ctx_t *c, PyObject *init_state, PyObject *check, int keep,
     mask_t infomask = 0;        /* called unknown-outcome ops (pending forever) */
     mask_t iclass_first = 0;    /* ... that are the first called of their class */
     mask_t blindmask = 0;       /* pending overwrites, unknown-outcome or not */
+    mask_t readbits = 0;        /* pending reads (K_READ) */
+    mask_t resetbits = 0;       /* pending ops with a target (see prune_t), unknown-outcome or not */
     int pruned = 0;
     long long steps = 0, total = 0;
     stack = PyMem_Malloc(stack_cap * sizeof(node_t));
@@ -829,11 +1218,33 @@ static int run_search(ctx_t *c, PyObject *init_state, PyObject *check, int keep,
             mask_t b = ONE << bi;
             bit_op[bi] = (int)ev;
             bit_of[ev] = bi;
+            if (P->code && P->target[ev] != -2)
+                resetbits |= b;
             if (o->kind == K_READ) {
                 c->rmask[o->a] |= b;
+                readbits |= b;
                 for (size_t i = 0; i < cur.n; i++)  /* placing it where it is legal never hurts */
                     if (cur.v[i].s == (uint32_t)o->a)
                         cur.v[i].L |= b;
+                if (P->code) {
+                    /* configurations that can never place it are dead */
+                    size_t out = 0;
+                    for (size_t i = 0; i < cur.n; i++) {
+                        int dead = 0;
+                        if (!(cur.v[i].L & b)) {
+                            dead = bfs_dead(c, P, cur.v[i].s, cur.v[i].L, b, resetbits, bit_op, ei);
+                            if (dead < 0)
+                                goto done;
+                        }
+                        if (!dead)
+                            cur.v[out++] = cur.v[i];
+                    }
+                    cur.n = out;
+                    if (out == 0) {
+                        result = pruned ? R_PRUNED : R_FALSE;
+                        goto done;
+                    }
+                }
             } else if (o->info) {
                 infomask |= b;
                 prev_bit[bi] = class_last[o->cls];
@@ -866,12 +1277,22 @@ static int run_search(ctx_t *c, PyObject *init_state, PyObject *check, int keep,
                 int32_t r = trans(c, n, (int32_t)k0.s);
                 if (r == -2)
                     goto done;
+                r = canon(c, O, r, ei);
                 if (r < 0) {
-                    result = R_FALSE;
+                    result = pruned ? R_PRUNED : R_FALSE;
                     goto done;
                 }
                 mask_t L2 = k0.L | xb;
                 L2 |= c->rmask[r] & ~L2;
+                if (P->code) {
+                    int dead = bfs_dead(c, P, (uint32_t)r, L2, readbits, resetbits, bit_op, ei);
+                    if (dead < 0)
+                        goto done;
+                    if (dead) {
+                        result = pruned ? R_PRUNED : R_FALSE;
+                        goto done;
+                    }
+                }
                 cur.v[0].s = (uint32_t)r;
                 cur.v[0].L = L2 & nxb;
                 done_fast = 1;
@@ -929,6 +1350,7 @@ static int run_search(ctx_t *c, PyObject *init_state, PyObject *check, int keep,
                                 goto done;
                             continue;
                         }
+                        r = canon(c, O, r, ei);
                         if (++steps >= CHECK_EVERY) {
                             total += steps;
                             steps = 0;
@@ -944,6 +1366,13 @@ static int run_search(ctx_t *c, PyObject *init_state, PyObject *check, int keep,
                         mask_t L2 = L | b;
                         mask_t add = c->rmask[r] & ~L2;
                         L2 |= add;
+                        if (P->code) {
+                            int dead = bfs_dead(c, P, (uint32_t)r, L2, readbits, resetbits, bit_op, ei);
+                            if (dead < 0)
+                                goto done;
+                            if (dead)
+                                continue;
+                        }
                         if (L2 & xb) {
                             int rc2 = cset_add(&newset, (uint32_t)r, L2 & nxb);
                             if (rc2 < 0 || (rc2 && cvec_push(&nxt, (uint32_t)r, L2 & nxb) < 0))
@@ -992,6 +1421,8 @@ static int run_search(ctx_t *c, PyObject *init_state, PyObject *check, int keep,
         }
         /* x returned and every configuration placed it: free its bit */
         free_bits[nfree++] = xbi;
+        readbits &= nxb;
+        resetbits &= nxb;
         if (x->kind == K_READ)
             c->rmask[x->a] &= nxb;
         else {
@@ -1025,90 +1456,220 @@ done:
  * orders of the ops pending at a return are many, and a linearizable part pays for all of them. This pass follows
  * one order at a time instead: it walks the history's events, linearizing the first pending op (in call order)
  * that is legal and leads to a (linearized set, state) not seen before; at a return whose op is not linearized it
- * backtracks. It is exact (True: an order was found; False: every order was ruled out, the cache only skips
- * repeated (set, state) pairs), but it may take many steps before a failure: past ``cap`` steps it gives up
- * (R_GAVE_UP) and the breadth-first search decides; so it does when its cache passes DFS_CACHE_BYTES.
+ * backtracks. It is exact (True: an order was found; False: every order was ruled out), but it may take many
+ * steps: past ``cap`` steps it gives up (R_GAVE_UP) and the breadth-first search decides; so it does when its
+ * cache passes DFS_CACHE_BYTES.
+ *
+ * Three reductions keep it near linear on histories whose ops do not commute (all exact):
+ * - The cache key of the linearized set is compact: the last call linearized and the calls before it that are
+ *   not (every other op called by then is linearized, none called after it is), so an entry costs about the
+ *   concurrency, not the history's length, even while one slow op stays pending.
+ * - A read that is legal in the current state and may be linearized now (no return of an op not linearized
+ *   comes before its call) is linearized at once and never backtracked over (committed): a linearization that
+ *   places it later can place it here instead (reads change nothing, and every op that had to precede it has).
+ * - Dead states (only for the built-in models, ``prune``): every read not linearized yet must still be placed,
+ *   in a state equal to the value it returned. Between now and then only ops called before it returns can take
+ *   effect; when those that do not merely extend the state (appends extend a kv value; a register has none) can't
+ *   produce a state the read's value extends, and the current state does not extend to it, the node is dead. A
+ *   kv key's reads thus pin the order of the appends they saw, and a register read needs its value held now or
+ *   written by an op that may still take effect before it returns. The reads looked at are those called before
+ *   the first pending return, and the first one after it (up to EXAMINE_MAX entries).
  * Unknown-outcome ops have no return: they may be linearized any time after their call, or never. Right after
  * one, no overwrite is tried (an unknown-outcome op followed by an overwrite can be left out of a linearization,
  * as in checkers/_lin_search.py), else crashed writes would be tried in every subset; the cache key says whether
  * the last op had an unknown outcome, since that changes what may follow. */
 
 typedef struct {
-    uint64_t *bits;   /* nwords per entry, for the exact comparison */
-    uint64_t *hash;   /* Zobrist hash + 1 (0 = empty) */
+    uint64_t *hash;   /* hash + 1 (0 = empty) */
     int32_t *state;
+    uint64_t *off;    /* into pool */
+    uint32_t *len;
     size_t cap, n;
-    int nwords;
-} dcache_t;
+    uint32_t *pool;
+    size_t pool_n, pool_cap;
+} memo_t;
 
-static int dcache_grow(dcache_t *d) {
+static size_t memo_bytes(const memo_t *d) {
+    return d->cap * (8 + 4 + 8 + 4) + d->pool_cap * 4;
+}
+
+static int memo_grow(memo_t *d) {
     size_t ncap = d->cap ? d->cap * 2 : 1024;
-    uint64_t *nb = PyMem_Malloc(ncap * d->nwords * sizeof(uint64_t));
     uint64_t *nh = PyMem_Calloc(ncap, sizeof(uint64_t));
     int32_t *ns = PyMem_Malloc(ncap * sizeof(int32_t));
-    if (!nb || !nh || !ns) {
-        PyMem_Free(nb);
+    uint64_t *no = PyMem_Malloc(ncap * sizeof(uint64_t));
+    uint32_t *nl = PyMem_Malloc(ncap * sizeof(uint32_t));
+    if (!nh || !ns || !no || !nl) {
         PyMem_Free(nh);
         PyMem_Free(ns);
+        PyMem_Free(no);
+        PyMem_Free(nl);
         PyErr_NoMemory();
         return -1;
     }
     for (size_t i = 0; i < d->cap; i++) {
         if (!d->hash[i])
             continue;
-        size_t j = mix(d->hash[i] ^ (uint64_t)d->state[i]) & (ncap - 1);
+        size_t j = mix(d->hash[i] ^ (uint64_t)(uint32_t)d->state[i]) & (ncap - 1);
         while (nh[j])
             j = (j + 1) & (ncap - 1);
         nh[j] = d->hash[i];
         ns[j] = d->state[i];
-        memcpy(nb + j * d->nwords, d->bits + i * d->nwords, d->nwords * sizeof(uint64_t));
+        no[j] = d->off[i];
+        nl[j] = d->len[i];
     }
-    PyMem_Free(d->bits);
     PyMem_Free(d->hash);
     PyMem_Free(d->state);
-    d->bits = nb;
+    PyMem_Free(d->off);
+    PyMem_Free(d->len);
     d->hash = nh;
     d->state = ns;
+    d->off = no;
+    d->len = nl;
     d->cap = ncap;
     return 0;
 }
 
-/* 1 if (bits, s) was added, 0 if already there, -1 on error */
-static int dcache_add(dcache_t *d, const uint64_t *bits, uint64_t h, int32_t s) {
-    if ((d->n + 1) * 2 > d->cap && dcache_grow(d) < 0)
+static void memo_free(memo_t *d) {
+    PyMem_Free(d->hash);
+    PyMem_Free(d->state);
+    PyMem_Free(d->off);
+    PyMem_Free(d->len);
+    PyMem_Free(d->pool);
+}
+
+/* 1 if (key, s) was added, 0 if already there, -1 on error */
+static int memo_add(memo_t *d, uint64_t h, int32_t s, const uint32_t *key, uint32_t klen) {
+    if ((d->n + 1) * 2 > d->cap && memo_grow(d) < 0)
         return -1;
     h += 1;
     if (!h)
         h = 1;
-    size_t m = d->cap - 1, j = mix(h ^ (uint64_t)s) & m;
+    size_t m = d->cap - 1, j = mix(h ^ (uint64_t)(uint32_t)s) & m;
     while (d->hash[j]) {
-        if (d->hash[j] == h && d->state[j] == s && !memcmp(d->bits + j * d->nwords, bits, d->nwords * 8))
+        if (d->hash[j] == h && d->state[j] == s && d->len[j] == klen
+                && !memcmp(d->pool + d->off[j], key, klen * sizeof(uint32_t)))
             return 0;
         j = (j + 1) & m;
     }
+    if (d->pool_n + klen > d->pool_cap) {
+        size_t ncap = d->pool_cap ? d->pool_cap : 4096;
+        while (ncap < d->pool_n + klen)
+            ncap *= 2;
+        uint32_t *np = PyMem_Realloc(d->pool, ncap * sizeof(uint32_t));
+        if (!np) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        d->pool = np;
+        d->pool_cap = ncap;
+    }
+    memcpy(d->pool + d->pool_n, key, klen * sizeof(uint32_t));
     d->hash[j] = h;
     d->state[j] = s;
-    memcpy(d->bits + j * d->nwords, bits, d->nwords * sizeof(uint64_t));
+    d->off[j] = d->pool_n;
+    d->len[j] = klen;
+    d->pool_n += klen;
     d->n++;
     return 1;
 }
 
-/* The depth-first pass's cache holds a bitset of every op per entry: past this many bytes it gives up. */
-#define DFS_CACHE_BYTES ((size_t)64 << 20)
+/* The depth-first pass's cache: past this many bytes it gives up. */
+#define DFS_CACHE_BYTES ((size_t)256 << 20)
+/* Entries of the event list looked at when judging whether a node is dead (see above). */
+#define EXAMINE_MAX 256
 
-static int run_dfs(ctx_t *c, PyObject *init_state, PyObject *check, long long cap) {
+enum { NODE_OK = 0, NODE_DEAD = 1, NODE_COMMIT = 2 };
+
+typedef struct {
+    ctx_t *c;
+    prune_t *P;
+    int32_t *next;
+    uint64_t *lin;
+    int32_t dyn[EXAMINE_MAX];   /* ops with a target not linearized, called before the read looked at */
+} dfs_t;
+
+#define LIN(D, k) (((D)->lin[(k) / 64] >> ((k) % 64)) & 1)
+
+/* Whether a read of ``e`` can still be placed from ``s``: ``e`` extends ``s``, or some op not linearized that
+ * may take effect before the read returns leaves a state ``e`` extends. 1, 0, -1 on error. */
+static int can_reach(dfs_t *D, int32_t s, int32_t e, int rd, int ndyn) {
+    ctx_t *c = D->c;
+    prune_t *P = D->P;
+    int x = extends(c, P, s, e);
+    if (x)
+        return x;
+    for (int i = 0; i < ndyn; i++) {
+        x = target_reaches(c, P, D->dyn[i], e);
+        if (x)
+            return x;
+    }
+    for (int32_t i = P->rs_off[rd]; i < P->rs_off[rd + 1]; i++) {
+        int32_t k = P->rs_list[i];
+        if (LIN(D, k))
+            continue;
+        x = target_reaches(c, P, k, e);
+        if (x)
+            return x;
+    }
+    return 0;
+}
+
+/* Judge the node (linearized set, state ``s``): NODE_COMMIT with *entry the call of a read to linearize at once,
+ * NODE_DEAD, NODE_OK; -1 on error. */
+static int examine(dfs_t *D, int32_t s, int32_t *entry) {
+    ctx_t *c = D->c;
+    int seen_ret = 0, ndyn = 0, n = 0;
+    for (int32_t e = D->next[0]; e != 0 && n < EXAMINE_MAX; e = D->next[e], n++) {
+        int32_t ev = c->events[e - 1];
+        if (ev < 0) {
+            seen_ret = 1;
+            continue;
+        }
+        op_t *o = &c->ops[ev];
+        if (o->kind == K_READ) {
+            if (!seen_ret && o->a == s) {
+                *entry = e;
+                return NODE_COMMIT;
+            }
+            if (D->P->code) {
+                int r = can_reach(D, s, o->a, (int)ev, ndyn);
+                if (r < 0)
+                    return -1;
+                if (!r)
+                    return NODE_DEAD;
+            }
+            if (seen_ret)
+                break;
+        } else if (D->P->target[ev] != -2) {
+            D->dyn[ndyn++] = ev;
+        }
+    }
+    return NODE_OK;
+}
+
+static int run_dfs(ctx_t *c, prune_t *P, observers_t *O, PyObject *init_state, PyObject *check, long long cap) {
     int result = R_ERROR;
     Py_ssize_t ne = c->nev, nops = c->nops;
+    size_t nb = (size_t)(nops ? nops : 1);
+    dfs_t D;
+    memset(&D, 0, sizeof D);
+    D.c = c;
+    D.P = P;
     /* the events as a doubly linked list, 1..ne, 0 the head */
     int32_t *next = PyMem_Malloc((ne + 2) * sizeof(int32_t)), *prev = PyMem_Malloc((ne + 2) * sizeof(int32_t));
-    int32_t *ret_of = PyMem_Malloc((nops ? nops : 1) * sizeof(int32_t));   /* op -> its return entry or -1 */
-    uint64_t *zob = PyMem_Malloc((nops ? nops : 1) * sizeof(uint64_t));
+    int32_t *ret_of = PyMem_Malloc(nb * sizeof(int32_t));   /* op -> its return entry or -1 */
+    uint64_t *zob = PyMem_Malloc(nb * sizeof(uint64_t));
     int nwords = (int)((nops + 63) / 64);
     uint64_t *lin = PyMem_Calloc(nwords ? nwords : 1, sizeof(uint64_t));
-    struct frame { int32_t entry, state, marked; } *calls = PyMem_Malloc((nops ? nops : 1) * sizeof(struct frame));
-    dcache_t d = {0};
-    d.nwords = nwords ? nwords : 1;
-    if (!next || !prev || !ret_of || !zob || !lin || !calls) {
+    uint32_t *key = PyMem_Malloc((ne + 4) * sizeof(uint32_t));
+    struct frame { int32_t entry, state, maxe; uint8_t marked, committed; } *calls =
+        PyMem_Malloc(nb * sizeof(struct frame));
+    memo_t d;
+    memset(&d, 0, sizeof d);
+    D.next = next;
+    D.lin = lin;
+    if (!next || !prev || !ret_of || !zob || !lin || !key || !calls) {
         PyErr_NoMemory();
         goto done;
     }
@@ -1135,23 +1696,33 @@ static int run_dfs(ctx_t *c, PyObject *init_state, PyObject *check, long long ca
         goto done;
     int32_t state = (int32_t)s0;
     int marked = 0;   /* the last op linearized had an unknown outcome: no overwrite may follow (see below) */
+    int32_t maxe = 0; /* the last call entry linearized */
     uint64_t h = 0;
     int ncalls = 0;
-    long long steps = 0;
-    int32_t e = next[0];
+    long long steps = 0, next_check = CHECK_EVERY;
+    int32_t e = 0;
+    int32_t lifted = 0;   /* entry of the op just linearized, still to be judged */
+    int committed = 0;
+    goto judge;
+
     while (remaining > 0) {
-        if (++steps % CHECK_EVERY == 0) {
+        if (++steps >= next_check) {
+            next_check = steps + CHECK_EVERY;
             PyObject *ok = PyObject_CallNoArgs(check);
             if (!ok)
                 goto done;
             Py_DECREF(ok);
-            if ((cap >= 0 && steps > cap) || d.n * (size_t)d.nwords * 8 > DFS_CACHE_BYTES) {
+            if ((cap >= 0 && steps > cap) || memo_bytes(&d) > DFS_CACHE_BYTES) {
                 result = R_GAVE_UP;
                 goto done;
             }
         }
+        if (e == 0)
+            goto backtrack;   /* only unknown-outcome calls left after here, yet returns remain */
         int32_t ev = c->events[e - 1];
-        if (ev >= 0) {
+        if (ev < 0)
+            goto backtrack;   /* a return of an op not linearized */
+        {
             /* a call: linearize the op here if legal and new */
             op_t *o = &c->ops[ev];
             int32_t r;
@@ -1163,51 +1734,89 @@ static int run_dfs(ctx_t *c, PyObject *init_state, PyObject *check, long long ca
                 r = trans(c, (int)ev, state);
             if (r == -2)
                 goto done;
-            if (r >= 0) {
-                lin[ev / 64] |= (uint64_t)1 << (ev % 64);
-                int added = dcache_add(&d, lin, h ^ zob[ev], r * 2 + o->info);
+            if (r < 0) {
+                e = next[e];
+                continue;
+            }
+            lifted = e;
+            committed = 0;
+            /* push the frame, lift the call and its return out of the list */
+        lift:
+            calls[ncalls].entry = lifted;
+            calls[ncalls].state = state;
+            calls[ncalls].maxe = maxe;
+            calls[ncalls].marked = (uint8_t)marked;
+            calls[ncalls].committed = (uint8_t)committed;
+            ncalls++;
+            {
+                int32_t k = c->events[lifted - 1];
+                state = r;
+                marked = c->ops[k].info;
+                if (lifted > maxe)
+                    maxe = lifted;
+                h ^= zob[k];
+                lin[k / 64] |= (uint64_t)1 << (k % 64);
+                next[prev[lifted]] = next[lifted];
+                prev[next[lifted]] = prev[lifted];
+                int32_t re = ret_of[k];
+                if (re >= 0) {
+                    next[prev[re]] = next[re];
+                    prev[next[re]] = prev[re];
+                    remaining--;
+                }
+                /* ops that return before the first entry left are all linearized: not observers any more */
+                state = canon(c, O, state, next[0] ? next[0] - 1 : ne);
+            }
+            /* the cache key of the linearized set: the last call lifted and the calls before it not lifted (the
+             * ops not linearized that were called by then: about the concurrency, whatever the history's length) */
+            {
+                uint32_t kl = 1;
+                key[0] = (uint32_t)maxe;
+                for (int32_t p = next[0]; p != 0 && p < maxe; p = next[p]) {
+                    if (c->events[p - 1] >= 0)
+                        key[kl++] = (uint32_t)p;
+                    steps++;
+                }
+                int added = memo_add(&d, h, state * 2 + marked, key, kl);
                 if (added < 0)
                     goto done;
-                if (added) {
-                    calls[ncalls].entry = e;
-                    calls[ncalls].state = state;
-                    calls[ncalls].marked = marked;
-                    ncalls++;
-                    state = r;
-                    marked = o->info;
-                    h ^= zob[ev];
-                    /* lift the call and its return out of the list */
-                    next[prev[e]] = next[e];
-                    prev[next[e]] = prev[e];
-                    int32_t re = ret_of[ev];
-                    if (re >= 0) {
-                        next[prev[re]] = next[re];
-                        prev[next[re]] = prev[re];
-                        remaining--;
+                if (!added)
+                    goto undo_one;   /* seen: this node leads nowhere */
+            }
+        judge:
+            if (remaining == 0)
+                break;
+            {
+                int32_t rentry = 0;
+                int x = examine(&D, state, &rentry);
+                if (x < 0)
+                    goto done;
+                if (x == NODE_DEAD) {
+                    if (ncalls == 0) {
+                        result = R_FALSE;
+                        goto done;
                     }
-                    e = next[0];
-                    continue;
+                    goto undo_one;
                 }
-                lin[ev / 64] &= ~((uint64_t)1 << (ev % 64));
+                if (x == NODE_COMMIT) {
+                    lifted = rentry;
+                    committed = 1;
+                    r = state;
+                    goto lift;
+                }
             }
-            e = next[e];
-            if (e == 0) {   /* only unknown-outcome calls left after here, yet returns remain: backtrack */
-                goto backtrack;
-            }
+            e = next[0];
             continue;
         }
-    backtrack:
-        /* a return of an op not linearized: undo the last linearization and try the next op after it */
-        if (ncalls == 0) {
-            result = R_FALSE;
-            goto done;
-        }
-        ncalls--;
-        e = calls[ncalls].entry;
-        state = calls[ncalls].state;
-        marked = calls[ncalls].marked;
-        {
-            int32_t k = c->events[e - 1];
+    undo_one:
+        /* undo the last linearization; a committed read is never the choice to revisit, so undo past it */
+        for (;;) {
+            ncalls--;
+            int32_t ce = calls[ncalls].entry;
+            state = calls[ncalls].state;
+            marked = calls[ncalls].marked;
+            maxe = calls[ncalls].maxe;
+            int32_t k = c->events[ce - 1];
             h ^= zob[k];
             lin[k / 64] &= ~((uint64_t)1 << (k % 64));
             int32_t re = ret_of[k];
@@ -1216,12 +1825,25 @@ static int run_dfs(ctx_t *c, PyObject *init_state, PyObject *check, long long ca
                 prev[next[re]] = re;
                 remaining++;
             }
-            next[prev[e]] = e;
-            prev[next[e]] = e;
+            next[prev[ce]] = ce;
+            prev[next[ce]] = ce;
+            if (!calls[ncalls].committed) {
+                e = next[ce];
+                break;
+            }
+            if (ncalls == 0) {
+                result = R_FALSE;
+                goto done;
+            }
         }
-        e = next[e];
-        if (e == 0)
-            goto backtrack;
+        continue;
+    backtrack:
+        /* a return of an op not linearized: undo the last linearization and try the next op after it */
+        if (ncalls == 0) {
+            result = R_FALSE;
+            goto done;
+        }
+        goto undo_one;
     }
     result = R_TRUE;
 done:
@@ -1230,10 +1852,9 @@ done:
     PyMem_Free(ret_of);
     PyMem_Free(zob);
     PyMem_Free(lin);
+    PyMem_Free(key);
     PyMem_Free(calls);
-    PyMem_Free(d.bits);
-    PyMem_Free(d.hash);
-    PyMem_Free(d.state);
+    memo_free(&d);
     return result;
 }
 
@@ -1252,6 +1873,11 @@ static PyObject *verdict(PyObject *self, PyObject *args) {
     }
     ctx_t c;
     memset(&c, 0, sizeof c);
+    c.junk = -1;
+    prune_t P;
+    memset(&P, 0, sizeof P);
+    observers_t O;
+    memset(&O, 0, sizeof O);
     int result = R_ERROR;
     c.step = step;
     c.ids = PyDict_New();
@@ -1264,14 +1890,20 @@ static PyObject *verdict(PyObject *self, PyObject *args) {
     }
     if (tc_init(&c.tc, 256) < 0 || compile(&c, &m, history) < 0)
         goto done;
-    result = dfs_cap ? run_dfs(&c, init, check, dfs_cap) : R_GAVE_UP;
+    if (prune_build(&c, &P, m.code) < 0 || observers_build(&c, &O, m.code) < 0)
+        goto done;
+    /* with dead states pruned and no unknown-outcome op, the depth-first pass is the better search on every
+     * history tried (the breadth-first one keeps every order of appends no read has seen yet): no cap then */
+    if (dfs_cap > 0 && P.code && !c.has_info)
+        dfs_cap = -1;
+    result = dfs_cap ? run_dfs(&c, &P, &O, init, check, dfs_cap) : R_GAVE_UP;
     /* unknown-outcome ops keep their bits to the end: with as many as the masks hold, only the depth-first pass
      * (no masks) can answer */
     if (result == R_GAVE_UP && c.has_info < MASK_BITS) {
         /* first a narrow pass (keep); a failure that dropped configurations needs the full one */
-        result = run_search(&c, init, check, keep, c.has_info ? max_steps : -1);
+        result = run_search(&c, &P, &O, init, check, keep, c.has_info ? max_steps : -1);
         if (result == R_PRUNED)
-            result = run_search(&c, init, check, 0, c.has_info ? max_steps : -1);
+            result = run_search(&c, &P, &O, init, check, 0, c.has_info ? max_steps : -1);
     }
 
 done:
@@ -1280,6 +1912,8 @@ done:
         Py_XDECREF(c.ops[i].inp);
         Py_XDECREF(c.ops[i].out);
     }
+    prune_free(&P);
+    observers_free(&O);
     PyMem_Free(c.ops);
     PyMem_Free(c.events);
     tc_free(&c.tc);

@@ -37,6 +37,10 @@ from splitbrain.history.verdict import UNKNOWN as VERDICT_UNKNOWN
 
 #: Configurations kept per (state, pending ops) by the first, narrow pass over histories with unknown-outcome ops.
 FIRST_PASS_KEEP = 1
+#: Seconds the evidence of a failure may take beyond the verdict (within the check's deadline). The verdict-only
+#: search of a long key can be a hundred times faster than the traced search that gathers the evidence (a one-key
+#: 100,000-op history: under a second against about a minute): past this, ``false`` comes without its evidence.
+EXPLAIN_LIMIT_S = 10.0
 
 _TYPE_OF = attrgetter("type")
 
@@ -51,9 +55,11 @@ def check_linearizable(history: Sequence[Op], model: "str | Model", *, time_limi
     not decided, at most 20, and ``"unknown_count"``); when false ``"failure"`` (the failing part found first,
     explained) and ``"failures"`` (the failing parts found: the check stops at the first, so usually one).
     ``time_limit`` is in seconds of wall time for the whole check, worker processes included;
-    ``memory_limit_mb`` caps how much the searching processes may grow. ``split=False`` checks a splittable model
-    as one object (slower; for comparison). ``explain=False`` leaves out the evidence of a failure (its
-    ``failure`` then names only the key): the verdict alone, as Porcupine's ``CheckOperations`` gives it.
+    ``memory_limit_mb`` caps how much the searching processes may grow. The evidence of a failure is searched
+    for at most :data:`EXPLAIN_LIMIT_S` seconds (the verdict stands without it). ``split=False`` checks a
+    splittable model as one object (slower; for comparison). ``explain=False`` leaves out the evidence of a
+    failure (its ``failure`` then names only the key): the verdict alone, as Porcupine's ``CheckOperations``
+    gives it.
     ``label`` is what the explanation calls the object (the name the user chose, e.g. the ``register`` workload
     checked with the cas-register model); by default the model's name. ``"model"`` in the result is always the
     model's name.
@@ -90,7 +96,10 @@ def check_linearizable(history: Sequence[Op], model: "str | Model", *, time_limi
         failures = []
         for i in failing:
             key, ops = parts[i]
-            failures.append(_explain_part(key, ops, sub_model, keyed, deadline, memory_limit_mb) if explain
+            budget_end = time.monotonic() + EXPLAIN_LIMIT_S
+            failures.append(_explain_part(key, ops, sub_model, keyed,
+                                          budget_end if deadline is None else min(deadline, budget_end),
+                                          memory_limit_mb) if explain
                             else {"key": _jsonable_key(key), "explanation": f"key {key!r} is not linearizable"})
         result["failure"] = failures[0]
         result["failures"] = failures
@@ -112,6 +121,11 @@ def _part_verdict(ops: list[Op], model: Model, keyed: bool, budget: _Budget) -> 
     # Most parts (a kv key, a register without crashes) have no unknown-outcome op: a lean verdict-only search
     # answers those; the general search handles the rest.
     if not keyed:
+        if model.extends is not None and not native_available():
+            # with the model's shortcuts the depth-first search beats the breadth-first one on every part tried
+            v = dfs_verdict(ops, model, budget)
+            if v is not None:
+                return v
         try:
             v = fast_verdict(ops, model, budget)
         except OutOfSlice:
@@ -144,7 +158,7 @@ def _explain_part(key, ops: list[Op], model: Model, keyed: bool, deadline, mem_m
         cause = e.cause if isinstance(e, Interrupted) else "memory limit reached"
         return {"key": _jsonable_key(key),
                 "explanation": f"key {key!r} is not linearizable (the search proved it; its evidence was not "
-                               f"gathered: {cause})" if key is not None else
+                               f"gathered in the time allowed: {cause})" if key is not None else
                                f"the history is not linearizable (its evidence was not gathered: {cause})"}
     if fail is None:  # cannot happen: the verdict search and the traced one are the same search
         raise AssertionError("the traced search linearized a part the verdict search could not")

@@ -26,6 +26,12 @@ Optional hints make the search faster and must agree with ``step``:
 - ``overwrites(f, input, output) -> bool``: true when the op is legal in every state and the state it leaves does
   not depend on the state it met (a blind write). The checker then never tries an unknown-outcome such op where
   another such op, or nothing, follows it: a linearization that does so can leave it out.
+- ``extends`` and ``grows(f, input, output) -> bool`` (the pure depth-first search's shortcuts; the native core
+  has its own for the built-in models): ``grows`` is true for an op that, where legal, only extends the state,
+  and is legal on every str or tuple state; ``extends`` says how: ``"equal"`` (no op grows: a state can follow
+  another by growing ops only if it is that state) or ``"prefix"`` (a str or tuple state grows at its end). With
+  them a read not placed yet whose value no op can still lead to rules a node out, and states no op still to
+  come can observe are merged. None (the default): no such shortcuts.
 - ``footprint(f, input) -> hashable | None``: which independent part of the state an op touches. Ops with
   different non-None footprints must commute and never affect each other's legality (a kv store's keys); None
   means "may touch anything". The search uses it to avoid trying orders of independent ops (partial-order
@@ -125,6 +131,8 @@ class Model:
     read_expect: Callable[[str, Any, Any], Any] = _no_expect
     overwrites: Callable[[str, Any, Any], bool] = _never
     footprint: "Callable[[str, Any], Any] | None" = None
+    extends: "str | None" = None
+    grows: Callable[[str, Any, Any], bool] = _never
     keyed: bool = False
     splittable: bool = False
     per_key: "Model | None" = field(default=None, repr=False)
@@ -209,10 +217,11 @@ def _register_describe_op(f, i, o):
 
 
 REGISTER = Model("register", lambda: None, _register_step, describe_op=_register_describe_op,
-                 read_only=_register_read_only, read_expect=_register_expect, overwrites=_register_overwrites)
+                 read_only=_register_read_only, read_expect=_register_expect, overwrites=_register_overwrites,
+                 extends="equal")
 CAS_REGISTER = Model("cas-register", lambda: None, _cas_register_step, describe_op=_register_describe_op,
                      read_only=_cas_register_read_only, read_expect=_cas_register_expect,
-                     overwrites=_register_overwrites)
+                     overwrites=_register_overwrites, extends="equal")
 
 
 # --- kv -------------------------------------------------------------------------------------------------------
@@ -263,7 +272,8 @@ def _kv_describe_state(state):
 
 KV_KEY = Model("kv", lambda: "", _kv_key_step, describe_state=_kv_describe_state,
                describe_op=_register_describe_op, read_only=_cas_register_read_only, read_expect=_kv_key_expect,
-               overwrites=lambda f, i, o: f in ("put", "write"))
+               overwrites=lambda f, i, o: f in ("put", "write"), extends="prefix",
+               grows=lambda f, i, o: f == "append" and i.__class__ is str)
 
 
 def _kv_step(state, f, i, o):

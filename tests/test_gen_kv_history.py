@@ -1,18 +1,11 @@
-"""bench/gen_kv_history.py: its histories are linearizable, ``--bad`` makes exactly one key not, and both formats
-read to the same ops."""
-
-import importlib.util
-from pathlib import Path
+"""The kv history generator's command line (python -m splitbrain.checkers.simulate): its histories are
+linearizable, ``--bad`` makes exactly one key not, and both formats read to the same ops."""
 
 import pytest
 
+from splitbrain.checkers import simulate as gen
 from splitbrain.checkers.linearizable import check_linearizable
 from splitbrain.history.importers import load_history
-
-_spec = importlib.util.spec_from_file_location(
-    "gen_kv_history", Path(__file__).resolve().parent.parent / "bench" / "gen_kv_history.py")
-gen = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(gen)
 
 
 def _write(tmp_path, name, *args):

@@ -149,16 +149,27 @@ def test_info_ops_may_take_effect_late_or_never_and_fail_ops_never():
 
 
 def _hard_history(n_writers: int, key=None, start=0) -> list[Op]:
-    """Expensive for every exact search: many overlapping writes of distinct values, then a read of a value none
-    wrote (not linearizable, but only every order of the writes -- as sets of them for the breadth-first search,
-    as paths for the depth-first one -- shows it)."""
+    """Expensive for every exact search: many overlapping writes of distinct values, each read by a read that
+    overlaps them all, then a read of 0 and after it a read of 1 (not linearizable: nothing is written between
+    them). Any order of the writes explains the first part, and no single pending read rules a node out, so
+    only every set of writes placed shows it."""
     ops = []
+
+    def add(p, t, f, v):
+        ops.append(Op(start + len(ops), start + len(ops), p, t, f, v, key=key))
+
     for p in range(n_writers):
-        ops.append(Op(start + len(ops), start + len(ops), p, "invoke", "write", p, key=key))
+        add(p, "invoke", "write", p)
     for p in range(n_writers):
-        ops.append(Op(start + len(ops), start + len(ops), p, "ok", "write", p, key=key))
-    ops.append(Op(start + len(ops), start + len(ops), 1000, "invoke", "read", None, key=key))
-    ops.append(Op(start + len(ops), start + len(ops), 1000, "ok", "read", -1, key=key))
+        add(1000 + p, "invoke", "read", None)
+    for p in range(n_writers):
+        add(p, "ok", "write", p)
+    for p in range(n_writers):
+        add(1000 + p, "ok", "read", p)
+    add(2000, "invoke", "read", None)
+    add(2000, "ok", "read", 0)
+    add(2001, "invoke", "read", None)
+    add(2001, "ok", "read", 1)
     return ops
 
 
