@@ -77,6 +77,13 @@ PRESETS = {
         "raft-kv:no-checksum:set:corrupt:3/2:corrupt_flips=4",
         "raft-kv:correct:set:corrupt:3/2:corrupt_flips=4",
     ],
+    # The same bug found through the history alone (judged by the set checker, not the log patterns): one bit
+    # flipped inside a stored number (mode value: the entry still parses), on the leader, so that the next leader
+    # is soon a node that loaded a damaged entry and serves it. correct refuses to start on a damaged entry.
+    "fault-bugs": [
+        'raft-kv:no-checksum:set:corrupt:3/2:corrupt_flips=4;corrupt_modes=["value"];corrupt_targets=["leader"]@set',
+        'raft-kv:correct:set:corrupt:3/2:corrupt_flips=4;corrupt_modes=["value"];corrupt_targets=["leader"]',
+    ],
     # Two-phase commit (issue 15): the in-doubt window after a vote is what kills hit, so the recovery bugs run with
     # kills; early-lock-release and read-uncommitted need only concurrency (and aborts, which partitions bring).
     # Measured (10 seeds of 15 s, loaded machine): correct 10/10 valid on both workloads; no-durable-prepare,

@@ -366,7 +366,7 @@ async def _save_node_state(system, addrs, run_dir: Path) -> None:
 
 def _configured(package, options: dict, targets: tuple[str, ...] = ()):
     """A fault package with the test's options applied: ``partition_shapes``, ``kill_targets``,
-    ``pause_targets``, ``delay_amounts`` (lists), ``corrupt_flips`` (a number; ``<fault>_targets``/``<fault>_amounts``
+    ``pause_targets``, ``delay_amounts`` (lists), ``corrupt_flips`` (a number), ``corrupt_modes`` (a list; ``<fault>_targets``/``<fault>_amounts``
     for any fault with those fields) narrow what the package plans; ``targets`` (``--nemesis-targets``, checked by
     :func:`_check_faults`) replaces every package's targets."""
     fields = {f.name for f in dataclasses.fields(package)}
@@ -379,6 +379,8 @@ def _configured(package, options: dict, targets: tuple[str, ...] = ()):
         changes["targets"] = tuple(targets)
     if "amounts" in fields and options.get(f"{package.name}_amounts"):
         changes["amounts"] = tuple(options[f"{package.name}_amounts"])
+    if "modes" in fields and options.get(f"{package.name}_modes"):  # corrupt_modes
+        changes["modes"] = tuple(options[f"{package.name}_modes"])
     if "flips" in fields and options.get(f"{package.name}_flips"):
         changes["flips"] = int(options[f"{package.name}_flips"])
     return dataclasses.replace(package, **changes) if changes else package
