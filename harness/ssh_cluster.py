@@ -9,7 +9,9 @@ run owns exactly three things, all named after the run id, all recorded in the s
 * the node process (pid, pgid and kernel start time, recorded by the Cluster right after the spawn; its pid file
   ``<workdir>/nodes/<node>/node.pid`` covers the instant before that);
 * the iptables chains ``sbp-<run id>`` (partitions) and ``sbl-<run id>`` (packet loss) and the jumps to them from
-  INPUT, created by ``splitbrain.nemesis.appliers`` when a fault is applied (named in ``splitbrain.nemesis.iptables``).
+  INPUT, created by ``splitbrain.nemesis.appliers`` when a fault is applied (named in ``splitbrain.nemesis.iptables``);
+* what the disk and link faults made (helpers, lazy file system mounts, the ``sbq-<run id>`` chain, the rate
+  fault's qdisc), removed by ``splitbrain.nemesis.remote_cleanup``.
 
 The state file (mode ``"ssh"``) holds the hosts file's path and, per node, the host's public description (name,
 address, port, user, workdir); never a password or passphrase: cleanup after a crash reads the hosts file again.
@@ -37,6 +39,7 @@ from splitbrain.harness.errors import BadInput, ClusterError, UnreachableNode
 from splitbrain.harness.ssh import SshHost
 from splitbrain.harness.ssh_config import load_hosts_file
 from splitbrain.harness.state import StateStore, check_run_id, owner_record
+from splitbrain.nemesis import remote_cleanup
 from splitbrain.nemesis.iptables import IPT, remove_script, run_chains
 
 log = logging.getLogger(__name__)
@@ -152,7 +155,7 @@ def _chain_script(chains: list[str]) -> str:
 
 
 def _clean_host(host: SshHost, nodes: list[str], records: dict, chains: list[str], workdir: str,
-                report) -> None:
+                report, state: dict | None = None) -> None:
     """Everything of the run on one host: its processes, its chains, its working dir. Raises on the first
     failure (the caller records it as a problem)."""
     for node in nodes:
@@ -169,6 +172,12 @@ def _clean_host(host: SshHost, nodes: list[str], records: dict, chains: list[str
     report.killed += [int(p) for p in out.get("killed", "").split() if int(p) not in report.killed]
     if out.get("left", "").split():
         raise ClusterError(f"{host.label}: processes survived SIGKILL: {out['left'].split()}")
+    # The disk and link faults' helpers, mounts, queue chain and qdisc (splitbrain.nemesis.remote_cleanup).
+    r = host.exec(["sh", "-c", remote_cleanup.script(workdir, host.run_id, nodes, state)], timeout=KILL_WAIT + 30, check=True)
+    report.removed += [f"{line[8:]} on {host.label}" for line in r.stdout.splitlines() if line.startswith("removed:")]
+    left = [line[5:] for line in r.stdout.splitlines() if line.startswith("left:")]
+    if left:
+        raise ClusterError(f"{host.label}: could not remove {', '.join(left)}")
     r = host.exec(["sh", "-c", _chain_script(chains)], timeout=30, check=True)
     report.removed += [f"chain {c} on {host.label}" for c in r.stdout.split()]
     exists = host.exec(["test", "-e", workdir], check=False, retry_safe=True).returncode == 0
@@ -234,7 +243,8 @@ def cleanup_ssh_run(store: StateStore, run_id: str, state: dict | None = None, *
         for node, h in reachable.items():
             try:
                 _clean_host(h, [node], records, state.get("chains") or run_chains(run_id),
-                            (state.get("hosts") or {}).get(node, {}).get("workdir") or h.workdir, report)
+                            (state.get("hosts") or {}).get(node, {}).get("workdir") or h.workdir, report,
+                            state=state)
             except (ClusterError, UnreachableNode) as e:
                 report.problems.append(str(e))
     finally:
