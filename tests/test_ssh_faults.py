@@ -287,3 +287,24 @@ def test_a_host_without_what_a_fault_needs_is_refused_in_one_sentence(program, f
     with pytest.raises(BadInput) as e:
         ship(_FakeCluster(_FakeHost(fuse=fuse)), "n1", program)
     assert words in str(e.value) and "root@192.0.2.9:22" in str(e.value) and "\n" not in str(e.value)
+
+
+@pytest.mark.timeout(240)
+def test_a_run_over_ssh_finds_no_fsync_under_lose_unfsynced(clean, tmp_path, monkeypatch):
+    """The whole run over SSH (``splitbrain run --hosts``): the data dirs mounted on the hosts before the nodes
+    start, acknowledged adds lost in a power cut, nothing left afterwards (the ``clean`` fixture)."""
+    from splitbrain.harness.spec import TestSpec
+    from _e2e import first_run_that_finds
+
+    monkeypatch.setenv("SPLITBRAIN_STATE_DIR", str(clean.state))
+
+    def spec(seed):
+        return TestSpec(system="quorum-kv", variant="no-fsync", workload="set", nemesis=("lose-unfsynced",),
+                        nodes=2, time_limit=8, rate=60, seed=seed, nemesis_interval=3, nemesis_duration=2,
+                        recovery_time=1, hosts_file=str(clean.hosts_file))
+    out, tried = first_run_that_finds(tmp_path, spec, [1, 2, 3], lambda o: o.results["valid"] is False)
+    assert out.results["valid"] is False, f"not found in seeds {tried}"
+    ops = [json.loads(line) for line in (out.run_dir / "history.jsonl").read_text().splitlines()]
+    lost = [op["value"] for op in ops if op["f"] == "start-lose-unfsynced" and op["type"] == "ok"]
+    assert lost and all(v["killed"] for v in lost)
+    assert json.loads((out.run_dir / "cluster.json").read_text())["mode"] == "ssh"
