@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from _cli import wait_for
+from _e2e import first_run_that_finds, processes_in
 from splitbrain.harness.api import Invocation
 from splitbrain.harness.sshd_hosts import create_sshd_hosts
 from splitbrain.harness.state import StateStore
@@ -73,14 +74,7 @@ def _netns(h: Hosts, node: str, *argv: str) -> str:
 def leftovers(h: Hosts) -> list[str]:
     """Whatever any run left on the hosts: dirs, processes, lazy mounts, chains, qdiscs, state files."""
     left = [f"dir {p}" for p in h.remote.iterdir()]
-    for p in Path("/proc").iterdir():
-        if p.name.isdigit():
-            try:
-                cwd = os.readlink(p / "cwd")
-            except OSError:
-                continue
-            if cwd.startswith(str(h.remote) + "/"):
-                left.append(f"process {p.name} in {cwd}")
+    left += processes_in(h.remote)
     for node, pid in h.handle.pids.items():
         left += [f"{node}: mount {line}" for line in Path(f"/proc/{pid}/mounts").read_text().splitlines()
                  if "splitbrain-lazyfs" in line]
@@ -294,7 +288,6 @@ def test_a_run_over_ssh_finds_no_fsync_under_lose_unfsynced(clean, tmp_path, mon
     """The whole run over SSH (``splitbrain run --hosts``): the data dirs mounted on the hosts before the nodes
     start, acknowledged adds lost in a power cut, nothing left afterwards (the ``clean`` fixture)."""
     from splitbrain.harness.spec import TestSpec
-    from _e2e import first_run_that_finds
 
     monkeypatch.setenv("SPLITBRAIN_STATE_DIR", str(clean.state))
 
