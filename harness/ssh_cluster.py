@@ -173,7 +173,8 @@ def _clean_host(host: SshHost, nodes: list[str], records: dict, chains: list[str
     if out.get("left", "").split():
         raise ClusterError(f"{host.label}: processes survived SIGKILL: {out['left'].split()}")
     # The disk and link faults' helpers, mounts, queue chain and qdisc (splitbrain.nemesis.remote_cleanup).
-    r = host.exec(["sh", "-c", remote_cleanup.script(workdir, host.run_id, nodes, state)], timeout=KILL_WAIT + 30, check=True)
+    r = host.exec(["sh", "-c", remote_cleanup.script(workdir, host.run_id, nodes, state)], timeout=KILL_WAIT + 30,
+                  check=True)
     report.removed += [f"{line[8:]} on {host.label}" for line in r.stdout.splitlines() if line.startswith("removed:")]
     left = [line[5:] for line in r.stdout.splitlines() if line.startswith("left:")]
     if left:

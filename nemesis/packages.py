@@ -476,7 +476,8 @@ class QueueFaultPackage(FaultPackage):
 @dataclass(frozen=True)
 class RatePackage(FaultPackage):
     """A bandwidth cap on some links (grudge shapes as for partitions): each sender's packets to each receiver
-    of the plan share ``kbit`` kilobits per second (an htb class; tc netem is unavailable). On namespaces and SSH hosts alike."""
+    of the plan share ``kbit`` kilobits per second (an htb class; tc netem is unavailable). On namespaces and SSH
+    hosts alike."""
 
     name: str = "rate"
     shapes: tuple[str, ...] = ("all", "halves", "isolate", "one-way")

@@ -3,7 +3,8 @@
 the live controller or from the state file alone after it was SIGKILLed. Idempotent; it finds everything from
 names the run owns, never from the controller's memory:
 
-* fault helpers (the lazy file system, the packet program): by the pids the state recorded (start time checked), and every pid file ``<workdir>/nodes/<node>/helpers/*.pid``
+* fault helpers (the lazy file system, the packet program): by the pids the state recorded (start time
+  checked), and every pid file ``<workdir>/nodes/<node>/helpers/*.pid``
   whose process still has its cwd inside the working dir (a reused pid has not); the group is SIGKILLed and waited
   for (bounded);
 * lazy file system mounts (fsname ``splitbrain-lazyfs``) on a path inside the working dir: lazily unmounted;
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 import shlex
 
-from splitbrain.nemesis.iptables import queue_chain, remove_script
+from splitbrain.nemesis.iptables import IPT, queue_chain, remove_script
 
 FSNAME = "splitbrain-lazyfs"
 KILL_WAIT = 5.0
@@ -81,12 +82,14 @@ def script(workdir: str, run_id: str, nodes: list[str], state: dict | None = Non
         '    echo "removed:helper $p";; esac',
         "done",
         f"i=0; while [ $i -lt {int(KILL_WAIT * 20)} ]; do left=''",
-        f'  for p in $pids; do st=$({_STAT.format(fields=1)}); case "$st" in ""|Z|X) ;; *) left="$left $p";; esac; done',
+        f'  for p in $pids; do st=$({_STAT.format(fields=1)})',
+        '    case "$st" in ""|Z|X) ;; *) left="$left $p";; esac; done',
         '  [ -z "$left" ] && break; sleep 0.05; i=$((i+1)); done',
         'for p in $left; do echo "left:helper $p"; done',
         f"awk -v w=\"$wd/\" '$1 == \"{FSNAME}\" && index($2, w) == 1 {{print $2}}' /proc/self/mounts |",
         '  while read -r m; do umount -l "$m" && echo "removed:mount $m" || echo "left:mount $m"; done',
-        f"if iptables -w 5 -S {q(queue_chain(run_id))} >/dev/null 2>&1; then echo 'removed:chain {queue_chain(run_id)}'; fi",
+        f"if {IPT} -S {q(queue_chain(run_id))} >/dev/null 2>&1; then",
+        f"  echo {q('removed:chain ' + queue_chain(run_id))}; fi",
         remove_script(queue_chain(run_id), hook="OUTPUT"),
         *(unrate_script(dev, gso) for n in nodes for dev, gso in rate_records(state, n)),
         "true",
