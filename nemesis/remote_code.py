@@ -3,12 +3,13 @@
 The disk and link faults each have a program that must run on the node's own host: the lazy file system
 (:mod:`splitbrain.nemesis.lazyfs`, needs libfuse and ``/dev/fuse``), the packet program
 (:mod:`splitbrain.nemesis.netqueue`, needs libnetfilter_queue and the kernel's NFQUEUE) and the file corrupter
-(:mod:`splitbrain.nemesis.corruption`, standard library only), and the link probe of the tests and benches.
-Each is standalone (it imports nothing from the project), so :func:`ship` uploads it as one top-level module into
+(:mod:`splitbrain.nemesis.corruption`, standard library only), and the link probe of the tests and benches. Each is
+standalone (it imports nothing from the project), so :func:`ship` uploads it as one top-level module into
 ``<workdir>/faultcode`` with the Python binding it needs (``mfusepy``: pure Python; ``netfilterqueue``: a compiled
-extension, usable only by a remote interpreter of the same version and platform), and the host's own ``python``
-runs it as ``python -m <module>`` with that directory on ``PYTHONPATH``. :func:`ship` then imports the module there once: a host that lacks what the program needs is
-refused with one sentence naming it (BadInput), before any fault is applied.
+extension, usable only by a remote interpreter of the same version and platform), and the host's own ``python`` runs
+it as ``python -m <module>`` with that directory on ``PYTHONPATH``. :func:`ship` then imports the module there once:
+a host that lacks what the program needs is refused with one sentence naming it (BadInput), before any fault is
+applied.
 
 Everything lands inside the run's working dir, which the SSH cleanup removes (``splitbrain.harness.ssh_cluster``).
 

@@ -1,9 +1,10 @@
 """The disk and link faults over SSH: real sshd hosts, each in its own network namespace
 (splitbrain.harness.sshd_hosts), with checked host keys; the fault programs shipped to them as plain files
 (splitbrain.nemesis.remote_code) and run by the hosts' own python. Each fault is applied through the nemesis (the
-code path a run takes) and its effect is seen on the host: un-fsynced data gone and fsynced data kept, a corruption recorded and visible in the file, delay
-and duplication measured with the link probe, a bandwidth cap measured; heal, teardown and ``splitbrain cleanup``
-after a SIGKILLed controller leave no mount, no rule, no qdisc and no process on the hosts.
+code path a run takes) and its effect is seen on the host: un-fsynced data gone and fsynced data kept, a corruption
+recorded and visible in the file, delay and duplication measured with the link probe, a bandwidth cap measured;
+heal, teardown and ``splitbrain cleanup`` after a SIGKILLed controller leave no mount, no rule, no qdisc and no
+process on the hosts.
 
 The sshd servers run under ``ip netns exec``, which gives each its own mount namespace: a host's mounts are read
 from its sshd's ``/proc/<pid>/mounts``, as a login on that host would see them.
