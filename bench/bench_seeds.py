@@ -8,6 +8,7 @@ runs in seed order. Bounded: every run has its own time limit; the whole bench s
     .venv/bin/python bench/bench_seeds.py --seeds 10 --preset quorum
     .venv/bin/python bench/bench_seeds.py --seeds 5 --preset postgres --time-limit 10   # loads its plugin
     .venv/bin/python bench/bench_seeds.py --seeds 10 --preset causal --time-limit 30
+    .venv/bin/python bench/bench_seeds.py --seeds 5 --preset fault-bugs --hosts hosts.toml   # over SSH
 
 A case may name the one checker whose verdict counts (``...:faults@checker``, or
 ``--checker`` for every case): then "found" means that checker alone said invalid (the ``causal`` preset asks
@@ -181,6 +182,7 @@ def main() -> int:
     ap.add_argument("--budget", type=float, default=3600.0, help="stop starting runs after this many seconds")
     ap.add_argument("--option", action="append", default=[], help="KEY=VALUE passed to the workload/system")
     ap.add_argument("--checker", help="count a run as found only if this checker alone said invalid")
+    ap.add_argument("--hosts", help="a hosts file: run every case over SSH on its hosts (docs/remote-hosts.md)")
     args = ap.parse_args()
 
     from splitbrain.harness.plugins import load_plugin
@@ -211,7 +213,7 @@ def main() -> int:
             checker = case.get("checker") or args.checker
             fields = {k: v for k, v in case.items() if k != "checker"}
             spec = TestSpec(**{**fields, "options": {**options, **case["options"]}}, seed=seed, nodes=args.nodes,
-                            time_limit=args.time_limit, rate=args.rate, recovery_time=2)
+                            time_limit=args.time_limit, rate=args.rate, recovery_time=2, hosts_file=args.hosts)
             t0 = time.monotonic()
             try:
                 out = run_test(spec, store_root=store / "store", progress=False)
