@@ -533,8 +533,9 @@ class LoseUnfsyncedPackage(KillPackage):
 
 @dataclass(frozen=True)
 class CorruptPackage(KillPackage):
-    """A damaged disk: while the target is down, flip bits in (``bitflip``) or cut the tail off (``truncate``) one
-    file of its data dir, then start it again. Which files: the plan's ``files`` (glob patterns relative to the
+    """A damaged disk: while the target is down, flip bits in (``bitflip``), flip a digit inside a stored value so
+    the record still parses (``value``) or cut the tail off (``truncate``) one file of its data dir, then start it
+    again (``corrupt_modes`` narrows the modes drawn). Which files: the plan's ``files`` (glob patterns relative to the
     data dir), else ``patterns``, else the system's ``data_files`` (its log and snapshot files); the plan's
     ``pick`` chooses one of those that exist (sorted), its ``seed`` the offsets. The completion records file,
     offsets and bytes before and after (:mod:`splitbrain.nemesis.corruption`). The stop op restarts whatever is down. On
@@ -542,7 +543,7 @@ class CorruptPackage(KillPackage):
 
     name: str = "corrupt"
     targets: tuple[str, ...] = ("one",)
-    modes: tuple[str, ...] = ("bitflip", "truncate")
+    modes: tuple[str, ...] = ("bitflip", "value", "truncate")
     flips: int = 1
     patterns: tuple[str, ...] = ()
 
