@@ -535,15 +535,13 @@ class LoseUnfsyncedPackage(KillPackage):
 class CorruptPackage(KillPackage):
     """A damaged disk: while the target is down, flip bits in (``bitflip``), flip a digit inside a stored value so
     the record still parses (``value``) or cut the tail off (``truncate``) one file of its data dir, then start it
-    again (``corrupt_modes`` narrows the modes drawn). Which files: the plan's ``files`` (glob patterns relative to the
-    data dir), else ``patterns``, else the system's ``data_files`` (its log and snapshot files); the plan's
-    ``pick`` chooses one of those that exist (sorted), its ``seed`` the offsets. The completion records file,
-    offsets and bytes before and after (:mod:`splitbrain.nemesis.corruption`). The stop op restarts whatever is down. On
-    SSH hosts the corrupter runs on the node's host (shipped, :mod:`splitbrain.nemesis.remote_code`)."""
+    again. The default draws ``bitflip`` and ``truncate``; ``corrupt_modes`` chooses (``value`` is not a default:
+    in a file with its own checksums, such as SQLite's WAL, a flip anywhere cuts the log there, and on several
+    nodes in turn that takes committed entries a Raft majority held)."""
 
     name: str = "corrupt"
     targets: tuple[str, ...] = ("one",)
-    modes: tuple[str, ...] = ("bitflip", "value", "truncate")
+    modes: tuple[str, ...] = ("bitflip", "truncate")
     flips: int = 1
     patterns: tuple[str, ...] = ()
 
