@@ -5,7 +5,7 @@ of duplicated pings under ``duplicate``, and the TCP throughput under ``rate``. 
     .venv/bin/python bench/bench_links.py --pings 20
     .venv/bin/python bench/bench_links.py --pings 20 --ssh   # the same over SSH: two sshd hosts in namespaces
 
-With ``--ssh`` the two nodes are SSH hosts (splitbrain.harness.sshd_hosts, each sshd in its own namespace), so the
+With ``--ssh`` the two nodes are SSH hosts (splitbrain.harness.testing.sshd_hosts, each sshd in its own namespace), so the
 packet program, the probe and the qdisc are shipped to and run on the hosts as over any SSH cluster.
 """
 
@@ -21,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from splitbrain.harness.api import Invocation  # noqa: E402
-from splitbrain.harness.cluster import create_local_cluster  # noqa: E402
+from splitbrain.harness.hosts.local_cluster import create_local_cluster  # noqa: E402
 from splitbrain.nemesis import apply, heal_all  # noqa: E402
 from splitbrain.nemesis.linkprobe import measure, throughput  # noqa: E402
 
@@ -34,8 +34,8 @@ def _cluster(ssh: bool):
         with create_local_cluster(2) as c:
             yield c
         return
-    from splitbrain.harness.ssh_cluster import create_ssh_cluster
-    from splitbrain.harness.sshd_hosts import create_sshd_hosts
+    from splitbrain.harness.hosts.ssh_cluster import create_ssh_cluster
+    from splitbrain.harness.testing.sshd_hosts import create_sshd_hosts
     with tempfile.TemporaryDirectory(prefix="sb-bench-links-") as tmp:
         hosts_file, _, handle = create_sshd_hosts(2, netns=True)
         try:

@@ -24,11 +24,11 @@ import sys
 import time
 from typing import TYPE_CHECKING
 
-from splitbrain.harness.errors import BadInput, ClusterError
+from splitbrain.history.errors import BadInput, ClusterError
 from splitbrain.nemesis import remote_code, remote_disk
 
 if TYPE_CHECKING:
-    from splitbrain.harness.cluster import Cluster
+    from splitbrain.harness.hosts.cluster import Cluster
 
 HELPER = "lazyfs"
 MOUNT_WAIT = 10.0

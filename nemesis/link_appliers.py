@@ -33,14 +33,14 @@ import shlex
 import sys
 from typing import TYPE_CHECKING
 
-from splitbrain.harness.errors import BadInput, ClusterError
+from splitbrain.history.errors import BadInput, ClusterError
 from splitbrain.nemesis import remote_code
 from splitbrain.nemesis.appliers import _sh
 from splitbrain.nemesis.iptables import install_script, queue_chain, remove_script
 from splitbrain.nemesis.grudge import Grudge, validate
 
 if TYPE_CHECKING:
-    from splitbrain.harness.cluster import Cluster
+    from splitbrain.harness.hosts.cluster import Cluster
 
 QUEUE = 17
 MARK = 0x5B17

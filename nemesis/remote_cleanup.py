@@ -1,5 +1,5 @@
 """What the disk and link faults may leave on an SSH host, removed by one shell script: run by the SSH cleanup
-(``splitbrain.harness.ssh_cluster``) after the node processes are gone and before the working dir is deleted, from
+(``splitbrain.harness.hosts.ssh_cluster``) after the node processes are gone and before the working dir is deleted, from
 the live controller or from the state file alone after it was SIGKILLed. Idempotent; it finds everything from
 names the run owns, never from the controller's memory:
 
@@ -44,7 +44,7 @@ def unrate_script(dev: str, gso: str) -> str:
     return "\n".join(lines)
 
 
-#: The state letter and kernel start time of process $p (as splitbrain.harness.ssh reads them): the comm field may
+#: The state letter and kernel start time of process $p (as splitbrain.harness.hosts.ssh_host reads them): the comm field may
 #: hold spaces, so fields are counted after its closing parenthesis.
 _STAT = """sed 's/.*) //' /proc/$p/stat 2>/dev/null | cut -d' ' -f{fields}"""
 

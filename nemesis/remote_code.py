@@ -11,7 +11,7 @@ it as ``python -m <module>`` with that directory on ``PYTHONPATH``. :func:`ship`
 a host that lacks what the program needs is refused with one sentence naming it (BadInput), before any fault is
 applied.
 
-Everything lands inside the run's working dir, which the SSH cleanup removes (``splitbrain.harness.ssh_cluster``).
+Everything lands inside the run's working dir, which the SSH cleanup removes (``splitbrain.harness.hosts.ssh_cluster``).
 
 Must not: upload anything outside the run's working dir, or run a program on a host whose import check failed.
 """
@@ -24,10 +24,10 @@ import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from splitbrain.harness.errors import BadInput, ClusterError
+from splitbrain.history.errors import BadInput, ClusterError
 
 if TYPE_CHECKING:
-    from splitbrain.harness.cluster import Cluster
+    from splitbrain.harness.hosts.cluster import Cluster
 
 _HERE = Path(__file__).resolve().parent
 

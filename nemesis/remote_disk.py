@@ -19,11 +19,11 @@ import shlex
 import signal
 from typing import TYPE_CHECKING
 
-from splitbrain.harness.errors import ClusterError
+from splitbrain.history.errors import ClusterError
 from splitbrain.nemesis import remote_code
 
 if TYPE_CHECKING:
-    from splitbrain.harness.cluster import Cluster
+    from splitbrain.harness.hosts.cluster import Cluster
 
 HELPER = "lazyfs"
 FSNAME = "splitbrain-lazyfs"

@@ -1,5 +1,5 @@
 """The disk and link faults over SSH: real sshd hosts, each in its own network namespace
-(splitbrain.harness.sshd_hosts), with checked host keys; the fault programs shipped to them as plain files
+(splitbrain.harness.testing.sshd_hosts), with checked host keys; the fault programs shipped to them as plain files
 (splitbrain.nemesis.remote_code) and run by the hosts' own python. Each fault is applied through the nemesis (the
 code path a run takes) and its effect is seen on the host: un-fsynced data gone and fsynced data kept, a corruption
 recorded and visible in the file, delay and duplication measured with the link probe, a bandwidth cap measured;
@@ -26,8 +26,8 @@ import pytest
 from _cli import wait_for
 from _e2e import first_run_that_finds, processes_in
 from splitbrain.harness.api import Invocation
-from splitbrain.harness.sshd_hosts import create_sshd_hosts
-from splitbrain.harness.state import StateStore
+from splitbrain.harness.testing.sshd_hosts import create_sshd_hosts
+from splitbrain.harness.hosts.resources import StateStore
 
 pytestmark = [pytest.mark.netns, pytest.mark.e2e]
 
@@ -38,7 +38,7 @@ WRITER = ROOT / "tests" / "data" / "fswriter.py"
 @dataclass
 class Hosts:
     hosts_file: Path
-    handle: object  # splitbrain.harness.sshd_hosts.SshdHosts
+    handle: object  # splitbrain.harness.testing.sshd_hosts.SshdHosts
     state: Path
     remote: Path  # the hosts' workdir_root
 
@@ -48,7 +48,7 @@ class Hosts:
 
 @pytest.fixture(scope="module")
 def hosts(tmp_path_factory, root_iptables_unchanged):
-    from splitbrain.harness.cleanup import cleanup
+    from splitbrain.harness.hosts.cleanup import cleanup
 
     base = tmp_path_factory.mktemp("ssh-faults")
     state, remote = base / "state", base / "remote"
@@ -89,7 +89,7 @@ def leftovers(h: Hosts) -> list[str]:
 @pytest.fixture
 def clean(hosts):
     """After the test: nothing of any run may be left on the hosts (what a failed test left is removed anyway)."""
-    from splitbrain.harness.cleanup import cleanup_run
+    from splitbrain.harness.hosts.cleanup import cleanup_run
 
     yield hosts
     left = leftovers(hosts)
@@ -101,7 +101,7 @@ def clean(hosts):
 
 
 def _cluster(h: Hosts, n: int):
-    from splitbrain.harness.ssh_cluster import create_ssh_cluster
+    from splitbrain.harness.hosts.ssh_cluster import create_ssh_cluster
     return create_ssh_cluster(h.hosts_file, n, store=h.store())
 
 
@@ -202,8 +202,8 @@ def test_link_faults_over_ssh_measured_then_healed(clean):
 _CONTROLLER = """
 import sys, time
 from splitbrain.harness.api import Invocation
-from splitbrain.harness.ssh_cluster import create_ssh_cluster
-from splitbrain.harness.state import StateStore
+from splitbrain.harness.hosts.ssh_cluster import create_ssh_cluster
+from splitbrain.harness.hosts.resources import StateStore
 from splitbrain.nemesis import apply, disk_appliers
 c = create_ssh_cluster(sys.argv[1], 2, store=StateStore(sys.argv[2]))
 disk_appliers.mount(c, "n1")
@@ -233,7 +233,7 @@ def test_cleanup_after_a_killed_controller_removes_mounts_rules_qdiscs_and_helpe
         if p.poll() is None:
             p.kill()
             p.wait(10)
-    r = subprocess.run([sys.executable, "-m", "splitbrain.harness.cli", "cleanup", "--run-id", run_id], cwd=ROOT,
+    r = subprocess.run([sys.executable, "-m", "splitbrain.harness.commands.main", "cleanup", "--run-id", run_id], cwd=ROOT,
                        env=env, capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stdout + r.stderr
     assert leftovers(h) == []
@@ -276,7 +276,7 @@ class _FakeCluster:
                                                 ("lazyfs", True, "FUSE"),
                                                 ("netqueue", True, "NetfilterQueue")])
 def test_a_host_without_what_a_fault_needs_is_refused_in_one_sentence(program, fuse, words):
-    from splitbrain.harness.errors import BadInput
+    from splitbrain.history.errors import BadInput
     from splitbrain.nemesis.remote_code import ship
 
     with pytest.raises(BadInput) as e:
@@ -288,7 +288,7 @@ def test_a_host_without_what_a_fault_needs_is_refused_in_one_sentence(program, f
 def test_a_run_over_ssh_finds_no_fsync_under_lose_unfsynced(clean, tmp_path, monkeypatch):
     """The whole run over SSH (``splitbrain run --hosts``): the data dirs mounted on the hosts before the nodes
     start, acknowledged adds lost in a power cut, nothing left afterwards (the ``clean`` fixture)."""
-    from splitbrain.harness.spec import TestSpec
+    from splitbrain.harness.run.spec import TestSpec
 
     monkeypatch.setenv("SPLITBRAIN_STATE_DIR", str(clean.state))
 

@@ -9,8 +9,8 @@ a transaction whose coordinator died after phase one may still commit when it co
 from __future__ import annotations
 
 from splitbrain.harness.api import System
-from splitbrain.harness.errors import BadInput
 from splitbrain.harness.jsonline_client import JsonLineClient
+from splitbrain.history.errors import BadInput
 
 
 class TwoPCKV(System):
