@@ -79,7 +79,8 @@ def check_params(params: dict) -> dict:
 
 
 def _queue_argv(params: dict, seed: int, program: list[str] | None = None) -> list[str]:
-    return [*(program or [sys.executable, "-m", "splitbrain.nemesis.netqueue"]), "--queue", str(QUEUE), "--mark", hex(MARK),
+    return [*(program or [sys.executable, "-m", "splitbrain.nemesis.netqueue"]),
+            "--queue", str(QUEUE), "--mark", hex(MARK),
             "--delay-ms", str(params["delay_ms"]), "--jitter-ms", str(params["jitter_ms"]),
             "--duplicate", str(params["duplicate"]), "--reorder", str(params["reorder"]),
             "--reorder-ms", str(params["reorder_ms"] or 20.0), "--seed", str(seed)]

@@ -44,8 +44,8 @@ def unrate_script(dev: str, gso: str) -> str:
     return "\n".join(lines)
 
 
-#: The state letter and kernel start time of process $p (as splitbrain.harness.hosts.ssh_host reads them): the comm field may
-#: hold spaces, so fields are counted after its closing parenthesis.
+#: The state letter and kernel start time of process $p (as splitbrain.harness.hosts.ssh_host reads them): the
+#: comm field may hold spaces, so fields are counted after its closing parenthesis.
 _STAT = """sed 's/.*) //' /proc/$p/stat 2>/dev/null | cut -d' ' -f{fields}"""
 
 

@@ -269,8 +269,7 @@ async def _save_node_state(system, addrs, run_dir: Path) -> None:
 def _configured(fault, options: dict, targets: tuple[str, ...] = ()):
     """A fault with the test's options applied: ``partition_shapes``, ``kill_targets``, ``pause_targets``,
     ``delay_amounts`` (lists), ``corrupt_flips`` (a number), ``corrupt_modes`` (a list;
-    ``<fault>_targets``/``<fault>_amounts`` for any fault
-    with those fields) narrow what the fault plans; ``targets`` (``--nemesis-targets``, checked by
+    ``<fault>_targets``/``<fault>_amounts`` for any fault with those fields) narrow what the fault plans; ``targets`` (``--nemesis-targets``, checked by
     :func:`_check_faults`) replaces every fault's targets."""
     fields = {f.name for f in dataclasses.fields(fault)}
     changes = {}
