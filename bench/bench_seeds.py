@@ -82,7 +82,7 @@ PRESETS = {
     # flipped inside a stored number (mode value: the entry still parses), on the leader, so that the next leader
     # is soon a node that loaded a damaged entry and serves it. correct refuses to start on a damaged entry.
     # Measured (15 s runs, 2 loaded cores): no-checksum found by the set checker 10/10, correct valid 10/10; over
-    # SSH (--hosts, sshd hosts in namespaces) 6/6 and 6/6. With the preset above, correct valid 10/10 since it
+    # SSH (--hosts, sshd hosts in namespaces) 10/10 and 10/10. With the preset above, correct valid 10/10 since it
     # refuses a damaged WAL (raft_kv/walcheck.py); before, SQLite dropped the WAL from the damage on: 1/8 invalid.
     "fault-bugs": [
         'raft-kv:no-checksum:set:corrupt:3/2:corrupt_flips=4;corrupt_modes=["value"];corrupt_targets=["leader"]@set',
