@@ -3,13 +3,19 @@ one-way delay added by ``delay`` at 10, 50, 100 and 200 ms (both directions dela
 of duplicated pings under ``duplicate``, and the TCP throughput under ``rate``. Prints one line per case.
 
     .venv/bin/python bench/bench_links.py --pings 20
+    .venv/bin/python bench/bench_links.py --pings 20 --ssh   # the same over SSH: two sshd hosts in namespaces
+
+With ``--ssh`` the two nodes are SSH hosts (splitbrain.harness.testing.sshd_hosts, each sshd in its own namespace), so the
+packet program, the probe and the qdisc are shipped to and run on the hosts as over any SSH cluster.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import sys
+import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -22,11 +28,32 @@ from splitbrain.nemesis.linkprobe import measure, throughput  # noqa: E402
 BOTH = {"n1": ["n2"], "n2": ["n1"]}
 
 
+@contextlib.contextmanager
+def _cluster(ssh: bool):
+    if not ssh:
+        with create_local_cluster(2) as c:
+            yield c
+        return
+    from splitbrain.harness.hosts.ssh_cluster import create_ssh_cluster
+    from splitbrain.harness.testing.sshd_hosts import create_sshd_hosts
+    with tempfile.TemporaryDirectory(prefix="sb-bench-links-") as tmp:
+        hosts_file, _, handle = create_sshd_hosts(2, netns=True)
+        try:
+            text = hosts_file.read_text()
+            hosts_file.write_text(text.replace("[defaults]\n", f'workdir_root = "{tmp}"\n\n[defaults]\n'))
+            with create_ssh_cluster(hosts_file, 2) as c:
+                yield c
+        finally:
+            handle.cleanup()
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--pings", type=int, default=20)
+    ap.add_argument("--ssh", action="store_true", help="run over SSH (two local sshd hosts in namespaces)")
     args = ap.parse_args()
-    with create_local_cluster(2) as c:
+    with _cluster(args.ssh) as c:
+        print(f"mode: {'ssh' if args.ssh else 'local namespaces'}")
         base = statistics.median(measure(c, "n1", "n2", args.pings)["rtt_ms"])
         print(f"baseline RTT median {base:.3f} ms")
         for ms in (10, 50, 100, 200):

@@ -7,8 +7,9 @@ daemon is the recorded helper ``lazyfs`` (run in the controller's mount namespac
 private one, and nodes started afterwards would not see the mount). The mount is recorded in the run's state (kind
 ``mount``) before it is made, and cleanup unmounts it (also after the controller was SIGKILLed).
 
-Over SSH the daemon would have to run on the remote host with FUSE and mfusepy installed; that is not built, so
-the fault refuses SSH clusters with one sentence.
+Over SSH the daemon runs on the node's own host (shipped with mfusepy, :mod:`splitbrain.nemesis.remote_disk`),
+and a host without FUSE is refused with one sentence. :func:`corrupt` damages a down node's file on whichever
+host it is.
 
 Must not: restart a node on a data dir that is not mounted again, or leave a mount behind a dead daemon.
 """
@@ -16,6 +17,7 @@ Must not: restart a node on a data dir that is not mounted again, or leave a mou
 from __future__ import annotations
 
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -23,7 +25,7 @@ import time
 from typing import TYPE_CHECKING
 
 from splitbrain.history.errors import BadInput, ClusterError
-from splitbrain.nemesis import appliers
+from splitbrain.nemesis import remote_code, remote_disk
 
 if TYPE_CHECKING:
     from splitbrain.harness.hosts.cluster import Cluster
@@ -32,8 +34,21 @@ HELPER = "lazyfs"
 MOUNT_WAIT = 10.0
 
 
-def refuse_remote(cluster: "Cluster", fault: str) -> None:
-    appliers.refuse_remote(cluster, fault, "its FUSE file system runs on the controller's machine")
+def mounted(cluster: "Cluster", node: str) -> bool:
+    """Whether ``node``'s data dir is on the lazy file system (on its host, local or SSH)."""
+    if remote_code.is_remote(cluster):
+        return remote_disk.is_mounted(cluster, node)
+    return is_mounted(paths(cluster, node)[0])
+
+
+def corrupt(cluster: "Cluster", node: str, patterns: list[str], pick: float, mode: str, rng: random.Random,
+            flips: int) -> dict:
+    """Damage one file of the (down) node's data dir matching ``patterns`` (:mod:`splitbrain.nemesis.corruption`),
+    on its host; returns what was done."""
+    if remote_code.is_remote(cluster):
+        return remote_disk.corrupt(cluster, node, patterns, pick, mode, rng, flips)
+    from splitbrain.nemesis import corruption
+    return corruption.corrupt_dir(cluster.data_dir(node), patterns, pick, mode, rng, flips=flips)
 
 
 def paths(cluster: "Cluster", node: str) -> tuple[str, str, str]:
@@ -51,7 +66,8 @@ def is_mounted(path: str) -> bool:
 
 def mount(cluster: "Cluster", node: str) -> dict:
     """Put ``node``'s data dir on the lazy file system (the node must not be running). Idempotent."""
-    refuse_remote(cluster, "lose-unfsynced")
+    if remote_code.is_remote(cluster):
+        return remote_disk.mount(cluster, node)
     mnt, backing, pending = paths(cluster, node)
     if is_mounted(mnt) and cluster.helper_running(node, HELPER):
         return {"node": node, "mounted": mnt}
@@ -79,11 +95,13 @@ def unmount(cluster: "Cluster", node: str, *, power_loss: bool) -> dict:
     """Stop the daemon (SIGKILL for a power loss: its un-fsynced writes die with it; SIGTERM otherwise, which
     loses them too, since only an fsync writes through) and unmount. With ``power_loss`` the new files that were
     not yet durable are deleted from the backing dir. Returns those."""
+    if remote_code.is_remote(cluster):
+        return remote_disk.unmount(cluster, node, power_loss=power_loss)
     mnt, backing, pending = paths(cluster, node)
     cluster.stop_helper(node, HELPER, sig=signal.SIGKILL if power_loss else signal.SIGTERM)
     if is_mounted(mnt):
         cluster.host(node)  # BadInput for an unknown node before anything runs
-        # local only (lose-unfsynced refuses SSH clusters): the mount is on this machine
+        # a local cluster (SSH ones went to remote_disk above): the mount is on this machine
         subprocess.run(["umount", "-l", mnt], capture_output=True, timeout=30, check=False)
     from splitbrain.nemesis.lazyfs import drop_pending  # here: the daemon runs as ``-m splitbrain.nemesis.lazyfs``, keep it unimported
     dropped = drop_pending(backing, pending) if power_loss else []
@@ -92,9 +110,7 @@ def unmount(cluster: "Cluster", node: str, *, power_loss: bool) -> dict:
 
 def lose_unfsynced(cluster: "Cluster", node: str) -> dict:
     """Power loss on ``node``: kill it, drop everything it did not fsync, mount again and restart it."""
-    refuse_remote(cluster, "lose-unfsynced")
-    mnt, backing, _ = paths(cluster, node)
-    if not (is_mounted(mnt) and cluster.helper_running(node, HELPER)):
+    if not (mounted(cluster, node) and cluster.helper_running(node, HELPER)):
         raise BadInput(f"{node}'s data dir is not on the lazy file system; lose-unfsynced mounts it when a run "
                        "starts (splitbrain run --nemesis lose-unfsynced, or cluster up --lazyfs)", "nemesis plan")
     killed = cluster.kill(node)

@@ -1,7 +1,7 @@
 """The iptables chains a run owns, in one place for the appliers that fill them and the cleanup that removes them.
 
 Network faults live in chains named after the run id and jumped to from INPUT: ``sbp-<run id>`` (partitions) and
-``sbl-<run id>`` (packet loss). This module only names them and writes the shell scripts that (re)create or remove
+``sbl-<run id>`` (packet loss); the link faults' ``sbq-<run id>`` is jumped to from OUTPUT. This module only names them and writes the shell scripts that (re)create or remove
 them; running a script on a host is the caller's job (``Host.exec``), so it imports nothing.
 
 Must not: write a script that touches a chain other than the one it is given, or that loops without a bound.
@@ -20,6 +20,11 @@ def partition_chain(run_id: str) -> str:
 
 def loss_chain(run_id: str) -> str:
     return f"sbl-{run_id}"
+
+
+def queue_chain(run_id: str) -> str:
+    """The link faults' chain (jumped to from OUTPUT, not INPUT: see splitbrain.nemesis.link_appliers)."""
+    return f"sbq-{run_id}"
 
 
 def run_chains(run_id: str) -> list[str]:

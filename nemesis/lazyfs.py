@@ -11,7 +11,8 @@ plug" deletes those from the backing dir (:func:`drop_pending`), since a new dir
 Not modelled (documented limits): renames, unlinks and mkdirs reach the backing dir at once (they are durable
 without a directory fsync); a file's data is lost whole, never torn mid-write.
 
-Standalone on purpose: only the ``mfusepy`` binding of libfuse and the standard library. Single-threaded (the
+Standalone on purpose: only the ``mfusepy`` binding of libfuse and the standard library (an SSH host gets this
+file and mfusepy uploaded, :mod:`splitbrain.nemesis.remote_code`, and runs ``python -m lazyfs``). Single-threaded (the
 FUSE loop runs ``nothreads``), so no locking. Must not: let an un-fsynced byte reach the backing dir.
 """
 
@@ -268,7 +269,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--backing", required=True)
     p.add_argument("--mount", required=True)
     p.add_argument("--pending", required=True)
+    p.add_argument("--drop-pending", action="store_true",
+                   help="do not mount: after a power loss, delete the files listed in --pending from --backing "
+                        "and print them as a JSON list (how an SSH host runs drop_pending)")
     a = p.parse_args(argv)
+    if a.drop_pending:
+        print(json.dumps(drop_pending(a.backing, a.pending)))
+        return 0
     from mfusepy import FUSE
 
     os.makedirs(a.backing, exist_ok=True)

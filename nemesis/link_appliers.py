@@ -15,10 +15,14 @@ receiver of the plan is affected, in the sender's own namespace (its ``OUTPUT`` 
 Only node-to-node packets are touched: the controller's address is in no plan, so clients and the heal itself are
 never slowed. Healing removes exactly the project's chain, qdisc and helper, on every node, whatever was applied.
 
-Local namespace clusters only: the packet program runs with the controller's Python (which has the NetfilterQueue
-binding), and on an SSH host the qdisc would sit on the host's own interface. Over SSH these faults refuse.
-Everything lives inside the node's namespace, so deleting the namespace (cleanup) removes it too; the helper is
-killed by its recorded pid (by cleanup also after the controller was SIGKILLed).
+On a local cluster everything lives inside the node's namespace, so deleting the namespace (cleanup) removes it
+too; the helper is killed by its recorded pid (by cleanup also after the controller was SIGKILLed). On SSH hosts
+the packet program is shipped and run by the host's python (:mod:`splitbrain.nemesis.remote_code`: a host whose
+python can't import the NetfilterQueue binding is refused with one sentence, before any rule is made); the chain
+and the qdisc sit in the host's own tables and interface, so the rate fault first records the interface and its GSO size
+in the run's state (resource ``remote-qdisc``) and refuses an interface whose root qdisc was configured by someone
+else; heal and the SSH cleanup (also after a dead controller, :mod:`splitbrain.nemesis.remote_cleanup`) restore
+both.
 
 Must not: touch a chain, qdisc or process it did not create, or leave one behind after heal.
 """
@@ -29,9 +33,10 @@ import shlex
 import sys
 from typing import TYPE_CHECKING
 
-from splitbrain.nemesis import appliers
+from splitbrain.history.errors import BadInput, ClusterError
+from splitbrain.nemesis import remote_code
 from splitbrain.nemesis.appliers import _sh
-from splitbrain.nemesis.iptables import install_script, remove_script
+from splitbrain.nemesis.iptables import install_script, queue_chain, remove_script
 from splitbrain.nemesis.grudge import Grudge, validate
 
 if TYPE_CHECKING:
@@ -45,15 +50,6 @@ UNLIMITED = "10gbit"
 #: The sender interface's largest GSO packet while a rate fault is on, and the veth default it returns to (the
 #: project created the interface, so the default is what it had).
 RATE_GSO, DEFAULT_GSO = 1500, 65536
-
-
-def queue_chain(run_id: str) -> str:
-    return f"sbq-{run_id}"
-
-
-def refuse_remote(cluster: "Cluster", fault: str) -> None:
-    """BadInput unless every host is a local namespace (see the module docstring for why)."""
-    appliers.refuse_remote(cluster, fault, "it runs a packet program or a qdisc inside each node's namespace")
 
 
 def senders_to(grudge: Grudge, nodes: list[str]) -> dict[str, list[str]]:
@@ -82,8 +78,9 @@ def check_params(params: dict) -> dict:
     return out
 
 
-def _queue_argv(params: dict, seed: int) -> list[str]:
-    return [sys.executable, "-m", "splitbrain.nemesis.netqueue", "--queue", str(QUEUE), "--mark", hex(MARK),
+def _queue_argv(params: dict, seed: int, program: list[str] | None = None) -> list[str]:
+    return [*(program or [sys.executable, "-m", "splitbrain.nemesis.netqueue"]),
+            "--queue", str(QUEUE), "--mark", hex(MARK),
             "--delay-ms", str(params["delay_ms"]), "--jitter-ms", str(params["jitter_ms"]),
             "--duplicate", str(params["duplicate"]), "--reorder", str(params["reorder"]),
             "--reorder-ms", str(params["reorder_ms"] or 20.0), "--seed", str(seed)]
@@ -93,17 +90,18 @@ def apply_queue_fault(cluster: "Cluster", grudge: Grudge, params: dict, seed: in
     """Replace any earlier delay/duplicate/reorder fault by this one: the links of ``grudge`` get the packet
     program with ``params`` (see :func:`check_params`). Returns the canonical grudge, what each sender holds
     back, and the parameters."""
-    refuse_remote(cluster, "delay/duplicate/reorder")
     grudge = validate(grudge, cluster.nodes)
     params = check_params(params)
+    links = {s: r for s, r in senders_to(grudge, cluster.nodes).items() if r}
+    # On SSH hosts: ship the program to every sender (and refuse a host that can't run it) before anything changes.
+    programs = {s: remote_code.ship(cluster, s, "netqueue") for s in links} if remote_code.is_remote(cluster) else {}
     heal_queue_fault(cluster)
     chain = queue_chain(cluster.run_id)
     addr = {n: cluster.host(n).address for n in cluster.nodes}
-    links = {s: r for s, r in senders_to(grudge, cluster.nodes).items() if r}
     for i, (sender, receivers) in enumerate(sorted(links.items())):
         # The program first: with the rule in place and no program, --queue-bypass would pass packets unharmed
         # for a moment, which is harmless but makes the fault start later than the history says.
-        cluster.start_helper(sender, HELPER, _queue_argv(params, seed * 1000 + i))
+        cluster.start_helper(sender, HELPER, _queue_argv(params, seed * 1000 + i, programs.get(sender)))
         rules = [["-d", addr[r], "-m", "mark", "!", "--mark", hex(MARK), "-j", "NFQUEUE", "--queue-num", str(QUEUE),
                   "--queue-bypass"] for r in receivers]
         _sh(cluster, sender, install_script(chain, rules, hook="OUTPUT"))
@@ -119,7 +117,9 @@ def heal_queue_fault(cluster: "Cluster") -> dict:
         _sh(cluster, node, remove_script(chain, hook="OUTPUT"))
     for node in cluster.nodes:
         if cluster.stop_helper(node, HELPER):
-            stopped[node] = last_counts(cluster.helper_log(node, HELPER))
+            log = remote_code.read_text(cluster, node, f"{cluster.node_dir(node)}/helpers/{HELPER}.stdout.log") \
+                if remote_code.is_remote(cluster) else cluster.helper_log(node, HELPER)
+            stopped[node] = last_counts(log)
     return {"healed": cluster.nodes, "stopped": stopped}
 
 
@@ -149,6 +149,37 @@ def _dev_lookup(address: str) -> str:
             "\n[ -n \"$dev\" ] || { echo 'no interface holds the node address' >&2; exit 3; }")
 
 
+def _probe_script(address: str) -> str:
+    """Shell (a remote host): print the interface holding ``address`` and its GSO size, or exit 4 if its root
+    qdisc was configured by someone (a default one has handle 0:)."""
+    return "\n".join([
+        _dev_lookup(address),
+        "root=$(tc qdisc show dev \"$dev\" root | head -n 1)",
+        "case \"$root\" in ''|*' 0: root'*) ;; "
+        "*) echo \"$dev has a root qdisc of its own: $root\" >&2; exit 4;; esac",
+        "gso=$(ip -d link show dev \"$dev\" | grep -o 'gso_max_size [0-9]*' | head -n 1 | cut -d' ' -f2)",
+        'echo "$dev $gso"',
+    ])
+
+
+def _record_interface(cluster: "Cluster", node: str) -> None:
+    """On an SSH host: record (in the run's state, before anything changes) the interface the rate fault will
+    shape and its GSO size, once per node; BadInput if someone else's qdisc sits there."""
+    from splitbrain.nemesis.remote_cleanup import rate_records
+    if rate_records(cluster.state(), node):
+        return
+    host = cluster.host(node)
+    r = host.exec(["sh", "-c", _probe_script(host.address)], timeout=15.0, check=False)
+    if r.returncode == 4:
+        raise BadInput(f"the rate fault would replace a qdisc it did not make ({r.stderr.strip()})",
+                       getattr(host, "label", node))
+    fields = r.stdout.split()
+    if r.returncode != 0 or not fields:
+        raise ClusterError(f"{node}: can't find the interface of {host.address}: {r.stderr.strip()[-300:]}")
+    cluster.store.add_resource(cluster.run_id, {"kind": "remote-qdisc", "node": node, "dev": fields[0],
+                                                "gso": fields[1] if len(fields) > 1 else ""})
+
+
 def _rate_script(address: str, receivers: list[str], kbit: int) -> str:
     lines = ["set -e", _dev_lookup(address),
              "tc qdisc del dev \"$dev\" root handle 1: 2>/dev/null || true",
@@ -174,21 +205,30 @@ def _unrate_script(address: str) -> str:
 
 def apply_rate(cluster: "Cluster", grudge: Grudge, kbit: int) -> dict:
     """Replace any earlier rate fault: each link of ``grudge`` is capped at ``kbit`` kilobits per second."""
-    refuse_remote(cluster, "rate")
     if not 8 <= int(kbit) <= 10_000_000:
         raise ValueError(f"kbit must be between 8 and 10000000, not {kbit}")
     grudge = validate(grudge, cluster.nodes)
     addr = {n: cluster.host(n).address for n in cluster.nodes}
     links = {s: r for s, r in senders_to(grudge, cluster.nodes).items() if r}
+    remote = remote_code.is_remote(cluster)
     for node in cluster.nodes:
         if node in links:
+            if remote:
+                _record_interface(cluster, node)
             _sh(cluster, node, _rate_script(addr[node], [addr[r] for r in links[node]], int(kbit)))
         else:
-            _sh(cluster, node, _unrate_script(addr[node]))
+            _sh(cluster, node, _unrate(cluster, node))
     return {"grudge": grudge, "links": links, "kbit": int(kbit)}
+
+
+def _unrate(cluster: "Cluster", node: str) -> str:
+    if remote_code.is_remote(cluster):
+        from splitbrain.nemesis.remote_cleanup import rate_records, unrate_script
+        return "\n".join(["true", *(unrate_script(d, g) for d, g in rate_records(cluster.state(), node))])
+    return _unrate_script(cluster.host(node).address)
 
 
 def heal_rate(cluster: "Cluster") -> dict:
     for node in cluster.nodes:
-        _sh(cluster, node, _unrate_script(cluster.host(node).address))
+        _sh(cluster, node, _unrate(cluster, node))
     return {"healed": cluster.nodes}

@@ -8,7 +8,8 @@ for each one's echo (up to ``--timeout``), then listens ``--drain`` seconds more
 TCP transfer (for the rate fault: a ping-pong of single packets fits in htb's burst). Standard library only.
 
 :func:`measure` runs both through a cluster: the server as a recorded helper on one node, the client with
-``Host.exec`` on the other. Must not: run unbounded (counts and times are capped).
+``Host.exec`` on the other (on SSH hosts, this file is shipped and run by the host's python:
+:mod:`splitbrain.nemesis.remote_code`). Must not: run unbounded (counts and times are capped).
 """
 
 from __future__ import annotations
@@ -106,14 +107,22 @@ def ping(host: str, port: int, count: int, timeout: float, drain: float, size: i
     return {"sent": count, "answered": answered, "replies": replies, "rtt_ms": rtts}
 
 
+def _program(cluster: "Cluster", node: str) -> list[str]:
+    """The argv prefix that runs this module on ``node``'s host."""
+    from splitbrain.nemesis import remote_code
+    if remote_code.is_remote(cluster):
+        return remote_code.ship(cluster, node, "linkprobe")
+    return [sys.executable, "-m", "splitbrain.nemesis.linkprobe"]
+
+
 def measure(cluster: "Cluster", src: str, dst: str, count: int = 20, *, timeout: float = 2.0, drain: float = 0.5,
             size: int = 64) -> dict:
     """Ping-pong from ``src`` to ``dst`` (``count`` at most 10000); the server is stopped afterwards."""
     count = max(1, min(int(count), 10_000))
-    cluster.start_helper(dst, HELPER, [sys.executable, "-m", "splitbrain.nemesis.linkprobe", "server", "--port", str(PORT),
+    cluster.start_helper(dst, HELPER, [*_program(cluster, dst), "server", "--port", str(PORT),
                                        "--max-seconds", str(min(600.0, count * timeout + 30.0))])
     try:
-        base = [sys.executable, "-m", "splitbrain.nemesis.linkprobe", "client", "--host", cluster.host(dst).address,
+        base = [*_program(cluster, src), "client", "--host", cluster.host(dst).address,
                 "--port", str(PORT), "--size", str(size)]
         argv = base + ["--count", str(count), "--timeout", str(timeout), "--drain", str(drain)]
         # The server may take a moment to bind: warm up with single pings until one is answered (bounded).
@@ -130,10 +139,10 @@ def measure(cluster: "Cluster", src: str, dst: str, count: int = 20, *, timeout:
 def throughput(cluster: "Cluster", src: str, dst: str, nbytes: int = 64_000, timeout: float = 60.0) -> dict:
     """One TCP transfer of ``nbytes`` (at most 10 MB) from ``src`` to ``dst``: how long it took, in kbit/s."""
     nbytes = max(2, min(int(nbytes), 10_000_000))
-    cluster.start_helper(dst, HELPER, [sys.executable, "-m", "splitbrain.nemesis.linkprobe", "sink", "--port", str(PORT),
+    cluster.start_helper(dst, HELPER, [*_program(cluster, dst), "sink", "--port", str(PORT),
                                        "--max-seconds", str(timeout + 30.0)])
     try:
-        argv = [sys.executable, "-m", "splitbrain.nemesis.linkprobe", "send", "--host", cluster.host(dst).address,
+        argv = [*_program(cluster, src), "send", "--host", cluster.host(dst).address,
                 "--port", str(PORT), "--bytes", str(nbytes), "--timeout", str(timeout)]
         for _ in range(20):  # the sink may take a moment to listen
             res = cluster.host(src).exec(argv[:-4] + ["--bytes", "2", "--timeout", "2"], timeout=10.0, check=False)

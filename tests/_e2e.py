@@ -5,6 +5,8 @@ still fails the test."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Callable
 
 from splitbrain.harness.run.runner import RunOutcome, run_test
@@ -23,3 +25,18 @@ def first_run_that_finds(tmp_path, spec_for: Callable[[int], TestSpec], seeds, f
         if found(out):
             break
     return out, tried
+
+
+def processes_in(root: str | os.PathLike) -> list[str]:
+    """``process <pid> in <cwd>`` for every process of this machine whose cwd is inside ``root`` (what a run on
+    local test hosts left running there)."""
+    out = []
+    for p in Path("/proc").iterdir():
+        if p.name.isdigit():
+            try:
+                cwd = os.readlink(p / "cwd")
+            except OSError:
+                continue
+            if cwd.startswith(str(root) + "/"):
+                out.append(f"process {p.name} in {cwd}")
+    return out

@@ -40,6 +40,29 @@ def test_bitflip_changes_exactly_the_recorded_bytes(tmp_path):
         assert data[c["offset"]] == int(c["after"], 16)
 
 
+def test_value_flips_a_digit_inside_text_so_the_record_still_parses(tmp_path):
+    from splitbrain.nemesis.corruption import digit_offsets
+    record = b'{"op": "add", "value": 40718, "client": "c9"}'
+    blob = b"\x00\x07\x31\x35\x01" + record + b"\xff12\x00"  # digits in binary framing: never chosen
+    (tmp_path / "f").write_bytes(blob)
+    assert digit_offsets(blob) == [5 + record.index(b"4") + i for i in range(5)] + [5 + record.index(b"9")]
+    for seed in range(20):
+        (tmp_path / "f").write_bytes(blob)
+        r = corrupt_file(str(tmp_path), "f", "value", random.Random(seed), flips=1)
+        (c,) = r["changes"]
+        data = (tmp_path / "f").read_bytes()
+        assert int(c["before"], 16) ^ int(c["after"], 16) == 1 and chr(data[c["offset"]]).isdigit()
+        assert data[:5] == blob[:5] and data[-4:] == blob[-4:]
+        changed = json.loads(data[5:-4])
+        assert changed != json.loads(record) and changed.keys() == json.loads(record).keys()
+
+
+def test_value_without_any_text_digit_falls_back_to_a_bitflip(tmp_path):
+    (tmp_path / "f").write_bytes(bytes(range(40)))
+    r = corrupt_file(str(tmp_path), "f", "value", random.Random(1))
+    assert len(r["changes"]) == 1 and "why" in r
+
+
 def test_truncate_cuts_a_tail_and_never_leaves_the_data_dir(tmp_path):
     (tmp_path / "f").write_bytes(b"x" * 1000)
     r = corrupt_file(str(tmp_path), "f", "truncate", random.Random(1))

@@ -172,23 +172,6 @@ def test_amounts_and_flips_come_from_the_test_options():
     assert _configured(FAULTS["delay"], {}) == FAULTS["delay"]
 
 
-def test_refused_on_ssh_clusters():
-    from splitbrain.history.errors import BadInput
-    from splitbrain.nemesis.link_appliers import refuse_remote
-
-    class Remote:
-        python = "python3"
-
-        def upload_package(self, package):
-            return "/x"
-
-    class FakeCluster:
-        hosts = {"n1": Remote()}
-
-    with pytest.raises(BadInput, match="local namespace clusters only"):
-        refuse_remote(FakeCluster(), "delay")
-
-
 def test_a_systems_partition_shapes_do_not_leak_into_link_faults():
     from splitbrain.harness.run.runner import _configured
     opts = {"partition_shapes": ["isolate-leader"], "delay_shapes": ["halves"]}

@@ -102,23 +102,6 @@ def test_cleanup_after_a_dead_controller_unmounts(sb_state_dir, root_iptables_un
     assert splitbrain("cleanup", "--run-id", run_id, env=env).returncode == 0
 
 
-def test_refused_on_ssh_clusters():
-    from splitbrain.history.errors import BadInput
-    from splitbrain.nemesis.disk_appliers import refuse_remote
-
-    class Remote:
-        python = "python3"
-
-        def upload_package(self, package):
-            return "/x"
-
-    class FakeCluster:
-        hosts = {"n1": Remote()}
-
-    with pytest.raises(BadInput, match="local namespace clusters only"):
-        refuse_remote(FakeCluster(), "lose-unfsynced")
-
-
 @pytest.mark.netns
 @pytest.mark.timeout(60)
 def test_cleanup_finds_a_daemon_the_state_never_recorded(sb_state_dir, root_iptables_unchanged):

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pytest
 
+from _e2e import processes_in
 from splitbrain.harness.testing.sshd_hosts import create_sshd_hosts
 from splitbrain.harness.hosts.resources import StateStore
 
@@ -85,14 +86,7 @@ def ssh_env(tmp_path_factory, root_iptables_unchanged):
 
 def _leftovers(env: Env) -> list[str]:
     left = [f"dir {p}" for p in env.remote.iterdir()]
-    for p in Path("/proc").iterdir():
-        if p.name.isdigit():
-            try:
-                cwd = os.readlink(p / "cwd")
-            except OSError:
-                continue
-            if cwd.startswith(str(env.remote) + "/"):
-                left.append(f"process {p.name} in {cwd}")
+    left += processes_in(env.remote)
     for node, ns in env.handle.netns.items():
         rules = subprocess.run(["ip", "netns", "exec", ns, "iptables", "-w", "5", "-S"], capture_output=True,
                                text=True, timeout=10, check=True).stdout

@@ -246,7 +246,8 @@ _process_command("resume", "stop-pause", "SIGCONT a node.")
 @click.argument("node")
 @click.option("--file", "files", multiple=True, help="Glob pattern(s) relative to the data dir (default: the "
               "system's log and snapshot files).")
-@click.option("--mode", type=click.Choice(["bitflip", "truncate"]), default="bitflip", show_default=True)
+@click.option("--mode", type=click.Choice(["bitflip", "truncate", "value"]), default="bitflip", show_default=True,
+              help="value: the low bit of one digit inside text (the record still parses).")
 @click.option("--flips", type=click.IntRange(1, 64), default=1, show_default=True, help="Bytes with a flipped bit.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Which file and offsets.")
 @run_id_option

@@ -1,5 +1,6 @@
 """Cleaning up after an SSH run: :func:`cleanup_ssh_run` removes everything a run left on its hosts (its processes,
-its iptables chains, its working dir), from the live controller's hosts or, after a crash, from the state file alone
+its iptables chains, its working dir, and what the disk and link faults made there, by
+:mod:`splitbrain.nemesis.remote_cleanup`), from the live controller's hosts or, after a crash, from the state file alone
 (``splitbrain cleanup``, through :func:`splitbrain.harness.hosts.cleanup.cleanup_run`). What the run owns on a host
 is described in :mod:`splitbrain.harness.hosts.ssh_cluster`.
 
@@ -21,11 +22,11 @@ from splitbrain.harness.hosts.resources import StateStore
 from splitbrain.harness.hosts.ssh_config import load_hosts_file
 from splitbrain.harness.hosts.ssh_host import SshHost
 from splitbrain.history.errors import BadInput, ClusterError, UnreachableNode
+from splitbrain.nemesis import remote_cleanup
 from splitbrain.nemesis.iptables import IPT, remove_script, run_chains
 
 #: Seconds to wait for killed node processes to disappear.
 KILL_WAIT = 5.0
-
 
 
 def _sweep_script(workdir: str, nodes: list[str]) -> str:
@@ -58,7 +59,7 @@ def _chain_script(chains: list[str]) -> str:
 
 
 def _clean_host(host: SshHost, nodes: list[str], records: dict, chains: list[str], workdir: str,
-                report) -> None:
+                report, state: dict | None = None) -> None:
     """Everything of the run on one host: its processes, its chains, its working dir. Raises on the first
     failure (the caller records it as a problem)."""
     for node in nodes:
@@ -75,6 +76,13 @@ def _clean_host(host: SshHost, nodes: list[str], records: dict, chains: list[str
     report.killed += [int(p) for p in out.get("killed", "").split() if int(p) not in report.killed]
     if out.get("left", "").split():
         raise ClusterError(f"{host.label}: processes survived SIGKILL: {out['left'].split()}")
+    # The disk and link faults' helpers, mounts, queue chain and qdisc (splitbrain.nemesis.remote_cleanup).
+    r = host.exec(["sh", "-c", remote_cleanup.script(workdir, host.run_id, nodes, state)], timeout=KILL_WAIT + 30,
+                  check=True)
+    report.removed += [f"{line[8:]} on {host.label}" for line in r.stdout.splitlines() if line.startswith("removed:")]
+    left = [line[5:] for line in r.stdout.splitlines() if line.startswith("left:")]
+    if left:
+        raise ClusterError(f"{host.label}: could not remove {', '.join(left)}")
     r = host.exec(["sh", "-c", _chain_script(chains)], timeout=30, check=True)
     report.removed += [f"chain {c} on {host.label}" for c in r.stdout.split()]
     exists = host.exec(["test", "-e", workdir], check=False, retry_safe=True).returncode == 0
@@ -140,7 +148,8 @@ def cleanup_ssh_run(store: StateStore, run_id: str, state: dict | None = None, *
         for node, h in reachable.items():
             try:
                 _clean_host(h, [node], records, state.get("chains") or run_chains(run_id),
-                            (state.get("hosts") or {}).get(node, {}).get("workdir") or h.workdir, report)
+                            (state.get("hosts") or {}).get(node, {}).get("workdir") or h.workdir, report,
+                            state=state)
             except (ClusterError, UnreachableNode) as e:
                 report.problems.append(str(e))
     finally:

@@ -10,7 +10,9 @@ run owns exactly three things, all named after the run id, all recorded in the s
 * the node process (pid, pgid and kernel start time, recorded by the Cluster right after the spawn; its pid file
   ``<workdir>/nodes/<node>/node.pid`` covers the instant before that);
 * the iptables chains ``sbp-<run id>`` (partitions) and ``sbl-<run id>`` (packet loss) and the jumps to them from
-  INPUT, created by ``splitbrain.nemesis.appliers`` when a fault is applied (named in ``splitbrain.nemesis.iptables``).
+  INPUT, created by ``splitbrain.nemesis.appliers`` when a fault is applied (named in ``splitbrain.nemesis.iptables``);
+* what the disk and link faults made (helpers, lazy file system mounts, the ``sbq-<run id>`` chain, the rate
+  fault's qdisc), removed by ``splitbrain.nemesis.remote_cleanup``.
 
 The state file (mode ``"ssh"``) holds the hosts file's path and, per node, the host's public description (name,
 address, port, user, workdir); never a password or passphrase: cleanup after a crash reads the hosts file again.

@@ -268,8 +268,8 @@ async def _save_node_state(system, addrs, run_dir: Path) -> None:
 
 def _configured(fault, options: dict, targets: tuple[str, ...] = ()):
     """A fault with the test's options applied: ``partition_shapes``, ``kill_targets``, ``pause_targets``,
-    ``delay_amounts`` (lists), ``corrupt_flips`` (a number; ``<fault>_targets``/``<fault>_amounts`` for any fault
-    with those fields) narrow what the fault plans; ``targets`` (``--nemesis-targets``, checked by
+    ``delay_amounts`` (lists), ``corrupt_flips`` (a number), ``corrupt_modes`` (a list;
+    ``<fault>_targets``/``<fault>_amounts`` for any fault with those fields) narrow what the fault plans; ``targets`` (``--nemesis-targets``, checked by
     :func:`_check_faults`) replaces every fault's targets."""
     fields = {f.name for f in dataclasses.fields(fault)}
     changes = {}
@@ -281,6 +281,8 @@ def _configured(fault, options: dict, targets: tuple[str, ...] = ()):
         changes["targets"] = tuple(targets)
     if "amounts" in fields and options.get(f"{fault.name}_amounts"):
         changes["amounts"] = tuple(options[f"{fault.name}_amounts"])
+    if "modes" in fields and options.get(f"{fault.name}_modes"):  # corrupt_modes
+        changes["modes"] = tuple(options[f"{fault.name}_modes"])
     if "flips" in fields and options.get(f"{fault.name}_flips"):
         changes["flips"] = int(options[f"{fault.name}_flips"])
     return dataclasses.replace(fault, **changes) if changes else fault

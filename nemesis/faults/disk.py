@@ -5,14 +5,13 @@ start it again."""
 from __future__ import annotations
 
 import dataclasses
-import os
 import random
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Sequence
 
 from splitbrain.harness.api import Invocation
 from splitbrain.history.errors import BadInput
-from splitbrain.nemesis import appliers, corruption, disk_appliers
+from splitbrain.nemesis import corruption, disk_appliers
 from splitbrain.nemesis.faults.base import nodes_of, plan_of
 from splitbrain.nemesis.faults.process import KillFault
 from splitbrain.nemesis.targets import select_nodes
@@ -26,8 +25,8 @@ class LoseUnfsyncedFault(KillFault):
     """Power loss: the targets are killed together, every write they had not fsynced is dropped (and every new
     file whose directory entry was not yet durable), and they start again on what was durable. Their data dirs are
     on the project's lazy file system (:mod:`splitbrain.nemesis.lazyfs`), mounted by ``prepare`` before the nodes start.
-    The start op does the whole fault (down, drop, up); the stop op restarts whatever is still down. Local
-    namespace clusters only."""
+    The start op does the whole fault (down, drop, up); the stop op restarts whatever is still down. On SSH
+    hosts with FUSE too (:mod:`splitbrain.nemesis.remote_disk`)."""
 
     name: str = "lose-unfsynced"
     targets: tuple[str, ...] = ("majority", "all")
@@ -37,8 +36,7 @@ class LoseUnfsyncedFault(KillFault):
 
     def _start(self, cluster: "Cluster", nodes: list[str]) -> dict:
         for n in nodes:
-            mnt = disk_appliers.paths(cluster, n)[0]
-            if not disk_appliers.is_mounted(mnt):
+            if not disk_appliers.mounted(cluster, n):
                 raise BadInput(f"{n}'s data dir is not on the lazy file system (it is mounted when a run with "
                                "this fault starts, or by cluster up --lazyfs)", "nemesis plan")
         killed = [n for n in nodes if cluster.kill(n)]  # all at once, as one power cut
@@ -50,12 +48,16 @@ class LoseUnfsyncedFault(KillFault):
 
 @dataclass(frozen=True)
 class CorruptFault(KillFault):
-    """A damaged disk: while the target is down, flip bits in (``bitflip``) or cut the tail off (``truncate``) one
-    file of its data dir, then start it again. Which files: the plan's ``files`` (glob patterns relative to the
+    """A damaged disk: while the target is down, flip bits in (``bitflip``), flip a digit inside a stored value so
+    the record still parses (``value``) or cut the tail off (``truncate``) one file of its data dir, then start it
+    again. The default draws ``bitflip`` and ``truncate``; ``corrupt_modes`` chooses (``value`` is not a default:
+    in a file with its own checksums, such as SQLite's WAL, a flip anywhere cuts the log there, and on several
+    nodes in turn that takes committed entries a Raft majority held, unless the system refuses such a log). Which
+    files: the plan's ``files`` (glob patterns relative to the
     data dir), else ``patterns``, else the system's ``data_files`` (its log and snapshot files); the plan's
     ``pick`` chooses one of those that exist (sorted), its ``seed`` the offsets. The completion records file,
-    offsets and bytes before and after (:mod:`splitbrain.nemesis.corruption`). The stop op restarts whatever is down. Local
-    namespace clusters only (the files are changed from the controller)."""
+    offsets and bytes before and after (:mod:`splitbrain.nemesis.corruption`). The stop op restarts whatever is down. On
+    SSH hosts the corrupter runs on the node's host (shipped, :mod:`splitbrain.nemesis.remote_code`)."""
 
     name: str = "corrupt"
     targets: tuple[str, ...] = ("one",)
@@ -84,7 +86,6 @@ class CorruptFault(KillFault):
     def carry_out(self, cluster: "Cluster", inv: Invocation, view=None) -> Any:
         if inv.f != "start-corrupt":
             return self._stop(cluster, nodes_of(inv, cluster))
-        appliers.refuse_remote(cluster, "corrupt", "the files are changed from the controller's machine")
         plan = plan_of(inv, dict, "an object with nodes and mode")
         patterns = self._patterns(cluster, plan)
         if not patterns:
@@ -102,12 +103,6 @@ class CorruptFault(KillFault):
         done = []
         for n in nodes:
             killed = cluster.kill(n)
-            data_dir = cluster.data_dir(n)
-            rel = corruption.choose_file(corruption.list_files(data_dir), patterns, pick) \
-                if os.path.isdir(data_dir) else None
-            if rel is None:
-                done.append({"node": n, "killed": killed, "file": None, "why": f"no non-empty file matches {patterns}"})
-                continue
             done.append({"node": n, "killed": killed,
-                         **corruption.corrupt_file(data_dir, rel, mode, rng, flips=flips)})
+                         **disk_appliers.corrupt(cluster, n, patterns, pick, mode, rng, flips)})
         return {"corrupted": done, **self._stop(cluster, nodes)}

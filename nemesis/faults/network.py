@@ -132,7 +132,7 @@ class QueueFault(GrudgeAiming, Fault):
     senders send on them. ``delay`` holds every packet ``delay_ms`` (one of ``amounts``) +- ``jitter`` of it;
     ``duplicate`` sends each packet twice with a probability from ``amounts``; ``reorder`` holds that share of packets
     a further ``reorder_ms`` so that later ones overtake them. One fault of the three at a time: a new start replaces
-    the last one. Local namespace clusters only (``splitbrain.nemesis.link_appliers``)."""
+    the last one. On namespaces and SSH hosts alike (``splitbrain.nemesis.link_appliers``)."""
 
     name: str = "delay"
     shapes: tuple[str, ...] = ("all", "halves", "isolate", "one-way")
@@ -176,7 +176,8 @@ class QueueFault(GrudgeAiming, Fault):
 @dataclass(frozen=True)
 class RateFault(GrudgeAiming, Fault):
     """A bandwidth cap on some links (grudge shapes as for partitions): each sender's packets to each receiver
-    of the plan share ``kbit`` kilobits per second (an htb class; tc netem is unavailable). Local clusters only."""
+    of the plan share ``kbit`` kilobits per second (an htb class; tc netem is unavailable). On namespaces and SSH
+    hosts alike."""
 
     name: str = "rate"
     shapes: tuple[str, ...] = ("all", "halves", "isolate", "one-way")

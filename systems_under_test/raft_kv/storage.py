@@ -11,11 +11,14 @@ Contract: ``write(batch)`` returns only after the batch is on disk (the WAL is f
 may then send the replies that depend on it. A batch is what ``RaftCore.take_persist`` returns. ``load()``
 returns exactly what the last completed ``write`` left, never a partial batch.
 
-Every entry and the snapshot carry a CRC-32 of (index, term, text), checked by ``load`` (CorruptLog on a mismatch:
-the server refuses to start rather than serve a damaged entry); ``checksum=False`` is the ``no-checksum`` variant
-(no CRCs, and SQLite's rollback journal instead of its checksummed WAL). ``fsync=False`` is the ``no-fsync`` variant: SQLite never fsyncs, so ``write`` returns before the batch is durable
-(a process kill loses nothing, the kernel has it; a power loss does). ``persist_vote=False`` is the ``volatile-vote`` variant: term and vote are kept only in memory, and after a restart
-the term is taken from the last log entry and the vote is forgotten, so a node can vote twice in one term.
+Every entry and the snapshot carry a CRC-32 of (index, term, text), and the term and vote one of theirs, checked by
+``load`` (CorruptLog on a mismatch: the server refuses to start rather than serve a damaged entry); a damaged WAL
+(:mod:`.walcheck`: SQLite would silently drop what follows the damage) is refused the same way; ``checksum=False``
+is the ``no-checksum`` variant (no CRCs, and SQLite's rollback journal instead of its checksummed WAL).
+``fsync=False`` is the ``no-fsync`` variant: SQLite never fsyncs, so ``write`` returns before the batch is durable
+(a process kill loses nothing, the kernel has it; a power loss does). ``persist_vote=False`` is the
+``volatile-vote`` variant: term and vote are kept only in memory, and after a restart the term is taken from the
+last log entry and the vote is forgotten, so a node can vote twice in one term.
 Writes are synchronous on the server's event loop on purpose (no worker thread: under libfaketime thread
 hand-offs stall), which also keeps "persist, then send" trivially ordered.
 """
@@ -28,6 +31,7 @@ import sqlite3
 import zlib
 from typing import Any
 
+from . import walcheck
 from .core import Log
 
 
@@ -37,6 +41,10 @@ class CorruptLog(Exception):
 
 def entry_crc(idx: int, term: int, cmd: str) -> int:
     return zlib.crc32(f"{idx}:{term}:{cmd}".encode())
+
+
+def _hard_crc(term: str | None, voted_for: str | None) -> int:
+    return zlib.crc32(f"{term}:{voted_for}".encode())
 
 
 def _parse(text: str, what: str) -> Any:
@@ -53,8 +61,14 @@ class Storage:
         os.makedirs(data_dir, exist_ok=True)
         self.persist_vote = persist_vote
         self.checksum = checksum
+        if checksum:
+            # SQLite would silently drop every WAL frame from a damaged one on: committed entries and the vote.
+            why = walcheck.check(data_dir)
+            if why:
+                raise CorruptLog(why)
         self.db = sqlite3.connect(os.path.join(data_dir, "raft.sqlite3"), isolation_level=None)
-        # WAL frames carry checksums (a damaged frame ends the log there, it is never read as data); the
+        # WAL frames carry checksums (a damaged frame ends the log there, it is never read as data, and walcheck
+        # refuses to start rather than lose what followed); the
         # no-checksum variant keeps SQLite's rollback journal instead, whose database pages have none, and writes
         # no per-entry checksum: a flipped bit in an entry is loaded as that entry.
         self.db.execute("PRAGMA journal_mode=WAL" if checksum else "PRAGMA journal_mode=DELETE")
@@ -85,6 +99,9 @@ class Storage:
         log = Log(snap_index, snap_term, entries)
         if self.persist_vote:
             meta = dict(self.db.execute("SELECT k, v FROM meta"))
+            crc = str(_hard_crc(meta.get("term"), meta.get("voted_for")))
+            if self.checksum and "crc" in meta and meta["crc"] != crc:
+                raise CorruptLog("the term and vote do not match their checksum")
             term = json.loads(meta.get("term", "0"))
             voted_for = json.loads(meta.get("voted_for", "null"))
         else:
@@ -97,8 +114,10 @@ class Storage:
         try:
             if batch["hard"] is not None and self.persist_vote:
                 term, voted_for = batch["hard"]
-                db.executemany("INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)",
-                               [("term", json.dumps(term)), ("voted_for", json.dumps(voted_for))])
+                hard = [("term", json.dumps(term)), ("voted_for", json.dumps(voted_for))]
+                if self.checksum:
+                    hard.append(("crc", str(_hard_crc(hard[0][1], hard[1][1]))))
+                db.executemany("INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)", hard)
             if batch["snapshot"] is not None:
                 idx, term, data = batch["snapshot"]
                 text = json.dumps(data)
