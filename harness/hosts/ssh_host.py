@@ -18,6 +18,7 @@ import os
 import re
 import shlex
 import stat
+import uuid
 from pathlib import Path
 
 import paramiko
@@ -201,7 +202,7 @@ class SshHost(Host):
                     _sftp_mkdir(sftp, rdir)
                 for fn in sorted(filenames):
                     if not fn.endswith(".pyc"):
-                        sftp.put(os.path.join(dirpath, fn), f"{rdir}/{fn}")
+                        _put_atomically(sftp, os.path.join(dirpath, fn), f"{rdir}/{fn}")
 
         self.conn.sftp_do(f"uploading {local}", put)
 
@@ -222,7 +223,8 @@ class SshHost(Host):
             self.exec(["mkdir", "-p", dest], retry_safe=True)
             init = src / "__init__.py" if src is not None else None
             if init is not None and init.is_file():
-                self.conn.sftp_do(f"uploading {init}", lambda sftp, a=init, b=dest: sftp.put(str(a), f"{b}/__init__.py"))
+                self.conn.sftp_do(f"uploading {init}",
+                                  lambda sftp, a=init, b=dest: _put_atomically(sftp, str(a), f"{b}/__init__.py"))
         self.upload_dir(dirs[-1], f"{code}/{'/'.join(parts)}")
         return code
 
@@ -237,6 +239,22 @@ class SshHost(Host):
         if not re.fullmatch(r"/[^\s]*/splitbrain-[A-Za-z0-9_-]+", self.workdir):
             raise ClusterError(f"{self.label}: refusing to remove unexpected path {self.workdir!r}")
         self.exec(["rm", "-rf", "--", self.workdir], retry_safe=True)
+
+
+def _put_atomically(sftp: paramiko.SFTPClient, local: str, remote: str) -> None:
+    """Copy ``local`` to ``remote`` so that a reader sees the old file or the whole new one, never a half-written
+    one: hosts that share a filesystem (test hosts in namespaces, NFS homes) upload the same code while another
+    host's node is already importing it. Written beside the target, then renamed over it."""
+    tmp = f"{remote}.part-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    sftp.put(local, tmp)
+    try:
+        sftp.posix_rename(tmp, remote)
+    except BaseException:
+        try:
+            sftp.remove(tmp)
+        except OSError:
+            pass  # the upload failed anyway; its error is the one to report
+        raise
 
 
 def _package_dir(name: str) -> Path | None:
