@@ -9,7 +9,7 @@ write-only, the rest mixed, each of 1 to ``max_txn_length`` micro-ops. Written v
 ``unknown`` if they are not), and drawn from ``ctx.rng`` alone so the op functions stay pure.
 
 Retired keys are still read now and then: a read micro-op picks a key of the previous window with probability
-``past_reads``, and the final reads cover the last ``final_read_windows`` windows, spread over the client threads.
+``past_reads``, and the final reads cover the last ``final_read_windows`` windows too, spread over the threads.
 A write that shows up late (an aborted transaction committed by a recovering node, a lost write replayed) lands on a
 key whose window may have ended meanwhile; without those reads nobody would ever look at it again.
 """
@@ -61,18 +61,18 @@ def txn_op(ctx, options: dict, write_f: str) -> dict:
 
 
 def final_op(ctx, options: dict) -> dict:
-    """After the faults are healed, every thread reads all the active keys once more, plus its share of the keys
-    of the ``final_read_windows`` windows before (thread ``i`` of ``C`` takes windows ``now-1-i``, ``now-1-i-C``,
-    ...), so that together the threads read every recent key once without all locking the same keys."""
+    """After the faults are healed, the threads together read every key of the current window and of the
+    ``final_read_windows`` windows before it, once: thread ``i`` of ``C`` takes every ``C``-th key from the ``i``-th
+    (newest first). Disjoint reads, so that final reads do not wait for each other's locks (a store with
+    exclusive read locks would abort them); a thread beyond the key count reads one key again."""
     window = _window(ctx, options)
-    keys = _window_keys(window, options)
+    back = max(0, int(options.get("final_read_windows", DEFAULTS["final_read_windows"])))
+    keys = [k for w in range(window, max(-1, window - 1 - back), -1) for k in _window_keys(w, options)]
     threads = getattr(ctx, "threads", 0)
     conc = max(1, int(getattr(ctx, "concurrency", 1) or 1))
     thread = threads.bit_length() - 1 if threads and threads & (threads - 1) == 0 else 0
-    back = int(options.get("final_read_windows", DEFAULTS["final_read_windows"]))
-    for w in range(window - 1 - thread, max(-1, window - 1 - back), -conc):
-        keys += _window_keys(w, options)
-    return {"f": "txn", "value": [["r", k, None] for k in keys]}
+    mine = keys[thread::conc] if thread < len(keys) else [keys[thread % len(keys)]]
+    return {"f": "txn", "value": [["r", k, None] for k in mine]}
 
 
 def checkers(options: dict) -> dict:
