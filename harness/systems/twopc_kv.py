@@ -102,7 +102,8 @@ class TwoPCKV(System):
 
     def workload_options(self, workload: str) -> dict:
         """Keys live 8 s (not 2): a killed participant is down for the fault's duration (3 s by default), and what
-        it did wrong on recovery shows only in reads of the keys it held, so those keys must still be in use."""
+        it did wrong on recovery shows only in reads of the keys it held, so those keys had better still be in use
+        (the workload also reads retired keys now and then, and at the end: harness/workloads/txn.py)."""
         return {"key_window_s": 8.0}
 
     def client(self, variant: str, options: dict) -> JsonLineClient:
