@@ -83,8 +83,9 @@ PRESETS = {
     # read of its key. Kills come every 2 s (down 1 s), so a 30 s run has 15 such chances; early-lock-release and
     # read-uncommitted need only concurrency (and aborts, which partitions bring). Measured on a loaded 2-core
     # machine, 30 s runs: presumed-commit found 20/20 (seeds 1-20, G1a every time); correct valid 20/20 on each of
-    # its three cases; no-durable-prepare, early-lock-release, read-uncommitted found 10/10. At 15 s: presumed-commit
-    # 9/10 (before these kills and the reads of retired keys: 5/10 at 15 s, 7/10 at 60 s).
+    # its three cases; no-durable-prepare, early-lock-release, read-uncommitted found 10/10. At 15 s (seeds 1-10):
+    # presumed-commit 9/10, the other bugs 10/10, correct valid 10/10 on each case (before these kills and the
+    # reads of retired keys: presumed-commit 5/10 at 15 s, 7/10 at 60 s).
     "twopc": [
         "twopc-kv:correct:list-append:partition,kill,pause:2/1",
         "twopc-kv:correct:rw-register:partition,kill,pause:2/1",
