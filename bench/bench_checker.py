@@ -28,8 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from splitbrain.checkers.linearizable import check_linearizable  # noqa: E402
 from splitbrain.checkers.models import get_model  # noqa: E402
 from splitbrain.checkers.simulate import corrupt_one_read, kv_history  # noqa: E402
-from splitbrain.harness.history import Op  # noqa: E402
-from splitbrain.harness.importers import load_history  # noqa: E402
+from splitbrain.history.ops import Op  # noqa: E402
+from splitbrain.history.importers import load_history  # noqa: E402
 
 HARD = Path(__file__).resolve().parent.parent / "tests" / "data" / "r1w1-partition-102ops.jsonl"
 

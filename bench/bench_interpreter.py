@@ -24,8 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from splitbrain.harness import generator as gen  # noqa: E402
 from splitbrain.harness.api import Completion  # noqa: E402
-from splitbrain.harness.history import HistoryWriter, read_history  # noqa: E402
-from splitbrain.harness.interpreter import run  # noqa: E402
+from splitbrain.history.ops import HistoryWriter, read_history  # noqa: E402
+from splitbrain.harness.run.interpreter import run  # noqa: E402
 
 _OK = Completion("ok", None)
 
@@ -55,7 +55,7 @@ def client_op(ctx):
 def typical(seconds: float):
     """The shape a real test has: a timed main phase of client ops alongside a fault cycle, then a final phase."""
 
-    class FakePackage:
+    class FakeFault:
         def start_op(self, rng, nodes, leader=None):
             from splitbrain.harness.api import Invocation
             return Invocation("start-partition", {"n1": ["n2"]})
@@ -64,11 +64,11 @@ def typical(seconds: float):
             from splitbrain.harness.api import Invocation
             return Invocation("stop-partition", None)
 
-    pkgs = [FakePackage()]
+    faults = [FakeFault()]
     return gen.phases(
         gen.time_limit(seconds, gen.any_of(gen.clients(client_op),
-                                           gen.nemesis_cycle(pkgs, 0.5, 0.2, nodes=["n1", "n2", "n3"]))),
-        gen.final_phase({"f": "read", "key": "r"}, packages=pkgs))
+                                           gen.nemesis_cycle(faults, 0.5, 0.2, nodes=["n1", "n2", "n3"]))),
+        gen.final_phase({"f": "read", "key": "r"}, heal=True))
 
 
 class Timer:
@@ -103,7 +103,7 @@ def bench_simulator(seconds: float, concurrency: int) -> tuple[Timer, int]:
 def bench_bare(n: int, concurrency: int) -> tuple[Timer, int]:
     """One op and two updates (its invoke and completion) through the typical stack, without any history: the
     generator's and scheduler's own cost."""
-    from splitbrain.harness.history import Op
+    from splitbrain.history.ops import Op
     sched = gen.Scheduler(typical(1e6), concurrency=concurrency, nemesis=True, rng=random.Random(1))
     now = 0
     k = 0

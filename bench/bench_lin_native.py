@@ -29,7 +29,7 @@ from bench.kv_histories import kv_history  # noqa: E402
 from splitbrain.checkers._lin_fast import fast_verdict, native_available  # noqa: E402
 from splitbrain.checkers._lin_search import _Budget  # noqa: E402
 from splitbrain.checkers.models import get_model  # noqa: E402
-from splitbrain.harness.importers import load_history  # noqa: E402
+from splitbrain.history.importers import load_history  # noqa: E402
 
 
 def verdicts(history, model_name: str, limit: float = 60.0) -> tuple[float, object, list]:

@@ -15,7 +15,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from splitbrain.harness.api import Invocation  # noqa: E402
-from splitbrain.harness.cluster import create_local_cluster  # noqa: E402
+from splitbrain.harness.hosts.local_cluster import create_local_cluster  # noqa: E402
 from splitbrain.nemesis import apply, heal_all  # noqa: E402
 from splitbrain.nemesis.linkprobe import measure, throughput  # noqa: E402
 

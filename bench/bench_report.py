@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from splitbrain.harness.history import Op, write_history  # noqa: E402
+from splitbrain.history.ops import Op, write_history  # noqa: E402
 from splitbrain.reports import render_report  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"

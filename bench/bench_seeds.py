@@ -27,8 +27,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from splitbrain.harness.runner import run_test  # noqa: E402
-from splitbrain.harness.spec import TestSpec  # noqa: E402
+from splitbrain.harness.run.runner import run_test  # noqa: E402
+from splitbrain.harness.run.spec import TestSpec  # noqa: E402
 
 PRESETS = {
     "quorum": [
@@ -116,6 +116,14 @@ PRESETS = {
         'postgres:async-failover:set:partition,kill:6/5:nemesis_targets=["primaries"]',
         'postgres:async-failover:set:kill:3/2:nemesis_targets=["primaries"]',
     ],
+    # examples/redis (Debian's redis-server, one primary and two replicas): its plugin is loaded by the preset.
+    "redis": [
+        "redis:wait:register:partition,kill,pause:3/2",
+        'redis:wait:set:partition,kill:6/5:nemesis_targets=["primaries"]',
+        "redis:replica-reads:register:partition:3/2:value_range=50",
+        'redis:failover:set:partition,kill:6/5:nemesis_targets=["primaries"]',
+        'redis:failover:set:kill:3/2:nemesis_targets=["primaries"]',
+    ],
     # Work queue: correct must stay valid under every fault; each bug found by the violation it makes.
     "queue": [
         "work-queue:correct:queue:partition,kill,pause",
@@ -136,7 +144,8 @@ PRESETS = {
 }
 
 #: Presets whose systems come from a plugin: preset -> (module, directory relative to the repository).
-PRESET_PLUGINS = {"postgres": ("splitbrain_postgres", "examples/postgres")}
+PRESET_PLUGINS = {"postgres": ("splitbrain_postgres", "examples/postgres"),
+                  "redis": ("splitbrain_redis", "examples/redis")}
 
 
 def parse_case(text: str) -> dict:

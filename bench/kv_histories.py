@@ -20,7 +20,7 @@ from __future__ import annotations
 import heapq
 import random
 
-from splitbrain.harness.history import Op
+from splitbrain.history.ops import Op
 
 
 def kv_history(seed: int, *, clients: int = 50, keys: int = 10, n_ops: int = 2000, p_get: float = 0.5,

@@ -34,7 +34,7 @@ from multiprocessing.connection import wait
 from typing import Callable
 
 from splitbrain.checkers._lin_search import Interrupted, _Budget
-from splitbrain.harness.verdict import UNKNOWN as VERDICT_UNKNOWN
+from splitbrain.history.verdict import UNKNOWN as VERDICT_UNKNOWN
 
 #: Search-budget checks (each about 2,000 search steps, roughly 1-2 ms of pure-Python search) in the first slice,
 #: beside a few per 2,000 events of the part.

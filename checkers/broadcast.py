@@ -41,8 +41,9 @@ import bisect
 import json
 from typing import Sequence
 
-from splitbrain.checkers._values import hashable as _h
-from splitbrain.harness.history import FAIL, OK, Op, pair_ops
+from splitbrain.history.ops import FAIL, OK, Op, pair_ops
+from splitbrain.history.values import freeze as _h
+from splitbrain.history.verdict import UNKNOWN
 
 CLAIMS = {
     "reliable": (),
@@ -116,7 +117,7 @@ def check_broadcast(history: Sequence[Op], *, claim: str = "fifo-total") -> dict
            "anomaly_counts": {p: counts[p] for p in judged if counts[p]}, "anomalies": anomalies,
            "other_violations": others, "delivered": delivered}
     if not delivered:
-        out["valid"] = "unknown"
+        out["valid"] = UNKNOWN
         out["explanation"] = "No node's reads returned a delivery list: nothing to judge."
     return out
 

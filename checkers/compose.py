@@ -1,4 +1,4 @@
-"""Calling checkers and combining their verdicts (the rule itself is :class:`splitbrain.harness.verdict.Verdict`:
+"""Calling checkers and combining their verdicts (the rule itself is :class:`splitbrain.history.verdict.Verdict`:
 any false gives false, else any unknown gives unknown, else true).
 
 ``run_checker`` is the one place a checker is called: a checker that raises gives ``unknown`` with the cause, never
@@ -10,7 +10,7 @@ from __future__ import annotations
 import traceback
 from typing import Any, Callable, Iterable
 
-from splitbrain.harness.verdict import UNKNOWN, Verdict
+from splitbrain.history.verdict import UNKNOWN, Verdict
 
 
 def combine(verdicts: Iterable[Any]) -> bool | str:

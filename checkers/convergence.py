@@ -40,18 +40,15 @@ import json
 import time as _time
 from typing import Any, Sequence
 
-from splitbrain.harness.history import FAIL, INFO, INVOKE, OK, Op, pair_ops
-from splitbrain.harness.verdict import UNKNOWN
+from splitbrain.history.ops import FAIL, INFO, INVOKE, OK, Op, pair_ops
+from splitbrain.history.values import json_key as _c
+from splitbrain.history.verdict import UNKNOWN
 
 FINAL_READ_ALL = "final-read-all"
 
 DATATYPES = ("counter", "set", "register", "mv-register")
 INF = float("inf")
 _MAX_OPS_LISTED = 20
-
-
-def _c(v: Any) -> str:
-    return json.dumps(v, sort_keys=True, separators=(",", ":"))
 
 
 def _norm(datatype: str, v: Any):

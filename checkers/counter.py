@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from splitbrain.harness.history import FAIL, OK, Op, pair_ops
+from splitbrain.history.ops import FAIL, OK, Op, pair_ops
 
 
 def check_counter(history: Sequence[Op], *, add_f: str = "add", read_f: str = "read", initial: int = 0) -> dict:

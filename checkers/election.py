@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from splitbrain.harness.verdict import UNKNOWN
+from splitbrain.history.verdict import UNKNOWN
 
 
 def check_election_safety(claims: Iterable[dict]) -> dict:

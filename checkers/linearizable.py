@@ -32,8 +32,8 @@ from splitbrain.checkers._lin_dfs import dfs_verdict
 from splitbrain.checkers._lin_parts import OutOfSlice, run_parts
 from splitbrain.checkers._lin_search import Failure, Interrupted, Prepared, _Budget, prepare, search
 from splitbrain.checkers.models import UNKNOWN, Model, get_model
-from splitbrain.harness.history import NEMESIS, Op
-from splitbrain.harness.verdict import UNKNOWN as VERDICT_UNKNOWN
+from splitbrain.history.ops import NEMESIS, Op
+from splitbrain.history.verdict import UNKNOWN as VERDICT_UNKNOWN
 
 #: Configurations kept per (state, pending ops) by the first, narrow pass over histories with unknown-outcome ops.
 FIRST_PASS_KEEP = 1
@@ -63,6 +63,10 @@ def check_linearizable(history: Sequence[Op], model: "str | Model", *, time_limi
     deadline = None if time_limit is None else time.monotonic() + max(0.0, time_limit)
     client = [op for op in history if op.process != NEMESIS]
     pairs = list(map(_TYPE_OF, client)).count("invoke")
+    if not m.splittable and not m.keyed and split and _several_keys(client):
+        # Several keys under a one-object model (a register per key, as jepsen.independent's histories): one
+        # object per key, as Jepsen's independent checker does. Checked whole, the keys' values would mix.
+        m = dataclasses.replace(m, splittable=True, per_key=m)
     if m.splittable and split:
         sub_model, keyed = (m.per_key or m), False
         parts = list(m.partition(client).items())
@@ -232,6 +236,12 @@ def _join(items: list[str]) -> str:
     if len(items) > 6:
         items = items[:6] + [f"... ({len(items) - 6} more)"]
     return ", ".join(items) if items else "nothing"
+
+
+def _several_keys(ops: Sequence[Op]) -> bool:
+    """Do ``ops`` touch more than one ``key``? (Stops at the second.)"""
+    first = ops[0].key if ops else None
+    return any(op.key != first for op in ops)
 
 
 def _jsonable_key(k):

@@ -4,7 +4,7 @@ A server that logs a traceback or a panic has failed, even when its history happ
 bug may have been retried, or never acknowledged). So every node log is searched for patterns the system declares
 (``System.log_patterns``; :data:`DEFAULT_PATTERNS` otherwise) and any match makes the run invalid.
 
-Pure: it takes the logs as data (``{node: {file name: text}}``, read by ``splitbrain.harness.analysis``) and the patterns as
+Pure: it takes the logs as data (``{node: {file name: text}}``, read by ``splitbrain.harness.run.analysis``) and the patterns as
 regular-expression strings; it reads no file itself.
 
 Result: ``{"valid": true | false, "patterns": [...], "files": N, "matches": [{"node", "file", "line" (1-based),
@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import re
 from typing import Mapping, Sequence
+
+from splitbrain.history.verdict import UNKNOWN
 
 #: Lines no healthy node writes: a Python traceback, a Go panic, a fatal log line, a failed assertion.
 DEFAULT_PATTERNS: tuple[str, ...] = (
@@ -36,7 +38,7 @@ def check_log_patterns(logs: Mapping[str, Mapping[str, str]], patterns: Sequence
     try:
         compiled = [(p, re.compile(p)) for p in patterns]
     except re.error as e:
-        return {"valid": "unknown", "patterns": list(patterns),
+        return {"valid": UNKNOWN, "patterns": list(patterns),
                 "error": f"a log pattern is not a valid regular expression: {e}"}
     matches: list[dict] = []
     found = 0

@@ -44,7 +44,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from splitbrain.harness.errors import BadInput
+from splitbrain.history.errors import BadInput
+from splitbrain.history.values import freeze as _freeze
 
 
 class _Unknown:
@@ -67,15 +68,6 @@ UNKNOWN = _Unknown()
 NO_EXPECT = object()
 
 READS = frozenset({"read", "get"})
-
-
-def _freeze(v: Any) -> Any:
-    """A hashable version of a JSON value (lists -> tuples, dicts -> sorted item tuples)."""
-    if isinstance(v, list):
-        return tuple(_freeze(x) for x in v)
-    if isinstance(v, dict):
-        return tuple(sorted((k, _freeze(x)) for k, x in v.items()))
-    return v
 
 
 def _jsonable(v: Any) -> Any:

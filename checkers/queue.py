@@ -30,8 +30,9 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from splitbrain.checkers._values import hashable as _h
-from splitbrain.harness.history import FAIL, INFO, OK, Op, pair_ops
+from splitbrain.history.ops import FAIL, INFO, OK, Op, pair_ops
+from splitbrain.history.values import freeze as _h
+from splitbrain.history.verdict import UNKNOWN
 
 _MAX_LISTED = 50
 
@@ -102,14 +103,14 @@ def check_queue(history: Sequence[Op], *, at_least_once: bool = False, fifo: boo
         _check_fifo(enq, processed, add)
 
     bad = counts["lost"] or counts["unexpected"] or counts["fifo"] or (counts["duplicated"] and not at_least_once)
-    valid = False if bad else ("unknown" if unconfirmed else True)
+    valid = False if bad else (UNKNOWN if unconfirmed else True)
     out = {"valid": valid, "checker": "queue", "acknowledged": acked,
            "attempted": sum(1 for t, _, _ in enq.values() if t != FAIL),
            "processed": sum(len(u) for u in processed.values()), "distinct_processed": len(processed),
            "lost_count": counts["lost"], "duplicated_count": counts["duplicated"],
            "unexpected_count": counts["unexpected"], "fifo_count": counts["fifo"], "unconfirmed_count": unconfirmed,
            "drains": len(drains), "empty_drains": len(empty_drain_starts), "anomalies": anomalies}
-    if valid == "unknown":
+    if valid == UNKNOWN:
         out["explanation"] = (f"{unconfirmed} acknowledged message(s) were never processed, but no drain found "
                               "the queue empty after them: they may still be in it.")
     return out

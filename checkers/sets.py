@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from splitbrain.harness.history import OK, Op, pair_ops
+from splitbrain.history.ops import OK, Op, pair_ops
 
 _MAX_LISTED = 50
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import heapq
 import random
 
-from splitbrain.harness.history import Op
+from splitbrain.history.ops import Op
 
 
 def kv_history(seed: int, n_ops: int, *, clients: int = 50, keys: int = 10, p_get: float = 0.5,

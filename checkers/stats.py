@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections import Counter
 from typing import Sequence
 
-from splitbrain.harness.history import OK, Op, pair_ops
-from splitbrain.harness.verdict import UNKNOWN
+from splitbrain.history.ops import OK, Op, pair_ops
+from splitbrain.history.verdict import UNKNOWN
 
 
 def check_stats(history: Sequence[Op]) -> dict:

@@ -29,7 +29,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Callable
 
-from splitbrain.harness.errors import BadInput
+from splitbrain.harness import systems, workloads
+from splitbrain.history.errors import BadInput
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,6 @@ _provides: dict[str, set[str]] = {}
 
 
 def _registered() -> set[str]:
-    from splitbrain.harness import systems, workloads
     return {f"system:{n}" for n in systems._SYSTEMS} | {f"workload:{n}" for n in workloads._WORKLOADS}
 
 

@@ -16,12 +16,12 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Sequence
 
-from splitbrain.harness.errors import BadInput
+from splitbrain.history.errors import BadInput
 from splitbrain.nemesis.grudge import Grudge, validate
 from splitbrain.nemesis.iptables import install_script, loss_chain, partition_chain, remove_script
 
 if TYPE_CHECKING:
-    from splitbrain.harness.cluster import Cluster
+    from splitbrain.harness.hosts.cluster import Cluster
 
 MAX_STROBE_FLIPS = 10_000
 
@@ -29,7 +29,7 @@ MAX_STROBE_FLIPS = 10_000
 def refuse_remote(cluster: "Cluster", fault: str, why: str) -> None:
     """BadInput (one sentence) unless every host is a local namespace: for faults that act from the controller's
     machine (``why`` says how)."""
-    # A host that ships code to run (splitbrain.harness.cluster.ShipsCode: an SSH host) is not on this machine.
+    # A host that ships code to run (splitbrain.harness.hosts.cluster.ShipsCode: an SSH host) is not on this machine.
     if any(hasattr(h, "upload_package") for h in cluster.hosts.values()):
         raise BadInput(f"the {fault} fault works on local namespace clusters only ({why})", "--nemesis")
 

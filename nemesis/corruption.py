@@ -1,5 +1,5 @@
 """Damage to one file of a node's data dir, as a disk does it: bits flipped in place, or the tail cut off (a torn
-write). Behind the ``corrupt`` fault (``splitbrain.nemesis.packages.CorruptPackage``), which runs it while the node is down.
+write). Behind the ``corrupt`` fault (``splitbrain.nemesis.faults.disk.CorruptFault``), which runs it while the node is down.
 
 :func:`choose_file` picks the file (pure given the names and ``pick``); :func:`corrupt_file` changes it and returns
 what it did as JSON data: ``{"file", "mode", "size", "changes": [{"offset", "before", "after"}]}`` (bytes as hex),

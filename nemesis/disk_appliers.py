@@ -22,11 +22,11 @@ import sys
 import time
 from typing import TYPE_CHECKING
 
-from splitbrain.harness.errors import BadInput, ClusterError
+from splitbrain.history.errors import BadInput, ClusterError
 from splitbrain.nemesis import appliers
 
 if TYPE_CHECKING:
-    from splitbrain.harness.cluster import Cluster
+    from splitbrain.harness.hosts.cluster import Cluster
 
 HELPER = "lazyfs"
 MOUNT_WAIT = 10.0

@@ -130,14 +130,14 @@ def validate(grudge: object, nodes: Sequence[str]) -> Grudge:
     return normalize(grudge)
 
 
-#: Shape name -> function(nodes, rng, target) used by the partition package and ``splitbrain nemesis partition``.
+#: Shape name -> function(nodes, rng, target) used by the partition fault and ``splitbrain nemesis partition``.
 #: ``target`` is a node the shape should single out (e.g. the leader) where that means something, else ignored.
 SHAPES: dict[str, Callable[[Sequence[str], random.Random, str | None], Grudge]] = {
     "halves": lambda nodes, rng, target=None: halves(nodes),
     "random-halves": lambda nodes, rng, target=None: random_halves(nodes, rng),
     "isolate": lambda nodes, rng, target=None: isolate(nodes, rng, target),
-    # The current leader cut off (a random node when no leader is known; the runner re-aims it when it applies
-    # the fault, since a pure plan can't know who leads at that moment).
+    # The current leader cut off (a random node when no leader is known; the fault re-aims itself when it is
+    # applied, since a pure plan can't know who leads at that moment).
     "isolate-leader": lambda nodes, rng, target=None: isolate(nodes, rng, target),
     "majorities-ring": lambda nodes, rng, target=None: majorities_ring(nodes, rng),
     "bridge": lambda nodes, rng, target=None: bridge(nodes, rng),

@@ -35,7 +35,7 @@ from splitbrain.nemesis.iptables import install_script, remove_script
 from splitbrain.nemesis.grudge import Grudge, validate
 
 if TYPE_CHECKING:
-    from splitbrain.harness.cluster import Cluster
+    from splitbrain.harness.hosts.cluster import Cluster
 
 QUEUE = 17
 MARK = 0x5B17

@@ -3,8 +3,9 @@
 
 ``one`` is one node, ``minority`` ``(n-1)//2`` nodes (at least one), ``majority`` ``n//2+1``, ``all`` every node.
 ``leader`` and ``primaries`` depend on the system's own view at the moment a fault is applied: a plan names one
-random node as a fallback, and the runner re-aims the fault at the node(s) the system reports then (KnowsLeader,
-KnowsPrimaries; the history says ``fallback: true`` when it could not find out). :func:`cut_off` is the partition
+random node as a fallback, and the fault, when applied, aims itself at the node(s) the system reports then
+(:meth:`splitbrain.nemesis.faults.base.Fault.aim`; its completion's ``resolved`` says which, with ``fallback:
+true`` when the system could not tell). :func:`cut_off` is the partition
 a target means: the targets on one side, the rest on the other (``all``: every node alone).
 
 Must not: draw randomness from anywhere but ``rng``, or return unsorted or repeated nodes.
@@ -19,7 +20,7 @@ from splitbrain.nemesis.grudge import Grudge, complete_grudge, majority
 
 TARGETS = ("one", "minority", "majority", "all", "leader", "primaries")
 
-#: Targets the runner re-aims at apply time, from what the system reports.
+#: Targets a fault resolves when it is applied, from what the system reports.
 DYNAMIC = frozenset({"leader", "primaries"})
 
 DESCRIPTIONS = {
@@ -49,7 +50,7 @@ def size(target: str, n: int) -> int | None:
 
 def select_nodes(rng: random.Random, nodes: Sequence[str], target: str, leader: str | None = None) -> list[str]:
     """Pure: which nodes a fault hits. ``leader``/``primaries`` name ``leader`` when it is given and one of the
-    nodes, else one random node (the runner re-aims them when the fault is applied). Sorted output."""
+    nodes, else one random node (the fault re-aims itself when it is applied). Sorted output."""
     nodes = sorted(nodes)
     if not nodes:
         return []

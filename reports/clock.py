@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from splitbrain.harness.history import NEMESIS, OK, Op
+from splitbrain.history.ops import NEMESIS, OK, Op
 
 PLOT_HEIGHT = 160
 LEFT, RIGHT, TOP, BOTTOM = 60.0, 10.0, 10.0, 24.0

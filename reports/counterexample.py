@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from splitbrain.harness.history import INFO, OK, Op, Pair, pair_ops
+from splitbrain.history.ops import INFO, OK, Op, Pair, pair_ops
 
 from splitbrain.reports.safe_json import cut, short_json, text_of
 

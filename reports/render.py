@@ -27,8 +27,8 @@ from urllib.parse import quote
 import jinja2
 from markupsafe import Markup
 
-from splitbrain.harness.history import pair_ops
-from splitbrain.harness.verdict import UNKNOWN
+from splitbrain.history.ops import pair_ops
+from splitbrain.history.verdict import UNKNOWN, Verdict
 
 from splitbrain.reports import run_dir as rd
 from splitbrain.reports.counterexample import PairIndex, anomaly_view, linearizability_view
@@ -38,6 +38,10 @@ from splitbrain.reports.stats import quantile_table
 from splitbrain.reports.timeline import fault_periods, key_text, timeline_data, us
 from splitbrain.reports.txn_cycles import txn_views
 
+#: the verdict words (the report's CSS classes); the JSON form of unknown is ``UNKNOWN``
+VALID, INVALID, UNKNOWN_WORD = Verdict.TRUE.word, Verdict.FALSE.word, Verdict.UNKNOWN.word
+#: the index's verdict filters, worst first ("unchecked": a run without results.json)
+_INDEX_WORDS = (INVALID, UNKNOWN_WORD, VALID, "unchecked")
 _HERE = Path(__file__).parent
 MAX_ANOMALIES = 10
 MAX_FAULT_ROWS = 50
@@ -130,18 +134,18 @@ def checker_summary(name: str, result: Any) -> str:
 def headline(verdict: str, checkers: list[dict], n_ops: int) -> str:
     """The sentence under the verdict: what went wrong (the first failing checker's words, a checker of the
     history before a second opinion from the system's own logs), else what held."""
-    if verdict == "invalid":
-        bad = sorted((c for c in checkers if c["word"] == "invalid"), key=lambda c: bool(c.get("second")))
+    if verdict == INVALID:
+        bad = sorted((c for c in checkers if c["word"] == INVALID), key=lambda c: bool(c.get("second")))
         if bad:
             name = bad[0]["name"] + (" (second opinion)" if bad[0].get("second") else "")
             return f"{name}: {bad[0]['summary']}" if bad[0]["summary"] else f"{name} failed."
         return "The run was judged invalid."
-    if verdict == "unknown":
-        unk = [c for c in checkers if c["word"] == "unknown"]
+    if verdict == UNKNOWN_WORD:
+        unk = [c for c in checkers if c["word"] == UNKNOWN_WORD]
         if unk:
             return f"Could not decide. {unk[0]['name']}: {unk[0]['summary'] or 'no cause given'}"
         return "Could not decide."
-    if verdict == "valid":
+    if verdict == VALID:
         names = ", ".join(c["name"] for c in checkers)
         return f"No violation found in {n_ops:,} ops ({names})." if names else "No violation found."
     return "Not checked: there is no results.json for this run."
@@ -275,7 +279,10 @@ def report_html(run: rd.Run) -> str:
     periods = fault_periods(ops)
     faults = [{"kind": p.kind, "start": f"{p.start / 1e9:.3f} s",
                "end": "end" if p.end is None else f"{p.end / 1e9:.3f} s", "uncertain": p.uncertain,
-               "value": short_json(p.value, 160) if p.value is not None else ""} for p in periods]
+               "value": short_json(p.value, 160) if p.value is not None else "",
+               "resolved": short_json(p.resolved, 160) if p.resolved is not None else "",
+               "steps": [{"at": f"{t / 1e9:.3f} s", "step": name, "info": short_json(info, 160) if info else ""}
+                         for t, name, info in p.steps]} for p in periods]
 
     script = _static("report.js") if ops else None
     style = _static("report.css")
@@ -342,8 +349,8 @@ def index_html(store: str | os.PathLike, *, live: bool = False) -> str:
     ctx = dict(store=str(store), rows=rows,
                systems=sorted({r["system"] for r in rows if r["system"]}),
                variants=sorted({r["variant"] for r in rows if r["variant"]}),
-               verdicts=[w for w in ("invalid", "unknown", "valid", "unchecked") if any(r["word"] == w for r in rows)],
-               counts={w: sum(1 for r in rows if r["word"] == w) for w in ("invalid", "unknown", "valid", "unchecked")},
+               verdicts=[w for w in _INDEX_WORDS if any(r["word"] == w for r in rows)],
+               counts={w: sum(1 for r in rows if r["word"] == w) for w in _INDEX_WORDS},
                csp=content_security_policy(script, style), style=Markup(style), script=Markup(script),
                version=_version())
     return _env().get_template("index.html.j2").render(**ctx)

@@ -14,17 +14,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from splitbrain.harness.errors import BadInput
-from splitbrain.harness.history import Op, iter_jsonl, read_history
-from splitbrain.harness.verdict import UNKNOWN, Verdict
-
-TEST_FILE = "test.json"
-HISTORY_FILE = "history.jsonl"
-RESULTS_FILE = "results.json"
-ANNOTATIONS_FILE = "annotations.jsonl"
-NODES_DIR = "nodes"
-REPORT_FILE = "report.html"
-RUN_FILES = (TEST_FILE, HISTORY_FILE, RESULTS_FILE)
+from splitbrain.history.errors import BadInput
+from splitbrain.history.ops import Op, iter_jsonl, read_history
+from splitbrain.history.run_files import (  # noqa: F401 (REPORT_FILE: render.py reads it from here)
+    ANNOTATIONS_FILE,
+    HISTORY_FILE,
+    NODES_DIR,
+    REPORT_FILE,
+    RESULTS_FILE,
+    RUN_FILES,
+    TEST_FILE,
+)
+from splitbrain.history.verdict import UNKNOWN, Verdict
 
 
 @dataclass

@@ -24,7 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from splitbrain.harness.errors import BadInput
+from splitbrain.history.errors import BadInput
 
 from splitbrain.reports import render
 from splitbrain.reports import run_dir as rd

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from splitbrain.harness.history import Pair
+from splitbrain.history.ops import Pair
 
 QUANTILES = (0.5, 0.95, 0.99)
 

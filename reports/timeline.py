@@ -9,10 +9,10 @@ the test began, which keeps 100,000 ops to a few megabytes of JSON and is finer 
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from splitbrain.harness.history import FAIL, INFO, INVOKE, NEMESIS, OK, Op, Pair, pair_ops
+from splitbrain.history.ops import FAIL, INFO, INVOKE, NEMESIS, OK, Op, Pair, pair_ops
 
 from splitbrain.reports.safe_json import cut, short_json
 
@@ -58,6 +58,37 @@ class FaultPeriod:
     value: Any
     uncertain: bool       # the start op was not acknowledged ok (info or no completion): it may not have happened
     instant: bool = False
+    #: The steps its completion recorded (``steps: [{"step", "at", ...}]``): (ns since the test began, the step as
+    #: given, without its ``step``/``at``).
+    steps: list[tuple[int, str, dict]] = field(default_factory=list)
+    #: What the fault resolved its target to when applied (the completion's ``resolved``), or None.
+    resolved: Any = None
+
+
+#: At most this many steps of one fault are kept for the page (a runaway list must not bloat it).
+MAX_STEPS = 200
+
+
+def recorded_steps(inv: Op, done: Op | None) -> list[tuple[int, str, dict]]:
+    """The steps a fault's completion recorded, placed on the test's clock: ``at`` is seconds since the fault was
+    applied, which is (just after) its invoke. Entries that are not ``{"step": ..., "at": number}`` are skipped."""
+    value = done.value if done is not None and done.type == OK else None
+    steps = value.get("steps") if isinstance(value, dict) else None
+    if not isinstance(steps, list):
+        return []
+    out = []
+    for s in steps[:MAX_STEPS]:
+        at = s.get("at") if isinstance(s, dict) else None
+        if isinstance(at, (int, float)) and not isinstance(at, bool) and at >= 0 and "step" in s:
+            out.append((inv.time + int(at * 1e9), str(s["step"]),
+                        {k: v for k, v in s.items() if k not in ("step", "at")}))
+    return out
+
+
+def resolved_target(done: Op | None) -> Any:
+    """The completion's ``resolved`` (which nodes a leader- or primaries-aimed fault hit), or None."""
+    value = done.value if done is not None and done.type == OK else None
+    return value.get("resolved") if isinstance(value, dict) else None
 
 
 def fault_periods(ops: list[Op]) -> list[FaultPeriod]:
@@ -77,7 +108,8 @@ def fault_periods(ops: list[Op]) -> list[FaultPeriod]:
         uncertain = done is None or done.type != OK
         if f.startswith("start-") or f in PAIRED_FAULTS:
             kind = f[len("start-"):] if f.startswith("start-") else f
-            period = FaultPeriod(kind, inv.time, None, inv.index, inv.value, uncertain)
+            period = FaultPeriod(kind, inv.time, None, inv.index, inv.value, uncertain,
+                                 steps=recorded_steps(inv, done), resolved=resolved_target(done))
             open_[kind].append(period)
             periods.append(period)
         elif f.startswith("stop-") or f in enders:
@@ -88,7 +120,8 @@ def fault_periods(ops: list[Op]) -> list[FaultPeriod]:
                     period.end = max(end, period.start)
         else:
             end = done.time if done is not None else inv.time
-            periods.append(FaultPeriod(f, inv.time, end, inv.index, inv.value, uncertain, instant=True))
+            periods.append(FaultPeriod(f, inv.time, end, inv.index, inv.value, uncertain, instant=True,
+                                       steps=recorded_steps(inv, done), resolved=resolved_target(done)))
     return periods
 
 
@@ -166,7 +199,11 @@ def timeline_data(ops: list[Op], annotations: list[dict], *, concurrency: Any = 
         p_.append(inv.process if isinstance(inv.process, int) else -1)
     faults = [{"kind": p.kind, "s": us(p.start), "e": us(p.end) if p.end is not None else -1, "i": p.index,
                "value": short_json(p.value, VALUE_CHARS) if p.value is not None else "",
-               "uncertain": p.uncertain, "instant": p.instant} for p in periods]
+               "uncertain": p.uncertain, "instant": p.instant,
+               "resolved": short_json(p.resolved, VALUE_CHARS) if p.resolved is not None else "",
+               "steps": [{"t": us(t), "step": cut(name, VALUE_CHARS),
+                          "info": short_json(info, VALUE_CHARS) if info else ""} for t, name, info in p.steps]}
+              for p in periods]
     leaders = []
     for a in sorted(annotations, key=lambda a: a.get("time", 0)):
         if a.get("kind", "leader") != "leader":

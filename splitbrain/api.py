@@ -3,10 +3,12 @@
 A plugin (``docs/your-own-system.md``) writes ``from splitbrain.api import System, Client, register_system``; where
 these live inside the project may change, this module's names do not. It re-exports:
 
-* contracts: :class:`System`, :class:`Client`, :class:`Invocation`, :class:`Completion`, :class:`NodeAddress`,
-  :func:`node_config`, and the optional capabilities :class:`KnowsLeader`, :class:`ReportsRoles`,
-  :class:`ReportsState`; hosts: :class:`Host`, :class:`ExecResult`, :class:`ProcessHandle`;
-* client errors: :func:`completion_for_error`, :func:`completion_for_exception` (the one fail/info table) and
+* contracts: :class:`System`, :class:`Client`, :class:`ClusterView`, :class:`Invocation`, :class:`Completion`,
+  :class:`NodeAddress`, :func:`node_config`, and the optional capabilities :class:`KnowsLeader`,
+  :class:`KnowsPrimaries`, :class:`Ready`, :class:`ReportsRoles`, :class:`ReportsState`; hosts: :class:`Host`,
+  :class:`ExecResult`, :class:`ProcessHandle`;
+* client errors: :func:`completion_for_error`, :func:`completion_for_exception` (the one fail/info table),
+  :func:`register_error` and :func:`register_exception` (a plugin's own codes and its library's exceptions) and
   :class:`JsonLineClient` for servers that speak newline-delimited JSON;
 * registries: :func:`register_system`, :func:`register_workload`, :class:`Workload`, and ``MODELS``/:class:`Model`
   for consistency models;
@@ -19,28 +21,37 @@ importing a plugin stays cheap.
 from splitbrain.checkers.models import MODELS, Model
 from splitbrain.harness.api import (
     Client,
+    ClusterView,
     Completion,
     ExecResult,
     Host,
     Invocation,
     KnowsLeader,
+    KnowsPrimaries,
     NodeAddress,
     ProcessHandle,
+    Ready,
     ReportsRoles,
     ReportsState,
     System,
     node_config,
 )
-from splitbrain.harness.client_errors import completion_for_error, completion_for_exception
-from splitbrain.harness.errors import BadInput, ClusterError, SplitbrainError
+from splitbrain.harness.client_errors import (
+    completion_for_error,
+    completion_for_exception,
+    register_error,
+    register_exception,
+)
 from splitbrain.harness.jsonline_client import JsonLineClient
 from splitbrain.harness.systems import register_system
-from splitbrain.harness.verdict import Verdict
 from splitbrain.harness.workloads import Workload, register_workload
+from splitbrain.history.errors import BadInput, ClusterError, SplitbrainError
+from splitbrain.history.verdict import Verdict
 
 __all__ = [
-    "BadInput", "Client", "ClusterError", "Completion", "ExecResult", "Host", "Invocation", "JsonLineClient",
-    "KnowsLeader", "MODELS", "Model", "NodeAddress", "ProcessHandle", "ReportsRoles", "ReportsState",
-    "SplitbrainError", "System", "Verdict", "Workload", "completion_for_error", "completion_for_exception",
-    "node_config", "register_system", "register_workload",
+    "BadInput", "Client", "ClusterError", "ClusterView", "Completion", "ExecResult", "Host", "Invocation",
+    "JsonLineClient", "KnowsLeader", "KnowsPrimaries", "MODELS", "Model", "NodeAddress", "ProcessHandle", "Ready",
+    "ReportsRoles", "ReportsState", "SplitbrainError", "System", "Verdict", "Workload", "completion_for_error",
+    "completion_for_exception", "node_config", "register_error", "register_exception", "register_system",
+    "register_workload",
 ]

@@ -11,8 +11,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def splitbrain(*args: str, env: dict, timeout: float = 60) -> subprocess.CompletedProcess:
-    """``python -m splitbrain.harness.cli ARGS`` from the repository root, output captured."""
-    return subprocess.run([sys.executable, "-m", "splitbrain.harness.cli", *args], capture_output=True, text=True, env=env,
+    """``python -m splitbrain.harness.commands.main ARGS`` from the repository root, output captured."""
+    return subprocess.run([sys.executable, "-m", "splitbrain.harness.commands.main", *args], capture_output=True, text=True, env=env,
                           timeout=timeout, cwd=ROOT)
 
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import Callable
 
-from splitbrain.harness.runner import RunOutcome, run_test
-from splitbrain.harness.spec import TestSpec
+from splitbrain.harness.run.runner import RunOutcome, run_test
+from splitbrain.harness.run.spec import TestSpec
 
 
 def first_run_that_finds(tmp_path, spec_for: Callable[[int], TestSpec], seeds, found: Callable[[RunOutcome], bool]

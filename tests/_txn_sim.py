@@ -9,16 +9,19 @@ the history is strict serializable. ``info`` transactions took effect or not (at
 - ``non-atomic``: a transaction's micro-ops take effect one by one at different moments (G-single, G0, G1b ...);
 - ``stale-read``: read-only transactions read a state a few steps old (serializable, not strict: ``-realtime``);
 - ``lost-update``: reads come from the state when the transaction began, writes land at commit with no conflict
-  check (snapshot-isolation-like: lost updates and write skew).
+  check (snapshot-isolation-like: lost updates and write skew);
+- ``snapshot-isolation``: a real SI store: reads from the state when the transaction began (and its own writes),
+  writes at commit, first committer wins (a transaction whose written keys changed since it began fails). Its
+  histories are always SI, and often not serializable (write skew).
 """
 
 from __future__ import annotations
 
 import random
 
-from splitbrain.harness.history import Op
+from splitbrain.history.ops import Op
 
-FAULTS = (None, "aborted-read", "non-atomic", "stale-read", "lost-update")
+FAULTS = (None, "aborted-read", "non-atomic", "stale-read", "lost-update", "snapshot-isolation")
 
 
 def _gen_txn(rng: random.Random, kind: str, keys: list, fresh) -> list:
@@ -73,16 +76,20 @@ def simulate(seed: int, n: int, *, kind: str = "list-append", procs: int = 5, ke
             p = idle.pop(rng.randrange(len(idle)))
             base = (invoked // rotate) * keys
             mops = _gen_txn(rng, kind, [base + i for i in range(keys)], fresh)
-            snap = {m[1]: state.get(m[1]) for m in mops if m[1] in state} if fault == "lost-update" else None
-            pending[p] = [mops, [], 0, snap]
+            snap = {m[1]: state.get(m[1]) for m in mops if m[1] in state} \
+                if fault in ("lost-update", "snapshot-isolation") else None
+            pending[p] = [mops, [], 0, snap, False]
             invoked += 1
             ops.append(Op(len(ops), len(ops), p, "invoke", "txn", mops))
             continue
         p = rng.choice(tuple(pending))
         x = pending[p]
-        mops, results, i, snap = x
+        mops, results, i, snap, doomed = x
         r = rng.random()
-        if i < len(mops) and r < 0.6:
+        if i < len(mops) and not doomed and fault == "snapshot-isolation" and \
+                any(m[0] != "r" and state.get(m[1]) != snap.get(m[1]) for m in mops):
+            x[4] = doomed = True  # first committer wins: another transaction wrote one of its keys since it began
+        if i < len(mops) and r < 0.6 and not doomed:
             # take effect now: all at once, or one micro-op at a time when non-atomic
             if fault == "stale-read" and all(m[0] == "r" for m in mops) and snapshots:
                 old = snapshots[max(0, len(snapshots) - 1 - rng.randrange(4))]
@@ -108,7 +115,7 @@ def simulate(seed: int, n: int, *, kind: str = "list-append", procs: int = 5, ke
                 nxt, p = nxt + 1, nxt
             else:
                 ops.append(Op(len(ops), len(ops), p, "ok", "txn", results))
-        elif rng.random() < p_fail or fault == "aborted-read" and rng.random() < 0.2:
+        elif doomed or rng.random() < p_fail or fault == "aborted-read" and rng.random() < 0.2:
             if fault == "aborted-read":
                 for m in mops:
                     if m[0] != "r":

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 # ---------------------------------------------------------------------------------------------------------------
-# Local clusters on network namespaces (harness/netns.py, harness/cluster.py, nemesis/)
+# Local clusters on network namespaces (harness/hosts/netns.py, harness/hosts/cluster.py, nemesis/)
 # ---------------------------------------------------------------------------------------------------------------
 
 import json
@@ -59,8 +59,8 @@ def isolated_state(sb_state_dir, root_iptables_unchanged):
     """For end-to-end runs: a private state dir (so cleanup here can't touch anyone else's clusters), and
     whatever the run left behind, also when the test failed midway, is cleaned up from it afterwards."""
     yield sb_state_dir
-    from splitbrain.harness.cleanup import cleanup
-    from splitbrain.harness.state import StateStore
+    from splitbrain.harness.hosts.cleanup import cleanup
+    from splitbrain.harness.hosts.resources import StateStore
     cleanup(StateStore(str(sb_state_dir)))
 
 
@@ -68,9 +68,9 @@ def isolated_state(sb_state_dir, root_iptables_unchanged):
 def local_cluster(sb_state_dir, root_iptables_unchanged):
     """Factory ``make(n, **kw) -> Cluster`` for namespace clusters. After the test (pass or fail) every cluster it
     made is torn down, cleanup is run again from the state files, and nothing of those runs may be left."""
-    from splitbrain.harness.cleanup import cleanup
-    from splitbrain.harness.cluster import create_local_cluster
-    from splitbrain.harness.state import StateStore
+    from splitbrain.harness.hosts.cleanup import cleanup
+    from splitbrain.harness.hosts.local_cluster import create_local_cluster
+    from splitbrain.harness.hosts.resources import StateStore
 
     made = []
 

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from splitbrain.checkers.broadcast import check_broadcast
-from splitbrain.harness.history import Op
+from splitbrain.history.ops import Op
 
 ROOM = "r"
 

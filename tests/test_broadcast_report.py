@@ -4,7 +4,7 @@ message values from the system are escaped."""
 import json
 
 from splitbrain.checkers.broadcast import check_broadcast
-from splitbrain.harness.history import write_history
+from splitbrain.history.ops import write_history
 from splitbrain.reports import render_report
 from splitbrain.reports.counterexample import delivery_sequences
 from test_broadcast_checker import H

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 import splitbrain.checkers.linearizable as lin
 from splitbrain.checkers.linearizable import check_linearizable
 from splitbrain.checkers.models import MODELS, UNKNOWN
-from splitbrain.harness.history import Op, validate_history
+from splitbrain.history.ops import Op, validate_history
 
 # --- simulated atomic objects ---------------------------------------------------------------------------------
 

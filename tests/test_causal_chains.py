@@ -9,7 +9,7 @@ import pytest
 from splitbrain.checkers.causal import CHAIN_LIMIT, check_causal
 from splitbrain.harness.api import Completion
 from splitbrain.harness.generator import clients, simulate
-from splitbrain.harness.history import pair_ops
+from splitbrain.history.ops import pair_ops
 from splitbrain.harness.workloads import causal_kv
 from splitbrain.harness.workloads.causal_chains import causal_chains
 from tests.test_crdt_histories import H

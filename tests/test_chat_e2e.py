@@ -4,10 +4,10 @@ the claim that tells it apart. Short runs; bench/bench_seeds.py --preset chat me
 import pytest
 
 from splitbrain.checkers.broadcast import check_broadcast
-from splitbrain.harness.history import read_history
-from splitbrain.harness.runner import run_test
+from splitbrain.history.ops import read_history
+from splitbrain.harness.run.runner import run_test
 from splitbrain.harness.systems.chat import CLAIMS
-from splitbrain.harness.spec import TestSpec
+from splitbrain.harness.run.spec import TestSpec
 from tests._e2e import first_run_that_finds
 
 pytestmark = [pytest.mark.e2e, pytest.mark.netns]

@@ -16,14 +16,14 @@ from tests._paths import CORPUS
 
 
 def run(*args, timeout=60):
-    cmd = [str(EXE)] if EXE.exists() else [sys.executable, "-c", "from splitbrain.harness.cli import main; main()"]
+    cmd = [str(EXE)] if EXE.exists() else [sys.executable, "-c", "from splitbrain.harness.commands.main import main; main()"]
     return subprocess.run(cmd + [str(a) for a in args], capture_output=True, text=True, timeout=timeout,
                           cwd=ROOT)
 
 
 def run_inproc(capsys, *args):
-    """The same command in this process, through splitbrain.harness.cli.main (much faster than a new interpreter)."""
-    from splitbrain.harness.cli import main
+    """The same command in this process, through splitbrain.harness.commands.main.main (much faster than a new interpreter)."""
+    from splitbrain.harness.commands.main import main
     with pytest.raises(SystemExit) as e:
         main([str(a) for a in args])
     out = capsys.readouterr()
@@ -143,7 +143,7 @@ def test_missing_file_is_exit_254(tmp_path, capsys):
 
 # --- a batch of files: unreadable files are reported and the batch goes on ------------------------------------------
 
-from splitbrain.harness.cli_check import batch_exit_code  # noqa: E402
+from splitbrain.harness.commands.check import batch_exit_code  # noqa: E402
 
 
 @pytest.mark.parametrize("verdicts, unreadable, code", [
@@ -226,7 +226,7 @@ def _run_main(args) -> tuple[int, str, str]:
     import contextlib
     import io
 
-    from splitbrain.harness.cli import main
+    from splitbrain.harness.commands.main import main
 
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), pytest.raises(SystemExit) as e:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from splitbrain.harness.state import StateStore, process_is, process_start_time
+from splitbrain.harness.hosts.resources import StateStore, process_is, process_start_time
 
 pytestmark = pytest.mark.netns
 
@@ -22,8 +22,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 CONTROLLER = textwrap.dedent("""
     import os, sys, signal, time
-    from splitbrain.harness import netns
-    from splitbrain.harness.cluster import create_local_cluster
+    from splitbrain.harness.hosts import netns
+    from splitbrain.harness.hosts.local_cluster import create_local_cluster
     from splitbrain.harness.systems import get_system
     die_after = int(sys.argv[1])  # SIGKILL ourselves right after this many 'ip ... add' commands (0: never)
     real_run, count = netns.run, [0]
@@ -44,7 +44,7 @@ CONTROLLER = textwrap.dedent("""
 
 
 def _splitbrain(*args, env, timeout=60):
-    return subprocess.run([sys.executable, "-m", "splitbrain.harness.cli", *args], capture_output=True, text=True, env=env,
+    return subprocess.run([sys.executable, "-m", "splitbrain.harness.commands.main", *args], capture_output=True, text=True, env=env,
                           timeout=timeout, cwd=ROOT)
 
 
@@ -124,7 +124,7 @@ def test_cleanup_skips_runs_of_live_controllers_unless_named(local_cluster, cli_
 @pytest.mark.timeout(30)
 def test_cleanup_never_signals_a_reused_pid(sb_state_dir):
     """A recorded pid whose start time differs (the pid was reused) must survive cleanup."""
-    from splitbrain.harness.cleanup import cleanup_run
+    from splitbrain.harness.hosts.cleanup import cleanup_run
     bystander = subprocess.Popen(["sleep", "30"], start_new_session=True)
     try:
         store = StateStore(sb_state_dir)

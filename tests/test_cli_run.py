@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from splitbrain.harness.cli import main
+from splitbrain.harness.commands.main import main
 
 from tests._paths import CORPUS
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from splitbrain.checkers.linearizable import check_linearizable
-from splitbrain.harness.importers import load_history
+from splitbrain.history.importers import load_history
 
 from tests._paths import CORPUS
 ROWS = list(csv.DictReader(open(CORPUS / "expected.csv")))

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from _cli import splitbrain, wait_for
-from splitbrain.harness.state import StateStore
-from splitbrain.nemesis import PACKAGES
+from splitbrain.harness.hosts.resources import StateStore
+from splitbrain.nemesis import FAULTS
 from splitbrain.nemesis.corruption import choose_file, corrupt_file
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,7 +49,7 @@ def test_truncate_cuts_a_tail_and_never_leaves_the_data_dir(tmp_path):
 
 
 def test_plans_are_pure():
-    pkg = PACKAGES["corrupt"]
+    pkg = FAULTS["corrupt"]
     a, b = pkg.start_op(random.Random(2), ["n1", "n2", "n3"]), pkg.start_op(random.Random(2), ["n1", "n2", "n3"])
     assert a == b and json.loads(json.dumps(a.value)) == a.value and len(a.value["nodes"]) == 1
 
@@ -59,7 +59,7 @@ def test_plans_are_pure():
 @pytest.mark.netns
 @pytest.mark.timeout(120)
 def test_corrupt_through_the_cli_is_recorded_and_seen_by_the_node(sb_state_dir, root_iptables_unchanged):
-    from splitbrain.harness.cluster import attach
+    from splitbrain.harness.hosts.local_cluster import attach
 
     env = {**os.environ, "SPLITBRAIN_STATE_DIR": str(sb_state_dir), "PYTHONPATH": str(ROOT)}
     assert splitbrain("cluster", "up", "--nodes", "1", env=env).returncode == 0

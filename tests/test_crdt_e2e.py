@@ -7,9 +7,9 @@ bug, and that checker's verdict is asserted, not just the combined one.
 
 import pytest
 
-from splitbrain.harness.history import read_history
-from splitbrain.harness.runner import run_test
-from splitbrain.harness.spec import TestSpec
+from splitbrain.history.ops import read_history
+from splitbrain.harness.run.runner import run_test
+from splitbrain.harness.run.spec import TestSpec
 from splitbrain.harness.workloads import causal_kv
 from tests._e2e import first_run_that_finds
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from splitbrain.harness.history import Op
+from splitbrain.history.ops import Op
 
 
 class H:

@@ -13,9 +13,9 @@ import time
 
 import pytest
 
-from splitbrain.harness.history import NEMESIS, read_history
-from splitbrain.harness.runner import run_test
-from splitbrain.harness.spec import TestSpec
+from splitbrain.history.ops import NEMESIS, read_history
+from splitbrain.harness.run.runner import run_test
+from splitbrain.harness.run.spec import TestSpec
 
 pytestmark = [pytest.mark.e2e, pytest.mark.netns]
 
@@ -73,7 +73,7 @@ def test_lww_wallclock_is_invalid_under_clock_faults(tmp_path, isolated_state):
 def test_sigkill_of_the_controller_keeps_history_and_cleanup_removes_everything(tmp_path, isolated_state):
     store = tmp_path / "store"
     env = {**os.environ, "SPLITBRAIN_STATE_DIR": str(isolated_state)}
-    cmd = [sys.executable, "-m", "splitbrain.harness.cli", "run", "--system", "quorum-kv", "--workload", "register",
+    cmd = [sys.executable, "-m", "splitbrain.harness.commands.main", "run", "--system", "quorum-kv", "--workload", "register",
            "--nodes", "3", "--nemesis", "partition", "--time-limit", "60", "--rate", "50", "--seed", "3",
            "--store", str(store), "--test-name", "killed", "--quiet"]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -95,7 +95,7 @@ def test_sigkill_of_the_controller_keeps_history_and_cleanup_removes_everything(
     ops = read_history(history)  # complete up to the last flushed op, torn tail dropped
     assert len(ops) > 50
     run_dir = history.parent.resolve()
-    analyzed = subprocess.run([sys.executable, "-m", "splitbrain.harness.cli", "analyze", str(run_dir), "--no-report"],
+    analyzed = subprocess.run([sys.executable, "-m", "splitbrain.harness.commands.main", "analyze", str(run_dir), "--no-report"],
                               env=env, capture_output=True, text=True, timeout=60)
     assert analyzed.returncode in (0, 1, 2), analyzed.stderr
     assert "verdict:" in analyzed.stdout
@@ -111,7 +111,7 @@ def test_sigkill_of_the_controller_keeps_history_and_cleanup_removes_everything(
 
     assert leftovers(), "the killed run should have left its namespaces behind"
     for _ in range(2):
-        c = subprocess.run([sys.executable, "-m", "splitbrain.harness.cli", "cleanup"], env=env, capture_output=True,
+        c = subprocess.run([sys.executable, "-m", "splitbrain.harness.commands.main", "cleanup"], env=env, capture_output=True,
                            text=True, timeout=60)
         assert c.returncode == 0, c.stderr
     assert leftovers() == []

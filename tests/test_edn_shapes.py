@@ -12,9 +12,9 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from splitbrain.checkers.linearizable import check_linearizable
 from splitbrain.checkers.models import get_model, parse_initial_value, with_initial_value
-from splitbrain.harness.errors import BadInput, MalformedHistory
-from splitbrain.harness.history import Op, read_history
-from splitbrain.harness.importers import detect_format, drop_nil_reads, load_history, read_any, read_edn_history
+from splitbrain.history.errors import BadInput, MalformedHistory
+from splitbrain.history.ops import Op, read_history
+from splitbrain.history.importers import detect_format, drop_nil_reads, load_history, read_any, read_edn_history
 
 DATA = Path(__file__).resolve().parent / "data" / "edn"
 
@@ -236,7 +236,7 @@ def test_deeply_nested_initial_value_is_bad_input():
 
 
 def test_analyze_imports_a_knossos_vector_with_a_starting_value(tmp_path, capsys):
-    from splitbrain.harness.cli import main
+    from splitbrain.harness.commands.main import main
 
     def cli(*args):
         with pytest.raises(SystemExit) as e:

@@ -50,6 +50,6 @@ def test_tutorial_commands_give_the_promised_verdicts(tmp_path, sb_state_dir):
             assert stats["read"]["ok"] > 20 and stats["write"]["ok"] > 20  # etcd really served the load
             assert (run_dir / "nodes" / "n1" / "node.stderr.log").read_text().count('"level"') > 10  # etcd's log
     finally:
-        from splitbrain.harness.cleanup import cleanup
-        from splitbrain.harness.state import StateStore
+        from splitbrain.harness.hosts.cleanup import cleanup
+        from splitbrain.harness.hosts.resources import StateStore
         cleanup(StateStore(str(sb_state_dir)))

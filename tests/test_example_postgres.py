@@ -6,19 +6,12 @@ environment. The three commands run side by side (each run is mostly waiting), t
 
 from __future__ import annotations
 
-import json
-import os
-import shlex
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests._tutorial import tutorial_commands, with_seed_plus
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests._tutorial import run_tested_block, tutorial_commands
 
 
 def test_the_tested_block_is_there():
@@ -35,48 +28,11 @@ def test_the_tested_block_is_there():
 def test_tutorial_postgres_commands_give_the_promised_verdicts(tmp_path, sb_state_dir, root_iptables_unchanged):
     assert shutil.which("pg_basebackup") or Path("/usr/lib/postgresql").is_dir(), \
         "PostgreSQL is not installed: run .ci/setup (DEB_PACKAGES has postgresql)"
-    splitbrain = str(Path(sys.executable).with_name("splitbrain"))
 
-    def start(i: int, env: dict, argv: list[str], extra: int) -> subprocess.Popen:
-        store = tmp_path / f"store-{i}-{extra}"
-        return subprocess.Popen([splitbrain, *with_seed_plus(argv, extra)[1:]], cwd=ROOT, text=True,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                env={**os.environ, **env, "SPLITBRAIN_STORE": str(store),
-                                     "SPLITBRAIN_STATE_DIR": str(sb_state_dir)})
+    def check_run(argv, run_dir, history):
+        ok = [o for o in history if o["type"] == "ok" and o["process"] != "nemesis"]
+        writes = [o for o in ok if o["f"] in ("write", "add")]  # sent to the primary, whatever the bound node
+        assert writes and any(o.get("answered_by") for o in writes)
+        assert "database system is ready" in (run_dir / "nodes" / "n1" / "node.stderr.log").read_text()
 
-    cmds = tutorial_commands('tested-postgres')
-    procs = []
-    try:
-        procs = [start(i, env, argv, 0) for i, (_, env, argv) in enumerate(cmds)]
-        outs = [p.communicate(timeout=240) for p in procs]
-        for i, ((expect, env, argv), p, (out, err)) in enumerate(zip(cmds, procs, outs)):
-            # Finding a seeded bug depends on timing too: a command expected to find it may take two more seeds.
-            for extra in ((1, 2) if expect == 1 and p.returncode != expect else ()):
-                p = start(i, env, argv, extra)
-                procs.append(p)
-                out, err = p.communicate(timeout=240)
-                if p.returncode == expect:
-                    break
-            assert p.returncode == expect, f"{shlex.join(argv)}\n{out}\n{err}"
-            run_dir = Path(next(line.split(None, 1)[1] for line in out.splitlines() if line.startswith("run:")))
-            history = [json.loads(line) for line in (run_dir / "history.jsonl").read_text().splitlines()]
-            ok = [o for o in history if o["type"] == "ok" and o["process"] != "nemesis"]
-            assert len(ok) > 50  # PostgreSQL really served the load
-            faults = {o["f"] for o in history if o["process"] == "nemesis"}
-            assert {f"start-{n}" for n in argv[argv.index("--nemesis") + 1].split(",")} <= faults
-            test = json.loads((run_dir / "test.json").read_text())
-            assert test["plugins"] == ["splitbrain_postgres"]
-            writes = [o for o in ok if o["f"] in ("write", "add")]  # sent to the primary, whatever the bound node
-            assert writes and any(o.get("answered_by") for o in writes)
-            assert "database system is ready" in (run_dir / "nodes" / "n1" / "node.stderr.log").read_text()
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.terminate()  # the CLI tears its cluster down on SIGTERM
-                try:
-                    p.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-        from splitbrain.harness.cleanup import cleanup
-        from splitbrain.harness.state import StateStore
-        cleanup(StateStore(str(sb_state_dir)))
+    run_tested_block("tested-postgres", tmp_path, sb_state_dir, "splitbrain_postgres", check_run)

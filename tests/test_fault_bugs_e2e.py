@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from splitbrain.harness.spec import TestSpec
+from splitbrain.harness.run.spec import TestSpec
 from _e2e import first_run_that_finds
 
 pytestmark = [pytest.mark.netns, pytest.mark.e2e]

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from splitbrain.checkers.linearizable import check_linearizable
-from splitbrain.harness.importers import load_history
+from splitbrain.history.importers import load_history
 
 _spec = importlib.util.spec_from_file_location(
     "gen_kv_history", Path(__file__).resolve().parent.parent / "bench" / "gen_kv_history.py")

@@ -10,9 +10,9 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from splitbrain.harness import generator as gen
 from splitbrain.harness.api import Completion, Invocation
-from splitbrain.harness.errors import BadInput
+from splitbrain.history.errors import BadInput
 from splitbrain.harness.generator import GenOp, GeneratorError, simulate
-from splitbrain.harness.history import NEMESIS, pair_ops, validate_history
+from splitbrain.history.ops import NEMESIS, pair_ops, validate_history
 
 NS = 1_000_000_000
 FAST = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -457,8 +457,8 @@ def test_different_seeds_give_different_histories():
 # ---------------------------------------------------------------------------------------------------------- faults
 
 
-class FakePackage:
-    """A fault package as nemesis/ defines them: pure start/stop ops (this one also wants the start it undoes)."""
+class FakeFault:
+    """A fault as nemesis/ defines them: pure start/stop ops (this one also wants the start it undoes)."""
 
     def __init__(self, name):
         self.name = name
@@ -470,7 +470,7 @@ class FakePackage:
         return Invocation(f"stop-{self.name}", {"nodes": started.value["nodes"] if started else None})
 
 
-class PlainPackage:
+class PlainFault:
     """One whose stop_op takes no ``started``."""
 
     def start_op(self, rng, nodes, leader=None):
@@ -484,7 +484,7 @@ NODES = ["n1", "n2", "n3"]
 
 
 def test_nemesis_cycle_schedule_round_robin():
-    pk = [FakePackage("a"), FakePackage("b"), PlainPackage()]
+    pk = [FakeFault("a"), FakeFault("b"), PlainFault()]
     g = gen.time_limit(10, gen.nemesis_cycle(pk, interval=2, duration=0.5, nodes=NODES, leader=lambda ctx: "n2"))
     h = simulate(g, concurrency=2, latency=1_000_000)
     inv = invokes(h)
@@ -492,7 +492,7 @@ def test_nemesis_cycle_schedule_round_robin():
                                   "start-a", "stop-a", "start-b", "stop-b"]
     assert [o.time for o in inv] == [k * 2 * NS + d for k in range(5) for d in (0, NS // 2)]
     assert all(o.process == NEMESIS for o in inv)
-    # The stop undoes exactly what its start did; the leader function reached the package.
+    # The stop undoes exactly what its start did; the leader function reached the fault.
     for start, stop in zip(inv[::2], inv[1::2]):
         if start.f != "start-plain":
             assert stop.value["nodes"] == start.value["nodes"] and start.value["leader"] == "n2"
@@ -500,7 +500,7 @@ def test_nemesis_cycle_schedule_round_robin():
 
 
 def test_nemesis_cycle_random_order_uses_every_package_and_is_seeded():
-    pk = [FakePackage(x) for x in "abcd"]
+    pk = [FakeFault(x) for x in "abcd"]
     g = gen.time_limit(100, gen.nemesis_cycle(pk, 1, 0.5, nodes=NODES, order="random"))
     h = simulate(g, seed=7)
     starts = [o.f for o in invokes(h) if o.f.startswith("start")]
@@ -511,7 +511,7 @@ def test_nemesis_cycle_random_order_uses_every_package_and_is_seeded():
 def test_nemesis_cycle_when_faults_are_slower_than_the_interval():
     # Each fault op takes 3 s against a 1 s interval: ops queue on the one nemesis thread, but a stop still
     # follows its own start and nothing overlaps.
-    g = gen.time_limit(10, gen.nemesis_cycle([FakePackage("a"), FakePackage("b")], 1, 0.5, nodes=NODES))
+    g = gen.time_limit(10, gen.nemesis_cycle([FakeFault("a"), FakeFault("b")], 1, 0.5, nodes=NODES))
     h = simulate(g, latency=3 * NS)
     fs = [o.f for o in invokes(h)]
     assert fs[:4] == ["start-a", "stop-a", "start-b", "stop-b"]
@@ -521,14 +521,14 @@ def test_nemesis_cycle_when_faults_are_slower_than_the_interval():
 
 def test_nemesis_cycle_alongside_clients_is_not_starved():
     g = gen.time_limit(5, gen.any_of(gen.clients(counter_fn("w")),
-                                     gen.nemesis_cycle([FakePackage("a")], 1, 0.5, nodes=NODES)))
+                                     gen.nemesis_cycle([FakeFault("a")], 1, 0.5, nodes=NODES)))
     h = simulate(g, concurrency=3, latency=1_000_000)  # clients always have an op ready
     assert [o.time for o in invokes(h) if o.process == NEMESIS] == [k * NS // 2 for k in range(10)]
 
 
 def test_nemesis_cycle_rejects_bad_schedules():
     with pytest.raises(BadInput):
-        gen.nemesis_cycle([FakePackage("a")], 1, 2, nodes=NODES)
+        gen.nemesis_cycle([FakeFault("a")], 1, 2, nodes=NODES)
     with pytest.raises(BadInput):
         gen.nemesis_cycle([], 1, 0.5)
     with pytest.raises(GeneratorError):
@@ -537,23 +537,22 @@ def test_nemesis_cycle_rejects_bad_schedules():
 
 def test_final_phase_heals_waits_and_reads_on_every_client():
     main = gen.time_limit(3, gen.any_of(gen.clients(counter_fn("w")),
-                                        gen.nemesis_cycle([FakePackage("a"), PlainPackage()], 1, 0.9,
+                                        gen.nemesis_cycle([FakeFault("a"), PlainFault()], 1, 0.9,
                                                           nodes=NODES)))
-    g = gen.phases(main, gen.final_phase({"f": "read"}, packages=[FakePackage("a"), PlainPackage()], nodes=NODES,
-                                         quiet=2))
+    g = gen.phases(main, gen.final_phase({"f": "read"}, heal=True, quiet=2))
     h = simulate(g, concurrency=4, latency=10_000_000)
     validate_history(h)
     heals = [o for o in invokes(h) if o.process == NEMESIS and o.time >= 3 * NS]
-    assert [o.f for o in heals] == ["stop-a", "stop-plain"]
+    assert [o.f for o in heals] == [gen.HEAL_ALL]  # one op: the nemesis worker heals every fault of the run
     reads = invokes(h, "read")
     assert sorted(o.process for o in reads) == [0, 1, 2, 3]
     last_heal_done = max(o.time for o in h if o.process == NEMESIS and o.type != "invoke")
     assert min(o.time for o in reads) == last_heal_done + 2 * NS
 
 
-def test_nemesis_cycle_with_the_real_packages():
-    packages = pytest.importorskip("splitbrain.nemesis.packages")
-    pk = list(packages.PACKAGES.values())
+def test_nemesis_cycle_with_the_real_faults():
+    from splitbrain.nemesis import FAULTS
+    pk = list(FAULTS.values())
     g = gen.time_limit(20, gen.nemesis_cycle(pk, 1, 0.5, nodes=["n1", "n2", "n3", "n4", "n5"], order="random"))
     h = simulate(g, seed=5)
     validate_history(h)

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import pytest
 
-from splitbrain.harness.runner import run_test
-from splitbrain.harness.spec import TestSpec
+from splitbrain.harness.run.runner import run_test
+from splitbrain.harness.run.spec import TestSpec
 from tests._e2e import first_run_that_finds
 
 pytestmark = [pytest.mark.e2e, pytest.mark.netns]
@@ -23,7 +23,7 @@ def _run(tmp_path, **kw):
 
 
 def _faults(out, name):
-    from splitbrain.harness.history import NEMESIS, read_history
+    from splitbrain.history.ops import NEMESIS, read_history
     return [op for op in read_history(out.run_dir / "history.jsonl")
             if op.process == NEMESIS and op.type == "ok" and op.f == f"start-{name}"]
 
@@ -82,7 +82,9 @@ def _voter_restart_spec(variant):
 
 
 def _completed_tries(out):
-    return [t for op in _faults(out, "voter-restart") for t in op.value["attempts"] if "stopped" not in t]
+    """Each try that got as far as a second leader, with its own steps (the completion's ``steps`` of that try)."""
+    return [{**t, "steps": [s for s in op.value["steps"] if s["try"] == k]}
+            for op in _faults(out, "voter-restart") for k, t in enumerate(op.value["attempts"]) if "stopped" not in t]
 
 
 @pytest.mark.timeout(300)

@@ -10,8 +10,8 @@ import textwrap
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from splitbrain.harness.errors import MalformedHistory
-from splitbrain.harness.history import HistoryWriter, Op, pair_ops, read_history, validate_history, write_history
+from splitbrain.history.errors import MalformedHistory
+from splitbrain.history.ops import HistoryWriter, Op, pair_ops, read_history, validate_history, write_history
 
 
 def _lines(tmp_path, *objs, raw_tail=None):
@@ -48,7 +48,7 @@ def test_writer_reader_round_trip(tmp_path):
 
 
 @pytest.mark.parametrize("objs, message, line", [
-    ([{"nope": 1}], "unknown field", 1),
+    ([{"nope": 1}], "op has no 'time' field", 1),  # an unknown field is ignored (with a warning)
     ([inv(0, 0), done(1, 0, "weird")], "unknown op type", 2),
     ([inv(0, 0), done(1, 1)], "no pending invoke", 2),
     ([inv(0, 0), inv(1, 0)], "still pending", 2),
@@ -110,7 +110,7 @@ def test_history_survives_sigkill_of_the_writer(tmp_path):
     path = tmp_path / "h.jsonl"
     code = textwrap.dedent(f"""
         import sys
-        from splitbrain.harness.history import HistoryWriter
+        from splitbrain.history.ops import HistoryWriter
         w = HistoryWriter({str(path)!r})
         for i in range(500):
             w.record(i, "invoke", "write", i)
@@ -214,7 +214,7 @@ def test_ops_stay_immutable_and_equal_by_value():
 def test_canonical_line_fast_path_reads_what_the_json_parser_reads(tmp_path, monkeypatch):
     import re
 
-    from splitbrain.harness import history
+    from splitbrain.history import ops as history
 
     p = tmp_path / "h.jsonl"
     values = [None, 0, -7, 123456789012345678901234, "", "x 0 0 y", 'q"uote', "back\\slash", "tab\there", "ünï",
@@ -246,7 +246,7 @@ def test_canonical_fast_path_is_as_strict_as_json(tmp_path, line):
 def test_make_op_gives_an_ordinary_immutable_op():
     import pickle
 
-    from splitbrain.harness.history import make_op
+    from splitbrain.history.ops import make_op
 
     a = make_op(3, 4, 1, "ok", "read", [1], "n1", "k", None)
     b = Op(3, 4, 1, "ok", "read", [1], "n1", "k", None)

@@ -3,8 +3,8 @@
 import edn_format
 import pytest
 
-from splitbrain.harness import importers
-from splitbrain.harness.importers import _SIMPLE_VALUE, _fast_edn_map, _fast_value, from_edn, load_history
+from splitbrain.history import importers
+from splitbrain.history.importers import _SIMPLE_VALUE, _fast_edn_map, _fast_value, from_edn, load_history
 
 SIMPLE_LINES = [
     '{:process 0, :type :invoke, :f :append, :key "0", :value "x 0 0 y"}',

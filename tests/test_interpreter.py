@@ -10,8 +10,8 @@ import pytest
 
 from splitbrain.harness import generator as gen
 from splitbrain.harness.api import Completion, Invocation
-from splitbrain.harness.history import NEMESIS, HistoryWriter, pair_ops, read_history
-from splitbrain.harness.interpreter import Interpreter, run
+from splitbrain.history.ops import NEMESIS, HistoryWriter, pair_ops, read_history
+from splitbrain.harness.run.interpreter import Interpreter, run
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -210,7 +210,7 @@ def test_a_generator_bug_propagates_and_leaves_a_valid_history(tmp_path):
 
 
 def test_workers_must_match_concurrency(tmp_path):
-    from splitbrain.harness.errors import SplitbrainError
+    from splitbrain.history.errors import SplitbrainError
     with HistoryWriter(tmp_path / "h.jsonl") as h:
         with pytest.raises(SplitbrainError, match="workers"):
             Interpreter({"f": "x"}, workers={0: FakeWorker(), 2: FakeWorker()}, history=h, rng=random.Random(),

@@ -23,8 +23,8 @@ from splitbrain.checkers._lin_fast import fast_verdict, native_available, native
 from splitbrain.checkers._lin_plain import plain_verdict
 from splitbrain.checkers._lin_search import Interrupted, _Budget, prepare, search
 from splitbrain.checkers.models import MODELS, UNKNOWN, Model, get_model
-from splitbrain.harness.history import Op
-from splitbrain.harness.importers import load_history
+from splitbrain.history.ops import Op
+from splitbrain.history.importers import load_history
 from test_brute_force import _perturb, brute_force, random_history, simulate
 
 from tests._paths import CORPUS
@@ -329,7 +329,7 @@ def test_the_pure_path_without_the_native_module():
             "assert _lin_fast._lin_native is None and not _lin_fast.native_available()\n"
             "from splitbrain.checkers._lin_search import _Budget\n"
             "from splitbrain.checkers.models import get_model\n"
-            "from splitbrain.harness.history import Op\n"
+            "from splitbrain.history.ops import Op\n"
             "h = [Op(0, 0, 0, 'invoke', 'write', 1), Op(1, 1, 0, 'ok', 'write', 1)]\n"
             "assert _lin_fast.fast_verdict(h, get_model('register'), _Budget(None, None)) is True\n")
     r = subprocess.run([sys.executable, "-c", code], cwd=os.path.dirname(os.path.dirname(__file__)),

@@ -15,8 +15,8 @@ import pytest
 from splitbrain.checkers._lin_search import prepare
 from splitbrain.checkers.linearizable import check_linearizable
 from splitbrain.checkers.models import NO_EXPECT, UNKNOWN, get_model
-from splitbrain.harness.history import Op
-from splitbrain.harness.importers import load_history
+from splitbrain.history.ops import Op
+from splitbrain.history.importers import load_history
 from test_brute_force import brute_force, simulate
 
 HARD = Path(__file__).parent / "data" / "r1w1-partition-102ops.jsonl"

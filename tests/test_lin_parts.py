@@ -19,7 +19,7 @@ import splitbrain.checkers._lin_parts as lin_parts
 from splitbrain.checkers._lin_parts import FIRST_SLICE_CHECKS, SLICE_GROWTH, run_parts
 from splitbrain.checkers.linearizable import check_linearizable
 from splitbrain.checkers.simulate import corrupt_one_read, kv_history
-from splitbrain.harness.history import Op
+from splitbrain.history.ops import Op
 
 FOREVER = None
 
@@ -186,7 +186,7 @@ def test_a_parallel_check_prints_nothing_on_stderr(tmp_path):
             f.write(json.dumps({"index": o.index, "time": o.time, "process": o.process, "type": o.type, "f": o.f,
                                 "key": o.key, "value": o.value}) + "\n")
     code = ("import sys, splitbrain.checkers._lin_parts as p; p.PARALLEL_AFTER_S = -1.0\n"
-            "from splitbrain.harness.cli import main\n"
+            "from splitbrain.harness.commands.main import main\n"
             f"sys.argv = ['splitbrain', 'check', {str(path)!r}, '--model', 'kv']\n"
             "main()\n")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=100,

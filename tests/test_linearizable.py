@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 import splitbrain.checkers.linearizable as lin
 import splitbrain.checkers._lin_parts as lin_parts
 from splitbrain.checkers.linearizable import check_linearizable
-from splitbrain.harness.history import Op
+from splitbrain.history.ops import Op
 from test_brute_force import NEVER, simulate
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -203,7 +203,7 @@ def test_memory_cap_gives_unknown():
 
 
 def test_unknown_model_is_bad_input():
-    from splitbrain.harness.errors import BadInput
+    from splitbrain.history.errors import BadInput
     with pytest.raises(BadInput):
         check_linearizable([], "no-such-model")
 

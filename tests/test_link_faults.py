@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from _cli import splitbrain
-from splitbrain.harness.state import StateStore, process_is
-from splitbrain.nemesis import PACKAGES
+from splitbrain.harness.hosts.resources import StateStore, process_is
+from splitbrain.nemesis import FAULTS
 from splitbrain.nemesis.link_appliers import check_params, queue_chain, senders_to
 from splitbrain.nemesis.netqueue import hold_seconds, parse_args
 
@@ -38,7 +38,7 @@ def test_params_are_checked():
 
 @pytest.mark.parametrize("name", ["delay", "duplicate", "reorder", "rate"])
 def test_plans_are_pure_json_data(name):
-    pkg = PACKAGES[name]
+    pkg = FAULTS[name]
     nodes = ["n1", "n2", "n3"]
     a = pkg.start_op(random.Random(5), nodes)
     b = pkg.start_op(random.Random(5), nodes)
@@ -90,7 +90,7 @@ def _helpers(store: StateStore, run_id: str) -> dict:
 @pytest.mark.netns
 @pytest.mark.timeout(150)
 def test_delay_duplicate_and_rate_through_the_cli_measured_and_healed(cli_cluster, sb_state_dir):
-    from splitbrain.harness.cluster import attach
+    from splitbrain.harness.hosts.local_cluster import attach
     from splitbrain.nemesis.linkprobe import measure, throughput
 
     env, run_id = cli_cluster
@@ -135,7 +135,7 @@ def test_delay_duplicate_and_rate_through_the_cli_measured_and_healed(cli_cluste
 @pytest.mark.netns
 @pytest.mark.timeout(90)
 def test_reorder_lets_later_packets_overtake(cli_cluster):
-    from splitbrain.harness.cluster import attach
+    from splitbrain.harness.hosts.local_cluster import attach
     from splitbrain.nemesis.linkprobe import measure
 
     env, run_id = cli_cluster
@@ -165,15 +165,15 @@ def test_cleanup_without_heal_kills_the_packet_program(cli_cluster, sb_state_dir
 
 
 def test_amounts_and_flips_come_from_the_test_options():
-    from splitbrain.harness.runner import _configured
-    assert _configured(PACKAGES["delay"], {"delay_amounts": [300]}).amounts == (300,)
-    assert _configured(PACKAGES["rate"], {"rate_amounts": [64]}).amounts == (64,)
-    assert _configured(PACKAGES["corrupt"], {"corrupt_flips": 4}).flips == 4
-    assert _configured(PACKAGES["delay"], {}) == PACKAGES["delay"]
+    from splitbrain.harness.run.runner import _configured
+    assert _configured(FAULTS["delay"], {"delay_amounts": [300]}).amounts == (300,)
+    assert _configured(FAULTS["rate"], {"rate_amounts": [64]}).amounts == (64,)
+    assert _configured(FAULTS["corrupt"], {"corrupt_flips": 4}).flips == 4
+    assert _configured(FAULTS["delay"], {}) == FAULTS["delay"]
 
 
 def test_refused_on_ssh_clusters():
-    from splitbrain.harness.errors import BadInput
+    from splitbrain.history.errors import BadInput
     from splitbrain.nemesis.link_appliers import refuse_remote
 
     class Remote:
@@ -190,11 +190,11 @@ def test_refused_on_ssh_clusters():
 
 
 def test_a_systems_partition_shapes_do_not_leak_into_link_faults():
-    from splitbrain.harness.runner import _configured
+    from splitbrain.harness.run.runner import _configured
     opts = {"partition_shapes": ["isolate-leader"], "delay_shapes": ["halves"]}
-    assert _configured(PACKAGES["partition"], opts).shapes == ("isolate-leader",)
-    assert _configured(PACKAGES["delay"], opts).shapes == ("halves",)
-    assert _configured(PACKAGES["rate"], opts).shapes == PACKAGES["rate"].shapes
+    assert _configured(FAULTS["partition"], opts).shapes == ("isolate-leader",)
+    assert _configured(FAULTS["delay"], opts).shapes == ("halves",)
+    assert _configured(FAULTS["rate"], opts).shapes == FAULTS["rate"].shapes
 
 
 def test_counts_are_the_last_programs_own():

@@ -4,7 +4,7 @@ system or the test, a match makes the run invalid and the report shows the lines
 import json
 
 from splitbrain.checkers.logs import DEFAULT_PATTERNS, check_log_patterns
-from splitbrain.harness.analysis import analyze_run, log_patterns_for, read_node_logs
+from splitbrain.harness.run.analysis import analyze_run, log_patterns_for, read_node_logs
 from test_report_helpers import ATTACK, make_run
 
 TRACEBACK = """INFO serving on 10.0.0.1:7000

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from _cli import splitbrain, wait_for
-from splitbrain.harness.state import StateStore, process_is
+from splitbrain.harness.hosts.resources import StateStore, process_is
 from splitbrain.nemesis.lazyfs import Dirty
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,7 +48,7 @@ def _mounts(run_id: str) -> list[str]:
 @pytest.mark.netns
 @pytest.mark.timeout(120)
 def test_lose_unfsynced_through_the_cli_keeps_only_fsynced_data(sb_state_dir, root_iptables_unchanged):
-    from splitbrain.harness.cluster import attach
+    from splitbrain.harness.hosts.local_cluster import attach
 
     env = {**os.environ, "SPLITBRAIN_STATE_DIR": str(sb_state_dir), "PYTHONPATH": str(ROOT)}
     up = splitbrain("cluster", "up", "--nodes", "1", "--lazyfs", env=env)
@@ -103,7 +103,7 @@ def test_cleanup_after_a_dead_controller_unmounts(sb_state_dir, root_iptables_un
 
 
 def test_refused_on_ssh_clusters():
-    from splitbrain.harness.errors import BadInput
+    from splitbrain.history.errors import BadInput
     from splitbrain.nemesis.disk_appliers import refuse_remote
 
     class Remote:
@@ -124,9 +124,9 @@ def test_refused_on_ssh_clusters():
 def test_cleanup_finds_a_daemon_the_state_never_recorded(sb_state_dir, root_iptables_unchanged):
     """A controller SIGKILLed between starting the FUSE daemon and recording its pid: the mount was recorded
     first, so cleanup finds the daemon by the mount it serves."""
-    from splitbrain.harness.cleanup import cleanup_run
-    from splitbrain.harness.cluster import create_local_cluster
-    from splitbrain.harness.netns import wait_gone
+    from splitbrain.harness.hosts.cleanup import cleanup_run
+    from splitbrain.harness.hosts.local_cluster import create_local_cluster
+    from splitbrain.harness.hosts.netns import wait_gone
     from splitbrain.nemesis import disk_appliers
 
     store = StateStore(sb_state_dir)

@@ -12,27 +12,27 @@ _spec = importlib.util.spec_from_file_location("migrate_imports", ROOT / "tools"
 mi = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(mi)
 
-CHILDREN = {"harness": {"api", "cli", "runner", "store", "systems", "pytest_plugin"},
+CHILDREN = {"harness": {"api", "cli", "runner", "store", "systems", "plugins", "pytest_plugin"},
             "nemesis": {"packages", "grudge"}, "checkers": {"linearizable", "compose"},
             "reports": {"render", "run_dir"}, "systems_under_test": {"quorum_kv", "echo"}}
 
 REWRITTEN = [
     ("from harness.api import System, Client", "from splitbrain.harness.api import System, Client"),
-    ("from harness import store", "from splitbrain.harness import store"),
+    ("from harness import plugins", "from splitbrain.harness import plugins"),
     ("    from nemesis.grudge import SHAPES  # lazy", "    from splitbrain.nemesis.grudge import SHAPES  # lazy"),
     ("import checkers.linearizable as lin", "import splitbrain.checkers.linearizable as lin"),
     ("import harness", "import splitbrain.harness"),
     ('    "echo": "harness.systems.echo:EchoSystem",', '    "echo": "splitbrain.harness.systems.echo:EchoSystem",'),
-    ('mock.patch("harness.runner.time.sleep", fake)', 'mock.patch("splitbrain.harness.runner.time.sleep", fake)'),
+    ('mock.patch("harness.plugins.time.sleep", fake)', 'mock.patch("splitbrain.harness.plugins.time.sleep", fake)'),
     ('monkeypatch.setattr("nemesis.packages.time.sleep", boom)',
      'monkeypatch.setattr("splitbrain.nemesis.packages.time.sleep", boom)'),
     ('[python, "-m", "systems_under_test.quorum_kv.server", "--config", p]',
      '[python, "-m", "splitbrain.systems_under_test.quorum_kv.server", "--config", p]'),
     ('package = "systems_under_test.echo"', 'package = "splitbrain.systems_under_test.echo"'),
-    ('splitbrain = "harness.cli:main"', 'splitbrain = "splitbrain.harness.cli:main"'),
-    ('splitbrain = "harness.pytest_plugin"', 'splitbrain = "splitbrain.harness.pytest_plugin"'),
+    ('splitbrain = "harness.cli:main"', 'splitbrain = "splitbrain.harness.commands.main:main"'),
+    ('splitbrain = "harness.pytest_plugin"', 'splitbrain = "splitbrain.harness.ci.pytest_plugin"'),
     ('[sys.executable, "-c", "from harness.cli import main; main()"]',
-     '[sys.executable, "-c", "from splitbrain.harness.cli import main; main()"]'),
+     '[sys.executable, "-c", "from splitbrain.harness.commands.main import main; main()"]'),
     ('"import harness.api\\n"', '"import splitbrain.harness.api\\n"'),
     ('"""Hosts through :class:`~harness.api.Host` (see reports.render)."""',
      '"""Hosts through :class:`~splitbrain.harness.api.Host` (see splitbrain.reports.render)."""'),
@@ -80,13 +80,66 @@ def test_idempotent(line):
 
 def test_markdown_rewrites_code_only():
     doc = ("The harness.api module is prose here, but `harness.api.node_config` is code.\n"
-           "Paths stay: `harness/cli_run.py`, `reports/templates`.\n"
+           "Paths stay: `harness/api.py`, `reports/templates`.\n"
            "```python\nfrom harness.systems import register_system\n```\n")
     out = mi.rewrite_markdown(doc, CHILDREN)
     assert out == ("The harness.api module is prose here, but `splitbrain.harness.api.node_config` is code.\n"
-                   "Paths stay: `harness/cli_run.py`, `reports/templates`.\n"
+                   "Paths stay: `harness/api.py`, `reports/templates`.\n"
                    "```python\nfrom splitbrain.harness.systems import register_system\n```\n")
     assert mi.rewrite_markdown(out, CHILDREN) == out
+
+
+MOVED = [
+    # moved modules, named the new way or the oldest way
+    ("from splitbrain.harness.runner import run_test", "from splitbrain.harness.run.runner import run_test"),
+    ("from harness.history import Op, pair_ops", "from splitbrain.history.ops import Op, pair_ops"),
+    ("import splitbrain.harness.verdict as v", "import splitbrain.history.verdict as v"),
+    # a moved module imported from its old parent keeps the name the code uses, one import per new parent
+    ("    from splitbrain.harness import store", "    from splitbrain.harness.run import run_dirs as store"),
+    ("from splitbrain.harness import api, runner, cli_run as c",
+     "from splitbrain.harness import api\nfrom splitbrain.harness.run import runner\n"
+     "from splitbrain.harness.commands import run as c"),
+    ("from splitbrain.harness import (\n    history,  # the op record\n    plugins,\n)",
+     "from splitbrain.harness import plugins\nfrom splitbrain.history import ops as history"),
+    # names that left a split module, imported with others that stayed
+    ("from splitbrain.harness.cluster import Cluster, create_local_cluster",
+     "from splitbrain.harness.hosts.cluster import Cluster\n"
+     "from splitbrain.harness.hosts.local_cluster import create_local_cluster"),
+    ('mock.patch("splitbrain.harness.ssh_cluster.cleanup_ssh_run")',
+     'mock.patch("splitbrain.harness.hosts.ssh_cleanup.cleanup_ssh_run")'),
+    # strings: mock targets, entry points, -m paths; file paths of moved modules, in prose too
+    ('mock.patch("splitbrain.harness.runner.time.sleep", f)', 'mock.patch("splitbrain.harness.run.runner.time.sleep", f)'),
+    ('splitbrain = "harness.cli:main"', 'splitbrain = "splitbrain.harness.commands.main:main"'),
+    ('splitbrain = "splitbrain.harness.pytest_plugin"', 'splitbrain = "splitbrain.harness.ci.pytest_plugin"'),
+    ("see harness/ssh.py and harness/history.py", "see harness/hosts/ssh_host.py and splitbrain/history/ops.py"),
+]
+
+MOVED_UNCHANGED = [
+    "from splitbrain.harness.run import runner",
+    "from splitbrain.harness.hosts.cluster import Cluster",
+    "splitbrain.harness.runners.x",                  # a longer name is another module
+    "harness/run/runner.py",
+    "from splitbrain.harness import api, plugins",
+]
+
+
+@pytest.mark.parametrize("old,new", MOVED)
+def test_rewrites_moved_modules(old, new):
+    children = mi.module_children(ROOT)
+    assert mi.rewrite_code(old, children) == new
+    assert mi.rewrite_code(new, children) == new
+
+
+@pytest.mark.parametrize("line", MOVED_UNCHANGED)
+def test_leaves_new_places_alone(line):
+    assert mi.rewrite_code(line, mi.module_children(ROOT)) == line
+
+
+def test_moved_table_is_consistent():
+    """Every new place exists in this repository, and no new path starts with an old one (idempotence)."""
+    for old, new in mi.MOVED.items():
+        assert (ROOT / mi._file_of(new)).is_file(), new
+        assert not any(n.startswith(o + ".") for o in mi.MOVED for n in mi.MOVED.values()), (old, new)
 
 
 def test_a_small_repository_twice(tmp_path, capsys):

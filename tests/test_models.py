@@ -4,7 +4,7 @@ tests): legality, the state that follows, purity, hashability and the by-name lo
 import pytest
 
 from splitbrain.checkers.models import MODELS, UNKNOWN, get_model
-from splitbrain.harness.errors import BadInput
+from splitbrain.history.errors import BadInput
 
 
 def run(model, ops, state=None):

@@ -1,4 +1,4 @@
-"""The ``crash`` (hang, then die) and ``chase`` (isolate each new leader) fault packages: their plans, and what
+"""The ``crash`` (hang, then die) and ``chase`` (isolate each new leader) faults: their plans, and what
 their appliers do to a cluster, checked against a recording fake cluster (no processes, no iptables)."""
 
 from __future__ import annotations
@@ -8,9 +8,9 @@ import random
 import pytest
 
 from splitbrain.harness.api import Invocation
-from splitbrain.harness.errors import BadInput
-from splitbrain.nemesis import PACKAGES, appliers, package_for
-from splitbrain.harness.spec import NEMESIS_NAMES
+from splitbrain.history.errors import BadInput
+from splitbrain.nemesis import FAULTS, appliers, fault_for
+from splitbrain.harness.run.spec import NEMESIS_NAMES
 
 NODES = ["n1", "n2", "n3"]
 
@@ -49,13 +49,13 @@ class FakeCluster:
 
 def test_both_packages_are_registered_and_named_in_the_spec():
     for name in ("crash", "chase"):
-        assert name in PACKAGES and name in NEMESIS_NAMES
-        assert package_for(f"start-{name}") is PACKAGES[name]
-        assert package_for(f"stop-{name}") is PACKAGES[name]
+        assert name in FAULTS and name in NEMESIS_NAMES
+        assert fault_for(f"start-{name}") is FAULTS[name]
+        assert fault_for(f"stop-{name}") is FAULTS[name]
 
 
 def test_crash_plan_is_seeded_and_names_targets_and_hold():
-    pkg = PACKAGES["crash"]
+    pkg = FAULTS["crash"]
     a = pkg.start_op(random.Random(7), NODES)
     assert a == pkg.start_op(random.Random(7), NODES)
     assert a.value["hold"] in pkg.holds and a.value["target"] in pkg.targets
@@ -71,12 +71,12 @@ def test_crash_plan_is_seeded_and_names_targets_and_hold():
 
 def test_crash_hangs_every_target_before_killing_any():
     cluster = FakeCluster()
-    out = PACKAGES["crash"].apply(cluster, Invocation("start-crash", {"target": "majority", "hold": 0.01,
+    out = FAULTS["crash"].apply(cluster, Invocation("start-crash", {"target": "majority", "hold": 0.01,
                                                                        "nodes": ["n1", "n3"]}))
     # all pauses precede the first kill: no victim drains its sockets while another is already gone
     assert cluster.calls == [("pause", "n1"), ("pause", "n3"), ("kill", "n1"), ("kill", "n3")]
     assert out == {"hold": 0.01, "hung": ["n1", "n3"], "killed": ["n1", "n3"], "not-running": []}
-    out = PACKAGES["crash"].apply(cluster, Invocation("stop-crash", {"nodes": ["n1", "n3"]}))
+    out = FAULTS["crash"].apply(cluster, Invocation("stop-crash", {"nodes": ["n1", "n3"]}))
     assert out == {"restarted": ["n1", "n3"]} and cluster.running == {"n1": True, "n2": True, "n3": True}
 
 
@@ -84,7 +84,7 @@ def test_crash_reports_a_target_that_is_already_down_and_blocks_for_the_hold():
     import time
     cluster = FakeCluster(down=("n2",))
     t0 = time.monotonic()
-    out = PACKAGES["crash"].apply(cluster, Invocation("start-crash", {"hold": 0.2, "nodes": ["n1", "n2"]}))
+    out = FAULTS["crash"].apply(cluster, Invocation("start-crash", {"hold": 0.2, "nodes": ["n1", "n2"]}))
     assert time.monotonic() - t0 >= 0.2
     assert out["hung"] == ["n1"] and out["killed"] == ["n1"] and out["not-running"] == ["n2"]
     assert ("kill", "n2") not in cluster.calls
@@ -93,34 +93,34 @@ def test_crash_reports_a_target_that_is_already_down_and_blocks_for_the_hold():
 @pytest.mark.parametrize("value", [["n1"], {"hold": "long", "nodes": ["n1"]}])
 def test_malformed_crash_plans_are_bad_input(value):
     with pytest.raises(BadInput):
-        PACKAGES["crash"].apply(FakeCluster(), Invocation("start-crash", value))
+        FAULTS["crash"].apply(FakeCluster(), Invocation("start-crash", value))
 
 
 def test_chase_start_and_stop_both_isolate_the_leader(monkeypatch):
-    pkg = PACKAGES["chase"]
+    pkg = FAULTS["chase"]
     start = pkg.start_op(random.Random(3), NODES, leader="n2")
     stop = pkg.stop_op(random.Random(4), NODES, started=start)
     for inv in (start, stop):
-        # the runner re-aims "isolate-leader" at the current leader; the plan's own grudge is the fallback
+        # applied, "isolate-leader" re-aims itself at the current leader; the plan's own grudge is the fallback
         assert inv.value["shape"] == "isolate-leader"
         grudge = inv.value["grudge"]
         isolated = [n for n, drops in grudge.items() if len(drops) == len(NODES) - 1]
         assert len(isolated) == 1
-    assert pkg.heal_op().value is None
+    by_hand = Invocation("stop-chase", None)  # a stop with no plan (splitbrain nemesis) reconnects
 
     applied = []
     monkeypatch.setattr(appliers, "apply_partition", lambda cluster, grudge: applied.append(grudge) or {})
     monkeypatch.setattr(appliers, "heal_partition", lambda cluster: applied.append("healed") or {})
     pkg.apply(None, start)
     pkg.apply(None, stop)  # a stop replaces the isolation instead of healing it
-    pkg.apply(None, pkg.heal_op())
+    pkg.apply(None, by_hand)
     pkg.heal(None)
     assert applied == [start.value["grudge"], stop.value["grudge"], "healed", "healed"]
 
 
 def test_malformed_chase_plan_is_bad_input():
     with pytest.raises(BadInput):
-        PACKAGES["chase"].apply(None, Invocation("start-chase", ["n1"]))
+        FAULTS["chase"].apply(None, Invocation("start-chase", ["n1"]))
 
 
 # ------------------------------------------------------------------------------------------------ flap
@@ -133,8 +133,8 @@ def _record_network(monkeypatch, log):
 
 
 def test_flap_is_registered_and_its_plan_is_seeded_and_bounded():
-    pkg = PACKAGES["flap"]
-    assert "flap" in NEMESIS_NAMES and package_for("start-flap") is pkg and package_for("stop-flap") is pkg
+    pkg = FAULTS["flap"]
+    assert "flap" in NEMESIS_NAMES and fault_for("start-flap") is pkg and fault_for("stop-flap") is pkg
     a = pkg.start_op(random.Random(3), NODES, leader="n2")
     assert a == pkg.start_op(random.Random(3), NODES, leader="n2")
     assert a.value["target"] == "leader" and a.value["nodes"] == ["n2"] and a.value["loss"] in pkg.losses
@@ -143,7 +143,7 @@ def test_flap_is_registered_and_its_plan_is_seeded_and_bounded():
 
 
 def test_flap_bridge_cuts_the_others_apart_and_leaves_the_middle_connected():
-    pkg = PACKAGES["flap"]
+    pkg = FAULTS["flap"]
     assert pkg.bridge_around(NODES, "n2") == {"n1": ["n3"], "n3": ["n1"]}
     five = pkg.bridge_around(["a", "b", "c", "d", "e"], "c")
     assert "c" not in five and five["a"] == ["b", "e"] and five["b"] == ["a", "d"]
@@ -154,7 +154,7 @@ def test_flap_kills_and_restarts_the_middle_behind_a_bridge_and_stop_undoes_ever
     log = []
     _record_network(monkeypatch, log)
     cluster = FakeCluster()
-    pkg = PACKAGES["flap"]
+    pkg = FAULTS["flap"]
     out = pkg.apply(cluster, Invocation("start-flap", {"target": "leader", "nodes": ["n3"], "loss": 0.4,
                                                        "flaps": [[0.0, 0.0], [0.01, 0.0]]}))
     assert log == [("partition", {"n1": ["n2"], "n2": ["n1"]}), ("loss", ["n1", "n2"], 0.4)]  # loss on the halves
@@ -175,9 +175,9 @@ def test_flap_restarts_the_middle_even_when_the_wait_is_interrupted(monkeypatch)
     def boom(_):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("splitbrain.nemesis.packages.time.sleep", boom)
+    monkeypatch.setattr("splitbrain.nemesis.faults.process.time.sleep", boom)
     with pytest.raises(KeyboardInterrupt):
-        PACKAGES["flap"].apply(cluster, Invocation("start-flap", {"nodes": ["n1"], "loss": 0.3,
+        FAULTS["flap"].apply(cluster, Invocation("start-flap", {"nodes": ["n1"], "loss": 0.3,
                                                                   "flaps": [[0.5, 0.5]]}))
     assert cluster.calls == [("kill", "n1"), ("restart", "n1")] and cluster.running["n1"]
 
@@ -189,5 +189,5 @@ def test_malformed_or_too_long_flap_plans_are_bad_input(monkeypatch, value):
     _record_network(monkeypatch, [])
     cluster = FakeCluster()
     with pytest.raises(BadInput):
-        PACKAGES["flap"].apply(cluster, Invocation("start-flap", value))
+        FAULTS["flap"].apply(cluster, Invocation("start-flap", value))
     assert cluster.calls == []  # nothing was done before the plan was judged

@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from splitbrain.harness.api import Invocation
-from splitbrain.nemesis import PACKAGES, apply, grudge as g, heal_all
+from splitbrain.nemesis import FAULTS, apply, grudge as g, heal_all
 
 pytestmark = pytest.mark.netns
 
@@ -54,13 +54,13 @@ def test_partition_shapes_block_exactly_the_named_pairs_and_heal_restores(echo_c
         grudge = g.SHAPES[shape](c.nodes, rng, "n2")
         blocked = g.pairs(grudge)
         assert blocked, shape
-        inv = PACKAGES["partition"].start_op(rng, c.nodes)  # exercised too, but apply our chosen shape
+        inv = FAULTS["partition"].start_op(rng, c.nodes)  # exercised too, but apply our chosen shape
         result = apply(c, Invocation("start-partition", {"shape": shape, "grudge": grudge}))
         assert result["grudge"] == grudge and inv.f == "start-partition"
         # TCP needs both directions, so a connect fails iff either direction is blocked
         symmetric = blocked | {(s, d) for d, s in blocked}
         assert tcp_matrix(addrs, echo) == symmetric, shape
-    heal = apply(c, PACKAGES["partition"].stop_op())
+    heal = apply(c, FAULTS["partition"].stop_op())
     assert heal["healed"] == c.nodes
     assert tcp_matrix(addrs, echo) == set()
     for n in c.nodes:
@@ -75,7 +75,7 @@ def test_one_way_partition_is_one_way(echo_cluster, echo):
     apply(c, Invocation("start-partition", {"shape": "one-way", "grudge": grudge}))
     # n2 and n3 do not hear n1; n1 still hears both; n2 and n3 hear each other
     assert udp_matrix(addrs, echo) == {("n2", "n1"), ("n3", "n1")}
-    PACKAGES["partition"].heal(c)
+    FAULTS["partition"].heal(c)
     assert udp_matrix(addrs, echo) == set()
 
 
@@ -91,11 +91,11 @@ def test_loss_drops_packets_and_heal_removes_only_its_chain(echo_cluster, echo):
     assert "statistic" in rules and "--probability 1" in rules
     apply(c, Invocation("start-loss", {"nodes": ["n2"], "probability": 0.0}))  # replaces, does not add
     assert iptables_rules(c, "n2").count("statistic") == 1
-    PACKAGES["loss"].heal(c)
+    FAULTS["loss"].heal(c)
     assert echo(addrs[1], {"type": "status"})["ok"]
     assert "statistic" not in iptables_rules(c, "n2")
     assert f"sbp-{c.run_id}" in iptables_rules(c, "n1")  # the partition is untouched by healing loss
-    PACKAGES["partition"].heal(c)
+    FAULTS["partition"].heal(c)
     assert all("sb" not in iptables_rules(c, n).replace("-w", "") for n in c.nodes)
 
 
@@ -103,7 +103,7 @@ def test_loss_drops_packets_and_heal_removes_only_its_chain(echo_cluster, echo):
 def test_process_fault_packages_and_heal_all(echo_cluster, echo):
     c, addrs = echo_cluster(3)
     rng = random.Random(3)
-    kill = PACKAGES["kill"]
+    kill = FAULTS["kill"]
     g_nodes = sorted(rng.sample(c.nodes, 2))
     start = Invocation("start-kill", {"target": "majority", "nodes": g_nodes})
     res = apply(c, start)

@@ -1,4 +1,4 @@
-"""Fault targets as pure plans (nemesis/targets.py and the packages that use them), plus the plugin-facing error
+"""Fault targets as pure plans (nemesis/targets.py and the faults that use them), plus the plugin-facing error
 table extensions (harness/client_errors.py). No processes."""
 
 from __future__ import annotations
@@ -12,7 +12,9 @@ from hypothesis import strategies as st
 
 from splitbrain.harness import client_errors
 from splitbrain.harness.api import Invocation
-from splitbrain.nemesis import PACKAGES
+from splitbrain.nemesis import FAULTS
+from splitbrain.nemesis.faults.network import PartitionFault
+from splitbrain.nemesis.faults.process import KillFault
 from splitbrain.nemesis.grudge import pairs
 from splitbrain.nemesis.targets import TARGETS, cut_off, select_nodes, size
 
@@ -30,7 +32,7 @@ def test_each_target_picks_as_many_nodes_as_it_names(n, target, seed, leader):
     assert chosen == sorted(set(chosen)) and set(chosen) <= set(nodes)
     if target in NAMED:
         assert len(chosen) == NAMED[target](n) == size(target, n)
-    else:  # leader, primaries: the known leader, else one node the runner re-aims
+    else:  # leader, primaries: the known leader, else one node the fault re-aims when applied
         assert chosen == ([lead] if lead in nodes else chosen) and len(chosen) == 1
     assert select_nodes(random.Random(seed), nodes, target, lead) == chosen  # a seed gives the same plan
 
@@ -54,7 +56,7 @@ def test_cut_off_separates_exactly_the_targets_from_the_rest(n, data):
 def test_packages_with_targets_plan_exactly_those_nodes(n, target, seed):
     nodes = [f"n{i}" for i in range(1, n + 1)]
     for name in ("kill", "pause", "crash", "loss", "clock", "partition"):
-        pkg = dataclasses.replace(PACKAGES[name], targets=(target,))
+        pkg = dataclasses.replace(FAULTS[name], targets=(target,))
         op = pkg.start_op(random.Random(seed), nodes)
         assert len(op.value["nodes"]) == NAMED[target](n), (name, op)
         if name == "partition":
@@ -63,9 +65,9 @@ def test_packages_with_targets_plan_exactly_those_nodes(n, target, seed):
 
 def test_a_stop_of_a_fault_aimed_at_the_primaries_undoes_it_everywhere():
     started = Invocation("start-kill", {"target": "primaries", "nodes": ["n2"]})
-    assert PACKAGES["kill"].stop_op(started=started).value == {"nodes": None}
+    assert FAULTS["kill"].stop_op(started=started).value == {"nodes": None}
     started = Invocation("start-kill", {"target": "one", "nodes": ["n2"]})
-    assert PACKAGES["kill"].stop_op(started=started).value == {"nodes": ["n2"]}
+    assert FAULTS["kill"].stop_op(started=started).value == {"nodes": ["n2"]}
 
 
 def test_plugins_add_error_codes_and_map_their_library_exceptions(monkeypatch):
@@ -94,17 +96,18 @@ def test_plugins_add_error_codes_and_map_their_library_exceptions(monkeypatch):
         client_errors.register_exception(ValueError, "no-such-code")
 
 
-class _Recorder:
-    """A fault package that records the plans it is asked to apply."""
+@dataclasses.dataclass(frozen=True)
+class _RecordedKill(KillFault):
+    """The kill fault, aiming itself as ever, but only recording the plan it would carry out."""
 
-    fs = ("start-kill", "stop-kill", "start-partition", "stop-partition")
+    def carry_out(self, cluster, inv, view=None):
+        return {"plan": inv.value}
 
-    def __init__(self):
-        self.applied = []
 
-    def apply(self, cluster, inv):
-        self.applied.append(inv.value)
-        return inv.value
+@dataclasses.dataclass(frozen=True)
+class _RecordedPartition(PartitionFault):
+    def carry_out(self, cluster, inv, view=None):
+        return {"plan": inv.value}
 
 
 class _Cluster:
@@ -127,29 +130,29 @@ class _System:
 
 
 @pytest.mark.parametrize("leader,primaries", [("n4", ["n2", "n5"]), (None, [])])
-def test_the_runner_reaims_leader_and_primaries_faults_when_they_are_applied(leader, primaries):
+def test_leader_and_primaries_faults_aim_themselves_when_applied_and_record_it(leader, primaries):
     import asyncio
 
-    from splitbrain.harness.runner import _LeaderAwareNemesis
+    from splitbrain.harness.run.fault_view import SystemFaultView
+    from splitbrain.harness.run.workers import NemesisWorker
 
     async def go():
-        rec = _Recorder()
-        worker = _LeaderAwareNemesis(_Cluster(), {"kill": rec}, _System(leader, primaries), [], op_timeout=0.2)
+        view = SystemFaultView(_System(leader, primaries), [], 0.2, asyncio.get_running_loop(), _Cluster.nodes)
+        worker = NemesisWorker(_Cluster(), {"kill": _RecordedKill(), "partition": _RecordedPartition()}, view)
         plans = [Invocation("start-kill", {"target": "leader", "nodes": ["n1"]}),
                  Invocation("start-kill", {"target": "primaries", "nodes": ["n1"]}),
                  Invocation("start-partition", {"shape": "cut-off", "target": "primaries", "nodes": ["n1"],
                                                 "grudge": cut_off(_Cluster.nodes, ["n1"])}),
                  Invocation("start-partition", {"shape": "isolate-leader", "grudge": cut_off(_Cluster.nodes, ["n1"])})]
-        for inv in plans:
-            await worker.invoke("nemesis", inv)
-        return rec.applied
+        return [(await worker.invoke("nemesis", inv)).value for inv in plans]
 
     kill_leader, kill_prim, cut_prim, iso = asyncio.run(go())
-    if leader is None:  # nobody known: the plan's own node, and the history says it was a fallback
-        assert all(v["fallback"] is True for v in (kill_leader, kill_prim, cut_prim, iso))
-        assert kill_prim["nodes"] == ["n1"] and cut_prim["grudge"] == cut_off(_Cluster.nodes, ["n1"])
+    if leader is None:  # nobody known: the plan's own node, and the completion says it was a fallback
+        assert all(v["resolved"]["fallback"] is True for v in (kill_leader, kill_prim, cut_prim, iso))
+        assert kill_prim["plan"]["nodes"] == ["n1"] and cut_prim["plan"]["grudge"] == cut_off(_Cluster.nodes, ["n1"])
         return
-    assert kill_leader["nodes"] == [leader] and kill_leader["term"] == 7
-    assert kill_prim["nodes"] == primaries
-    assert cut_prim["nodes"] == primaries and cut_prim["grudge"] == cut_off(_Cluster.nodes, primaries)
-    assert iso["grudge"] == cut_off(_Cluster.nodes, [leader]) and iso["leader"] == leader
+    assert kill_leader["plan"]["nodes"] == [leader]
+    assert kill_leader["resolved"] == {"target": "leader", "nodes": [leader], "leader": leader, "term": 7}
+    assert kill_prim["plan"]["nodes"] == primaries and kill_prim["resolved"]["nodes"] == primaries
+    assert cut_prim["plan"]["nodes"] == primaries and cut_prim["plan"]["grudge"] == cut_off(_Cluster.nodes, primaries)
+    assert iso["plan"]["grudge"] == cut_off(_Cluster.nodes, [leader]) and iso["resolved"]["leader"] == leader

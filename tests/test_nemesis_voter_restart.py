@@ -7,11 +7,11 @@ import pytest
 from hypothesis import given, strategies as st
 
 from splitbrain.harness.api import Invocation
-from splitbrain.harness.errors import BadInput
-from splitbrain.harness.spec import NEMESIS_NAMES
-from splitbrain.nemesis import PACKAGES
+from splitbrain.history.errors import BadInput
+from splitbrain.harness.run.spec import NEMESIS_NAMES
+from splitbrain.nemesis import FAULTS
 
-PKG = PACKAGES["voter-restart"]
+PKG = FAULTS["voter-restart"]
 
 
 @given(n=st.sampled_from([3, 5, 7]), pick=st.floats(min_value=0, max_value=1, exclude_max=True),
@@ -62,8 +62,8 @@ def test_plans_are_data_from_the_rng_and_the_fault_is_known():
 
 
 def test_a_run_with_a_system_that_reports_no_roles_is_refused_before_anything_starts(tmp_path, isolated_state):
-    from splitbrain.harness.runner import run_test
-    from splitbrain.harness.spec import TestSpec
+    from splitbrain.harness.run.runner import run_test
+    from splitbrain.harness.run.spec import TestSpec
     spec = TestSpec(system="quorum-kv", variant="correct", workload="register", nodes=3, time_limit=1,
                     nemesis=("voter-restart",))
     with pytest.raises(BadInput, match="ReportsRoles"):

@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from splitbrain.harness.errors import BadInput, ClusterError
-from splitbrain.harness.state import StateStore
+from splitbrain.history.errors import BadInput, ClusterError
+from splitbrain.harness.hosts.resources import StateStore
 
 pytestmark = pytest.mark.netns
 
@@ -90,7 +90,7 @@ def test_kill_restart_pause_resume_and_clock(echo_cluster, echo):
 def test_concurrent_runs_get_distinct_subnets_and_names(local_cluster, sb_state_dir, tmp_path):
     a = local_cluster(1)
     # a second run with a *different* state dir must still avoid a's subnet (the route is machine-wide)
-    from splitbrain.harness.cluster import create_local_cluster
+    from splitbrain.harness.hosts.local_cluster import create_local_cluster
     other = StateStore(tmp_path / "other-state")
     b = create_local_cluster(1, store=other)
     try:
@@ -107,7 +107,7 @@ def test_concurrent_runs_get_distinct_subnets_and_names(local_cluster, sb_state_
 
 @pytest.mark.timeout(60)
 def test_context_manager_cleans_up_on_exception_and_interrupt(sb_state_dir, root_iptables_unchanged):
-    from splitbrain.harness.cluster import create_local_cluster
+    from splitbrain.harness.hosts.local_cluster import create_local_cluster
     from splitbrain.harness.systems import get_system
     store = StateStore(sb_state_dir)
     for exc in (RuntimeError("boom"), KeyboardInterrupt()):
@@ -124,7 +124,7 @@ def test_context_manager_cleans_up_on_exception_and_interrupt(sb_state_dir, root
 
 @pytest.mark.timeout(60)
 def test_leave_running_then_attach_and_down(sb_state_dir, root_iptables_unchanged, echo):
-    from splitbrain.harness.cluster import attach, create_local_cluster
+    from splitbrain.harness.hosts.local_cluster import attach, create_local_cluster
     from splitbrain.harness.systems import get_system
     store = StateStore(sb_state_dir)
     try:
@@ -139,14 +139,14 @@ def test_leave_running_then_attach_and_down(sb_state_dir, root_iptables_unchange
         attach(c.run_id, store).down()
         assert store.read(c.run_id) is None and not _netns_exists(f"sb-{c.run_id}-n1")
     finally:
-        from splitbrain.harness.cleanup import cleanup
+        from splitbrain.harness.hosts.cleanup import cleanup
         cleanup(store, include_live=True)
 
 
 @pytest.mark.timeout(30)
 def test_failed_creation_leaves_nothing(sb_state_dir, root_iptables_unchanged, monkeypatch):
-    from splitbrain.harness import netns
-    from splitbrain.harness.cluster import create_local_cluster
+    from splitbrain.harness.hosts import netns
+    from splitbrain.harness.hosts.local_cluster import create_local_cluster
     store = StateStore(sb_state_dir)
     real_run = netns.run
     calls = []
@@ -167,13 +167,13 @@ def test_failed_creation_leaves_nothing(sb_state_dir, root_iptables_unchanged, m
 
 
 def test_bad_node_count_is_bad_input(sb_state_dir):
-    from splitbrain.harness.cluster import create_local_cluster
+    from splitbrain.harness.hosts.local_cluster import create_local_cluster
     with pytest.raises(BadInput):
         create_local_cluster(0, store=StateStore(sb_state_dir))
 
 
 def test_pid_reuse_guard():
-    from splitbrain.harness.state import process_is, process_start_time
+    from splitbrain.harness.hosts.resources import process_is, process_start_time
     me = os.getpid()
     assert process_is(me, process_start_time(me))
     assert not process_is(me, process_start_time(me) + 1)

@@ -77,10 +77,10 @@ def test_targets_a_fault_or_system_cannot_take_are_refused(tmp_path, sb_state_di
 
 
 def test_faults_command_lists_every_fault_with_its_targets():
-    from splitbrain.nemesis import PACKAGES
+    from splitbrain.nemesis import FAULTS
     p = subprocess.run([SPLITBRAIN, "faults"], capture_output=True, text=True, timeout=30)
     assert p.returncode == 0, p.stderr
-    for name, pkg in PACKAGES.items():
+    for name, pkg in FAULTS.items():
         assert f"{name}: " in p.stdout
     block = p.stdout.split("\nclock: ")[1].split("\n")
     assert block[1].strip() == "targets: one, minority, majority, all"
@@ -130,8 +130,8 @@ def test_ready_that_never_comes_fails_the_run_before_any_load(tmp_path, isolated
 def routed_run(tmp_path_factory, root_iptables_unchanged):
     """One run of probe-primary: every client routed to n1 by the cluster view, ready() awaited, the kill aimed
     at the primaries. Its own state dir, cleaned up afterwards."""
-    from splitbrain.harness.cleanup import cleanup
-    from splitbrain.harness.state import StateStore
+    from splitbrain.harness.hosts.cleanup import cleanup
+    from splitbrain.harness.hosts.resources import StateStore
 
     base = tmp_path_factory.mktemp("routed")
     state = base / "state"
@@ -224,7 +224,7 @@ def test_targets_on_five_nodes_hit_as_many_nodes_as_named(tmp_path, isolated_sta
 
 
 def test_a_leader_without_a_term_shows_no_term_and_the_answering_node_is_shown():
-    from splitbrain.harness.history import Op
+    from splitbrain.history.ops import Op
     from splitbrain.reports.timeline import timeline_data
 
     ops = [Op(0, 1000, 0, "invoke", "write", 1, "n2", "r"), Op(1, 2000, 0, "ok", "write", 1, "n2", "r", None, "n1")]
@@ -237,7 +237,7 @@ def test_a_leader_without_a_term_shows_no_term_and_the_answering_node_is_shown()
 def test_a_suite_loads_a_plugin_from_a_path_relative_to_the_suite_file(tmp_path, monkeypatch):
     """plugin_paths: the suite finds its plugin wherever it is started from, with no PYTHONPATH."""
     from splitbrain.harness import plugins, systems
-    from splitbrain.harness.suite import load_suite
+    from splitbrain.harness.ci.suite import load_suite
 
     saved = dict(systems._SYSTEMS), set(plugins._loaded), dict(plugins._modules), list(sys.path)
     suite_dir = tmp_path / "suites"

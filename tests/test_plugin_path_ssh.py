@@ -1,6 +1,6 @@
 """The cluster view over SSH (issue 14): a plugin client that sends every op to the primary finds its address in
 the view the runner gives it, where the hosts' addresses follow no convention of ours. Real sshd hosts, each in its
-own network namespace (splitbrain.harness.sshd_hosts), the run through the CLI as a user starts it."""
+own network namespace (splitbrain.harness.testing.sshd_hosts), the run through the CLI as a user starts it."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from splitbrain.harness.sshd_hosts import create_sshd_hosts
-from splitbrain.harness.state import StateStore
+from splitbrain.harness.testing.sshd_hosts import create_sshd_hosts
+from splitbrain.harness.hosts.resources import StateStore
 
 pytestmark = [pytest.mark.netns, pytest.mark.e2e]
 
@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture
 def ssh_hosts(tmp_path, root_iptables_unchanged):
     """Three sshd hosts and a private state dir and workdir root; everything removed afterwards."""
-    from splitbrain.harness.cleanup import cleanup
+    from splitbrain.harness.hosts.cleanup import cleanup
 
     state, remote = tmp_path / "state", tmp_path / "remote"
     state.mkdir()
@@ -46,7 +46,7 @@ def ssh_hosts(tmp_path, root_iptables_unchanged):
 def test_a_client_routes_by_the_cluster_view_over_ssh(ssh_hosts, tmp_path):
     hosts_file, state, handle = ssh_hosts
     env = {**os.environ, "PYTHONPATH": "tests/plugins", "SPLITBRAIN_STATE_DIR": str(state)}
-    p = subprocess.run([sys.executable, "-m", "splitbrain.harness.cli", "--plugin", "sb_probe_plugin", "run", "--hosts",
+    p = subprocess.run([sys.executable, "-m", "splitbrain.harness.commands.main", "--plugin", "sb_probe_plugin", "run", "--hosts",
                         str(hosts_file), "--system", "probe-primary", "--option", "primary=n2", "--workload",
                         "register", "--option", "cas=false", "--time-limit", "3", "--rate", "40", "--op-timeout",
                         "0.5", "--recovery-time", "1", "--store", str(tmp_path / "store"), "--seed", "1",

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from splitbrain.harness import plugins
-from splitbrain.harness.errors import BadInput
+from splitbrain.history.errors import BadInput
 
 ROOT = Path(__file__).resolve().parent.parent
 SPLITBRAIN = str(Path(sys.executable).with_name("splitbrain"))

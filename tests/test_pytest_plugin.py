@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from splitbrain.harness.pytest_plugin import SplitbrainRunner, SplitbrainUnknownVerdict
-from splitbrain.harness.runner import RunOutcome
+from splitbrain.harness.ci.pytest_plugin import SplitbrainRunner, SplitbrainUnknownVerdict
+from splitbrain.harness.run.runner import RunOutcome
 
 pytest_plugins = ["pytester"]
 
@@ -37,8 +37,8 @@ def test_passing_and_failing_splitbrain_tests(pytester, sb_state_dir, tmp_path):
     try:
         result = pytester.runpytest("-p", "no:cacheprovider", f"--splitbrain-store={store}", f"--junitxml={junit}")
     finally:
-        from splitbrain.harness.cleanup import cleanup
-        from splitbrain.harness.state import StateStore
+        from splitbrain.harness.hosts.cleanup import cleanup
+        from splitbrain.harness.hosts.resources import StateStore
         cleanup(StateStore(str(sb_state_dir)))
     result.assert_outcomes(passed=1, failed=1)
     out = result.stdout.str()

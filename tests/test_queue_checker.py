@@ -5,7 +5,7 @@ import random
 from hypothesis import given, settings, strategies as st
 
 from splitbrain.checkers.queue import check_queue
-from splitbrain.harness.history import Op
+from splitbrain.history.ops import Op
 
 
 class H:

@@ -16,7 +16,7 @@ from hypothesis import given, settings, strategies as st
 
 from splitbrain.checkers.linearizable import check_linearizable
 from splitbrain.harness.api import Invocation, NodeAddress
-from splitbrain.harness.history import Op
+from splitbrain.history.ops import Op
 from splitbrain.harness.systems import get_system
 from splitbrain.harness.systems.quorum_kv import QuorumKV, QuorumKVClient
 from splitbrain.systems_under_test.quorum_kv import records

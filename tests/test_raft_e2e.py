@@ -2,9 +2,9 @@
 
 import pytest
 
-from splitbrain.harness.history import NEMESIS, read_history
-from splitbrain.harness.runner import run_test
-from splitbrain.harness.spec import TestSpec
+from splitbrain.history.ops import NEMESIS, read_history
+from splitbrain.harness.run.runner import run_test
+from splitbrain.harness.run.spec import TestSpec
 from tests._e2e import first_run_that_finds
 
 pytestmark = [pytest.mark.e2e, pytest.mark.netns]
@@ -131,7 +131,7 @@ def test_a_cut_off_leader_serves_stale_reads_only_in_stale_read(isolated_state, 
     import time
 
     from splitbrain.harness.api import Invocation
-    from splitbrain.harness.cluster import create_local_cluster
+    from splitbrain.harness.hosts.local_cluster import create_local_cluster
     from splitbrain.harness.systems.raft_kv import RaftKV
     from splitbrain.nemesis import apply as apply_fault
 

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from splitbrain.harness.errors import BadInput
-from splitbrain.harness.history import NEMESIS, Op, read_history, write_history
-from splitbrain.harness.replay import replay_inputs
-from splitbrain.harness.runner import run_test
-from splitbrain.harness.spec import TestSpec
+from splitbrain.history.errors import BadInput
+from splitbrain.history.ops import NEMESIS, Op, read_history, write_history
+from splitbrain.harness.ci.replay import replay_inputs
+from splitbrain.harness.run.runner import run_test
+from splitbrain.harness.run.spec import TestSpec
 
 SPLITBRAIN = str(Path(sys.executable).with_name("splitbrain"))
 
@@ -73,8 +73,8 @@ def test_replayed_run_has_the_same_faults(tmp_path, sb_state_dir):
         p = subprocess.run([SPLITBRAIN, "replay", str(original), "--quiet"], capture_output=True, text=True,
                            timeout=100, env={**os.environ, "SPLITBRAIN_STATE_DIR": str(sb_state_dir)})
     finally:
-        from splitbrain.harness.cleanup import cleanup
-        from splitbrain.harness.state import StateStore
+        from splitbrain.harness.hosts.cleanup import cleanup
+        from splitbrain.harness.hosts.resources import StateStore
         cleanup(StateStore(str(sb_state_dir)))
     assert p.returncode in (0, 1, 2), p.stdout + p.stderr
     replayed = Path(next(line.split(None, 1)[1] for line in p.stdout.splitlines() if line.startswith("run:")))

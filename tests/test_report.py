@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from splitbrain.harness.errors import BadInput
-from splitbrain.harness.history import Op, pair_ops
+from splitbrain.history.errors import BadInput
+from splitbrain.history.ops import Op, pair_ops
 from splitbrain.reports import find_runs, load_run, render_index, render_report
 from splitbrain.reports.render import headline
 from splitbrain.reports.counterexample import anomaly_view, draw, linearizability_view
@@ -252,11 +252,11 @@ def test_index_lists_runs_newest_first_and_skips_symlinks(tmp_path):
 def test_report_command_writes_the_report_and_maps_bad_input_to_254(tmp_path):
     run = make_run(tmp_path)
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    ok = subprocess.run([sys.executable, "-m", "splitbrain.harness.cli", "report", str(run)], capture_output=True, text=True,
+    ok = subprocess.run([sys.executable, "-m", "splitbrain.harness.commands.main", "report", str(run)], capture_output=True, text=True,
                         env=env, cwd=REPO, timeout=50)
     assert ok.returncode == 0, ok.stderr
     assert Path(ok.stdout.strip()) == run / "report.html" and (run / "report.html").stat().st_size > 10_000
-    bad = subprocess.run([sys.executable, "-m", "splitbrain.harness.cli", "report", str(tmp_path / "nope")],
+    bad = subprocess.run([sys.executable, "-m", "splitbrain.harness.commands.main", "report", str(tmp_path / "nope")],
                          capture_output=True, text=True, env=env, cwd=REPO, timeout=50)
     assert bad.returncode == 254 and "not a directory" in bad.stderr
 

@@ -1,7 +1,7 @@
 """The clock-offset plot (reports/clock.py): steps per node from the history's clock faults, and the SVG in the
 report, beside the timeline, with node names escaped."""
 
-from splitbrain.harness.history import Op, write_history
+from splitbrain.history.ops import Op, write_history
 from splitbrain.reports import render_report
 from splitbrain.reports.clock import clock_plot, clock_series
 from test_report_helpers import ATTACK, make_run

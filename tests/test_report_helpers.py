@@ -11,7 +11,7 @@ import json
 import random
 from pathlib import Path
 
-from splitbrain.harness.history import Op, write_history
+from splitbrain.history.ops import Op, write_history
 
 MS = 1_000_000
 ATTACK = '</script><img src=x onerror="window.__pwned=1"><b>bold</b>'

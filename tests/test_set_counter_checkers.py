@@ -8,7 +8,7 @@ from splitbrain.checkers.compose import combine, run_checker
 from splitbrain.checkers.counter import check_counter
 from splitbrain.checkers.sets import check_set
 from splitbrain.checkers.stats import check_stats
-from splitbrain.harness.history import Op
+from splitbrain.history.ops import Op
 
 
 class H:

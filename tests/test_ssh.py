@@ -1,4 +1,4 @@
-"""SshHost against real OpenSSH servers (splitbrain.harness.sshd_hosts: sshd on 127.0.0.1, own keys, own known_hosts).
+"""SshHost against real OpenSSH servers (splitbrain.harness.testing.sshd_hosts: sshd on 127.0.0.1, own keys, own known_hosts).
 
 The client key is encrypted with a passphrase written in the hosts file, so every test here also logs in the way
 a user with a protected key would, and the last test checks that passphrase leaks nowhere.
@@ -19,10 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from splitbrain.harness.errors import BadInput, ClusterError, UnreachableNode
-from splitbrain.harness.ssh import SshHost, open_ssh_hosts
-from splitbrain.harness.ssh_config import load_hosts_file
-from splitbrain.harness.sshd_hosts import create_sshd_hosts
+from splitbrain.history.errors import BadInput, ClusterError, UnreachableNode
+from splitbrain.harness.hosts.ssh_host import SshHost, open_ssh_hosts
+from splitbrain.harness.hosts.ssh_config import load_hosts_file
+from splitbrain.harness.testing.sshd_hosts import create_sshd_hosts
 
 SECRET = "pass-" + uuid.uuid4().hex  # the client key's passphrase; must never show up in our output
 CONNECT_TIMEOUT = 2.0
@@ -87,7 +87,7 @@ def test_exec_returns_code_stdout_stderr_and_input(host):
     with pytest.raises(ClusterError, match=r"n1 \(root@127\.0\.0\.1:\d+\): `sh -c 'echo boom >&2; exit 4'` "
                                            r"exited with 4: boom"):
         host.exec(["sh", "-c", "echo boom >&2; exit 4"])
-    assert host.connects == 1
+    assert host.conn.connects == 1
 
 
 @pytest.mark.timeout(30)
@@ -174,8 +174,8 @@ def test_ten_megabytes_on_both_streams_at_once_do_not_deadlock(host):
     assert r.returncode == 0
     for text, ch in ((r.stdout, "o"), (r.stderr, "e")):
         head, _, body = text.partition("\n")
-        assert head == f"[splitbrain: first {10485760 - host.max_output} bytes dropped]"
-        assert len(body) == host.max_output and set(body) == {ch}
+        assert head == f"[splitbrain: first {10485760 - host.conn.max_output} bytes dropped]"
+        assert len(body) == host.conn.max_output and set(body) == {ch}
     assert took < 30, took
 
 
@@ -273,7 +273,7 @@ def test_a_broken_connection_resends_only_commands_marked_safe(host, tmp_path):
     def break_connection_once_it_ran(before: int):
         # The test hosts share this filesystem: break the connection as soon as the command has run once.
         wait_until(lambda: os.path.exists(counter) and len(Path(counter).read_text().split()) > before, 10)
-        host._client.get_transport().close()  # as if the network dropped the TCP connection
+        host.conn._client.get_transport().close()  # as if the network dropped the TCP connection
 
     for retry_safe, runs in ((False, 1), (True, 3)):
         breaker = threading.Thread(target=break_connection_once_it_ran, args=(runs - 2 if retry_safe else 0,))
@@ -298,7 +298,7 @@ def test_async_callers_share_one_connection(host):
     t0 = time.monotonic()
     results = asyncio.run(many())
     assert [r.stdout for r in results] == [f"{i}\n" for i in range(20)]
-    assert host.connects == 1  # 20 concurrent commands over one connection, within sshd's MaxSessions
+    assert host.conn.connects == 1  # 20 concurrent commands over one connection, within sshd's MaxSessions
     assert time.monotonic() - t0 < 10
 
 

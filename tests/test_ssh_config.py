@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from splitbrain.harness.errors import BadInput
-from splitbrain.harness.ssh_config import load_hosts_file
+from splitbrain.history.errors import BadInput
+from splitbrain.harness.hosts.ssh_config import load_hosts_file
 
 SECRET = "hunter2-Zq9-not-for-logs"
 

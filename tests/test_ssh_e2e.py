@@ -1,5 +1,5 @@
 """``splitbrain run --hosts FILE`` end to end: real sshd hosts (each in its own network namespace, via
-splitbrain.harness.sshd_hosts), the quorum store installed over SSH, partitions and kills applied over SSH, verdicts, and
+splitbrain.harness.testing.sshd_hosts), the quorum store installed over SSH, partitions and kills applied over SSH, verdicts, and
 nothing left on the hosts afterwards, also after Ctrl-C or a SIGKILLed controller (then `splitbrain cleanup`).
 
 Every run goes through the CLI in a subprocess, as a user would start it. The specs of the verdict runs are those
@@ -25,8 +25,8 @@ from pathlib import Path
 
 import pytest
 
-from splitbrain.harness.sshd_hosts import create_sshd_hosts
-from splitbrain.harness.state import StateStore
+from splitbrain.harness.testing.sshd_hosts import create_sshd_hosts
+from splitbrain.harness.hosts.resources import StateStore
 
 pytestmark = [pytest.mark.netns, pytest.mark.e2e]
 
@@ -44,7 +44,7 @@ LOCAL_SPEC = ["--system", "quorum-kv", "--workload", "register", "--nodes", "3",
 @dataclass
 class Env:
     hosts_file: Path
-    handle: object  # splitbrain.harness.sshd_hosts.SshdHosts
+    handle: object  # splitbrain.harness.testing.sshd_hosts.SshdHosts
     state: Path
     remote: Path  # the hosts' workdir_root: every run's working dir is made in it
     base: Path
@@ -61,7 +61,7 @@ class Env:
 def ssh_env(tmp_path_factory, root_iptables_unchanged):
     """Three sshd hosts in namespaces, a hosts file with both secrets and a private workdir_root; a private state
     dir. Torn down (SSH runs first, then the hosts) whatever happens."""
-    from splitbrain.harness.cleanup import cleanup
+    from splitbrain.harness.hosts.cleanup import cleanup
 
     base = tmp_path_factory.mktemp("ssh-e2e")
     state, remote = base / "state", base / "remote"
@@ -104,7 +104,7 @@ def _leftovers(env: Env) -> list[str]:
 @pytest.fixture
 def clean(ssh_env):
     """After the test: nothing of any run may be left on the hosts; a failed test's leftovers are removed anyway."""
-    from splitbrain.harness.cleanup import cleanup_run
+    from splitbrain.harness.hosts.cleanup import cleanup_run
 
     yield ssh_env
     left = _leftovers(ssh_env)
@@ -116,7 +116,7 @@ def clean(ssh_env):
 
 
 def _cli(env: Env, *args: str, timeout: float = 90) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "splitbrain.harness.cli", *args], cwd=REPO, env=env.env(), capture_output=True,
+    return subprocess.run([sys.executable, "-m", "splitbrain.harness.commands.main", *args], cwd=REPO, env=env.env(), capture_output=True,
                           text=True, timeout=timeout)
 
 
@@ -210,7 +210,7 @@ def test_unusable_hosts_fail_fast_with_one_sentence(clean, tmp_path, fault):
 
 def _start_run(env: Env, tmp_path: Path, nemesis: str) -> tuple[subprocess.Popen, Path]:
     out = open(tmp_path / "cli.out", "w")
-    p = subprocess.Popen([sys.executable, "-m", "splitbrain.harness.cli", "run", "--hosts", str(env.hosts_file), *LOCAL_SPEC,
+    p = subprocess.Popen([sys.executable, "-m", "splitbrain.harness.commands.main", "run", "--hosts", str(env.hosts_file), *LOCAL_SPEC,
                           "--nemesis", nemesis, "--nemesis-interval", "2", "--nemesis-duration", "1.5",
                           "--time-limit", "60", "--store", str(tmp_path / "store"), "--quiet"],
                          cwd=REPO, env=env.env(), stdout=out, stderr=subprocess.STDOUT)
@@ -285,8 +285,8 @@ def test_cleanup_after_a_killed_controller_removes_everything_over_ssh(clean, tm
 
 
 def test_hosts_file_must_give_each_node_a_host_of_its_own(sb_state_dir, tmp_path):
-    from splitbrain.harness.errors import BadInput
-    from splitbrain.harness.ssh_cluster import create_ssh_cluster
+    from splitbrain.history.errors import BadInput
+    from splitbrain.harness.hosts.ssh_cluster import create_ssh_cluster
 
     key = tmp_path / "id"
     key.write_text("not used: nothing connects\n")
@@ -302,11 +302,11 @@ def test_hosts_file_must_give_each_node_a_host_of_its_own(sb_state_dir, tmp_path
 
 @pytest.mark.timeout(60)
 def test_cluster_up_ssh_prints_a_usable_hosts_file_and_cluster_down_removes_it(sb_state_dir, root_iptables_unchanged):
-    from splitbrain.harness.cleanup import cleanup
-    from splitbrain.harness.ssh import open_ssh_hosts, teardown_hosts
+    from splitbrain.harness.hosts.cleanup import cleanup
+    from splitbrain.harness.hosts.ssh_host import open_ssh_hosts, teardown_hosts
 
     env = {**os.environ, "SPLITBRAIN_STATE_DIR": str(sb_state_dir)}
-    cli = [sys.executable, "-m", "splitbrain.harness.cli", "cluster"]
+    cli = [sys.executable, "-m", "splitbrain.harness.commands.main", "cluster"]
     try:
         up = subprocess.run([*cli, "up", "--ssh", "--nodes", "2"], cwd=REPO, env=env, capture_output=True,
                             text=True, timeout=30)

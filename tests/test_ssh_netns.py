@@ -13,9 +13,9 @@ import uuid
 
 import pytest
 
-from splitbrain.harness.ssh import open_ssh_hosts, teardown_hosts
-from splitbrain.harness.sshd_hosts import create_sshd_hosts
-from splitbrain.harness.state import StateStore
+from splitbrain.harness.hosts.ssh_host import open_ssh_hosts, teardown_hosts
+from splitbrain.harness.testing.sshd_hosts import create_sshd_hosts
+from splitbrain.harness.hosts.resources import StateStore
 
 pytestmark = pytest.mark.netns
 
@@ -74,10 +74,10 @@ def test_iptables_in_the_projects_own_chain_on_a_namespace_host(ns_sshd, ssh_hos
 
 @pytest.mark.timeout(90)
 def test_cluster_lifecycle_over_ssh_hosts(ssh_hosts, sb_state_dir, echo):
-    """splitbrain.harness.cluster.Cluster reaches hosts only through splitbrain.harness.api.Host: with SshHosts it starts, kills and
+    """splitbrain.harness.hosts.cluster.Cluster reaches hosts only through splitbrain.harness.api.Host: with SshHosts it starts, kills and
     restarts real node processes (under libfaketime) and collects their logs."""
-    from splitbrain.harness.cluster import Cluster
-    from splitbrain.harness.state import StateStore
+    from splitbrain.harness.hosts.cluster import Cluster
+    from splitbrain.harness.hosts.resources import StateStore
     from splitbrain.harness.systems import get_system
 
     store = StateStore(sb_state_dir)

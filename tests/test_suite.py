@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from splitbrain.harness.errors import BadInput, ClusterError
-from splitbrain.harness.runner import RunOutcome
-from splitbrain.harness.suite import (INCONCLUSIVE, MET, MISSED, NO_EXPECTATION, cell_outcome, exit_code, load_suite,
+from splitbrain.history.errors import BadInput, ClusterError
+from splitbrain.harness.run.runner import RunOutcome
+from splitbrain.harness.ci.suite import (INCONCLUSIVE, MET, MISSED, NO_EXPECTATION, cell_outcome, exit_code, load_suite,
                            parse_suite, run_suite)
 
 SPLITBRAIN = str(Path(sys.executable).with_name("splitbrain"))
@@ -178,8 +178,8 @@ def test_small_real_suite(tmp_path, sb_state_dir):
                             str(tmp_path / "summary")], capture_output=True, text=True, timeout=170,
                            env={**os.environ, "SPLITBRAIN_STATE_DIR": str(sb_state_dir)})
     finally:
-        from splitbrain.harness.cleanup import cleanup
-        from splitbrain.harness.state import StateStore
+        from splitbrain.harness.hosts.cleanup import cleanup
+        from splitbrain.harness.hosts.resources import StateStore
         cleanup(StateStore(str(sb_state_dir)))
     assert p.returncode == 0, p.stdout + p.stderr
     summary = json.loads((tmp_path / "summary" / "summary.json").read_text())

@@ -8,9 +8,9 @@ reports the per-seed rates.
 
 import pytest
 
-from splitbrain.harness.history import NEMESIS, read_history
-from splitbrain.harness.runner import run_test
-from splitbrain.harness.spec import TestSpec
+from splitbrain.history.ops import NEMESIS, read_history
+from splitbrain.harness.run.runner import run_test
+from splitbrain.harness.run.spec import TestSpec
 from tests._e2e import first_run_that_finds
 
 pytestmark = [pytest.mark.e2e, pytest.mark.netns]

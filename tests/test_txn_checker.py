@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings, strategies as st
 
 from splitbrain.checkers.txn import check_txn
 from splitbrain.checkers.txn.graph import RW, WR, WW, cyclic_part, new_graph, add_edge, sccs, shortest_path
-from splitbrain.harness.history import Op, validate_history
+from splitbrain.history.ops import Op, validate_history
 from tests._txn_sim import simulate
 
 DATA = Path(__file__).parent / "data"
@@ -135,7 +136,7 @@ def test_g2_item_write_skew_rules_out_serializable_not_snapshot_isolation():
     r = h.check()
     assert r["valid"] is False and r["anomaly_types"] == ["G2-item"]
     assert kinds(r, "G2-item") == ["rw", "rw"]
-    assert r["models"]["snapshot-isolation"]["valid"] == "unknown"  # write skew: SI allows it
+    assert r["models"]["snapshot-isolation"]["valid"] is True  # write skew: SI allows it
     assert r["models"]["read-committed"]["valid"] is True
 
 
@@ -305,7 +306,7 @@ def test_each_injected_fault_is_caught_and_named(seed, kind, fault):
 # --- Jepsen's txn histories ---
 
 def test_imported_jepsen_list_append_history():
-    from splitbrain.harness.importers import load_history
+    from splitbrain.history.importers import load_history
 
     h = load_history(DATA / "jepsen-list-append-g-single.edn")
     assert h[0].value == [["append", 1, 1], ["append", 2, 1]] and h[3].value == [["r", 1, [1]], ["r", 2, []]]
@@ -315,7 +316,7 @@ def test_imported_jepsen_list_append_history():
 
 
 def test_imported_jepsen_rw_register_history_is_valid():
-    from splitbrain.harness.importers import load_history
+    from splitbrain.history.importers import load_history
 
     r = check_txn(load_history(DATA / "jepsen-rw-register-valid.edn"), model="strict-serializable")
     assert r["valid"] is True and r["kind"] == "rw-register" and r["fail"] == 1
@@ -324,8 +325,8 @@ def test_imported_jepsen_rw_register_history_is_valid():
 def test_the_fast_txn_reader_agrees_with_the_general_edn_reader():
     import edn_format
 
-    from splitbrain.harness.importers import _fast_txn_map as fast_txn_map
-    from splitbrain.harness.importers import from_edn
+    from splitbrain.history.importers import _fast_txn_map as fast_txn_map
+    from splitbrain.history.importers import from_edn
 
     fast = 0
     for name in ("jepsen-list-append-g-single.edn", "jepsen-rw-register-valid.edn"):
@@ -364,10 +365,201 @@ def test_the_result_names_its_worst_anomaly_and_the_report_draws_each_cycle():
 
 
 def test_an_imported_txn_history_is_judged_and_its_cycle_drawn_in_the_report(tmp_path):
-    from splitbrain.harness.analysis import analyze_run, import_history
+    from splitbrain.harness.run.analysis import analyze_run, import_history
 
     run = import_history(DATA / "jepsen-list-append-g-single.edn", model="serializable", out=tmp_path / "run")
     results = analyze_run(run)
     assert results["valid"] is False and results["results"]["txn"]["anomaly_types"] == ["G-single"]
     html = (run / "report.html").read_text()
     assert 'aria-label="G-single cycle"' in html and "T3 read key 2 = [] without T2&#39;s append of 1" in html
+
+
+# --- snapshot isolation: write skew allowed, G-nonadjacent not ---
+
+def _ring(n):
+    """n transactions in a ring of anti-dependencies separated by wr edges: A_j read a_j = [] without B_j's append
+    (rw A_j -> B_j), A_j+1 read b_j = [1] (wr B_j -> A_j+1); a last reader shows every append."""
+    txns = []
+    for j in range(n):
+        txns.append([["r", f"a{j}", []], ["r", f"b{(j - 1) % n}", [1]]])
+        txns.append([["append", f"a{j}", 1], ["append", f"b{j}", 1]])
+    h = conc(*txns)
+    return h.txn(2 * n, [["r", f"a{j}", [1]] for j in range(n)])
+
+
+def _skew_ring(n):
+    """n transactions, each reading its key empty and appending to the next one's: a ring of rw edges only."""
+    h = conc(*[[["r", f"k{i}", []], ["append", f"k{(i + 1) % n}", 1]] for i in range(n)])
+    return h.txn(n, [["r", f"k{i}", [1]] for i in range(n)])
+
+
+def test_write_skew_alone_is_snapshot_isolation_but_not_serializable():
+    for n in (2, 3, 7):
+        r = _skew_ring(n).check(model="snapshot-isolation")
+        assert r["valid"] is True and r["anomaly_types"] == ["G2-item"], n
+        assert r["models"]["serializable"] == {"valid": False, "ruled_out_by": ["G2-item"]}
+
+
+def test_g_nonadjacent_rules_out_snapshot_isolation_and_is_explained_and_drawn():
+    from splitbrain.reports.txn_cycles import txn_views
+
+    r = _ring(2).check(model="snapshot-isolation")
+    assert r["valid"] is False and r["models"]["snapshot-isolation"]["ruled_out_by"] == ["G-nonadjacent"]
+    assert r["models"]["read-committed"]["valid"] is True
+    a = r["anomalies"]["G-nonadjacent"][0]
+    assert kinds(r, "G-nonadjacent") == ["rw", "wr", "rw", "wr"]
+    assert "T4 read a0 = [] without T5's append of 1" in a["explanation"]
+    assert "never adjacent, so not even snapshot isolation can order T4, T5, T6 and T7" in a["explanation"]
+    view = next(v for v in txn_views(r) if v["type"] == "G-nonadjacent")
+    assert len(view["drawing"]["nodes"]) == 4 and sorted(e["kind"] for e in view["drawing"]["edges"]) \
+        == ["rw", "rw", "wr", "wr"]
+
+
+def test_a_long_g_nonadjacent_cycle_is_found_whole():
+    r = _ring(6).check(model="snapshot-isolation")
+    assert r["valid"] is False and "G-nonadjacent" in r["anomaly_types"]
+    assert kinds(r, "G-nonadjacent") == ["rw", "wr"] * 6
+
+
+def test_the_shortest_g_nonadjacent_cycle_is_reported():
+    # a 12-long ring plus a shortcut that closes a 4-long one: wr B_0 -> A_2 as well (A_2 reads b0 too)
+    txns = []
+    for j in range(6):
+        extra = [["r", "b0", [1]]] if j == 2 else []
+        txns.append([["r", f"a{j}", []], ["r", f"b{(j - 1) % 6}", [1]]] + extra)
+        txns.append([["append", f"a{j}", 1], ["append", f"b{j}", 1]])
+    txns[0].append(["r", "b2", [1]])  # wr B_2 -> A_0: A_0 -rw-> B_0 -wr-> A_2 -rw-> B_2 -wr-> A_0
+    h = conc(*txns).txn(12, [["r", f"a{j}", [1]] for j in range(6)])
+    r = h.check(model="snapshot-isolation")
+    assert len(r["anomalies"]["G-nonadjacent"][0]["cycle"]) == 4
+
+
+def test_rw_register_g_nonadjacent():
+    # T0 read x = nil before T1 wrote it; T2 read y = 1 (T1's) and z = nil before T3 wrote it; T0 read w = 1 (T3's)
+    h = conc([["r", "x", None], ["r", "w", 1]], [["w", "x", 1], ["w", "y", 1]],
+             [["r", "y", 1], ["r", "z", None]], [["w", "z", 1], ["w", "w", 1]])
+    r = h.check(model="snapshot-isolation")
+    assert r["valid"] is False and "G-nonadjacent" in r["anomaly_types"]
+    assert sorted(kinds(r, "G-nonadjacent")) == ["rw", "rw", "wr", "wr"]
+
+
+def test_a_real_time_cycle_never_rules_out_snapshot_isolation_or_serializable():
+    # stale reads close cycles only through real time: G-single-realtime, and no G-nonadjacent from them
+    h = simulate(3, 500, kind="list-append", procs=6, keys=3, fault="stale-read")
+    r = check_txn(h, model="strict-serializable")
+    assert r["valid"] is False and "G-nonadjacent" not in r["anomaly_types"]
+    assert r["models"]["serializable"]["valid"] is True and r["models"]["snapshot-isolation"]["valid"] is True
+
+
+def _simple_cycles(adj, n):
+    """Every simple cycle (as its edge-kind choices) of a small graph, by brute force: each cycle starts at its
+    least node."""
+    out = []
+
+    def walk(start, v, seen, kinds):
+        for w, m in adj[v].items():
+            for k in (WW, WR, RW):
+                if not m & k:
+                    continue
+                if w == start:
+                    out.append(kinds + [k])
+                elif w > start and w not in seen:
+                    walk(start, w, seen | {w}, kinds + [k])
+
+    for s in range(n):
+        walk(s, s, {s}, [])
+    return out
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(2, 7).flatmap(lambda n: st.tuples(st.just(n), st.lists(
+    st.tuples(st.integers(0, n - 1), st.integers(0, n - 1), st.sampled_from([WW, WR, RW, WW | RW, WR | RW])),
+    max_size=14))))
+def test_the_si_test_and_the_g_nonadjacent_search_agree_with_brute_force(graph):
+    from splitbrain.checkers.txn.nonadjacent import is_nonadjacent, nonadjacent_cycles, si_cyclic
+
+    n, edges = graph
+    adj = new_graph(n)
+    for a, b, k in edges:
+        if a != b:
+            add_edge(adj, a, b, k)
+    cycles = _simple_cycles(adj, n)
+    forbidden = [c for c in cycles if RW not in c or not any(c[i] == RW == c[(i + 1) % len(c)]
+                                                             for i in range(len(c)))]
+    assert bool(si_cyclic(adj, range(n))) == bool(forbidden)
+    nonadj = [c for c in cycles if is_nonadjacent(c)]
+    found = []
+    for comp in sccs(adj, WW | WR | RW, range(n)):
+        steps = nonadjacent_cycles(adj, comp, [10_000])
+        if steps:
+            found.append(steps)
+            assert is_nonadjacent([k for _, _, k in steps])
+            assert all(adj[a][b] & k for a, b, k in steps)
+            assert [b for _, b, _ in steps] == [a for a, _, _ in steps[1:]] + [steps[0][0]]
+            assert len({a for a, _, _ in steps}) == len(steps)  # simple
+    if nonadj:
+        assert found and min(len(s) for s in found) == min(len(c) for c in nonadj)
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 10_000), kind=st.sampled_from(["list-append", "rw-register"]),
+       procs=st.integers(2, 8), keys=st.integers(1, 4))
+def test_a_simulated_snapshot_isolation_store_is_always_snapshot_isolation(seed, kind, procs, keys):
+    h = simulate(seed, 300, kind=kind, procs=procs, keys=keys, fault="snapshot-isolation")
+    validate_history(h)
+    r = check_txn(h, model="snapshot-isolation")
+    assert r["valid"] is True, r["anomaly_types"]
+    assert not {"G-single", "G-nonadjacent", "G0", "G1c"} & set(r["anomaly_types"])
+
+
+def test_a_snapshot_isolation_store_shows_write_skew_and_a_lost_update_store_is_not_si():
+    r = check_txn(simulate(1, 1000, procs=6, keys=3, fault="snapshot-isolation"), model="snapshot-isolation")
+    assert r["valid"] is True and r["models"]["serializable"]["valid"] is False
+    assert r["models"]["serializable"]["ruled_out_by"] == ["G2-item"]
+    r = check_txn(simulate(1, 1000, procs=6, keys=3, fault="lost-update"), model="snapshot-isolation")
+    assert r["valid"] is False
+
+
+def test_verdicts_on_simulated_histories_match_the_stored_reference():
+    import json
+
+    from tests._txn_verdicts import cases, verdicts
+
+    want = json.loads((DATA / "txn_verdicts.json").read_text())
+    for name, h in cases():
+        assert verdicts(h) == want[name], name
+
+
+def test_the_native_acyclicity_test_gives_the_same_results_as_the_pure_python_one(monkeypatch):
+    from splitbrain.checkers.txn import _txn_native
+    from splitbrain.checkers.txn.graph import native
+
+    assert native(), "the native core did not build (bash .ci/setup)"
+    adj = new_graph(4)
+    for a, b in [(0, 1), (1, 2), (2, 1)]:
+        add_edge(adj, a, b, WW)
+    assert _txn_native.peel(adj, None) == [1, 2] == cyclic_part(adj, WW | WR | RW)
+    # real time: 3 completed before 0 was invoked, and 0 -> 3 is a data edge: a cycle through the real-time edge
+    add_edge(adj, 0, 3, WR)
+    assert _txn_native.peel(adj, [3, ~3, 0, ~0]) == [0, 1, 2, 3]
+    assert _txn_native.peel(adj, [0, 3, ~3, ~0]) == [1, 2]  # concurrent: no real-time edge
+    for bad in ([{5: 1}], [None]):
+        with pytest.raises((ValueError, TypeError)):
+            _txn_native.peel(bad, None)
+    for seed, kind, fault in [(1, "list-append", "stale-read"), (2, "rw-register", "non-atomic"),
+                              (3, "list-append", None), (4, "rw-register", "lost-update")]:
+        h = simulate(seed, 800, kind=kind, procs=6, keys=3, fault=fault)
+        fast = [check_txn(h, model=m) for m in ("strict-serializable", "strong-session-serializable")]
+        monkeypatch.setenv("SPLITBRAIN_PURE", "1")
+        assert not native()
+        assert [check_txn(h, model=m) for m in ("strict-serializable", "strong-session-serializable")] == fast
+        monkeypatch.delenv("SPLITBRAIN_PURE")
+
+
+def test_snapshot_isolation_is_unknown_only_past_the_deadline_never_for_want_of_budget():
+    skew = _skew_ring(3)
+    r = skew.check(model="snapshot-isolation", search_budget=0)
+    assert r["valid"] is True and r["models"]["serializable"]["valid"] == "unknown"
+    r = _ring(2).check(model="snapshot-isolation", search_budget=0)
+    assert r["valid"] is False and "ran out" in r["models"]["snapshot-isolation"]["cause"]
+    assert skew.check(model="snapshot-isolation", time_limit=0)["valid"] == "unknown"

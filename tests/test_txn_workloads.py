@@ -5,7 +5,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from splitbrain.harness.errors import BadInput
+from splitbrain.history.errors import BadInput
 from splitbrain.harness.workloads import get_workload
 
 

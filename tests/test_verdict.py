@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from splitbrain.harness.errors import EXIT_INVALID, EXIT_UNKNOWN, EXIT_VALID
-from splitbrain.harness.verdict import UNKNOWN, Verdict
+from splitbrain.history.errors import EXIT_INVALID, EXIT_UNKNOWN, EXIT_VALID
+from splitbrain.history.verdict import UNKNOWN, Verdict
 
 
 @pytest.mark.parametrize("value,verdict", [

@@ -57,7 +57,7 @@ PYTEST_CHECK = '''
 import sys
 
 def test_plugin_comes_from_the_wheel(splitbrain):
-    mod = sys.modules["splitbrain.harness.pytest_plugin"]
+    mod = sys.modules["splitbrain.harness.ci.pytest_plugin"]
     assert mod.__file__.startswith(sys.prefix), mod.__file__
     assert callable(splitbrain.run)
 '''
@@ -104,10 +104,12 @@ def wheel_venv(tmp_path_factory):
 def test_only_splitbrain_at_the_top_of_site_packages(wheel_venv):
     assert wheel_venv["top"] == ["splitbrain", "splitbrain-0.1.0.dist-info"]
     pkg = wheel_venv["site"] / "splitbrain"
-    for sub in ("harness", "nemesis", "checkers", "reports", "systems_under_test"):
+    for sub in ("harness", "nemesis", "checkers", "reports", "systems_under_test", "history"):
         assert (pkg / sub / "__init__.py").is_file(), sub
+    for sub in ("commands", "hosts", "run", "ci", "testing"):   # the controller's sub-packages
+        assert (pkg / "harness" / sub / "__init__.py").is_file(), sub
     # package data travels with the code
-    assert (pkg / "harness" / "suite.html.j2").is_file()
+    assert (pkg / "harness" / "ci" / "suite.html.j2").is_file()
     assert any((pkg / "reports" / "templates").glob("*.j2"))
 
 
@@ -124,7 +126,7 @@ def test_console_script_runs_from_the_wheel(wheel_venv):
               "--out", str(out)], cwd=tmp, env=env)
     assert a.returncode in (0, 1, 2), a.stdout + a.stderr
     assert "<html" in (out / "report.html").read_text()
-    where = _run([str(wheel_venv["py"]), "-c", "import splitbrain.harness.cli as m; print(m.__file__)"],
+    where = _run([str(wheel_venv["py"]), "-c", "import splitbrain.harness.commands.main as m; print(m.__file__)"],
                  cwd=tmp, env=env)
     assert where.stdout.startswith(str(wheel_venv["site"])), where.stdout + where.stderr
 

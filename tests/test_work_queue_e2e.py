@@ -3,8 +3,8 @@ checker with the violation its bug makes. Short runs; bench/bench_seeds.py --pre
 
 import pytest
 
-from splitbrain.harness.runner import run_test
-from splitbrain.harness.spec import TestSpec
+from splitbrain.harness.run.runner import run_test
+from splitbrain.harness.run.spec import TestSpec
 from tests._e2e import first_run_that_finds
 
 pytestmark = [pytest.mark.e2e, pytest.mark.netns]

@@ -42,12 +42,13 @@ class AppendInference(Inference):
     def _run(self) -> None:
         txns, appender = self.txns, self.appender
         aborted: dict = {}         # key -> {element: failed txn id}
-        reads: dict = {}           # key -> [(txn id, list)] every committed read
-        ext: list = []             # (txn id, key, list) committed external reads
+        # key -> flat [reader, list, reader, list ...] of every committed read, in history order; the reader is
+        # the txn id for an external read (the first micro-op of the transaction on that key), ~id for a later one
+        reads: dict = {}
         inter: dict = {}           # key -> elements their writer followed with another append to the key
         rmw: dict = {}             # key -> {length read: [txn ids that then appended]}
         # The hot loop of the checker: locals bound once, rare cases in helpers.
-        appender_get, reads_get, ext_append = appender.get, reads.get, ext.append
+        appender_get, reads_get = appender.get, reads.get
         t = None
         try:
             for t in txns:
@@ -64,10 +65,11 @@ class AppendInference(Inference):
                     if f == APPEND:
                         a = appender_get(k)
                         if a is None:
-                            a = appender[k] = {}
-                        elif v in a and a[v] != tid:
-                            self._not_unique("appended to", v, k, a[v], t)
-                        a[v] = tid
+                            a = appender[k] = {v: tid}
+                        else:
+                            if v in a and a[v] != tid:
+                                self._not_unique("appended to", v, k, a[v], t)
+                            a[v] = tid
                         s = state.get(k)
                         if s is None:
                             state[k] = [None, [v], v]
@@ -86,16 +88,20 @@ class AppendInference(Inference):
                         elif type(v) is not list:
                             raise TxnFormatError(f"op {t.index}: a read of list {_key(k)} returned "
                                                  f"{v!r:.60}, not a list")
-                        rk = reads_get(k)
-                        if rk is None:
-                            reads[k] = [(tid, v)]
-                        else:
-                            rk.append((tid, v))
                         s = state.get(k)
                         if s is None:
-                            ext_append((tid, k, v))
                             state[k] = [v, [], None]
+                            rk = reads_get(k)
+                            if rk is None:
+                                reads[k] = [tid, v]
+                            else:
+                                rk += (tid, v)
                         else:
+                            rk = reads_get(k)
+                            if rk is None:
+                                reads[k] = [~tid, v]
+                            else:
+                                rk += (~tid, v)
                             self._reread(t, k, v, s)
                     else:
                         raise TxnFormatError(f"op {t.index}: a {f!r} micro-op in a list-append history "
@@ -105,8 +111,12 @@ class AppendInference(Inference):
                 raise
             raise bad_mop(t) from None
         self._reads = reads
-        self._orders(reads, aborted)
-        self._edges(ext, inter)
+        g1b = self._orders_and_edges(reads, aborted, inter)
+        for tid, k, v, w in sorted(g1b, key=lambda x: x[0]):  # in history order, as examples are kept
+            self._note("G1b", key=k, element=v[-1], reader=self._name(tid), writer=self._name(w),
+                       explanation=f"{self._name(tid)} read {_key(k)} = {_fmt(v)}, ending in "
+                       f"{_fmt(v[-1])}, an intermediate append: {self._name(w)} appended more to "
+                       f"{_key(k)} after it")
         for k, by_len in rmw.items():
             for n, tids in by_len.items():
                 if len(tids) > 1:
@@ -132,43 +142,68 @@ class AppendInference(Inference):
         s[0] = v
         s[1] = []
 
-    def _orders(self, reads: dict, aborted: dict) -> None:
-        """The version order of each key, and the anomalies of reads that don't fit it."""
+    def _orders_and_edges(self, reads: dict, aborted: dict, inter: dict) -> list:
+        """One pass per key: its version order, the anomalies of reads that don't fit it, and its edges (ww
+        between consecutive appends; wr and rw from each external read). Returns the G1b reads found, as
+        (reader, key, list, writer), for the caller to note in history order."""
         appender, adj = self.appender, self.adj
+        order, writers_of = self.order, self.writers
+        g1b: list = []
+        empty: dict = {}
         for k, rs in reads.items():
-            longest = rs[0][1]
-            for _, v in rs:
-                if len(v) > len(longest):
-                    longest = v
-            self.order[k] = longest
-            a = appender.get(k, {})
+            readers, lists = rs[0::2], rs[1::2]
+            longest = max(lists, key=len)
+            order[k] = longest
+            a = appender.get(k, empty)
             writers = [a.get(x) for x in longest]
-            self.writers[k] = writers
-            odd = []  # elements no committed or indeterminate append explains
-            if len(set(longest)) != len(longest):
-                reader = next(self._name(tid) for tid, v in rs if v is longest)
+            writers_of[k] = writers
+            size = len(longest)
+            if len(set(longest)) != size:
+                r = readers[lists.index(longest)]
+                reader = self._name(r if r >= 0 else ~r)
                 self._note("duplicate-elements", key=k, read=longest, txn=reader,
                            explanation=f"{reader} read {_key(k)} = {_fmt(longest)}, which holds an element twice")
-            size = len(longest)
+            odd = []  # elements no committed or indeterminate append explains
             last_bad = None
-            for tid, v in rs:
-                if v is longest or not v:
-                    continue
+            ik = inter.get(k)
+            first = writers[0] if size else None
+            for tid, v in zip(readers, lists):
                 n = len(v)
-                if (longest if n == size else longest[:n]) != v:
+                if not n:
+                    # an empty read: before the key's first append
+                    if tid >= 0 and first is not None and first != tid:
+                        d = adj[tid]
+                        d[first] = d.get(first, 0) | RW
+                    continue
+                if v is not longest and (longest if n == size else longest[:n]) != v:
                     odd.extend(x for x in v if x not in a)
-                    if tid == last_bad:
-                        continue  # one example per reading transaction
-                    last_bad = tid
-                    at = next(i for i, (x, y) in enumerate(zip(v, longest)) if x != y)
-                    self._note("incompatible-order", key=k, read=v, other=longest, txn=self._name(tid),
-                               explanation=f"{self._name(tid)} read {_key(k)} = {_fmt(v)}, which is not a prefix "
-                               f"of another read of it, {_fmt(longest)}: element {at + 1} is {_fmt(v[at])} in one "
-                               f"and {_fmt(longest[at])} in the other")
+                    r = tid if tid >= 0 else ~tid
+                    if r != last_bad:  # one example per reading transaction
+                        last_bad = r
+                        at = next(i for i, (x, y) in enumerate(zip(v, longest)) if x != y)
+                        self._note("incompatible-order", key=k, read=v, other=longest, txn=self._name(r),
+                                   explanation=f"{self._name(r)} read {_key(k)} = {_fmt(v)}, which is not a "
+                                   f"prefix of another read of it, {_fmt(longest)}: element {at + 1} is "
+                                   f"{_fmt(v[at])} in one and {_fmt(longest[at])} in the other")
+                if tid < 0:
+                    continue
+                last = v[-1]
+                prefix = longest[n - 1] == last
+                w = writers[n - 1] if prefix else a.get(last)
+                if w is not None and w != tid:
+                    d = adj[w]
+                    d[tid] = d.get(tid, 0) | WR
+                    if ik is not None and last in ik:
+                        g1b.append((tid, k, v, w))
+                if prefix and n < size:
+                    nx = writers[n]
+                    if nx is not None and nx != tid:
+                        d = adj[tid]
+                        d[nx] = d.get(nx, 0) | RW
             odd.extend(x for x, w in zip(longest, writers) if w is None)
             for x in dict.fromkeys(odd):
-                reader = next(self._name(tid) for tid, v in rs if x in v)
-                failed = aborted.get(k, {}).get(x)
+                reader = next(self._name(r if r >= 0 else ~r) for r, v in zip(readers, lists) if x in v)
+                failed = aborted.get(k, empty).get(x)
                 if failed is not None:
                     self._note("G1a", key=k, element=x, reader=reader, writer=self._name(failed),
                                explanation=f"{reader} read {_key(k)} with {_fmt(x)}, which {self._name(failed)} "
@@ -177,35 +212,13 @@ class AppendInference(Inference):
                     self._note("garbage-read", key=k, element=x, reader=reader,
                                explanation=f"{reader} read {_key(k)} with {_fmt(x)}, which no transaction "
                                f"appended")
-            prev = writers[0] if writers else None
+            prev = first
             for w in writers[1:]:
                 if w is not None and prev is not None and w != prev:
                     d = adj[prev]
                     d[w] = d.get(w, 0) | WW
                 prev = w
-
-    def _edges(self, ext: list, inter: dict) -> None:
-        adj, writers_of, appender, order = self.adj, self.writers, self.appender, self.order
-        for tid, k, v in ext:
-            writers = writers_of[k]
-            n = len(v)
-            prefix = n <= len(writers) and (n == 0 or order[k][n - 1] == v[-1])
-            if n:
-                w = writers[n - 1] if prefix else appender.get(k, {}).get(v[-1])
-                if w is not None and w != tid:
-                    d = adj[w]
-                    d[tid] = d.get(tid, 0) | WR
-                    i = inter.get(k)
-                    if i is not None and v[-1] in i:
-                        self._note("G1b", key=k, element=v[-1], reader=self._name(tid), writer=self._name(w),
-                                   explanation=f"{self._name(tid)} read {_key(k)} = {_fmt(v)}, ending in "
-                                   f"{_fmt(v[-1])}, an intermediate append: {self._name(w)} appended more to "
-                                   f"{_key(k)} after it")
-            if prefix and n < len(writers):
-                nx = writers[n]
-                if nx is not None and nx != tid:
-                    d = adj[tid]
-                    d[nx] = d.get(nx, 0) | RW
+        return g1b
 
     def find_lost_appends(self) -> None:
         """``lost-append``: an append of a committed transaction that no read shows, though a read of the key began
@@ -220,13 +233,16 @@ class AppendInference(Inference):
             if len(seen) == len(a):
                 continue
             seen = set(seen)
+            readers = None
             for x, w in a.items():
                 tw = txns[w]
                 if x in seen or tw.type != OK:
                     continue
-                later = next((tid for tid, _ in rs if txns[tid].invoke_pos > tw.complete_pos), None)
-                if later is not None:
-                    tr = txns[later]
+                if readers is None:
+                    readers = [r if r >= 0 else ~r for r in rs[0::2]]
+                    last_invoke = max(txns[r].invoke_pos for r in readers)
+                if last_invoke > tw.complete_pos:  # else no read began after it (the usual case): no scan
+                    tr = txns[next(r for r in readers if txns[r].invoke_pos > tw.complete_pos)]
                     self._note("lost-append", key=k, element=x, writer=tw.name, reader=tr.name,
                                explanation=f"{tw.name} appended {_fmt(x)} to {_key(k)} and committed, but "
                                f"{tr.name}, which began after that, read {_key(k)} without it (and so does "

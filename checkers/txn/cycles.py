@@ -5,7 +5,9 @@ Within each strongly connected component:
 - **G0** (write cycle): a cycle of ww edges only;
 - **G1c** (circular information flow): a cycle of ww and wr edges with at least one wr;
 - **G-single** (read skew): a cycle with exactly one rw edge;
-- **G2-item** (write skew and worse): a cycle with two or more rw edges (searched where no G-single was found).
+- **G2-item** (write skew and worse): a cycle with two or more rw edges (searched where no G-single was found);
+- **G-nonadjacent** (data edges only: what snapshot isolation forbids beyond G-single): a cycle with two or more rw
+  edges, no two adjacent (``search_nonadjacent``, see :mod:`splitbrain.checkers.txn.nonadjacent`).
 
 With ``extra`` edge kinds (process, real-time) allowed beside ww and wr, the same search gives ``G0-process``,
 ``G-single-realtime`` and so on: a cycle is named after the strongest extra order it needs. Each cycle is the
@@ -15,7 +17,11 @@ that runs out says so (``complete`` false), which can only make a verdict ``unkn
 
 from __future__ import annotations
 
-from splitbrain.checkers.txn.graph import PROCESS, REALTIME, RW, WR, WW, cyclic_part, sccs, shortest_path
+import math
+import time
+
+from splitbrain.checkers.txn.graph import DATA, PROCESS, REALTIME, RW, WR, WW, cyclic_part, sccs, shortest_path
+from splitbrain.checkers.txn.nonadjacent import nonadjacent_cycles
 
 #: Cycles kept per anomaly type (counted beyond that).
 MAX_CYCLES = 10
@@ -117,3 +123,16 @@ class CycleSearch:
                 steps = self._closed(a, b, full, within, RW)
                 if steps:
                     self._keep("G2-item", steps)
+
+    def search_nonadjacent(self, nodes, budget: int, deadline: float = math.inf) -> None:
+        """The shortest G-nonadjacent cycle of each component of the data-edge subgraph on ``nodes`` (the
+        transactions :func:`splitbrain.checkers.txn.nonadjacent.si_cyclic` left). ``budget`` node visits of its own:
+        this is evidence for a verdict already decided, so running out (or past ``deadline``) leaves ``complete``
+        alone."""
+        left = [budget]
+        for comp in sccs(self.adj, DATA, nodes):
+            if left[0] < 0 or time.monotonic() > deadline:
+                return
+            steps = nonadjacent_cycles(self.adj, comp, left, deadline)
+            if steps:
+                self._keep("G-nonadjacent", steps)

@@ -7,8 +7,14 @@ purpose: this is the checker's hot path (see bench/bench_txn.py).
 
 from __future__ import annotations
 
+import os
 from collections import deque
 from typing import Iterable
+
+try:  # the optional native core (checkers/txn/_txn_native.c); without it, the same test in Python
+    from splitbrain.checkers.txn import _txn_native
+except ImportError:  # pragma: no cover - only where no C compiler built it
+    _txn_native = None
 
 WW, WR, RW, PROCESS, REALTIME = 1, 2, 4, 8, 16
 DATA = WW | WR | RW
@@ -49,28 +55,53 @@ def cyclic_part(adj: list[dict], mask: int, nodes: Iterable[int] | None = None) 
     return list(indeg)
 
 
+def native() -> bool:
+    """Whether :func:`cyclic_all` runs natively (the core was built, and SPLITBRAIN_PURE=1 does not forbid it)."""
+    return _txn_native is not None and os.environ.get("SPLITBRAIN_PURE") != "1"
+
+
+def cyclic_all(adj: list[dict], events: list[int] | None = None) -> list[int]:
+    """``cyclic_part(adj, ALL)``, natively when it can. With ``events`` (native only, see :func:`native`), also
+    counting the real-time edges :func:`splitbrain.checkers.txn.orders.add_realtime_edges` would add for them,
+    without adding them: on a valid history they are never needed again."""
+    if native():
+        return _txn_native.peel(adj, events)
+    if events is not None:
+        raise ValueError("real-time events without the native core: add the edges first")
+    return _cyclic_part_all(adj, ALL)
+
+
 def _cyclic_part_all(adj: list[dict], mask: int) -> list[int]:
     """cyclic_part over the whole graph, with lists for speed (the hot path of a valid history)."""
     n = len(adj)
     indeg = [0] * n
-    if mask == ALL:
+    if mask == ALL:  # the usual case (every edge counts): no mask tests
         for d in adj:
             for b in d:
                 indeg[b] += 1
+        queue = [a for a, i in enumerate(indeg) if not i]
+        pop, push = queue.pop, queue.append
+        while queue:
+            for b in adj[pop()]:
+                i = indeg[b] - 1
+                indeg[b] = i
+                if not i:
+                    push(b)
     else:
         for d in adj:
             for b, m in d.items():
                 if m & mask:
                     indeg[b] += 1
-    queue = [a for a in range(n) if not indeg[a]]
-    pop, push = queue.pop, queue.append
-    while queue:
-        for b, m in adj[pop()].items():
-            if m & mask:
-                indeg[b] -= 1
-                if not indeg[b]:
-                    push(b)
-    return [a for a in range(n) if indeg[a] > 0]
+        queue = [a for a, i in enumerate(indeg) if not i]
+        pop, push = queue.pop, queue.append
+        while queue:
+            for b, m in adj[pop()].items():
+                if m & mask:
+                    i = indeg[b] - 1
+                    indeg[b] = i
+                    if not i:
+                        push(b)
+    return [a for a, i in enumerate(indeg) if i > 0]
 
 
 def sccs(adj: list[dict], mask: int, nodes: Iterable[int]) -> list[list[int]]:

@@ -1,9 +1,9 @@
 """Consistency models and the anomalies that rule each out (after Adya and Elle), weakest first.
 
 A model is ruled out by any anomaly in its set. Anomalies in ``ALWAYS`` (a history no database should produce)
-rule out every model. ``G2-item`` rules out snapshot isolation only when its cycle has no two adjacent rw edges
-(``G-nonadjacent``); a G2-item whose cycle has adjacent rw edges is write skew, which snapshot isolation allows, so
-snapshot isolation is only *told* when a cycle settles it (else ``unknown``).
+rule out every model. ``G2-item`` does not rule out snapshot isolation: write skew (two adjacent rw edges) is
+allowed there; ``G-nonadjacent`` (rw edges never adjacent) is not. Snapshot isolation is decided exactly
+(:mod:`splitbrain.checkers.txn.nonadjacent`), on data edges only.
 """
 
 from __future__ import annotations

@@ -31,15 +31,17 @@ def add_realtime_edges(txns: list[Txn], adj: list[dict], events: list[int]) -> N
     ``ok`` completion. A failed transaction may get incoming real-time edges; it has no others, so they close no
     cycle."""
     frontier: set[int] = set()
+    current: tuple = ()    # the frontier as a tuple, rebuilt only when a completion changes it
     preds: dict[int, tuple] = {}
     for e in events:
         if e >= 0:
-            for p in frontier:
+            for p in current:
                 d = adj[p]
                 d[e] = d.get(e, 0) | REALTIME
             if txns[e].type == OK:
-                preds[e] = tuple(frontier)
+                preds[e] = current
         else:
             t = ~e
             frontier.difference_update(preds.pop(t))
             frontier.add(t)
+            current = tuple(frontier)

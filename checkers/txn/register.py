@@ -46,6 +46,9 @@ class RegisterInference(Inference):
         inter: dict = {}        # key -> values their writer overwrote within the transaction
         ext: list = []          # (txn id, key, value) committed external reads
         readers: dict = {}      # key -> {value: [txn ids]} committed external reads
+        # The hot loop: locals bound once.
+        writer_get, readers_get, installed_get, ext_append, wfr = writer.get, readers.get, installed.get, \
+            ext.append, self.wfr
         t = None
         try:
             for t in txns:
@@ -61,12 +64,13 @@ class RegisterInference(Inference):
                 first_read = None   # key -> what its external read of the key returned
                 for f, k, v in t.mops:
                     if f == WRITE:
-                        w = writer.get(k)
+                        w = writer_get(k)
                         if w is None:
-                            w = writer[k] = {}
-                        elif v in w and w[v] != tid:
-                            self._not_unique("written to", v, k, w[v], t)
-                        w[v] = tid
+                            writer[k] = {v: tid}
+                        else:
+                            if v in w and w[v] != tid:
+                                self._not_unique("written to", v, k, w[v], t)
+                            w[v] = tid
                         if last is None:
                             last = {}
                         if view is None:
@@ -83,12 +87,19 @@ class RegisterInference(Inference):
                             view = {}
                         seen = view.get(k, _NIL)
                         if seen is _NIL:
+                            rk = readers_get(k)
+                            if rk is None:
+                                rk = readers[k] = {}
                             try:
-                                readers.setdefault(k, {}).setdefault(v, []).append(tid)
+                                same = rk.get(v)
                             except TypeError:
                                 raise TxnFormatError(f"op {t.index}: a register read of {_key(k)} returned "
                                                      f"{v!r:.60}, which is not a single value") from None
-                            ext.append((tid, k, v))
+                            if same is None:
+                                rk[v] = [tid]
+                            else:
+                                same.append(tid)
+                            ext_append((tid, k, v))
                             view[k] = v
                             if first_read is None:
                                 first_read = {}
@@ -102,19 +113,25 @@ class RegisterInference(Inference):
                                              f"({_key(k)}); write-registers and lists can't be mixed")
                 if last is not None:
                     for k, x in last.items():
-                        installed.setdefault(k, []).append((tid, x))
+                        ik = installed_get(k)
+                        if ik is None:
+                            installed[k] = [(tid, x)]
+                        else:
+                            ik.append((tid, x))
                         if ok and first_read is not None and k in first_read:
-                            self.wfr[(tid, k)] = first_read[k]
+                            wfr[(tid, k)] = first_read[k]
         except (ValueError, TypeError) as e:
             if isinstance(e, TxnFormatError):
                 raise
             raise bad_mop(t) from None
+        empty: dict = {}
+        inter_get = inter.get
         for tid, k, v in ext:
             if v is None:
                 continue
-            w = writer.get(k, {}).get(v)
+            w = writer_get(k, empty).get(v)
             if w is None:
-                failed = aborted.get(k, {}).get(v)
+                failed = aborted.get(k, empty).get(v)
                 if failed is not None:
                     self._note("G1a", key=k, value=v, reader=self._name(tid), writer=self._name(failed),
                                explanation=f"{self._name(tid)} read {_key(k)} = {_fmt(v)}, which "
@@ -127,7 +144,7 @@ class RegisterInference(Inference):
             if w != tid:
                 d = adj[w]
                 d[tid] = d.get(tid, 0) | WR
-                i = inter.get(k)
+                i = inter_get(k)
                 if i is not None and v in i:
                     self._note("G1b", key=k, value=v, reader=self._name(tid), writer=self._name(w),
                                explanation=f"{self._name(tid)} read {_key(k)} = {_fmt(v)}, an intermediate "
@@ -144,11 +161,16 @@ class RegisterInference(Inference):
                         d[w] = d.get(w, 0) | RW
         # writes follow reads: v before the value the transaction installed
         rmw: dict = {}
-        for (tid, k), v in self.wfr.items():
-            rmw.setdefault((k, v), []).append(tid)
+        rmw_get = rmw.get
+        for (tid, k), v in wfr.items():
+            same = rmw_get((k, v))
+            if same is None:
+                rmw[(k, v)] = [tid]
+            else:
+                same.append(tid)
             if v is None:
                 continue
-            w = writer.get(k, {}).get(v)
+            w = writer_get(k, empty).get(v)
             if w is not None and w != tid:
                 d = adj[w]
                 d[tid] = d.get(tid, 0) | WW

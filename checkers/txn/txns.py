@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from splitbrain.harness.history import FAIL, INFO, INVOKE, OK, Op
+from splitbrain.history.ops import FAIL, INFO, INVOKE, OK, Op
 
 TXN = "txn"
 READ, APPEND, WRITE = "r", "append", "w"
@@ -77,30 +77,35 @@ def collect(history: Sequence[Op], events: list | None = None) -> list[Txn]:
     txns: list[Txn] = []
     pending: dict[Any, Txn] = {}
     push = txns.append
+    pending_pop = pending.pop
     mark = events.append if events is not None else None
     for pos, op in enumerate(history):
         if op.f != TXN:
             continue
-        if op.type == INVOKE:
+        typ = op.type
+        if typ == INVOKE:
             value = op.value
             if type(value) is not list:
                 _check_mops(value, op.index)
-            t = Txn(len(txns), op.index, op.process, INFO, value, pos, None, op.node)
+            tid = len(txns)
+            t = Txn(tid, op.index, op.process, INFO, value, pos, None, op.node)
             push(t)
             pending[op.process] = t
             if mark is not None:
-                mark(t.id)
+                mark(tid)
             continue
-        t = pending.pop(op.process, None)
+        t = pending_pop(op.process, None)
         if t is None:
             continue  # a completion without an invoke: the history validator rejects those
         t.index = op.index
-        typ = op.type
         if typ == OK:
             t.type = OK
             t.complete_pos = pos
-            if op.value is not None:
-                t.mops = _check_mops(op.value, op.index)
+            value = op.value
+            if value is not None:
+                if type(value) is not list:
+                    _check_mops(value, op.index)
+                t.mops = value
             if mark is not None:
                 mark(~t.id)
         elif typ == FAIL:

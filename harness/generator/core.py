@@ -11,7 +11,7 @@ Modelled on Jepsen's ``jepsen.generator``. A generator is an immutable object wi
     generator again, as Jepsen's interpreter does.
 
 ``update(ctx, event) -> next_generator``
-    ``event`` is the :class:`splitbrain.harness.history.Op` just recorded: every invoke and every completion.
+    ``event`` is the :class:`splitbrain.history.ops.Op` just recorded: every invoke and every completion.
 
 Generators never mutate anything, never read clocks and never use global randomness: time is ``ctx.time`` and
 randomness is ``ctx.rng`` (a ``random.Random`` seeded from the test seed, owned by the runner). A generator must not
@@ -31,7 +31,7 @@ import random
 from typing import Any, NamedTuple
 
 from splitbrain.harness.api import Invocation
-from splitbrain.harness.errors import SplitbrainError
+from splitbrain.history.errors import SplitbrainError
 
 NEMESIS = "nemesis"
 NS = 1_000_000_000

@@ -1,8 +1,8 @@
 """Fault schedules as generators (Jepsen's combined-nemesis style) and the final phase that heals and reads.
 
-A fault *package* is any object with pure methods ``start_op(rng, nodes, leader=None) -> Invocation`` and
+A *fault* is any object with pure methods ``start_op(rng, nodes, leader=None) -> Invocation`` and
 ``stop_op(rng, nodes, leader=None) -> Invocation``; if ``stop_op`` accepts a ``started`` keyword it also gets the
-start Invocation it undoes (say, which node was killed). Packages draw randomness only from the ``rng`` they are
+start Invocation it undoes (say, which node was killed). Faults draw randomness only from the ``rng`` they are
 given. The generators here call them only when the op is due, never ahead of time.
 """
 
@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import inspect
 
-from splitbrain.harness.errors import BadInput
+from splitbrain.history.errors import BadInput
 from splitbrain.harness.generator.combinators import (_ns, clients, each_thread, nemesis, once, phases, sleep)
 from splitbrain.harness.generator.core import PENDING, GenOp, Generator, GeneratorError, Pending, lift
 
 _START, _STOP = 0, 1
+#: The f of the op that heals every fault at the end of a test (its completion: ``{fault name: what was done}``).
+HEAL_ALL = "heal-all"
 
 
 def _takes_started(fn) -> bool:
@@ -26,33 +28,33 @@ def _takes_started(fn) -> bool:
 
 
 def _as_op(inv, ctx):
-    """The GenOp for a package's Invocation on the (only) free nemesis-side thread, or PENDING."""
+    """The GenOp for a fault's Invocation on the (only) free nemesis-side thread, or PENDING."""
     process = ctx.some_free_process()
     if process is None:
         return PENDING
     f = getattr(inv, "f", None)
     if not isinstance(f, str):
-        raise GeneratorError(f"a fault package returned {inv!r}, not an Invocation")
+        raise GeneratorError(f"a fault returned {inv!r}, not an Invocation")
     return GenOp(process, ctx.time, f, inv.value, inv.key, None)
 
 
 class NemesisCycle(Generator):
-    """Every ``interval`` ns, start a fault from the next package; ``duration`` ns after its scheduled start, stop
+    """Every ``interval`` ns, start the next fault; ``duration`` ns after its scheduled start, stop
     it. Start k is due at ``t0 + k*interval`` (t0: when first asked); its stop at ``t0 + k*interval + duration``.
     If the nemesis thread is still busy when an op is due, the op waits for it (faults never overlap: a stop always
-    follows its own start). Packages are taken round robin, or drawn from ``ctx.rng`` when ``order="random"``."""
+    follows its own start). Faults are taken round robin, or drawn from ``ctx.rng`` when ``order="random"``."""
 
-    __slots__ = ("packages", "interval", "duration", "nodes", "order", "leader", "_started_kw",
+    __slots__ = ("faults", "interval", "duration", "nodes", "order", "leader", "_started_kw",
                  "t0", "k", "phase", "idx", "started")
 
-    def __init__(self, packages, interval, duration, nodes, order, leader, started_kw,
+    def __init__(self, faults, interval, duration, nodes, order, leader, started_kw,
                  t0=None, k=0, phase=_START, idx=0, started=None):
-        self.packages, self.interval, self.duration = packages, interval, duration
+        self.faults, self.interval, self.duration = faults, interval, duration
         self.nodes, self.order, self.leader, self._started_kw = nodes, order, leader, started_kw
         self.t0, self.k, self.phase, self.idx, self.started = t0, k, phase, idx, started
 
     def _next(self, t0, k, phase, idx, started) -> "NemesisCycle":
-        return NemesisCycle(self.packages, self.interval, self.duration, self.nodes, self.order, self.leader,
+        return NemesisCycle(self.faults, self.interval, self.duration, self.nodes, self.order, self.leader,
                             self._started_kw, t0, k, phase, idx, started)
 
     def op(self, ctx):
@@ -65,30 +67,30 @@ class NemesisCycle(Generator):
         leader = self.leader(ctx) if self.leader is not None else None
         rng = ctx.rng
         if phase == _START:
-            n = len(self.packages)
+            n = len(self.faults)
             idx = k % n if self.order == "round-robin" else rng.randrange(n)
-            inv = self.packages[idx].start_op(rng, self.nodes, leader=leader)
+            inv = self.faults[idx].start_op(rng, self.nodes, leader=leader)
             return _as_op(inv, ctx), self._next(t0, k, _STOP, idx, inv)
-        pkg = self.packages[self.idx]
+        fault = self.faults[self.idx]
         if self._started_kw[self.idx]:
-            inv = pkg.stop_op(rng, self.nodes, leader=leader, started=self.started)
+            inv = fault.stop_op(rng, self.nodes, leader=leader, started=self.started)
         else:
-            inv = pkg.stop_op(rng, self.nodes, leader=leader)
+            inv = fault.stop_op(rng, self.nodes, leader=leader)
         return _as_op(inv, ctx), self._next(t0, k + 1, _START, 0, None)
 
     def __repr__(self):
         return f"NemesisCycle(k={self.k}, phase={'start' if self.phase == _START else 'stop'})"
 
 
-def nemesis_cycle(packages, interval: float, duration: float, *, nodes=(), order: str = "round-robin",
+def nemesis_cycle(faults, interval: float, duration: float, *, nodes=(), order: str = "round-robin",
                   leader=None) -> Generator:
     """An endless fault schedule on the nemesis thread: every ``interval`` seconds start a fault from the next
-    package, stop it ``duration`` seconds later. ``leader`` is an optional function ``ctx -> node name | None``
-    passed to the packages (for leader-targeted faults). Wrap in ``time_limit`` to end it; the final phase heals.
+    fault, stop it ``duration`` seconds later. ``leader`` is an optional function ``ctx -> node name | None``
+    passed to the faults (for leader-targeted faults). Wrap in ``time_limit`` to end it; the final phase heals.
     Raises BadInput when duration is not within (0, interval] (a fault would outlive the next one's start)."""
-    packages = tuple(packages)
-    if not packages:
-        raise BadInput("no fault packages to schedule", "nemesis")
+    faults = tuple(faults)
+    if not faults:
+        raise BadInput("no faults to schedule", "nemesis")
     i_ns = _ns(interval, "nemesis interval")
     d_ns = _ns(duration, "fault duration")
     if i_ns <= 0:
@@ -98,46 +100,27 @@ def nemesis_cycle(packages, interval: float, duration: float, *, nodes=(), order
                        f"faults ({interval} s)", "fault duration")
     if order not in ("round-robin", "random"):
         raise BadInput(f"fault order must be 'round-robin' or 'random', got {order!r}", "nemesis order")
-    for p in packages:
+    for p in faults:
         if not (callable(getattr(p, "start_op", None)) and callable(getattr(p, "stop_op", None))):
-            raise GeneratorError(f"fault package {p!r} has no start_op/stop_op")
-    started_kw = tuple(_takes_started(p.stop_op) for p in packages)
-    return nemesis(NemesisCycle(packages, i_ns, d_ns, tuple(nodes), order, leader, started_kw))
+            raise GeneratorError(f"fault {p!r} has no start_op/stop_op")
+    started_kw = tuple(_takes_started(p.stop_op) for p in faults)
+    return nemesis(NemesisCycle(faults, i_ns, d_ns, tuple(nodes), order, leader, started_kw))
 
 
-class _HealOps(Generator):
-    """Each package's stop op once, in order (the stop of a fault that isn't active must be harmless: packages
-    heal idempotently)."""
-
-    __slots__ = ("packages", "nodes", "i")
-
-    def __init__(self, packages, nodes, i=0):
-        self.packages, self.nodes, self.i = packages, nodes, i
-
-    def op(self, ctx):
-        if self.i >= len(self.packages):
-            return None, self
-        if not ctx.free:
-            return PENDING, self
-        pkg = self.packages[self.i]
-        heal = getattr(pkg, "heal_op", None)
-        inv = heal(ctx.rng, self.nodes) if callable(heal) else pkg.stop_op(ctx.rng, self.nodes, leader=None)
-        return _as_op(inv, ctx), _HealOps(self.packages, self.nodes, self.i + 1)
+def heal_all() -> Generator:
+    """On the nemesis thread: one ``heal-all`` op, which the nemesis worker answers by healing every fault of the
+    run (the one heal path: each fault's ``heal``, in heal order)."""
+    return nemesis(once({"f": HEAL_ALL}))
 
 
-def heal_ops(packages, nodes=()) -> Generator:
-    """On the nemesis thread: one healing op per package (its ``heal_op(rng, nodes)`` if it has one, else its
-    ``stop_op``)."""
-    return nemesis(_HealOps(tuple(packages), tuple(nodes)))
-
-
-def final_phase(final_op=None, *, packages=(), nodes=(), quiet: float = 0.0) -> Generator:
-    """The end of a test, as one generator to put last in ``phases``: heal every fault package (nemesis thread),
-    wait ``quiet`` seconds for the system to settle, then every client thread performs ``final_op`` once (an op
-    as data or a function of the context; typically a final read, one per thread and so one per node)."""
+def final_phase(final_op=None, *, heal: bool = False, quiet: float = 0.0) -> Generator:
+    """The end of a test, as one generator to put last in ``phases``: with ``heal``, heal every fault (one
+    ``heal-all`` op on the nemesis thread), wait ``quiet`` seconds for the system to settle, then
+    every client thread performs ``final_op`` once (an op as data or a function of the context; typically a final
+    read, one per thread and so one per node)."""
     parts = []
-    if packages:
-        parts.append(heal_ops(packages, nodes))
+    if heal:
+        parts.append(heal_all())
     if quiet:
         parts.append(sleep(quiet))
     if final_op is not None:

@@ -15,7 +15,7 @@ from typing import Callable
 from splitbrain.harness.api import Completion
 from splitbrain.harness.generator.core import NS, GenOp, GeneratorError
 from splitbrain.harness.generator.scheduler import DONE, Scheduler
-from splitbrain.harness.history import Op
+from splitbrain.history.ops import Op
 
 
 def _echo(op: GenOp) -> Completion:
@@ -26,7 +26,7 @@ def simulate(generator, *, concurrency: int = 2, nemesis: bool = True, seed: int
              latency: int | Callable[[GenOp], int] = 10_000_000,
              complete: Callable[[GenOp], Completion] = _echo,
              time_limit: float | None = None, max_ops: int = 100_000, max_time: float = 3600.0) -> list[Op]:
-    """The history (list of :class:`splitbrain.harness.history.Op`) of running ``generator`` with ``concurrency`` client
+    """The history (list of :class:`splitbrain.history.ops.Op`) of running ``generator`` with ``concurrency`` client
     threads (plus the nemesis thread if ``nemesis``), randomness from ``random.Random(seed)``.
 
     Bounded: stops after ``max_ops`` invocations or ``max_time`` simulated seconds, leaving in-flight ops without

@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 
 from splitbrain.harness.api import System
-from splitbrain.harness.errors import BadInput
+from splitbrain.history.errors import BadInput
 
 _SYSTEMS: dict[str, str] = {
     "echo": "splitbrain.harness.systems.echo:EchoSystem",

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from splitbrain.harness.api import Completion, Invocation, System
 from splitbrain.harness.client_errors import completion_for_error
-from splitbrain.harness.errors import BadInput
 from splitbrain.harness.jsonline_client import JsonLineClient
+from splitbrain.history.errors import BadInput
 
 #: The single key the register workload uses, and the default key of the set and counter workloads.
 REGISTER_KEY = "register"

@@ -15,8 +15,8 @@ import errno
 
 from splitbrain.harness.api import Completion, Invocation, NodeAddress, System
 from splitbrain.harness.client_errors import completion_for_exception
-from splitbrain.harness.errors import BadInput
 from splitbrain.harness.jsonline_client import JsonLineClient, JsonLineConnection
+from splitbrain.history.errors import BadInput
 
 
 class TwoPCClient(JsonLineClient):

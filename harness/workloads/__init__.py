@@ -12,8 +12,8 @@ import importlib
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
-from splitbrain.harness.errors import BadInput
-from splitbrain.harness.history import Op
+from splitbrain.history.errors import BadInput
+from splitbrain.history.ops import Op
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from __future__ import annotations
 from splitbrain.checkers.stats import check_stats
 from splitbrain.checkers.txn import check_txn
 from splitbrain.checkers.txn.models import MODELS
-from splitbrain.harness.errors import BadInput
+from splitbrain.history.errors import BadInput
 
 DEFAULTS = {"key_window_s": 2.0, "keys_at_once": 4, "max_txn_length": 4, "txn_model": "strict-serializable",
             "past_reads": 0.1, "final_read_windows": 8}

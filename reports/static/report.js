@@ -98,6 +98,9 @@
       ctx.fillStyle = faultColor(f.kind); ctx.globalAlpha = f.uncertain ? 0.45 : 0.85;
       ctx.fillRect(x0, faultTop + r * faultRowH + 2, x1 - x0, faultRowH - 4);
       ctx.globalAlpha = 1;
+      // the steps a multi-step fault recorded, as ticks across its bar
+      ctx.fillStyle = "#222";
+      (f.steps || []).forEach(function (st) { ctx.fillRect(Math.round(xOf(c, st.t)), faultTop + r * faultRowH + 1, 1, faultRowH - 2); });
     });
     // ops, one colour at a time
     var x0v = view.x0, x1v = view.x1, pad = Math.max(1, laneH > 5 ? 1 : 0);
@@ -321,8 +324,12 @@
     if (i !== null) { showTip(opLines(i), ev); return; }
     var f = findFault(x, y);
     if (f) {
-      showTip([f.kind + (f.uncertain ? " (not acknowledged: may not have happened)" : ""), f.value,
-        "from " + fmtTime(f.s) + (f.e < 0 ? " to the end" : " to " + fmtTime(f.e)) + ", history index " + f.i], ev);
+      var lines = [f.kind + (f.uncertain ? " (not acknowledged: may not have happened)" : ""), f.value,
+        "from " + fmtTime(f.s) + (f.e < 0 ? " to the end" : " to " + fmtTime(f.e)) + ", history index " + f.i];
+      if (f.resolved) lines.push("hit: " + f.resolved);
+      (f.steps || []).slice(0, 24).forEach(function (st) { lines.push(fmtTime(st.t) + "  " + st.step + (st.info ? " " + st.info : "")); });
+      if ((f.steps || []).length > 24) lines.push("... " + (f.steps.length - 24) + " more steps (see the Faults table)");
+      showTip(lines, ev);
       return;
     }
     tip.hidden = true;

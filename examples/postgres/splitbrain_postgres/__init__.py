@@ -5,8 +5,7 @@ Found by ``splitbrain --plugin splitbrain_postgres`` or, once installed, by its 
 The adapter (and psycopg) is imported only when a test uses it.
 """
 
-from splitbrain.harness.client_errors import register_error
-from splitbrain.harness.systems import register_system
+from splitbrain.api import register_error, register_system
 
 
 def register() -> None:

@@ -29,8 +29,7 @@ import asyncio
 import psycopg
 from psycopg import errors as pgerrors
 
-from splitbrain.harness.api import Client, Completion, Invocation, NodeAddress
-from splitbrain.harness.client_errors import completion_for_error
+from splitbrain.api import Client, Completion, Invocation, NodeAddress, completion_for_error
 
 REGISTER_KEY = "r"
 

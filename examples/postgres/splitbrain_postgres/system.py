@@ -26,7 +26,7 @@ import logging
 import time
 from pathlib import Path
 
-from splitbrain.harness.api import NodeAddress, System
+from splitbrain.api import NodeAddress, System
 
 from splitbrain_postgres.client import PgClient, connect, query
 
