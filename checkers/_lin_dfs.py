@@ -1,9 +1,9 @@
 """A depth-first verdict search (Wing & Gong with Lowe's cache, as Porcupine does it), for proving parts valid fast.
 
 Private module. Contract of :func:`dfs_verdict`: for one part whose ops all completed ``ok`` or ``fail`` (the same
-parts as :func:`splitbrain.checkers._lin_plain.plain_verdict`), answer ``True`` (a linearization was found), ``False`` (the
-search space was exhausted: none exists), or ``None`` when it does not apply (unknown-outcome ops) or gave up after
-``max_steps`` steps. ``budget.check()`` is called every few thousand steps (it raises when the deadline passes).
+parts as :func:`splitbrain.checkers._lin_definite.definite_verdict`), answer ``True`` (a linearization was found),
+``False`` (the search space was exhausted: none exists), or ``None`` when it does not apply (unknown-outcome ops) or
+gave up after ``max_steps`` steps. ``budget.check()`` is called every few thousand steps (it raises when the deadline passes).
 
 Why beside the breadth-first search: the breadth-first ("just-in-time") search keeps *every* configuration that can
 explain the prefix, which is what a non-linearizable part needs (all of them must be ruled out) but is wasted work

@@ -1,7 +1,8 @@
 """The fast verdict-only linearizability search: a native core (checkers/_lin_native.c) behind one function.
 
-Private module. Contract of :func:`fast_verdict` (that of :func:`splitbrain.checkers._lin_plain.plain_verdict`, widened to
-unknown outcomes): given one part's ops (history order, no nemesis ops) and an unkeyed model, answer
+Private module. Contract of :func:`fast_verdict` (that of
+:func:`splitbrain.checkers._lin_definite.definite_verdict`, widened to unknown outcomes): given one part's ops
+(history order, no nemesis ops) and an unkeyed model, answer
 
 - ``True``: some order of its ops that respects real time is legal for the model (found, never guessed);
 - ``False``: no such order exists;
@@ -10,14 +11,14 @@ unknown outcomes): given one part's ops (history order, no nemesis ops) and an u
   the end) or, on a part with unknown-outcome ops, the breadth-first search passed :data:`INFO_STEP_CAP` steps.
   The caller runs :func:`splitbrain.checkers._lin_search.search` then, so None is always safe.
 
-Unlike ``plain_verdict`` it handles ops with an unknown outcome (``info`` completions and invokes that never
+Unlike ``definite_verdict`` it handles ops with an unknown outcome (``info`` completions and invokes that never
 completed): they stay pending to the end, may take effect at most once, and read-only ones are left out. It calls
 ``budget.check()`` every few thousand steps and lets :class:`splitbrain.checkers._lin_search.Interrupted` through.
 
 How it searches (checkers/_lin_native.c): first depth first, as Porcupine does (one order at a time, with a
 cache of (linearized ops, state)), for up to :data:`DFS_CAP` steps: that finds a linearization of a part whose
 ops do not commute (a kv key's appends) long before a breadth-first search has listed every order of them. Past
-the cap, the just-in-time breadth-first search of checkers/_lin_plain.py and checkers/_lin_search.py decides
+the cap, the just-in-time breadth-first search of checkers/_lin_definite.py and checkers/_lin_search.py decides
 (configurations (state, pending ops placed), closures at returns, classes and dominance of unknown-outcome ops).
 For the built-in models both searches also commit a read legal where it may be placed, drop dead states (a read
 not placed yet whose value can no longer be reached) and merge states no op still to come can observe into one
@@ -29,7 +30,7 @@ transitions the native core runs without calling Python (a write sets a state, a
 to another, a kv append of a str concatenates); any other model (a plugin's) is run through ``model.step``,
 called from C once per (op, state). States are interned to ints in C, so any hashable state works.
 
-Without the native module (not built) or with ``SPLITBRAIN_PURE=1`` in the environment, this is ``plain_verdict``
+Without the native module (not built) or with ``SPLITBRAIN_PURE=1`` in the environment, this is ``definite_verdict``
 (None for parts with unknown-outcome ops).
 """
 
@@ -39,7 +40,7 @@ import os
 from typing import Any
 
 import splitbrain.checkers.models as _m
-from splitbrain.checkers._lin_plain import plain_verdict
+from splitbrain.checkers._lin_definite import definite_verdict
 from splitbrain.checkers.models import NO_EXPECT, UNKNOWN, Model, _freeze
 
 try:
@@ -66,7 +67,7 @@ def native_available() -> bool:
 def fast_verdict(history: list, model: Model, budget) -> bool | None:
     """True / False / None for one part (see the module docstring)."""
     if not native_available():
-        return plain_verdict(history, model, budget)
+        return definite_verdict(history, model, budget)
     return native_verdict(history, model, budget)
 
 

@@ -26,7 +26,7 @@
  *   K_GENERIC through ``step``.
  * ``helpers``: (UNKNOWN, NO_EXPECT, _freeze, class_key(f, input) -> hashable key of interchangeable ops).
  *
- * The search is the one of checkers/_lin_plain.py and checkers/_lin_search.py: configurations (state, mask) where
+ * The search is the one of checkers/_lin_definite.py and checkers/_lin_search.py: configurations (state, mask) where
  * the mask says which pending ops are already linearized; at a return every configuration must place the
  * returning op, possibly after other pending ops (the closure); reads are placed the moment they are legal.
  * States are Python objects interned to ints (a dict), so any hashable state works. Unknown-outcome ops:

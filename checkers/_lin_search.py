@@ -542,7 +542,7 @@ def search(prep: Prepared, model: Model, budget: _Budget, *, trace: bool = False
             icand = fpinfo.get(lo.footprint, 0)
         if not icand:
             # No unknown-outcome op can be placed (the common case): the closure below without antichains. Its
-            # transition step is written out again in the antichain branch (and in _lin_plain.py) on purpose: this
+            # transition step is written out again in the antichain branch (and in _lin_definite.py) on purpose: this
             # is the innermost loop, and a function call per transition tried would be its largest cost.
             new = {}
             seen: set = set()

@@ -346,7 +346,7 @@ def test_checker_agrees_with_brute_force_on_info_heavy_cas_histories(seed, n, p_
     assert got["valid"] is expected, (got, [op.to_dict() for op in h])
 
 
-# The lean verdict-only search (checkers/_lin_plain.py) answers histories with no unknown-outcome op by itself
+# The lean verdict-only search (checkers/_lin_definite.py) answers histories with no unknown-outcome op by itself
 # when they are linearizable, so a wrong True from it would never reach the full search: it is checked against
 # the brute force directly, on each key's part as the checker gives it, and must step aside (None) for info ops.
 
@@ -354,8 +354,8 @@ def test_checker_agrees_with_brute_force_on_info_heavy_cas_histories(seed, n, p_
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 12), model=st.sampled_from(sorted(MODELS)),
        procs=st.integers(1, 5), perturb=st.integers(0, 2), n_values=st.integers(1, 3), rand=st.booleans())
-def test_plain_verdict_agrees_with_brute_force(seed, n, model, procs, perturb, n_values, rand):
-    from splitbrain.checkers._lin_plain import plain_verdict
+def test_definite_verdict_agrees_with_brute_force(seed, n, model, procs, perturb, n_values, rand):
+    from splitbrain.checkers._lin_definite import definite_verdict
     from splitbrain.checkers._lin_search import _Budget
     from splitbrain.checkers.models import get_model
     values = tuple(range(n_values))
@@ -369,18 +369,18 @@ def test_plain_verdict_agrees_with_brute_force(seed, n, model, procs, perturb, n
     m = get_model(model)
     parts = list(m.partition(h).values()) if m.splittable else [h]
     for p in parts:
-        got = plain_verdict(p, m.per_key or m, _Budget(None, None))
+        got = definite_verdict(p, m.per_key or m, _Budget(None, None))
         if got is not None:  # None only for reads legal in several states (a counter's, say): full search
             assert got is brute_force(p, model), (got, [op.to_dict() for op in p])
 
 
-def test_plain_verdict_steps_aside_for_unknown_outcomes():
-    from splitbrain.checkers._lin_plain import plain_verdict
+def test_definite_verdict_steps_aside_for_unknown_outcomes():
+    from splitbrain.checkers._lin_definite import definite_verdict
     from splitbrain.checkers._lin_search import _Budget
     from splitbrain.checkers.models import get_model
     w = [Op(0, 0, 0, "invoke", "write", 1), Op(2, 2, 1, "invoke", "read", None), Op(3, 3, 1, "ok", "read", 1)]
     reg = get_model("register")
-    assert plain_verdict(w + [Op(1, 1, 0, "ok", "write", 1)], reg, _Budget(None, None)) is True
-    assert plain_verdict(w + [Op(1, 1, 0, "fail", "write", 1)], reg, _Budget(None, None)) is False
-    assert plain_verdict(w + [Op(1, 1, 0, "info", "write", 1)], reg, _Budget(None, None)) is None
-    assert plain_verdict(w, reg, _Budget(None, None)) is None   # never completed
+    assert definite_verdict(w + [Op(1, 1, 0, "ok", "write", 1)], reg, _Budget(None, None)) is True
+    assert definite_verdict(w + [Op(1, 1, 0, "fail", "write", 1)], reg, _Budget(None, None)) is False
+    assert definite_verdict(w + [Op(1, 1, 0, "info", "write", 1)], reg, _Budget(None, None)) is None
+    assert definite_verdict(w, reg, _Budget(None, None)) is None   # never completed

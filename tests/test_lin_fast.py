@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from splitbrain.checkers import _lin_fast
 from splitbrain.checkers._lin_fast import fast_verdict, native_available, native_verdict
-from splitbrain.checkers._lin_plain import plain_verdict
+from splitbrain.checkers._lin_definite import definite_verdict
 from splitbrain.checkers._lin_search import Interrupted, _Budget, prepare, search
 from splitbrain.checkers.models import MODELS, UNKNOWN, Model, get_model
 from splitbrain.history.ops import Op
@@ -62,7 +62,7 @@ def _agree(history, name):
         got = _all_native(p, model)
         assert got == [expected] * len(got), (got, expected, [op.to_dict() for op in p])
         assert _python_search(p, model) is expected
-        pv = plain_verdict(p, model, NO_LIMIT)
+        pv = definite_verdict(p, model, NO_LIMIT)
         assert pv is None or pv is expected
 
 
@@ -127,7 +127,7 @@ def test_native_agrees_with_python_on_wide_concurrency(seed, model, p_info, pert
         dfs = native_verdict(p, m, NO_LIMIT, dfs_cap=-1)
         assert dfs in (True, False)
         assert native_verdict(p, m, NO_LIMIT) is dfs
-        others = [_within(10, native_verdict, p, m, dfs_cap=0), _within(10, plain_verdict, p, m)]
+        others = [_within(10, native_verdict, p, m, dfs_cap=0), _within(10, definite_verdict, p, m)]
         if p_info:
             others.append(_within(10, lambda part, model, budget: search(prepare(part, model), model, budget)
                                   is None, p, m))
@@ -300,7 +300,7 @@ def test_unknown_outcomes_are_handled_natively_and_not_by_the_pure_path(monkeypa
     assert fast_verdict(h[2:], reg, NO_LIMIT) is False
     monkeypatch.setenv("SPLITBRAIN_PURE", "1")
     assert not native_available()
-    assert fast_verdict(h, reg, NO_LIMIT) is None          # plain_verdict steps aside for unknown outcomes
+    assert fast_verdict(h, reg, NO_LIMIT) is None          # definite_verdict steps aside for unknown outcomes
     assert fast_verdict(h[2:], reg, NO_LIMIT) is False
 
 
@@ -326,7 +326,7 @@ def test_generated_fifty_client_kv_histories():
 
 
 def test_the_pure_path_without_the_native_module():
-    # a fresh interpreter where the module can't be imported: fast_verdict is plain_verdict
+    # a fresh interpreter where the module can't be imported: fast_verdict is definite_verdict
     code = ("import sys; sys.modules['splitbrain.checkers._lin_native'] = None\n"
             "from splitbrain.checkers import _lin_fast\n"
             "assert _lin_fast._lin_native is None and not _lin_fast.native_available()\n"

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from splitbrain.checkers import _lin_fast
 from splitbrain.checkers._lin_dfs import dfs_verdict
 from splitbrain.checkers._lin_fast import native_verdict
-from splitbrain.checkers._lin_plain import plain_verdict
+from splitbrain.checkers._lin_definite import definite_verdict
 from splitbrain.checkers._lin_search import _Budget, prepare, search
 from splitbrain.checkers.linearizable import check_linearizable
 from splitbrain.checkers.models import get_model
@@ -59,7 +59,7 @@ def test_every_native_search_agrees_with_brute_force_on_one_key(seed, n, model, 
     got = _native_ways(part, pm)
     assert got == [expected] * 3, (got, expected, [op.to_dict() for op in part])
     assert _pure(part, pm) is expected
-    for v in (plain_verdict(part, pm, NO_LIMIT), dfs_verdict(part, pm, NO_LIMIT)):
+    for v in (definite_verdict(part, pm, NO_LIMIT), dfs_verdict(part, pm, NO_LIMIT)):
         assert v is None or v is expected
 
 

@@ -96,6 +96,7 @@ MOVED = {
     "splitbrain.harness.spec": "splitbrain.harness.run.spec",
     "splitbrain.harness.store": "splitbrain.harness.run.run_dirs",
     "splitbrain.harness.fault_view": "splitbrain.harness.run.fault_view",
+    "splitbrain.checkers._lin_plain": "splitbrain.checkers._lin_definite",  # a name that says what it searches
     # CI
     "splitbrain.harness.suite": "splitbrain.harness.ci.suite",
     "splitbrain.harness.replay": "splitbrain.harness.ci.replay",

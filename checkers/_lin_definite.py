@@ -1,6 +1,6 @@
 """A lean verdict-only search for the common (sub-)history: every op completed ``ok`` or ``fail``.
 
-Private module. Contract of :func:`plain_verdict`: given a history (one key's ops, history order, no nemesis
+Private module. Contract of :func:`definite_verdict`: given a history (one key's ops, history order, no nemesis
 ops) and an unkeyed model, answer
 
 - ``True``: some order of its ops that respects real time is legal for the model (found, never guessed);
@@ -31,7 +31,7 @@ _MISS = object()
 _CHECK_EVERY = 2048
 
 
-def plain_verdict(history: list, model: Model, budget) -> bool | None:
+def definite_verdict(history: list, model: Model, budget) -> bool | None:
     """True / False for a history whose ops all completed ok or fail; None when it has others (see module)."""
     # One pass: pair by process, drop fail ops, give up on info ops and on invokes never completed.
     open_: dict[Any, list] = {}
