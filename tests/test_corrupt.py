@@ -106,6 +106,8 @@ def test_corrupt_through_the_cli_is_recorded_and_seen_by_the_node(sb_state_dir, 
         done = json.loads(out.stdout.split(": ", 1)[1])
         rec = done["corrupted"][0]
         assert rec["file"] == "synced.txt" and rec["killed"] and done["restarted"] == ["n1"]
+        assert [st["step"] for st in done["steps"]] == ["killed", "corrupted", "restarted"]
+        assert done["steps"][1]["file"] == "synced.txt"
         expected = bytearray(original)
         for ch in rec["changes"]:
             assert expected[ch["offset"]] == int(ch["before"], 16)

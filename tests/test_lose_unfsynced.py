@@ -71,6 +71,8 @@ def test_lose_unfsynced_through_the_cli_keeps_only_fsynced_data(sb_state_dir, ro
         result = json.loads(out.stdout.split(": ", 1)[1])
         assert result["killed"] == ["n1"] and result["restarted"] == ["n1"]
         assert result["lost"][0]["dropped-files"] == ["/unsynced.txt"]
+        assert [(st["step"], st["nodes"]) for st in result["steps"]] == [  # the power cut's steps, in order
+            ("killed", ["n1"]), ("unfsynced-dropped", ["n1"]), ("remounted", ["n1"]), ("restarted", ["n1"])]
         assert not process_is(daemon["pid"], daemon["start_time"])  # the old daemon died with the "power"
 
         reports = lambda: sorted(glob.glob(os.path.join(node_dir, "fswriter-report-*.json")), key=os.path.getmtime)

@@ -75,7 +75,11 @@ def test_crash_hangs_every_target_before_killing_any():
                                                                        "nodes": ["n1", "n3"]}))
     # all pauses precede the first kill: no victim drains its sockets while another is already gone
     assert cluster.calls == [("pause", "n1"), ("pause", "n3"), ("kill", "n1"), ("kill", "n3")]
+    steps = out.pop("steps")
     assert out == {"hold": 0.01, "hung": ["n1", "n3"], "killed": ["n1", "n3"], "not-running": []}
+    # the two steps reach the history, in order, the kill no earlier than the hold
+    assert [(s["step"], s["nodes"]) for s in steps] == [("hung", ["n1", "n3"]), ("killed", ["n1", "n3"])]
+    assert steps[1]["at"] >= 0.01
     out = FAULTS["crash"].apply(cluster, Invocation("stop-crash", {"nodes": ["n1", "n3"]}))
     assert out == {"restarted": ["n1", "n3"]} and cluster.running == {"n1": True, "n2": True, "n3": True}
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 from splitbrain.harness.api import Invocation
 from splitbrain.history.errors import BadInput
 from splitbrain.nemesis import corruption, disk_appliers
-from splitbrain.nemesis.faults.base import nodes_of, plan_of
+from splitbrain.nemesis.faults.base import StepLog, nodes_of, plan_of
 from splitbrain.nemesis.faults.process import KillFault
 from splitbrain.nemesis.targets import select_nodes
 
@@ -39,11 +39,17 @@ class LoseUnfsyncedFault(KillFault):
             if not disk_appliers.mounted(cluster, n):
                 raise BadInput(f"{n}'s data dir is not on the lazy file system (it is mounted when a run with "
                                "this fault starts, or by cluster up --lazyfs)", "nemesis plan")
+        steps = StepLog()
         killed = [n for n in nodes if cluster.kill(n)]  # all at once, as one power cut
+        steps.record("killed", nodes=killed)
         lost = [disk_appliers.unmount(cluster, n, power_loss=True) for n in nodes]
+        steps.record("unfsynced-dropped", nodes=list(nodes))
         for n in nodes:
             disk_appliers.mount(cluster, n)
-        return {"killed": killed, "lost": lost, **self._stop(cluster, nodes)}
+        steps.record("remounted", nodes=list(nodes))
+        restarted = self._stop(cluster, nodes)
+        steps.record("restarted", nodes=restarted["restarted"])
+        return {"killed": killed, "lost": lost, **restarted, "steps": steps.steps}
 
 
 @dataclass(frozen=True)
@@ -100,9 +106,13 @@ class CorruptFault(KillFault):
         except (TypeError, ValueError) as e:
             raise BadInput(f"malformed corrupt plan {plan!r} ({e})", "nemesis plan") from None
         nodes = nodes_of(inv, cluster) if plan.get("nodes") is not None else []
-        done = []
+        done, steps = [], StepLog()
         for n in nodes:
             killed = cluster.kill(n)
+            steps.record("killed", nodes=[n] if killed else [])
             done.append({"node": n, "killed": killed,
                          **disk_appliers.corrupt(cluster, n, patterns, pick, mode, rng, flips)})
-        return {"corrupted": done, **self._stop(cluster, nodes)}
+            steps.record("corrupted", node=n, file=done[-1].get("file"))
+        restarted = self._stop(cluster, nodes)
+        steps.record("restarted", nodes=restarted["restarted"])
+        return {"corrupted": done, **restarted, "steps": steps.steps}

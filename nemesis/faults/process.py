@@ -103,13 +103,16 @@ class CrashFault(KillFault):
             except (TypeError, ValueError):
                 raise BadInput(f"malformed crash plan {plan!r} (hold must be seconds)", "nemesis plan") from None
             nodes = nodes_of(inv, cluster) if plan.get("nodes") is not None else []
+            steps = StepLog()
             frozen = [n for n in nodes if cluster.pause(n)]
+            steps.record("hung", nodes=frozen)
             try:
                 time.sleep(hold)  # the controller's thread, not a node: nodes must never time.sleep
             finally:
                 killed = [n for n in frozen if cluster.kill(n)]
+                steps.record("killed", nodes=killed)
             return {"hold": hold, "hung": frozen, "killed": killed,
-                    "not-running": [n for n in nodes if n not in frozen]}
+                    "not-running": [n for n in nodes if n not in frozen], "steps": steps.steps}
         return self._stop(cluster, nodes_of(inv, cluster))
 
 
