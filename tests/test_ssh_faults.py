@@ -77,8 +77,10 @@ def leftovers(h: Hosts) -> list[str]:
     left = [f"dir {p}" for p in h.remote.iterdir()]
     left += processes_in(h.remote)
     for node, pid in h.handle.pids.items():
+        # The hosts share the machine's mounts: only those under the hosts' own dirs are theirs (a local run on
+        # this machine at the same time has lazy mounts of its own).
         left += [f"{node}: mount {line}" for line in Path(f"/proc/{pid}/mounts").read_text().splitlines()
-                 if "splitbrain-lazyfs" in line]
+                 if "splitbrain-lazyfs" in line and f" {h.remote}/" in line]
         left += [f"{node}: {line}" for line in _netns(h, node, "iptables", "-w", "5", "-S").splitlines()
                  if any(c in line for c in ("sbp-", "sbl-", "sbq-"))]
         left += [f"{node}: {line}" for line in _netns(h, node, "tc", "qdisc", "show").splitlines() if "htb" in line]
