@@ -25,7 +25,7 @@ import time
 from typing import TYPE_CHECKING
 
 from splitbrain.history.errors import BadInput, ClusterError
-from splitbrain.nemesis import remote_code, remote_disk
+from splitbrain.nemesis import corruption, remote_code, remote_disk
 
 if TYPE_CHECKING:
     from splitbrain.harness.hosts.cluster import Cluster
@@ -47,7 +47,6 @@ def corrupt(cluster: "Cluster", node: str, patterns: list[str], pick: float, mod
     on its host; returns what was done."""
     if remote_code.is_remote(cluster):
         return remote_disk.corrupt(cluster, node, patterns, pick, mode, rng, flips)
-    from splitbrain.nemesis import corruption
     return corruption.corrupt_dir(cluster.data_dir(node), patterns, pick, mode, rng, flips=flips)
 
 

@@ -29,6 +29,7 @@ Must not: touch a chain, qdisc or process it did not create, or leave one behind
 
 from __future__ import annotations
 
+import json
 import shlex
 import sys
 from typing import TYPE_CHECKING
@@ -37,6 +38,7 @@ from splitbrain.history.errors import BadInput, ClusterError
 from splitbrain.nemesis import remote_code
 from splitbrain.nemesis.appliers import _sh
 from splitbrain.nemesis.iptables import install_script, queue_chain, remove_script
+from splitbrain.nemesis.remote_cleanup import rate_records, unrate_script
 from splitbrain.nemesis.grudge import Grudge, validate
 
 if TYPE_CHECKING:
@@ -126,7 +128,6 @@ def heal_queue_fault(cluster: "Cluster") -> dict:
 def last_counts(log_text: str) -> dict | None:
     """The last packet program's final counts: the JSON line with ``packets`` after its ``bound`` line (the log
     is appended to by every program of the run; one killed before it printed has none: None)."""
-    import json
     for line in reversed(log_text.splitlines()):
         try:
             d = json.loads(line)
@@ -165,7 +166,6 @@ def _probe_script(address: str) -> str:
 def _record_interface(cluster: "Cluster", node: str) -> None:
     """On an SSH host: record (in the run's state, before anything changes) the interface the rate fault will
     shape and its GSO size, once per node; BadInput if someone else's qdisc sits there."""
-    from splitbrain.nemesis.remote_cleanup import rate_records
     if rate_records(cluster.state(), node):
         return
     host = cluster.host(node)
@@ -223,7 +223,6 @@ def apply_rate(cluster: "Cluster", grudge: Grudge, kbit: int) -> dict:
 
 def _unrate(cluster: "Cluster", node: str) -> str:
     if remote_code.is_remote(cluster):
-        from splitbrain.nemesis.remote_cleanup import rate_records, unrate_script
         return "\n".join(["true", *(unrate_script(d, g) for d, g in rate_records(cluster.state(), node))])
     return _unrate_script(cluster.host(node).address)
 

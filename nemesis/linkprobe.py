@@ -109,6 +109,7 @@ def ping(host: str, port: int, count: int, timeout: float, drain: float, size: i
 
 def _program(cluster: "Cluster", node: str) -> list[str]:
     """The argv prefix that runs this module on ``node``'s host."""
+    # here, not at the top: this file is shipped to remote hosts and run there alone, where the project isn't
     from splitbrain.nemesis import remote_code
     if remote_code.is_remote(cluster):
         return remote_code.ship(cluster, node, "linkprobe")

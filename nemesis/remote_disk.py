@@ -14,6 +14,7 @@ mounted again.
 
 from __future__ import annotations
 
+import json
 import random
 import shlex
 import signal
@@ -94,7 +95,6 @@ def corrupt(cluster: "Cluster", node: str, patterns: list[str], pick: float, mod
             flips: int) -> dict:
     """Damage one file of ``node``'s data dir on its host (:func:`splitbrain.nemesis.corruption.corrupt_dir`
     run there); the node must be down. The host's own random seed is drawn from ``rng``."""
-    import json
     return remote_code.run_json(cluster, node, "corruption", [
         "--data-dir", cluster.data_dir(node), "--patterns", json.dumps(list(patterns)), "--pick", repr(pick),
         "--mode", mode, "--seed", str(rng.randrange(1 << 30)), "--flips", str(int(flips))])
