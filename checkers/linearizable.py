@@ -31,6 +31,7 @@ from splitbrain.checkers._lin_fast import fast_verdict, native_available
 from splitbrain.checkers._lin_dfs import dfs_verdict
 from splitbrain.checkers._lin_parts import OutOfSlice, run_parts
 from splitbrain.checkers._lin_search import Failure, Interrupted, Prepared, _Budget, prepare, search
+from splitbrain.checkers._lin_window import windowed_failure
 from splitbrain.checkers.models import UNKNOWN, Model, get_model
 from splitbrain.history.ops import NEMESIS, Op
 from splitbrain.history.verdict import UNKNOWN as VERDICT_UNKNOWN
@@ -151,9 +152,11 @@ def _explain_part(key, ops: list[Op], model: Model, keyed: bool, deadline, mem_m
     budget = _Budget(deadline, mem_mb)
     try:
         prep = prepare(ops, model, keyed=keyed)
-        fail = search(prep, model, budget, trace=True, keep=FIRST_PASS_KEEP)
-        if fail is not None and fail.pruned:
-            fail = search(prep, model, budget, trace=True)
+        fail = None if keyed else windowed_failure(ops, prep, model, budget)
+        if fail is None:
+            fail = search(prep, model, budget, trace=True, keep=FIRST_PASS_KEEP)
+            if fail is not None and fail.pruned:
+                fail = search(prep, model, budget, trace=True)
     except (Interrupted, MemoryError) as e:
         cause = e.cause if isinstance(e, Interrupted) else "memory limit reached"
         return {"key": _jsonable_key(key),
