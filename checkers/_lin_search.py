@@ -328,7 +328,9 @@ def search(prep: Prepared, model: Model, budget: _Budget, *, trace: bool = False
            stop_event: int | None = None, keep: int | None = None, start: tuple | None = None) -> Failure | None:
     """Run the search; None means linearizable. With ``trace``, configurations carry their linearization path
     (a cons list ``(prev, op id, state)``) so a failure can be explained; ``stop_event`` ends a traced rerun at
-    the event that failed before.
+    the event that failed before. ``start = (event, state, ids of pending reads, path)`` resumes the search at
+``event`` from that one configuration (the pending reads placed, ``path`` its trace): exact when the search from the
+start would hold exactly that configuration there (splitbrain.checkers._lin_window finds such points).
 
     ``keep`` makes a narrow, incomplete pass: of the configurations that differ only in how many unknown-outcome
     ops of each class they used (an antichain, none dominating another: with many crashed compare-and-sets it

@@ -86,10 +86,12 @@ def certain_points(prep: Prepared, model: Model) -> list[tuple[int, Any, list[in
     return out
 
 
-def windowed_failure(history: list, prep: Prepared, model: Model, budget) -> Failure | None:
+def windowed_failure(history: list, prep: Prepared, model: Model, budget, *, min_events: int = MIN_EVENTS
+                     ) -> Failure | None:
     """The full traced search's failure for ``history`` (one part, known to fail), found on a window (module
-    doc); None when the shortcut does not apply."""
-    if prep.info_width or prep.dropped_info or len(prep.events) < MIN_EVENTS:
+    doc); None when the shortcut does not apply (unknown-outcome ops, fewer than ``min_events`` events, indices
+    not unique, a failure before the first certain point)."""
+    if prep.info_width or prep.dropped_info or len(prep.events) < min_events:
         return None
     if any(op.type == "info" for op in history) or len({op.index for op in history}) != len(history):
         return None

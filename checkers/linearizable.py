@@ -40,7 +40,9 @@ from splitbrain.history.verdict import UNKNOWN as VERDICT_UNKNOWN
 FIRST_PASS_KEEP = 1
 #: Seconds the evidence of a failure may take beyond the verdict (within the check's deadline). The verdict-only
 #: search of a long key can be a hundred times faster than the traced search that gathers the evidence (a one-key
-#: 100,000-op history: under a second against about a minute): past this, ``false`` comes without its evidence.
+#: 100,000-op history: under a second against about a minute); :mod:`splitbrain.checkers._lin_window` runs the
+#: trace only after the last certain point before the failure, which mostly avoids that, but where it does not
+#: apply (unknown-outcome ops, no certain point) the limit stands: past it ``false`` comes without its evidence.
 EXPLAIN_LIMIT_S = 10.0
 
 _TYPE_OF = attrgetter("type")
