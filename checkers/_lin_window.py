@@ -16,8 +16,8 @@ verdict searches (native or depth-first, with their pruning) take a second. Here
    places all state-changing ops completed earlier before W and none after it, and places those reads (at once,
    as the search does), so the search holds exactly one configuration there: that state, those reads placed.
 2. The history cut at a certain point (those reads' returns moved to the cut) is linearizable exactly when the
-   search gets past that point, and this is monotone in the cut; a bisection with the verdict search (fast)
-   finds the last certain point the search passes: the failure lies after it.
+   search gets past that point, and this is monotone in the cut; a galloping search then a bisection with the
+   verdict search (fast) finds the last certain point the search passes: the failure lies after it.
 3. A linearization of that prefix (depth-first search, replayed with the model for its states) is the path of
    the one configuration; the traced search resumes there (``search(start=...)``) and runs to the failure.
 
@@ -133,7 +133,15 @@ def windowed_failure(history: list, prep: Prepared, model: Model, budget, *, min
         return v
 
     try:
-        lo, hi = -1, len(points)       # points[lo] passes (-1: the start), points[hi] fails (len: the end)
+        # points[lo] passes (-1: the start), points[hi] fails (len: the end). Galloping from the start first, so
+        # the prefixes judged are at most about twice as long as the one that fails: an early failure costs
+        # little, and the verdict on the whole part is known already (it fails).
+        lo, hi, k = -1, len(points), 0
+        while k < hi:
+            if passes(points[k]):
+                lo, k = k, 2 * k + 1
+            else:
+                hi = k
         while hi - lo > 1:
             mid = (lo + hi) // 2
             if passes(points[mid]):
