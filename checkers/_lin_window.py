@@ -32,7 +32,7 @@ from __future__ import annotations
 from typing import Any
 
 from splitbrain.checkers._lin_dfs import dfs_verdict
-from splitbrain.checkers._lin_fast import fast_verdict
+from splitbrain.checkers._lin_fast import fast_verdict, native_available
 from splitbrain.checkers._lin_search import Failure, Prepared, search
 from splitbrain.checkers.models import NO_EXPECT, Model
 
@@ -125,7 +125,11 @@ def windowed_failure(history: list, prep: Prepared, model: Model, budget, *, min
 
     def passes(point) -> bool:
         h = prefix(point)
-        v = fast_verdict(h, model, budget)
+        v = None
+        if not native_available():
+            v = dfs_verdict(h, model, budget)   # the pure path's fastest, as for the verdict (linearizable.py)
+        if v is None:
+            v = fast_verdict(h, model, budget)
         if v is None:
             v = dfs_verdict(h, model, budget)
         if v is None:
