@@ -97,9 +97,9 @@ import json, resource, sys, time
 sys.path.insert(0, sys.argv[1])
 from splitbrain.checkers.linearizable import check_linearizable
 from splitbrain.history.importers import load_history
-if len(sys.argv) > 6 and sys.argv[6] == "full":  # the evidence as before: the traced search over the whole key
+if len(sys.argv) > 5 and sys.argv[5] == "full":  # the evidence as before: the traced search over the whole key
     import splitbrain.checkers.linearizable as lin
-    lin.windowed_failure = lambda *a: None
+    lin.windowed_failure = lambda *a, **k: None
 explain = len(sys.argv) > 5 and sys.argv[5] != "0"
 t, c = time.perf_counter(), time.process_time()
 res = check_linearizable(load_history(sys.argv[2]), sys.argv[3], time_limit=float(sys.argv[4]), explain=explain)
