@@ -45,7 +45,10 @@ def _bad(kind: str, seed: int, n: int, clients: int) -> tuple[list, object]:
 @given(kind=st.sampled_from(["kv", "register"]), seed=st.integers(0, 10_000), n=st.integers(30, 400),
        clients=st.integers(2, 6))
 def test_window_evidence_equals_the_full_search(kind, seed, n, clients):
-    part, model = _bad(kind, seed, n, clients)
+    try:
+        part, model = _bad(kind, seed, n, clients)
+    except ValueError:
+        return                                     # no read to make stale in so short a history
     prep = prepare(part, model)
     full = search(prep, model, NO_LIMIT, trace=True)
     if full is None:
