@@ -9,7 +9,8 @@ the per-key split (and without the split and without the independence hint, i.e.
 and the peak memory of the process. Then one key with 10 clients and ``--one-key-ops`` ops (issue 12's target:
 100,000 ops read and checked in 10 s), kv and register, linearizable and with one stale read: each history is
 written to a JSON Lines file and read and checked in a fresh process, which reports its wall time, CPU time and
-peak RSS. Then histories full of ``info`` ops: tests/data/r1w1-partition-102ops.jsonl (a
+peak RSS; for the ones with a stale read also with their evidence (``--evidence both``: and with the whole-key
+traced search checkers/_lin_window.py replaced, which gives up after its 10 s). Then histories full of ``info`` ops: tests/data/r1w1-partition-102ops.jsonl (a
 partitioned run of our quorum store) and simulated registers (``--info-ops`` ops, about 30% crashed, 5 values).
 """
 
