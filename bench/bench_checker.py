@@ -9,7 +9,8 @@ the per-key split (and without the split and without the independence hint, i.e.
 and the peak memory of the process. Then one key with 10 clients and ``--one-key-ops`` ops (issue 12's target:
 100,000 ops read and checked in 10 s), kv and register, linearizable and with one stale read: each history is
 written to a JSON Lines file and read and checked in a fresh process, which reports its wall time, CPU time and
-peak RSS. Then histories full of ``info`` ops: tests/data/r1w1-partition-102ops.jsonl (a
+peak RSS; for the ones with a stale read also with their evidence (``--evidence both``: and with the whole-key
+traced search checkers/_lin_window.py replaced, which gives up after its 10 s). Then histories full of ``info`` ops: tests/data/r1w1-partition-102ops.jsonl (a
 partitioned run of our quorum store) and simulated registers (``--info-ops`` ops, about 30% crashed, 5 values).
 """
 
@@ -97,22 +98,29 @@ import json, resource, sys, time
 sys.path.insert(0, sys.argv[1])
 from splitbrain.checkers.linearizable import check_linearizable
 from splitbrain.history.importers import load_history
+if len(sys.argv) > 5 and sys.argv[5] == "full":  # the evidence as before: the traced search over the whole key
+    import splitbrain.checkers.linearizable as lin
+    lin.windowed_failure = lambda *a, **k: None
+explain = len(sys.argv) > 5 and sys.argv[5] != "0"
 t, c = time.perf_counter(), time.process_time()
-res = check_linearizable(load_history(sys.argv[2]), sys.argv[3], time_limit=float(sys.argv[4]), explain=False)
+res = check_linearizable(load_history(sys.argv[2]), sys.argv[3], time_limit=float(sys.argv[4]), explain=explain)
 print(json.dumps({"valid": res["valid"], "wall": time.perf_counter() - t, "cpu": time.process_time() - c,
-                  "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "evidence": "longest_prefix" in res.get("failure", {})}))
 """
 
 
-def read_and_check(ops, model: str, limit: float) -> dict:
+def read_and_check(ops, model: str, limit: float, explain: str = "0") -> dict:
     """Write ``ops`` as JSON Lines and read + check them in a fresh process: its verdict, wall and CPU seconds
-    and peak RSS (the interpreter's ~20 MB included; its worker processes, if any, not)."""
+    and peak RSS (the interpreter's ~20 MB included; its worker processes, if any, not). ``explain``: "0" the
+    verdict alone, "1" with the evidence of a failure, "full" with the evidence from the whole-key traced search
+    (as before the window of checkers/_lin_window.py, for comparison); ``evidence`` says whether it came."""
     with tempfile.TemporaryDirectory(prefix="sb-bench-checker-") as tmp:
         path = os.path.join(tmp, "h.jsonl")
         with open(path, "w") as f:
             write_history(ops, f, "jsonl")
         out = subprocess.run([sys.executable, "-c", _CHILD, str(Path(__file__).resolve().parent.parent), path, model,
-                              str(limit)], capture_output=True, text=True, timeout=limit + 120)
+                              str(limit), explain], capture_output=True, text=True, timeout=limit + 120)
     if out.returncode != 0:
         return {"valid": f"error {out.returncode}: {out.stderr.strip()[-200:]}", "wall": 0.0, "cpu": 0.0, "rss_mb": 0}
     return json.loads(out.stdout)
@@ -124,7 +132,9 @@ def one_key_cases(n: int) -> list:
     reg = register_history(1, n, clients=10, p_cas=0.0)
     cas = register_history(1, n, clients=10, p_cas=0.2)
     return [("kv ok", "kv", kv, True), ("kv bad", "kv", corrupt_one_read(kv, 1)[0], False),
+            ("kv bad (seed 2)", "kv", corrupt_one_read(kv, 2)[0], False),
             ("register ok", "register", reg, True), ("register bad", "register", stale_register_read(reg, 1)[0], False),
+            ("register bad (s2)", "register", stale_register_read(reg, 2)[0], False),
             ("cas-register ok", "cas-register", cas, True),
             ("cas-register bad", "cas-register", stale_register_read(cas, 1)[0], False)]
 
@@ -151,6 +161,9 @@ def main() -> int:
     ap.add_argument("--one-key-ops", type=int, default=100_000, help="ops of the one-key 10-client histories")
     ap.add_argument("--one-key-limit", type=float, default=60.0, help="time limit of each one-key check (s)")
     ap.add_argument("--only-one-key", action="store_true", help="print only the one-key rows")
+    ap.add_argument("--evidence", choices=("", "window", "both"), default="window",
+                    help="one-key bad rows: also time the check with its evidence (both: and the whole-key traced "
+                         "search it replaced, slow)")
     ap.add_argument("--plain", action="store_true",
                     help="also time the whole-store kv search without the independence hint (about a minute)")
     args = ap.parse_args()
@@ -272,6 +285,12 @@ def one_key_rows(args) -> int:
         print(f"one key, 10 clients, {args.one_key_ops} ops, {name:16} [{model}]: {str(r['valid']):>7} "
               f"{'' if ok else '(WRONG) '}read+check wall {r['wall']:6.2f} s, cpu {r['cpu']:6.2f} s, "
               f"peak RSS {r['rss_mb']:5.0f} MB", flush=True)
+        if expected is False and args.evidence:
+            for how in ("1", "full") if args.evidence == "both" else ("1",):
+                r = read_and_check(ops, model, args.one_key_limit, how)
+                print(f"    with evidence ({'window' if how == '1' else 'whole key'}): {str(r['valid']):>7}, "
+                      f"evidence {'yes' if r.get('evidence') else 'NO'}, read+check wall {r['wall']:6.2f} s, "
+                      f"cpu {r['cpu']:6.2f} s", flush=True)
     return 1 if wrong else 0
 
 

@@ -73,8 +73,13 @@ def _extends_fn(kind):
     return None
 
 
-def dfs_verdict(history: list, model, budget, max_steps: int | None = None) -> bool | None:
-    """True / False / None for one part (see the module doc)."""
+def dfs_verdict(history: list, model, budget, max_steps: int | None = None, order_out: list | None = None
+                ) -> bool | None:
+    """True / False / None for one part (see the module doc).
+
+    With ``order_out`` (a list), a True answer also appends the linearization found to it: the ops, each as
+    its number among the history's invokes, in the order they take effect (states may have been merged into
+    the junk state on the way, so replay the order with the model to get the states)."""
     open_: dict = {}
     calls: list[list] = []    # per op: [f, input, output, dropped?]
     order: list[int] = []     # entries in history order: op number for a call, ~op number for a return
@@ -103,7 +108,7 @@ def dfs_verdict(history: list, model, budget, max_steps: int | None = None) -> b
     entries = [e for e in order if not calls[e if e >= 0 else ~e][3]]
     n_ent = len(entries)
     if n_ent == 0:
-        return True
+        return True     # nothing to place: the linearization is empty
     # entries are 1..n_ent, 0 is the head of the circular list
     nxt = list(range(1, n_ent + 1)) + [0]
     prv = [n_ent] + list(range(0, n_ent))
@@ -349,4 +354,6 @@ def dfs_verdict(history: list, model, budget, max_steps: int | None = None) -> b
         pos = settle()
         if pos == -1 and remaining:
             return False
+    if order_out is not None:
+        order_out.extend(entries[p - 1] for p, *_rest in stack)
     return True

@@ -325,10 +325,12 @@ def _dominated(groups: dict, s, L: int, infomask: int) -> bool:
 
 
 def search(prep: Prepared, model: Model, budget: _Budget, *, trace: bool = False,
-           stop_event: int | None = None, keep: int | None = None) -> Failure | None:
+           stop_event: int | None = None, keep: int | None = None, start: tuple | None = None) -> Failure | None:
     """Run the search; None means linearizable. With ``trace``, configurations carry their linearization path
     (a cons list ``(prev, op id, state)``) so a failure can be explained; ``stop_event`` ends a traced rerun at
-    the event that failed before.
+    the event that failed before. ``start = (event, state, ids of pending reads, path)`` resumes the search at
+``event`` from that one configuration (the pending reads placed, ``path`` its trace): exact when the search from the
+start would hold exactly that configuration there (splitbrain.checkers._lin_window finds such points).
 
     ``keep`` makes a narrow, incomplete pass: of the configurations that differ only in how many unknown-outcome
     ops of each class they used (an antichain, none dominating another: with many crashed compare-and-sets it
@@ -375,6 +377,7 @@ def search(prep: Prepared, model: Model, budget: _Budget, *, trace: bool = False
     gread_bits = 0
     last_certain = 0
     steps = 0
+    first_event = 0
     fpmask: dict[Any, int] = {}        # footprint -> bits of pending state-changing ops touching it
     fpinfo: dict[Any, int] = {}        # footprint -> bits of called unknown-outcome ops touching it
     global_ops = 0                     # pending state-changing ops with no footprint (may touch anything)
@@ -429,7 +432,29 @@ def search(prep: Prepared, model: Model, budget: _Budget, *, trace: bool = False
                     else:
                         del fpmask[lo.footprint]
 
-    for ev_index, (is_return, oid) in enumerate(prep.events):
+    if start is not None:
+        # Resume at a point where the configuration is known: (event, state, pending reads already placed, path).
+        first_event, s0, placed, p0 = start
+        L0 = 0
+        for oid in placed:
+            lo = ops[oid]
+            if not lo.read_only or lo.info:
+                raise ValueError("a search can only resume with pending reads placed")
+            b = next_bit
+            next_bit <<= 1
+            bit_op[b] = lo
+            r_bit[oid] = b
+            if lo.expect is not NO_EXPECT:
+                rmask[lo.expect] = rmask.get(lo.expect, 0) | b
+            else:
+                greads.append(lo)
+                gread_bits |= b
+                rcache[b] = {}
+            L0 |= b
+        configs = {(s0, L0): p0}
+        last_certain = first_event
+    for ev_index in range(first_event, len(prep.events)):
+        is_return, oid = prep.events[ev_index]
         if not ev_index & 1023:
             budget.check()  # the per-event work is bounded, the closures below count their own steps
         if stop_event is not None and ev_index == stop_event:

@@ -31,6 +31,7 @@ from splitbrain.checkers._lin_fast import fast_verdict, native_available
 from splitbrain.checkers._lin_dfs import dfs_verdict
 from splitbrain.checkers._lin_parts import OutOfSlice, run_parts
 from splitbrain.checkers._lin_search import Failure, Interrupted, Prepared, _Budget, prepare, search
+from splitbrain.checkers._lin_window import windowed_failure
 from splitbrain.checkers.models import UNKNOWN, Model, get_model
 from splitbrain.history.ops import NEMESIS, Op
 from splitbrain.history.verdict import UNKNOWN as VERDICT_UNKNOWN
@@ -39,7 +40,9 @@ from splitbrain.history.verdict import UNKNOWN as VERDICT_UNKNOWN
 FIRST_PASS_KEEP = 1
 #: Seconds the evidence of a failure may take beyond the verdict (within the check's deadline). The verdict-only
 #: search of a long key can be a hundred times faster than the traced search that gathers the evidence (a one-key
-#: 100,000-op history: under a second against about a minute): past this, ``false`` comes without its evidence.
+#: 100,000-op history: under a second against about a minute); :mod:`splitbrain.checkers._lin_window` runs the
+#: trace only after the last certain point before the failure, which mostly avoids that, but where it does not
+#: apply (unknown-outcome ops, no certain point) the limit stands: past it ``false`` comes without its evidence.
 EXPLAIN_LIMIT_S = 10.0
 
 _TYPE_OF = attrgetter("type")
@@ -151,9 +154,11 @@ def _explain_part(key, ops: list[Op], model: Model, keyed: bool, deadline, mem_m
     budget = _Budget(deadline, mem_mb)
     try:
         prep = prepare(ops, model, keyed=keyed)
-        fail = search(prep, model, budget, trace=True, keep=FIRST_PASS_KEEP)
-        if fail is not None and fail.pruned:
-            fail = search(prep, model, budget, trace=True)
+        fail = None if keyed else windowed_failure(ops, prep, model, budget)
+        if fail is None:
+            fail = search(prep, model, budget, trace=True, keep=FIRST_PASS_KEEP)
+            if fail is not None and fail.pruned:
+                fail = search(prep, model, budget, trace=True)
     except (Interrupted, MemoryError) as e:
         cause = e.cause if isinstance(e, Interrupted) else "memory limit reached"
         return {"key": _jsonable_key(key),
