@@ -1,0 +1,29 @@
+"""The node-kv system: how to start a node (``node server.js <config>``) and how to talk to it.
+
+The server speaks splitbrain's JSON-lines protocol, so the client is ``splitbrain.api.JsonLineClient`` as it is:
+requests ``{"id", "type", "key", "value"}``, replies ``{"id", "ok": true, "value"}`` or ``{"id", "ok": false,
+"error": <code>}`` with codes from splitbrain's error table (``unavailable``: definite, nothing was done; ``timeout``:
+indefinite, the primary may have done it).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from splitbrain.api import JsonLineClient, System
+
+
+class NodeKv(System):
+    name = "node-kv"
+    description = "node-kv: a primary-backup key-value store in JavaScript (Node.js), JSON lines over TCP"
+    variants = {"correct": "", "backup-reads": "backups answer reads from their own copy, which lags: stale"}
+    workloads = ("register", "kv")
+    base_port = 7400
+
+    def node_command(self, python, config_path):
+        # `python` is for servers written in Python; this one is JavaScript. The server reads the same JSON config.
+        return [shutil.which("node") or "node", str(Path(__file__).with_name("server.js")), config_path]
+
+    def client(self, variant, options):
+        return JsonLineClient()
