@@ -43,6 +43,10 @@ def test_tutorial_node_kv_commands_give_the_promised_verdicts(tmp_path, sb_state
         stdout = (run_dir / "nodes" / "n1" / "node.stdout.log").read_text()
         assert "node-kv n1 (primary" in stdout  # the JavaScript server itself served the run
         assert (run_dir / "nodes" / "n2" / "node.stdout.log").read_text().count("backup of n1") >= 1
+        if "primaries" in argv:  # primaries() named the primary: every fault aimed there hit n1
+            resolved = [o["value"]["resolved"]["nodes"] for o in history
+                        if o["process"] == "nemesis" and o["type"] == "ok" and "resolved" in (o["value"] or {})]
+            assert resolved and all(nodes == ["n1"] for nodes in resolved)
         if "kill" in argv:  # a killed node was started again (the same argv and data dir): one more start line
             starts = sum((run_dir / "nodes" / n / "node.stdout.log").read_text().count("listening on")
                          for n in ("n1", "n2", "n3"))

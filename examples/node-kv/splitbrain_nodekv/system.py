@@ -8,10 +8,22 @@ indefinite, the primary may have done it).
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 from pathlib import Path
 
-from splitbrain.api import JsonLineClient, System
+from splitbrain.api import JsonLineClient, JsonLineConnection, System
+
+
+async def _role(node, timeout: float) -> dict | None:
+    """The node's answer to ``{"type": "role"}`` (``{"node", "primary"}``), or None if it did not answer."""
+    conn = JsonLineConnection(node, connect_timeout=timeout)
+    try:
+        return await conn.request({"type": "role"}, timeout)
+    except Exception:  # noqa: BLE001 - down, cut off or slow: no answer
+        return None
+    finally:
+        await conn.close()
 
 
 class NodeKv(System):
@@ -27,3 +39,14 @@ class NodeKv(System):
 
     def client(self, variant, options):
         return JsonLineClient()
+
+    async def primaries(self, nodes, timeout):
+        """The nodes that say they are the primary (for ``--nemesis-targets primaries``)."""
+        roles = await asyncio.gather(*(_role(n, timeout) for n in nodes))
+        return [n.name for n, r in zip(nodes, roles) if r and r.get("primary")]
+
+    async def ready(self, nodes, timeout):
+        """Ready once every node answers (a backup that answers has its connection to the world up)."""
+        roles = await asyncio.gather(*(_role(n, timeout) for n in nodes))
+        missing = [n.name for n, r in zip(nodes, roles) if not (r and r.get("ok"))]
+        return True if not missing else f"no answer from {', '.join(missing)}"
