@@ -4,7 +4,9 @@
 //
 // The first node by name is the primary; the others are backups. Every node accepts client requests
 // {"id", "type": "read"|"write"|"cas", "key", "value"} and answers {"id", "ok": true, "value"} or
-// {"id", "ok": false, "error": <code>, "detail"}. A backup forwards each request to the primary and relays its answer.
+// {"id", "ok": false, "error": <code>, "detail"} (codes from splitbrain's error table: `splitbrain errors`). A backup
+// forwards each request to the primary and relays its answer. {"type": "role"} answers {"node", "primary"}: the
+// plugin's primaries() and ready() ask it.
 // The primary applies writes in order, appends them to kv.log (fsync'd) before it acknowledges them, and ships them
 // to the backups (asynchronously, plus a full snapshot every 500 ms so a backup that missed some catches up).
 //
