@@ -2,7 +2,8 @@
 
 Request: ``{"id": N, "type": "<op>", ...fields}``. Reply: ``{"id": N, "ok": true, ...}`` or
 ``{"id": N, "ok": false, "error": "<code from splitbrain.harness.client_errors.ERRORS>", "detail": "..."}``. One request in
-flight per connection (the runner's workers are single-threaded processes anyway).
+flight per connection (the runner's workers are single-threaded processes anyway); a reply without ``id`` answers it
+(the connection is dropped after any failure, so no late reply can arrive on it), one with another id is skipped.
 """
 
 from __future__ import annotations
@@ -43,8 +44,11 @@ class JsonLineConnection:
                 if not line:
                     raise ConnectionResetError("node closed the connection")
                 reply = json.loads(line)
-                if reply.get("id") == rid:
-                    return reply
+                # A reply without "id" answers the one request in flight: a connection never carries a late reply
+                # (it is dropped after any failure), so a server that does not echo ids still works.
+                if not isinstance(reply, dict) or "id" not in reply or reply["id"] == rid:
+                    return reply if isinstance(reply, dict) else {"ok": False, "error": "crashed",
+                                                                  "detail": f"not a JSON object: {line[:200]!r}"}
         except BaseException:
             await self.close()
             raise

@@ -109,6 +109,7 @@ def load_entry_points(*, warn: Callable[[str], None] | None = None) -> list[str]
         if key in _loaded:
             continue
         _loaded.add(key)
+        before = _registered()
         try:
             obj = ep.load()
             if isinstance(obj, ModuleType):
@@ -122,5 +123,8 @@ def load_entry_points(*, warn: Callable[[str], None] | None = None) -> list[str]
             warn(f"plugin {ep.name!r} ({ep.value}, from {dist}) failed to load and is skipped: "
                  f"{type(e).__name__}: {e}")
             continue
+        # What the entry point's module registered, so that a later `--plugin` of the same module is recorded for
+        # that system (a plugin dir on PYTHONPATH that `pip install` left an egg-info in is both at once).
+        _provides.setdefault(ep.module, set()).update(_registered() - before)
         done.append(ep.name)
     return done

@@ -8,8 +8,9 @@ these live inside the project may change, this module's names do not. It re-expo
   :class:`KnowsPrimaries`, :class:`Ready`, :class:`ReportsRoles`, :class:`ReportsState`; hosts: :class:`Host`,
   :class:`ExecResult`, :class:`ProcessHandle`;
 * client errors: :func:`completion_for_error`, :func:`completion_for_exception` (the one fail/info table),
-  :func:`register_error` and :func:`register_exception` (a plugin's own codes and its library's exceptions) and
-  :class:`JsonLineClient` for servers that speak newline-delimited JSON;
+  :func:`register_error` and :func:`register_exception` (a plugin's own codes and its library's exceptions),
+  :class:`JsonLineClient` for servers that speak newline-delimited JSON and :class:`JsonLineConnection`, one such
+  connection (for a system's ``leader()``/``primaries()``/``ready()`` asking its nodes);
 * registries: :func:`register_system`, :func:`register_workload`, :class:`Workload`, and ``MODELS``/:class:`Model`
   for consistency models;
 * verdicts and errors: :class:`Verdict`, :class:`SplitbrainError`, :class:`BadInput`, :class:`ClusterError`.
@@ -42,7 +43,7 @@ from splitbrain.harness.client_errors import (
     register_error,
     register_exception,
 )
-from splitbrain.harness.jsonline_client import JsonLineClient
+from splitbrain.harness.jsonline_client import JsonLineClient, JsonLineConnection
 from splitbrain.harness.systems import register_system
 from splitbrain.harness.workloads import Workload, register_workload
 from splitbrain.history.errors import BadInput, ClusterError, SplitbrainError
@@ -50,7 +51,7 @@ from splitbrain.history.verdict import Verdict
 
 __all__ = [
     "BadInput", "Client", "ClusterError", "ClusterView", "Completion", "ExecResult", "Host", "Invocation",
-    "JsonLineClient", "KnowsLeader", "KnowsPrimaries", "MODELS", "Model", "NodeAddress", "ProcessHandle", "Ready",
+    "JsonLineClient", "JsonLineConnection", "KnowsLeader", "KnowsPrimaries", "MODELS", "Model", "NodeAddress", "ProcessHandle", "Ready",
     "ReportsRoles", "ReportsState", "SplitbrainError", "System", "Verdict", "Workload", "completion_for_error",
     "completion_for_exception", "node_config", "register_error", "register_exception", "register_system",
     "register_workload",

@@ -174,6 +174,16 @@ def workloads_cmd():
         click.echo(f"{name:<14} {get_workload(name).description}")
 
 
+@click.command("errors")
+def errors_cmd():
+    """List the error codes a client (or a JSON-lines server's "error" field) may report: fail or info."""
+    from splitbrain.harness.client_errors import ERRORS
+
+    for code, (definite, what) in sorted(ERRORS.items()):
+        click.echo(f"{code:<20} {'fail' if definite else 'info'}  {what}")
+    click.echo("(an unknown code is info: the op may have taken effect)")
+
+
 def register(group: click.Group) -> None:
-    for cmd in (run_cmd, analyze_cmd, systems_cmd, workloads_cmd, faults_cmd):
+    for cmd in (run_cmd, analyze_cmd, systems_cmd, workloads_cmd, faults_cmd, errors_cmd):
         group.add_command(cmd)

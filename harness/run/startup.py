@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import socket
 import time
 
@@ -24,6 +25,14 @@ from splitbrain.history.errors import ClusterError, UnreachableNode
 
 #: Lines of each log shown in a start-up error.
 TAIL_LINES = 5
+
+#: Lines read from the end of each log to find the error line a stack trace buries (Node.js, Java and Python print
+#: the error first and the frames after it, so the last lines alone are often only frames).
+SCAN_LINES = 60
+
+#: A line that states an error: ``SyntaxError: ...``, ``java.net.BindException: ...``, ``Error: listen EADDRINUSE``,
+#: ``panic: ...``, ``FATAL ...``. The first such line above the shown tail is shown too.
+ERROR_LINE = re.compile(r"^\s*(?:[\w.$]*(?:Error|Exception)\b[^\n]*:|panic:|FATAL|fatal error:)")
 
 #: What libfaketime prints when it can't initialise inside a program (seen with servers that call clock_gettime
 #: from their own early initialisation, before libfaketime's constructor ran).
@@ -42,7 +51,17 @@ def log_paths(cluster, node: str) -> tuple[str, str]:
     return base + ".stdout.log", base + ".stderr.log"
 
 
-def _tail(cluster, node: str, path: str, lines: int = TAIL_LINES) -> str:
+def _shown(text: str, lines: int = TAIL_LINES) -> list[str]:
+    """The last ``lines`` lines of ``text``, preceded by its first error line (and ``...``) when that line is above
+    them: a start-up error then names the error, not only the last frames of its stack trace."""
+    all_lines = text.splitlines()
+    tail = all_lines[-lines:]
+    above = all_lines[:-lines] if len(all_lines) > lines else []
+    first = next((line for line in above if ERROR_LINE.match(line)), None)
+    return ([first.strip(), "..."] if first is not None else []) + tail
+
+
+def _tail(cluster, node: str, path: str, lines: int = SCAN_LINES) -> str:
     try:
         res = cluster.host(node).exec(["tail", "-n", str(lines), path], timeout=5.0, check=False)
     except Exception as e:  # noqa: BLE001 - an unreachable host: the message still names the path
@@ -57,7 +76,7 @@ def describe_logs(cluster, node: str, copies: str | os.PathLike | None = None) -
     for path in log_paths(cluster, node):
         text = _tail(cluster, node, path)
         seen += text
-        shown = "\n    ".join(text.splitlines()) if text else "(empty)"
+        shown = "\n    ".join(_shown(text)) if text else "(empty)"
         parts.append(f"{path}, last lines:\n    {shown}")
     if copies is not None:
         parts.append(f"(both are kept in {os.path.join(copies, node)}/)")
