@@ -212,14 +212,290 @@ done:
     return out;
 }
 
+/* ---- append_scan: the first pass of checkers/txn/append.py AppendInference (its hot loop) ----
+ *
+ * append_scan(inference, txns, aborted, reads, inter, rmw, FAIL, OK, APPEND, READ) -> bool
+ * Does exactly what the Python loop of AppendInference._run does, filling ``inference.appender`` and the given
+ * dicts, calling ``inference._not_unique`` and ``inference._reread`` for the rare cases as it does. Returns False,
+ * with no exception set, on anything it does not handle as the Python loop would (a micro-op that is not a
+ * 3-element list, an unknown micro-op, a read that is not a list, an unhashable key, any error): the caller then
+ * starts over in Python from clean state, which raises the right error. */
+
+static int same(PyObject *a, PyObject *b) {  /* a == b as Python says; -1 on error */
+    if (a == b)
+        return 1;
+    return PyObject_RichCompareBool(a, b, Py_EQ);
+}
+
+static PyObject *s_id, *s_type, *s_mops, *s_appender, *s_not_unique, *s_reread, *s_appended_to;
+
+/* d.setdefault(k, factory())  (borrowed) */
+static PyObject *setdefault_new(PyObject *d, PyObject *k, PyObject *(*factory)(void)) {
+    PyObject *v = PyDict_GetItemWithError(d, k);
+    if (v || PyErr_Occurred())
+        return v;
+    v = factory();
+    if (!v)
+        return NULL;
+    if (PyDict_SetItem(d, k, v)) {
+        Py_DECREF(v);
+        return NULL;
+    }
+    Py_DECREF(v);
+    return v;
+}
+static PyObject *new_dict(void) { return PyDict_New(); }
+static PyObject *new_set(void) { return PySet_New(NULL); }
+static PyObject *new_list(void) { return PyList_New(0); }
+
+/* reads[k] += (r, v) */
+static int add_read(PyObject *reads, PyObject *k, PyObject *r, PyObject *v) {
+    PyObject *rk = PyDict_GetItemWithError(reads, k);
+    if (!rk) {
+        if (PyErr_Occurred())
+            return -1;
+        rk = PyList_New(2);
+        if (!rk)
+            return -1;
+        Py_INCREF(r);
+        Py_INCREF(v);
+        PyList_SET_ITEM(rk, 0, r);
+        PyList_SET_ITEM(rk, 1, v);
+        int rc = PyDict_SetItem(reads, k, rk);
+        Py_DECREF(rk);
+        return rc;
+    }
+    if (!PyList_CheckExact(rk))
+        return -1;
+    return PyList_Append(rk, r) || PyList_Append(rk, v) ? -1 : 0;
+}
+
+static int scan_txn(PyObject *inf, PyObject *t, PyObject *aborted, PyObject *reads, PyObject *inter,
+                    PyObject *rmw, PyObject *appender, PyObject *FAIL, PyObject *OK, PyObject *APPEND,
+                    PyObject *READ) {
+    int rc = -1;
+    PyObject *tid = NULL, *typ = NULL, *mops = NULL, *state = NULL, *ntid = NULL;
+    if (!(tid = PyObject_GetAttr(t, s_id)) || !(typ = PyObject_GetAttr(t, s_type)) ||
+        !(mops = PyObject_GetAttr(t, s_mops)))
+        goto done;
+    if (!PyList_CheckExact(mops) || !PyLong_CheckExact(tid))
+        goto done;
+    int is_fail = same(typ, FAIL);
+    if (is_fail < 0)
+        goto done;
+    Py_ssize_t m = PyList_GET_SIZE(mops);
+    if (is_fail) {
+        for (Py_ssize_t i = 0; i < m; i++) {
+            PyObject *mop = PyList_GET_ITEM(mops, i);
+            if (!PyList_CheckExact(mop) || PyList_GET_SIZE(mop) != 3)
+                goto done;
+            int e = same(PyList_GET_ITEM(mop, 0), APPEND);
+            if (e < 0)
+                goto done;
+            if (e) {
+                PyObject *ak = setdefault_new(aborted, PyList_GET_ITEM(mop, 1), new_dict);
+                if (!ak || PyDict_SetItem(ak, PyList_GET_ITEM(mop, 2), tid))
+                    goto done;
+            }
+        }
+        rc = 0;
+        goto done;
+    }
+    int ok = same(typ, OK);
+    if (ok < 0 || !(state = PyDict_New()))
+        goto done;
+    for (Py_ssize_t i = 0; i < m; i++) {
+        PyObject *mop = PyList_GET_ITEM(mops, i);
+        if (!PyList_CheckExact(mop) || PyList_GET_SIZE(mop) != 3)
+            goto done;
+        PyObject *f = PyList_GET_ITEM(mop, 0), *k = PyList_GET_ITEM(mop, 1), *v = PyList_GET_ITEM(mop, 2);
+        int is_append = same(f, APPEND);
+        if (is_append < 0)
+            goto done;
+        if (is_append) {
+            PyObject *a = PyDict_GetItemWithError(appender, k);
+            if (!a) {
+                if (PyErr_Occurred() || !(a = PyDict_New()))
+                    goto done;
+                int e = PyDict_SetItem(a, v, tid) || PyDict_SetItem(appender, k, a);
+                Py_DECREF(a);
+                if (e)
+                    goto done;
+            } else {
+                if (!PyDict_CheckExact(a))
+                    goto done;
+                PyObject *prev = PyDict_GetItemWithError(a, v);
+                if (!prev && PyErr_Occurred())
+                    goto done;
+                if (prev) {
+                    int e = same(prev, tid);
+                    if (e < 0)
+                        goto done;
+                    if (!e) {
+                        PyObject *r = PyObject_CallMethodObjArgs(inf, s_not_unique, s_appended_to, v, k, prev, t,
+                                                                 NULL);
+                        if (!r)
+                            goto done;
+                        Py_DECREF(r);
+                    }
+                }
+                if (PyDict_SetItem(a, v, tid))
+                    goto done;
+            }
+            PyObject *s = PyDict_GetItemWithError(state, k);
+            if (!s) {
+                if (PyErr_Occurred())
+                    goto done;
+                PyObject *own = PyList_New(1), *sl = PyList_New(3);
+                if (!own || !sl) {
+                    Py_XDECREF(own);
+                    Py_XDECREF(sl);
+                    goto done;
+                }
+                Py_INCREF(v);
+                PyList_SET_ITEM(own, 0, v);
+                Py_INCREF(Py_None);
+                PyList_SET_ITEM(sl, 0, Py_None);
+                PyList_SET_ITEM(sl, 1, own);
+                Py_INCREF(v);
+                PyList_SET_ITEM(sl, 2, v);
+                int e = PyDict_SetItem(state, k, sl);
+                Py_DECREF(sl);
+                if (e)
+                    goto done;
+                continue;
+            }
+            /* s is a list made here, possibly changed by _reread (which keeps its shape) */
+            if (!PyList_CheckExact(s) || PyList_GET_SIZE(s) != 3)
+                goto done;
+            PyObject *last = PyList_GET_ITEM(s, 2), *known = PyList_GET_ITEM(s, 0);
+            if (last != Py_None) {
+                PyObject *ik = setdefault_new(inter, k, new_set);
+                if (!ik || PySet_Add(ik, last))
+                    goto done;
+            } else if (ok && known != Py_None) {
+                Py_ssize_t n = PyObject_Length(known);
+                PyObject *rk, *byn, *nn;
+                if (n < 0 || !(rk = setdefault_new(rmw, k, new_dict)) || !(nn = PyLong_FromSsize_t(n)))
+                    goto done;
+                byn = setdefault_new(rk, nn, new_list);
+                Py_DECREF(nn);
+                if (!byn || PyList_Append(byn, tid))
+                    goto done;
+            }
+            if (PyList_Append(PyList_GET_ITEM(s, 1), v))
+                goto done;
+            Py_INCREF(v);
+            PyList_SetItem(s, 2, v);
+            continue;
+        }
+        int is_read = same(f, READ);
+        if (is_read <= 0)
+            goto done;  /* an error, or neither: the Python loop raises the right error */
+        if (!ok)
+            continue;
+        PyObject *val = v;
+        if (v == Py_None) {
+            if (!(val = PyList_New(0)))
+                goto done;
+        } else if (!PyList_CheckExact(v)) {
+            goto done;
+        } else {
+            Py_INCREF(val);
+        }
+        PyObject *s = PyDict_GetItemWithError(state, k);
+        if (!s) {
+            PyObject *sl = NULL, *own = NULL;
+            int e = PyErr_Occurred() || !(own = PyList_New(0)) || !(sl = PyList_New(3));
+            if (e) {
+                Py_XDECREF(own);
+                Py_DECREF(val);
+                goto done;
+            }
+            Py_INCREF(val);
+            PyList_SET_ITEM(sl, 0, val);
+            PyList_SET_ITEM(sl, 1, own);
+            Py_INCREF(Py_None);
+            PyList_SET_ITEM(sl, 2, Py_None);
+            e = PyDict_SetItem(state, k, sl) || add_read(reads, k, tid, val);
+            Py_DECREF(sl);
+            Py_DECREF(val);
+            if (e)
+                goto done;
+        } else {
+            if (!ntid && !(ntid = PyNumber_Invert(tid))) {
+                Py_DECREF(val);
+                goto done;
+            }
+            Py_INCREF(s);
+            int e = add_read(reads, k, ntid, val);
+            PyObject *r = e ? NULL : PyObject_CallMethodObjArgs(inf, s_reread, t, k, val, s, NULL);
+            Py_DECREF(s);
+            Py_DECREF(val);
+            if (!r)
+                goto done;
+            Py_DECREF(r);
+        }
+    }
+    rc = 0;
+done:
+    Py_XDECREF(tid);
+    Py_XDECREF(typ);
+    Py_XDECREF(mops);
+    Py_XDECREF(state);
+    Py_XDECREF(ntid);
+    return rc;
+}
+
+static PyObject *append_scan(PyObject *self, PyObject *args) {
+    PyObject *inf, *txns, *aborted, *reads, *inter, *rmw, *FAIL, *OK, *APPEND, *READ;
+    if (!PyArg_ParseTuple(args, "OO!O!O!O!O!OOOO", &inf, &PyList_Type, &txns, &PyDict_Type, &aborted,
+                          &PyDict_Type, &reads, &PyDict_Type, &inter, &PyDict_Type, &rmw, &FAIL, &OK, &APPEND,
+                          &READ))
+        return NULL;
+    PyObject *appender = PyObject_GetAttr(inf, s_appender);
+    if (!appender)
+        return NULL;
+    if (!PyDict_CheckExact(appender)) {
+        Py_DECREF(appender);
+        Py_RETURN_FALSE;
+    }
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(txns); i++) {
+        PyObject *t = PyList_GET_ITEM(txns, i);
+        Py_INCREF(t);
+        int e = scan_txn(inf, t, aborted, reads, inter, rmw, appender, FAIL, OK, APPEND, READ);
+        Py_DECREF(t);
+        if (e) {
+            Py_DECREF(appender);
+            if (PyErr_Occurred() && !PyErr_ExceptionMatches(PyExc_Exception))
+                return NULL;  /* KeyboardInterrupt and the like go through */
+            PyErr_Clear();
+            Py_RETURN_FALSE;
+        }
+    }
+    Py_DECREF(appender);
+    Py_RETURN_TRUE;
+}
+
 static PyMethodDef methods[] = {
     {"peel", peel, METH_VARARGS,
      "peel(adj, events) -> the nodes left after repeatedly removing those with no incoming edge, counting the "
      "real-time edges of events too (see the module source)"},
+    {"append_scan", append_scan, METH_VARARGS,
+     "append_scan(inference, txns, aborted, reads, inter, rmw, FAIL, OK, APPEND, READ) -> whether it did the "
+     "first pass of AppendInference (see the module source)"},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_txn_native",
                                     "Native core of the transactional checker's acyclicity test.", -1, methods};
 
-PyMODINIT_FUNC PyInit__txn_native(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__txn_native(void) {
+    if (!(s_id = PyUnicode_InternFromString("id")) || !(s_type = PyUnicode_InternFromString("type")) ||
+        !(s_mops = PyUnicode_InternFromString("mops")) || !(s_appender = PyUnicode_InternFromString("appender")) ||
+        !(s_not_unique = PyUnicode_InternFromString("_not_unique")) ||
+        !(s_reread = PyUnicode_InternFromString("_reread")) ||
+        !(s_appended_to = PyUnicode_InternFromString("appended to")))
+        return NULL;
+    return PyModule_Create(&module);
+}

@@ -22,7 +22,7 @@ from __future__ import annotations
 from splitbrain.checkers.txn.base import Inference
 from splitbrain.checkers.txn.base import fmt as _fmt
 from splitbrain.checkers.txn.base import fmt_key as _key
-from splitbrain.checkers.txn.graph import RW, WR, WW
+from splitbrain.checkers.txn.graph import RW, WR, WW, native_core
 from splitbrain.checkers.txn.txns import APPEND, FAIL, OK, READ, Txn, TxnFormatError, bad_mop
 
 
@@ -40,13 +40,26 @@ class AppendInference(Inference):
         self._run()
 
     def _run(self) -> None:
-        txns, appender = self.txns, self.appender
         aborted: dict = {}         # key -> {element: failed txn id}
         # key -> flat [reader, list, reader, list ...] of every committed read, in history order; the reader is
         # the txn id for an external read (the first micro-op of the transaction on that key), ~id for a later one
         reads: dict = {}
         inter: dict = {}           # key -> elements their writer followed with another append to the key
         rmw: dict = {}             # key -> {length read: [txn ids that then appended]}
+        core = native_core()
+        if core is None or not core.append_scan(self, self.txns, aborted, reads, inter, rmw, FAIL, OK, APPEND,
+                                                READ):
+            if core is not None:  # the native pass gave up (a malformed micro-op...): start over in Python
+                aborted, reads, inter, rmw = {}, {}, {}, {}
+                self.appender.clear()
+                self.anomalies, self.counts, self.problems = {}, {}, []
+            self._scan(aborted, reads, inter, rmw)
+        self._after_scan(aborted, reads, inter, rmw)
+
+    def _scan(self, aborted: dict, reads: dict, inter: dict, rmw: dict) -> None:
+        """The first pass, in Python: appenders, reads per key, internal reads, intermediate appends, read-then-
+        append per key (checkers/txn/_txn_native.c ``append_scan`` does the same, natively)."""
+        txns, appender = self.txns, self.appender
         # The hot loop of the checker: locals bound once, rare cases in helpers.
         appender_get, reads_get = appender.get, reads.get
         t = None
@@ -110,6 +123,8 @@ class AppendInference(Inference):
             if isinstance(e, TxnFormatError):
                 raise
             raise bad_mop(t) from None
+
+    def _after_scan(self, aborted: dict, reads: dict, inter: dict, rmw: dict) -> None:
         self._reads = reads
         g1b = self._orders_and_edges(reads, aborted, inter)
         for tid, k, v, w in sorted(g1b, key=lambda x: x[0]):  # in history order, as examples are kept
