@@ -477,6 +477,250 @@ static PyObject *append_scan(PyObject *self, PyObject *args) {
     Py_RETURN_TRUE;
 }
 
+/* ---- append_edges: the orders and edges of checkers/txn/append.py AppendInference._key_edges, every key ----
+ *
+ * append_edges(reads, appender, inter, adj, order, writers_of, g1b, WR, RW, WW) -> [(key, bad positions)]
+ * For each key of ``reads`` in its order, does what _key_edges does (order[k], writers_of[k], the edges added to
+ * ``adj`` in the same order, G1b reads appended to ``g1b``) and returns, in key order, the keys _orders_and_edges
+ * would take notes for (a read that is not a prefix, an element appended by no known transaction, an element twice
+ * in the order) with the positions of their non-prefix reads. Errors (an unhashable element...) propagate. */
+
+/* d[b] = d.get(b, 0) | kind, with d = adj[a] */
+static int or_edge(PyObject *adj, long a, long b, long kind) {
+    if (a < 0 || a >= PyList_GET_SIZE(adj) || b < 0) {
+        PyErr_Format(PyExc_ValueError, "edge %ld -> %ld: not a transaction id", a, b);
+        return -1;
+    }
+    PyObject *d = PyList_GET_ITEM(adj, a);
+    if (!PyDict_Check(d)) {
+        PyErr_SetString(PyExc_TypeError, "adj holds a non-dict");
+        return -1;
+    }
+    PyObject *kb = PyLong_FromLong(b);
+    if (!kb)
+        return -1;
+    PyObject *old = PyDict_GetItemWithError(d, kb);
+    long m = kind;
+    if (old) {
+        m |= PyLong_AsLong(old);
+        if (m == -1 && PyErr_Occurred()) {
+            Py_DECREF(kb);
+            return -1;
+        }
+    } else if (PyErr_Occurred()) {
+        Py_DECREF(kb);
+        return -1;
+    }
+    PyObject *mv = PyLong_FromLong(m);
+    int rc = mv ? PyDict_SetItem(d, kb, mv) : -1;
+    Py_XDECREF(mv);
+    Py_DECREF(kb);
+    return rc;
+}
+
+/* a Python int or None -> long; NONE_ID for None; -2 with an exception on error */
+#define NONE_ID (-1L)
+static long tid_of(PyObject *o) {
+    if (o == Py_None)
+        return NONE_ID;
+    long x = PyLong_AsLong(o);
+    if (x == -1 && PyErr_Occurred())
+        return -2;
+    if (x < 0) {
+        PyErr_SetString(PyExc_ValueError, "a negative transaction id");
+        return -2;
+    }
+    return x;
+}
+
+static int key_edges(PyObject *k, PyObject *rs, PyObject *appender, PyObject *inter, PyObject *adj,
+                     PyObject *order, PyObject *writers_of, PyObject *g1b, long WRk, long RWk, long WWk,
+                     PyObject *flagged) {
+    int rc = -1;
+    PyObject *writers = NULL, *bad = NULL, *seen = NULL;
+    long *wid = NULL;
+    if (!PyList_CheckExact(rs) || PyList_GET_SIZE(rs) % 2) {
+        PyErr_SetString(PyExc_TypeError, "reads must hold flat [reader, list, ...] lists");
+        return -1;
+    }
+    Py_ssize_t nr = PyList_GET_SIZE(rs) / 2;
+    /* longest: the first read of the greatest length */
+    PyObject *longest = NULL;
+    Py_ssize_t size = -1;
+    for (Py_ssize_t i = 0; i < nr; i++) {
+        PyObject *v = PyList_GET_ITEM(rs, 2 * i + 1);
+        if (!PyList_CheckExact(v)) {
+            PyErr_SetString(PyExc_TypeError, "a read that is not a list");
+            return -1;
+        }
+        if (PyList_GET_SIZE(v) > size) {
+            size = PyList_GET_SIZE(v);
+            longest = v;
+        }
+    }
+    if (!longest)
+        return 0; /* no reads: Python's max() would raise; reads never holds an empty list */
+    if (PyDict_SetItem(order, k, longest))
+        return -1;
+    PyObject *a = PyDict_GetItemWithError(appender, k);
+    if (!a && PyErr_Occurred())
+        return -1;
+    if (a && !PyDict_Check(a)) {
+        PyErr_SetString(PyExc_TypeError, "appender holds a non-dict");
+        return -1;
+    }
+    if (!(writers = PyList_New(size)) || !(wid = malloc((size ? size : 1) * sizeof(long))))
+        goto done;
+    int any_none = 0;
+    for (Py_ssize_t j = 0; j < size; j++) {
+        PyObject *w = Py_None;
+        if (a) {
+            w = PyDict_GetItemWithError(a, PyList_GET_ITEM(longest, j));
+            if (!w) {
+                if (PyErr_Occurred())
+                    goto done;
+                w = Py_None;
+            }
+        }
+        Py_INCREF(w);
+        PyList_SET_ITEM(writers, j, w);
+        if ((wid[j] = tid_of(w)) == -2)
+            goto done;
+        any_none |= wid[j] == NONE_ID;
+    }
+    if (PyDict_SetItem(writers_of, k, writers))
+        goto done;
+    PyObject *ik = inter ? PyDict_GetItemWithError(inter, k) : NULL;
+    if (!ik && PyErr_Occurred())
+        goto done;
+    if (!(bad = PyList_New(0)))
+        goto done;
+    long first = size ? wid[0] : NONE_ID;
+    for (Py_ssize_t i = 0; i < nr; i++) {
+        long tid = PyLong_AsLong(PyList_GET_ITEM(rs, 2 * i));
+        if (tid == -1 && PyErr_Occurred())
+            goto done;
+        PyObject *v = PyList_GET_ITEM(rs, 2 * i + 1);
+        Py_ssize_t n = PyList_GET_SIZE(v);
+        if (!n) {
+            if (tid >= 0 && first != NONE_ID && first != tid && or_edge(adj, tid, first, RWk))
+                goto done;
+            continue;
+        }
+        if (v != longest) {  /* a prefix of the order? */
+            int prefix = n <= size;
+            for (Py_ssize_t j = 0; prefix && j < n; j++) {
+                int e = same(PyList_GET_ITEM(longest, j), PyList_GET_ITEM(v, j));
+                if (e < 0)
+                    goto done;
+                prefix = e;
+            }
+            if (!prefix) {
+                PyObject *pi = PyLong_FromSsize_t(i);
+                int e = !pi || PyList_Append(bad, pi);
+                Py_XDECREF(pi);
+                if (e)
+                    goto done;
+            }
+        }
+        if (tid < 0)
+            continue;
+        PyObject *last = PyList_GET_ITEM(v, n - 1);
+        int pre = same(PyList_GET_ITEM(longest, n - 1), last);  /* n <= size: longest is the longest */
+        if (pre < 0)
+            goto done;
+        long w;
+        if (pre) {
+            w = wid[n - 1];
+        } else {
+            PyObject *wo = a ? PyDict_GetItemWithError(a, last) : NULL;
+            if (!wo && PyErr_Occurred())
+                goto done;
+            if (!a) {  /* Python hashes last even with no appender for k */
+                if (PyObject_Hash(last) == -1)
+                    goto done;
+            }
+            w = wo ? tid_of(wo) : NONE_ID;
+            if (w == -2)
+                goto done;
+        }
+        if (w != NONE_ID && w != tid) {
+            if (or_edge(adj, w, tid, WRk))
+                goto done;
+            if (ik) {
+                int in = PySet_Contains(ik, last);
+                if (in < 0)
+                    goto done;
+                if (in) {
+                    PyObject *tup = Py_BuildValue("(lOOl)", tid, k, v, w);
+                    int e = !tup || PyList_Append(g1b, tup);
+                    Py_XDECREF(tup);
+                    if (e)
+                        goto done;
+                }
+            }
+        }
+        if (pre && n < size) {
+            long nx = wid[n];
+            if (nx != NONE_ID && nx != tid && or_edge(adj, tid, nx, RWk))
+                goto done;
+        }
+    }
+    long prev = first;
+    for (Py_ssize_t j = 1; j < size; j++) {
+        long w = wid[j];
+        if (w != NONE_ID && prev != NONE_ID && w != prev && or_edge(adj, prev, w, WWk))
+            goto done;
+        prev = w;
+    }
+    /* notes to take: non-prefix reads, unknown elements, an element twice */
+    int flag = PyList_GET_SIZE(bad) > 0 || any_none;
+    if (!flag) {
+        if (!(seen = PySet_New(longest)))
+            goto done;
+        flag = PySet_GET_SIZE(seen) != size;
+    }
+    if (flag) {
+        PyObject *tup = PyTuple_Pack(2, k, bad);
+        int e = !tup || PyList_Append(flagged, tup);
+        Py_XDECREF(tup);
+        if (e)
+            goto done;
+    }
+    rc = 0;
+done:
+    Py_XDECREF(writers);
+    Py_XDECREF(bad);
+    Py_XDECREF(seen);
+    free(wid);
+    return rc;
+}
+
+static PyObject *append_edges(PyObject *self, PyObject *args) {
+    PyObject *reads, *appender, *inter, *adj, *order, *writers_of, *g1b;
+    long WRk, RWk, WWk;
+    if (!PyArg_ParseTuple(args, "O!O!O!O!O!O!O!lll", &PyDict_Type, &reads, &PyDict_Type, &appender, &PyDict_Type,
+                          &inter, &PyList_Type, &adj, &PyDict_Type, &order, &PyDict_Type, &writers_of, &PyList_Type,
+                          &g1b, &WRk, &RWk, &WWk))
+        return NULL;
+    PyObject *flagged = PyList_New(0), *k, *rs;
+    if (!flagged)
+        return NULL;
+    Py_ssize_t pos = 0;
+    while (PyDict_Next(reads, &pos, &k, &rs)) {
+        Py_INCREF(k);
+        Py_INCREF(rs);
+        int e = key_edges(k, rs, appender, inter, adj, order, writers_of, g1b, WRk, RWk, WWk, flagged);
+        Py_DECREF(k);
+        Py_DECREF(rs);
+        if (e) {
+            Py_DECREF(flagged);
+            return NULL;
+        }
+    }
+    return flagged;
+}
+
 static PyMethodDef methods[] = {
     {"peel", peel, METH_VARARGS,
      "peel(adj, events) -> the nodes left after repeatedly removing those with no incoming edge, counting the "
@@ -484,6 +728,9 @@ static PyMethodDef methods[] = {
     {"append_scan", append_scan, METH_VARARGS,
      "append_scan(inference, txns, aborted, reads, inter, rmw, FAIL, OK, APPEND, READ) -> whether it did the "
      "first pass of AppendInference (see the module source)"},
+    {"append_edges", append_edges, METH_VARARGS,
+     "append_edges(reads, appender, inter, adj, order, writers_of, g1b, WR, RW, WW) -> [(key, bad read positions)]"
+     ": the orders and edges of AppendInference (see the module source)"},
     {NULL, NULL, 0, NULL},
 };
 
