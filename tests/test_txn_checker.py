@@ -585,7 +585,7 @@ def _append_inference(h, monkeypatch, pure: bool):
             list(inf.writers.items()), inf.appender, inf._reads)
 
 
-@pytest.mark.parametrize("case", ["rereads", "non-unique", "g1b-g1a-garbage", "tuple-mops", "unhashable",
+@pytest.mark.parametrize("case", ["rereads", "null-appends", "non-unique", "g1b-g1a-garbage", "tuple-mops", "unhashable",
                                   "unknown-f", "not-a-list", "info-and-fail"])
 def test_the_native_list_append_inference_leaves_what_the_pure_one_does(case, monkeypatch):
     """append_scan and append_edges (checkers/txn/_txn_native.c) against the Python passes, edge order included."""
@@ -599,6 +599,9 @@ def test_the_native_list_append_inference_leaves_what_the_pure_one_does(case, mo
         h.txn(1, [["r", "x", [1]], ["append", "x", 2], ["r", "x", [1, 2]], ["r", "x", [1, 3]]])
         h.txn(2, [["r", "x", [1]], ["append", "x", 3], ["append", "x", 4], ["r", "x", [9, 3, 4]]])
         h.txn(3, [["append", "y", 2], ["r", "y", [1]], ["r", "y", None]])
+    elif case == "null-appends":  # an append of null reads, in the transaction's own view, as no append at all
+        h.txn(1, [["append", "x", None], ["append", "x", 2], ["r", "x", [1, None, 2]], ["append", "x", None]])
+        h.txn(2, [["r", "x", [1]], ["append", "x", None], ["append", "x", 5], ["r", "x", [1, 5]]])
     elif case == "non-unique":
         h.txn(1, [["append", "x", 1], ["r", "x", [1, 1]]])
     elif case == "g1b-g1a-garbage":
