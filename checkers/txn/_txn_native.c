@@ -1,4 +1,7 @@
-/* The native core of the transactional checker (checkers/txn): the cheap test that settles a valid history.
+/* The native core of the transactional checker (checkers/txn): the cheap test that settles a valid history
+ * (``peel``), and the two passes of the list-append inference (``append_scan``, ``append_edges``: contracts at
+ * their definitions below; each does exactly what its Python counterpart in checkers/txn/append.py does, and
+ * tests/test_txn_checker.py compares them: change both together).
  *
  * Private module. Contract of
  *   peel(adj, events) -> list of ints
@@ -13,7 +16,8 @@
  * in it; an acyclic graph leaves nothing. Raises TypeError/ValueError on a graph of another shape.
  *
  * Why native: on a valid history this test and the real-time edges are a third of the check's time in Python
- * (dict updates per edge); here they are a few percent.
+ * (dict updates per edge); here they are a few percent. The list-append passes were about half of the check's
+ * time; natively they take about two thirds of that (the rest is memory traffic: touching every micro-op).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
