@@ -276,9 +276,20 @@ class AppendInference(Inference):
             seen = self.order.get(k, [])
             if len(seen) == len(a):
                 continue
+            missing = a.keys() - seen  # usually the few appends after the key's last read
+            readers = last_invoke = None
+            for x in missing:  # any note to take? (mostly not: then the order of the set does not matter)
+                tw = txns[a[x]]
+                if tw.type != OK:
+                    continue
+                if last_invoke is None:
+                    last_invoke = max(txns[r if r >= 0 else ~r].invoke_pos for r in rs[0::2])
+                if last_invoke > tw.complete_pos:
+                    break
+            else:
+                continue
             seen = set(seen)
-            readers = None
-            for x, w in a.items():
+            for x, w in a.items():  # in the order of the appends, as examples are kept
                 tw = txns[w]
                 if x in seen or tw.type != OK:
                     continue
