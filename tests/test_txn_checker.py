@@ -563,3 +563,64 @@ def test_snapshot_isolation_is_unknown_only_past_the_deadline_never_for_want_of_
     r = _ring(2).check(model="snapshot-isolation", search_budget=0)
     assert r["valid"] is False and "ran out" in r["models"]["snapshot-isolation"]["cause"]
     assert skew.check(model="snapshot-isolation", time_limit=0)["valid"] == "unknown"
+
+
+def _append_inference(h, monkeypatch, pure: bool):
+    """Everything the list-append inference leaves, on the native or the pure first pass."""
+    from splitbrain.checkers.txn.append import AppendInference
+    from splitbrain.checkers.txn.txns import TxnFormatError, collect
+
+    if pure:
+        monkeypatch.setenv("SPLITBRAIN_PURE", "1")
+    else:
+        monkeypatch.delenv("SPLITBRAIN_PURE", raising=False)
+    txns = collect(h.ops)
+    adj = new_graph(len(txns))
+    try:
+        inf = AppendInference(txns, adj)
+    except TxnFormatError as e:
+        return ("error", str(e))
+    # edges as lists: their order in each dict decides which cycles the searches meet first
+    return ([list(d.items()) for d in adj], inf.anomalies, inf.counts, inf.problems, list(inf.order.items()),
+            list(inf.writers.items()), inf.appender, inf._reads)
+
+
+@pytest.mark.parametrize("case", ["rereads", "null-appends", "non-unique", "g1b-g1a-garbage", "tuple-mops", "unhashable",
+                                  "unknown-f", "not-a-list", "info-and-fail"])
+def test_the_native_list_append_inference_leaves_what_the_pure_one_does(case, monkeypatch):
+    """append_scan and append_edges (checkers/txn/_txn_native.c) against the Python passes, edge order included."""
+    from splitbrain.checkers.txn.graph import native
+
+    monkeypatch.delenv("SPLITBRAIN_PURE", raising=False)
+    assert native(), "the native core did not build (bash .ci/setup)"
+    h = T()
+    h.txn(0, [["append", "x", 1], ["append", "y", 1]])
+    if case == "rereads":  # internal reads both ways, read-then-append twice (lost-update), reread after appends
+        h.txn(1, [["r", "x", [1]], ["append", "x", 2], ["r", "x", [1, 2]], ["r", "x", [1, 3]]])
+        h.txn(2, [["r", "x", [1]], ["append", "x", 3], ["append", "x", 4], ["r", "x", [9, 3, 4]]])
+        h.txn(3, [["append", "y", 2], ["r", "y", [1]], ["r", "y", None]])
+    elif case == "null-appends":  # an append of null reads, in the transaction's own view, as no append at all
+        h.txn(1, [["append", "x", None], ["append", "x", 2], ["r", "x", [1, None, 2]], ["append", "x", None]])
+        h.txn(2, [["r", "x", [1]], ["append", "x", None], ["append", "x", 5], ["r", "x", [1, 5]]])
+    elif case == "non-unique":
+        h.txn(1, [["append", "x", 1], ["r", "x", [1, 1]]])
+    elif case == "g1b-g1a-garbage":
+        h.txn(5, [["r", "x", None], ["r", "z", [5]]])
+        h.txn(1, [["append", "x", 2], ["append", "x", 3]])
+        h.txn(2, [["append", "y", 7]], ty="fail")
+        h.txn(3, [["r", "x", [1, 2]], ["r", "y", [1, 7, 8]]])
+        h.txn(4, [["r", "x", [1, 2, 3]], ["r", "y", [2]]])
+    elif case == "tuple-mops":  # not what the native pass takes: the pure one must run, with the same result
+        h.txn(1, [("r", "x", [1]), ("append", "x", 2)])
+        h.txn(2, [["r", "x", [1, 2]]])
+    elif case == "unhashable":
+        h.txn(1, [["append", ["k"], 2]])
+    elif case == "unknown-f":
+        h.txn(1, [["append", "x", 2], ["w", "x", 3]])
+    elif case == "not-a-list":
+        h.txn(1, [["r", "x", 5]])
+    elif case == "info-and-fail":
+        h.txn(1, [["append", "x", 2], ["append", "x", 3], ["r", "x", None]], ty="info")
+        h.txn(2, [["append", "x", 4], ["zz", "x", 0]], ty="fail")
+        h.txn(3, [["r", "x", [1, 2, 3]]])
+    assert _append_inference(h, monkeypatch, pure=False) == _append_inference(h, monkeypatch, pure=True)

@@ -1,4 +1,7 @@
-/* The native core of the transactional checker (checkers/txn): the cheap test that settles a valid history.
+/* The native core of the transactional checker (checkers/txn): the cheap test that settles a valid history
+ * (``peel``), and the two passes of the list-append inference (``append_scan``, ``append_edges``: contracts at
+ * their definitions below; each does exactly what its Python counterpart in checkers/txn/append.py does, and
+ * tests/test_txn_checker.py compares them: change both together).
  *
  * Private module. Contract of
  *   peel(adj, events) -> list of ints
@@ -13,7 +16,8 @@
  * in it; an acyclic graph leaves nothing. Raises TypeError/ValueError on a graph of another shape.
  *
  * Why native: on a valid history this test and the real-time edges are a third of the check's time in Python
- * (dict updates per edge); here they are a few percent.
+ * (dict updates per edge); here they are a few percent. The list-append passes were about half of the check's
+ * time; natively they take about two thirds of that (the rest is memory traffic: touching every micro-op).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -212,14 +216,537 @@ done:
     return out;
 }
 
+/* ---- append_scan: the first pass of checkers/txn/append.py AppendInference (its hot loop) ----
+ *
+ * append_scan(inference, txns, aborted, reads, inter, rmw, FAIL, OK, APPEND, READ) -> bool
+ * Does exactly what the Python loop of AppendInference._run does, filling ``inference.appender`` and the given
+ * dicts, calling ``inference._not_unique`` and ``inference._reread`` for the rare cases as it does. Returns False,
+ * with no exception set, on anything it does not handle as the Python loop would (a micro-op that is not a
+ * 3-element list, an unknown micro-op, a read that is not a list, an unhashable key, any error): the caller then
+ * starts over in Python from clean state, which raises the right error. */
+
+static int same(PyObject *a, PyObject *b) {  /* a == b as Python says; -1 on error */
+    if (a == b)
+        return 1;
+    return PyObject_RichCompareBool(a, b, Py_EQ);
+}
+
+static PyObject *s_id, *s_type, *s_mops, *s_appender, *s_not_unique, *s_reread, *s_appended_to;
+
+/* d.setdefault(k, factory())  (borrowed) */
+static PyObject *setdefault_new(PyObject *d, PyObject *k, PyObject *(*factory)(void)) {
+    PyObject *v = PyDict_GetItemWithError(d, k);
+    if (v || PyErr_Occurred())
+        return v;
+    v = factory();
+    if (!v)
+        return NULL;
+    if (PyDict_SetItem(d, k, v)) {
+        Py_DECREF(v);
+        return NULL;
+    }
+    Py_DECREF(v);
+    return v;
+}
+static PyObject *new_dict(void) { return PyDict_New(); }
+static PyObject *new_set(void) { return PySet_New(NULL); }
+static PyObject *new_list(void) { return PyList_New(0); }
+
+/* reads[k] += (r, v) */
+static int add_read(PyObject *reads, PyObject *k, PyObject *r, PyObject *v) {
+    PyObject *rk = PyDict_GetItemWithError(reads, k);
+    if (!rk) {
+        if (PyErr_Occurred())
+            return -1;
+        rk = PyList_New(2);
+        if (!rk)
+            return -1;
+        Py_INCREF(r);
+        Py_INCREF(v);
+        PyList_SET_ITEM(rk, 0, r);
+        PyList_SET_ITEM(rk, 1, v);
+        int rc = PyDict_SetItem(reads, k, rk);
+        Py_DECREF(rk);
+        return rc;
+    }
+    if (!PyList_CheckExact(rk))
+        return -1;
+    return PyList_Append(rk, r) || PyList_Append(rk, v) ? -1 : 0;
+}
+
+static int scan_txn(PyObject *inf, PyObject *t, PyObject *aborted, PyObject *reads, PyObject *inter,
+                    PyObject *rmw, PyObject *appender, PyObject *FAIL, PyObject *OK, PyObject *APPEND,
+                    PyObject *READ) {
+    int rc = -1;
+    PyObject *tid = NULL, *typ = NULL, *mops = NULL, *state = NULL, *ntid = NULL;
+    if (!(tid = PyObject_GetAttr(t, s_id)) || !(typ = PyObject_GetAttr(t, s_type)) ||
+        !(mops = PyObject_GetAttr(t, s_mops)))
+        goto done;
+    if (!PyList_CheckExact(mops) || !PyLong_CheckExact(tid))
+        goto done;
+    int is_fail = same(typ, FAIL);
+    if (is_fail < 0)
+        goto done;
+    Py_ssize_t m = PyList_GET_SIZE(mops);
+    if (is_fail) {
+        for (Py_ssize_t i = 0; i < m; i++) {
+            PyObject *mop = PyList_GET_ITEM(mops, i);
+            if (!PyList_CheckExact(mop) || PyList_GET_SIZE(mop) != 3)
+                goto done;
+            int e = same(PyList_GET_ITEM(mop, 0), APPEND);
+            if (e < 0)
+                goto done;
+            if (e) {
+                PyObject *ak = setdefault_new(aborted, PyList_GET_ITEM(mop, 1), new_dict);
+                if (!ak || PyDict_SetItem(ak, PyList_GET_ITEM(mop, 2), tid))
+                    goto done;
+            }
+        }
+        rc = 0;
+        goto done;
+    }
+    int ok = same(typ, OK);
+    if (ok < 0 || !(state = PyDict_New()))
+        goto done;
+    for (Py_ssize_t i = 0; i < m; i++) {
+        PyObject *mop = PyList_GET_ITEM(mops, i);
+        if (!PyList_CheckExact(mop) || PyList_GET_SIZE(mop) != 3)
+            goto done;
+        PyObject *f = PyList_GET_ITEM(mop, 0), *k = PyList_GET_ITEM(mop, 1), *v = PyList_GET_ITEM(mop, 2);
+        int is_append = same(f, APPEND);
+        if (is_append < 0)
+            goto done;
+        if (is_append) {
+            PyObject *a = PyDict_GetItemWithError(appender, k);
+            if (!a) {
+                if (PyErr_Occurred() || !(a = PyDict_New()))
+                    goto done;
+                int e = PyDict_SetItem(a, v, tid) || PyDict_SetItem(appender, k, a);
+                Py_DECREF(a);
+                if (e)
+                    goto done;
+            } else {
+                if (!PyDict_CheckExact(a))
+                    goto done;
+                PyObject *prev = PyDict_GetItemWithError(a, v);
+                if (!prev && PyErr_Occurred())
+                    goto done;
+                if (prev) {
+                    int e = same(prev, tid);
+                    if (e < 0)
+                        goto done;
+                    if (!e) {
+                        PyObject *r = PyObject_CallMethodObjArgs(inf, s_not_unique, s_appended_to, v, k, prev, t,
+                                                                 NULL);
+                        if (!r)
+                            goto done;
+                        Py_DECREF(r);
+                    }
+                }
+                if (PyDict_SetItem(a, v, tid))
+                    goto done;
+            }
+            PyObject *s = PyDict_GetItemWithError(state, k);
+            if (!s) {
+                if (PyErr_Occurred())
+                    goto done;
+                PyObject *own = PyList_New(1), *sl = PyList_New(3);
+                if (!own || !sl) {
+                    Py_XDECREF(own);
+                    Py_XDECREF(sl);
+                    goto done;
+                }
+                Py_INCREF(v);
+                PyList_SET_ITEM(own, 0, v);
+                Py_INCREF(Py_None);
+                PyList_SET_ITEM(sl, 0, Py_None);
+                PyList_SET_ITEM(sl, 1, own);
+                Py_INCREF(v);
+                PyList_SET_ITEM(sl, 2, v);
+                int e = PyDict_SetItem(state, k, sl);
+                Py_DECREF(sl);
+                if (e)
+                    goto done;
+                continue;
+            }
+            /* s is a list made here, possibly changed by _reread (which keeps its shape) */
+            if (!PyList_CheckExact(s) || PyList_GET_SIZE(s) != 3)
+                goto done;
+            PyObject *last = PyList_GET_ITEM(s, 2), *known = PyList_GET_ITEM(s, 0);
+            if (last != Py_None) {
+                PyObject *ik = setdefault_new(inter, k, new_set);
+                if (!ik || PySet_Add(ik, last))
+                    goto done;
+            } else if (ok && known != Py_None) {
+                Py_ssize_t n = PyObject_Length(known);
+                PyObject *rk, *byn, *nn;
+                if (n < 0 || !(rk = setdefault_new(rmw, k, new_dict)) || !(nn = PyLong_FromSsize_t(n)))
+                    goto done;
+                byn = setdefault_new(rk, nn, new_list);
+                Py_DECREF(nn);
+                if (!byn || PyList_Append(byn, tid))
+                    goto done;
+            }
+            if (PyList_Append(PyList_GET_ITEM(s, 1), v))
+                goto done;
+            Py_INCREF(v);
+            PyList_SetItem(s, 2, v);
+            continue;
+        }
+        int is_read = same(f, READ);
+        if (is_read <= 0)
+            goto done;  /* an error, or neither: the Python loop raises the right error */
+        if (!ok)
+            continue;
+        PyObject *val = v;
+        if (v == Py_None) {
+            if (!(val = PyList_New(0)))
+                goto done;
+        } else if (!PyList_CheckExact(v)) {
+            goto done;
+        } else {
+            Py_INCREF(val);
+        }
+        PyObject *s = PyDict_GetItemWithError(state, k);
+        if (!s) {
+            PyObject *sl = NULL, *own = NULL;
+            int e = PyErr_Occurred() || !(own = PyList_New(0)) || !(sl = PyList_New(3));
+            if (e) {
+                Py_XDECREF(own);
+                Py_DECREF(val);
+                goto done;
+            }
+            Py_INCREF(val);
+            PyList_SET_ITEM(sl, 0, val);
+            PyList_SET_ITEM(sl, 1, own);
+            Py_INCREF(Py_None);
+            PyList_SET_ITEM(sl, 2, Py_None);
+            e = PyDict_SetItem(state, k, sl) || add_read(reads, k, tid, val);
+            Py_DECREF(sl);
+            Py_DECREF(val);
+            if (e)
+                goto done;
+        } else {
+            if (!ntid && !(ntid = PyNumber_Invert(tid))) {
+                Py_DECREF(val);
+                goto done;
+            }
+            Py_INCREF(s);
+            int e = add_read(reads, k, ntid, val);
+            PyObject *r = e ? NULL : PyObject_CallMethodObjArgs(inf, s_reread, t, k, val, s, NULL);
+            Py_DECREF(s);
+            Py_DECREF(val);
+            if (!r)
+                goto done;
+            Py_DECREF(r);
+        }
+    }
+    rc = 0;
+done:
+    Py_XDECREF(tid);
+    Py_XDECREF(typ);
+    Py_XDECREF(mops);
+    Py_XDECREF(state);
+    Py_XDECREF(ntid);
+    return rc;
+}
+
+static PyObject *append_scan(PyObject *self, PyObject *args) {
+    PyObject *inf, *txns, *aborted, *reads, *inter, *rmw, *FAIL, *OK, *APPEND, *READ;
+    if (!PyArg_ParseTuple(args, "OO!O!O!O!O!OOOO", &inf, &PyList_Type, &txns, &PyDict_Type, &aborted,
+                          &PyDict_Type, &reads, &PyDict_Type, &inter, &PyDict_Type, &rmw, &FAIL, &OK, &APPEND,
+                          &READ))
+        return NULL;
+    PyObject *appender = PyObject_GetAttr(inf, s_appender);
+    if (!appender)
+        return NULL;
+    if (!PyDict_CheckExact(appender)) {
+        Py_DECREF(appender);
+        Py_RETURN_FALSE;
+    }
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(txns); i++) {
+        PyObject *t = PyList_GET_ITEM(txns, i);
+        Py_INCREF(t);
+        int e = scan_txn(inf, t, aborted, reads, inter, rmw, appender, FAIL, OK, APPEND, READ);
+        Py_DECREF(t);
+        if (e) {
+            Py_DECREF(appender);
+            if (PyErr_Occurred() && !PyErr_ExceptionMatches(PyExc_Exception))
+                return NULL;  /* KeyboardInterrupt and the like go through */
+            PyErr_Clear();
+            Py_RETURN_FALSE;
+        }
+    }
+    Py_DECREF(appender);
+    Py_RETURN_TRUE;
+}
+
+/* ---- append_edges: the orders and edges of checkers/txn/append.py AppendInference._key_edges, every key ----
+ *
+ * append_edges(reads, appender, inter, adj, order, writers_of, g1b, WR, RW, WW) -> [(key, bad positions)]
+ * For each key of ``reads`` in its order, does what _key_edges does (order[k], writers_of[k], the edges added to
+ * ``adj`` in the same order, G1b reads appended to ``g1b``) and returns, in key order, the keys _orders_and_edges
+ * would take notes for (a read that is not a prefix, an element appended by no known transaction, an element twice
+ * in the order) with the positions of their non-prefix reads. Errors (an unhashable element...) propagate. */
+
+/* d[b] = d.get(b, 0) | kind, with d = adj[a] */
+static int or_edge(PyObject *adj, long a, long b, long kind) {
+    if (a < 0 || a >= PyList_GET_SIZE(adj) || b < 0) {
+        PyErr_Format(PyExc_ValueError, "edge %ld -> %ld: not a transaction id", a, b);
+        return -1;
+    }
+    PyObject *d = PyList_GET_ITEM(adj, a);
+    if (!PyDict_Check(d)) {
+        PyErr_SetString(PyExc_TypeError, "adj holds a non-dict");
+        return -1;
+    }
+    PyObject *kb = PyLong_FromLong(b);
+    if (!kb)
+        return -1;
+    PyObject *old = PyDict_GetItemWithError(d, kb);
+    long m = kind;
+    if (old) {
+        m |= PyLong_AsLong(old);
+        if (m == -1 && PyErr_Occurred()) {
+            Py_DECREF(kb);
+            return -1;
+        }
+    } else if (PyErr_Occurred()) {
+        Py_DECREF(kb);
+        return -1;
+    }
+    PyObject *mv = PyLong_FromLong(m);
+    int rc = mv ? PyDict_SetItem(d, kb, mv) : -1;
+    Py_XDECREF(mv);
+    Py_DECREF(kb);
+    return rc;
+}
+
+/* a Python int or None -> long; NONE_ID for None; -2 with an exception on error */
+#define NONE_ID (-1L)
+static long tid_of(PyObject *o) {
+    if (o == Py_None)
+        return NONE_ID;
+    long x = PyLong_AsLong(o);
+    if (x == -1 && PyErr_Occurred())
+        return -2;
+    if (x < 0) {
+        PyErr_SetString(PyExc_ValueError, "a negative transaction id");
+        return -2;
+    }
+    return x;
+}
+
+static int key_edges(PyObject *k, PyObject *rs, PyObject *appender, PyObject *inter, PyObject *adj,
+                     PyObject *order, PyObject *writers_of, PyObject *g1b, long WRk, long RWk, long WWk,
+                     PyObject *flagged) {
+    int rc = -1;
+    PyObject *writers = NULL, *bad = NULL, *seen = NULL;
+    long *wid = NULL;
+    if (!PyList_CheckExact(rs) || PyList_GET_SIZE(rs) % 2) {
+        PyErr_SetString(PyExc_TypeError, "reads must hold flat [reader, list, ...] lists");
+        return -1;
+    }
+    Py_ssize_t nr = PyList_GET_SIZE(rs) / 2;
+    /* longest: the first read of the greatest length */
+    PyObject *longest = NULL;
+    Py_ssize_t size = -1;
+    for (Py_ssize_t i = 0; i < nr; i++) {
+        PyObject *v = PyList_GET_ITEM(rs, 2 * i + 1);
+        if (!PyList_CheckExact(v)) {
+            PyErr_SetString(PyExc_TypeError, "a read that is not a list");
+            return -1;
+        }
+        if (PyList_GET_SIZE(v) > size) {
+            size = PyList_GET_SIZE(v);
+            longest = v;
+        }
+    }
+    if (!longest)
+        return 0; /* no reads: Python's max() would raise; reads never holds an empty list */
+    if (PyDict_SetItem(order, k, longest))
+        return -1;
+    PyObject *a = PyDict_GetItemWithError(appender, k);
+    if (!a && PyErr_Occurred())
+        return -1;
+    if (a && !PyDict_Check(a)) {
+        PyErr_SetString(PyExc_TypeError, "appender holds a non-dict");
+        return -1;
+    }
+    if (!(writers = PyList_New(size)) || !(wid = malloc((size ? size : 1) * sizeof(long))))
+        goto done;
+    int any_none = 0;
+    for (Py_ssize_t j = 0; j < size; j++) {
+        PyObject *w = Py_None;
+        if (a) {
+            w = PyDict_GetItemWithError(a, PyList_GET_ITEM(longest, j));
+            if (!w) {
+                if (PyErr_Occurred())
+                    goto done;
+                w = Py_None;
+            }
+        }
+        Py_INCREF(w);
+        PyList_SET_ITEM(writers, j, w);
+        if ((wid[j] = tid_of(w)) == -2)
+            goto done;
+        any_none |= wid[j] == NONE_ID;
+    }
+    if (PyDict_SetItem(writers_of, k, writers))
+        goto done;
+    PyObject *ik = inter ? PyDict_GetItemWithError(inter, k) : NULL;
+    if (!ik && PyErr_Occurred())
+        goto done;
+    if (!(bad = PyList_New(0)))
+        goto done;
+    long first = size ? wid[0] : NONE_ID;
+    for (Py_ssize_t i = 0; i < nr; i++) {
+        long tid = PyLong_AsLong(PyList_GET_ITEM(rs, 2 * i));
+        if (tid == -1 && PyErr_Occurred())
+            goto done;
+        PyObject *v = PyList_GET_ITEM(rs, 2 * i + 1);
+        Py_ssize_t n = PyList_GET_SIZE(v);
+        if (!n) {
+            if (tid >= 0 && first != NONE_ID && first != tid && or_edge(adj, tid, first, RWk))
+                goto done;
+            continue;
+        }
+        if (v != longest) {  /* a prefix of the order? */
+            int prefix = n <= size;
+            for (Py_ssize_t j = 0; prefix && j < n; j++) {
+                int e = same(PyList_GET_ITEM(longest, j), PyList_GET_ITEM(v, j));
+                if (e < 0)
+                    goto done;
+                prefix = e;
+            }
+            if (!prefix) {
+                PyObject *pi = PyLong_FromSsize_t(i);
+                int e = !pi || PyList_Append(bad, pi);
+                Py_XDECREF(pi);
+                if (e)
+                    goto done;
+            }
+        }
+        if (tid < 0)
+            continue;
+        PyObject *last = PyList_GET_ITEM(v, n - 1);
+        int pre = same(PyList_GET_ITEM(longest, n - 1), last);  /* n <= size: longest is the longest */
+        if (pre < 0)
+            goto done;
+        long w;
+        if (pre) {
+            w = wid[n - 1];
+        } else {
+            PyObject *wo = a ? PyDict_GetItemWithError(a, last) : NULL;
+            if (!wo && PyErr_Occurred())
+                goto done;
+            if (!a) {  /* Python hashes last even with no appender for k */
+                if (PyObject_Hash(last) == -1)
+                    goto done;
+            }
+            w = wo ? tid_of(wo) : NONE_ID;
+            if (w == -2)
+                goto done;
+        }
+        if (w != NONE_ID && w != tid) {
+            if (or_edge(adj, w, tid, WRk))
+                goto done;
+            if (ik) {
+                int in = PySet_Contains(ik, last);
+                if (in < 0)
+                    goto done;
+                if (in) {
+                    PyObject *tup = Py_BuildValue("(lOOl)", tid, k, v, w);
+                    int e = !tup || PyList_Append(g1b, tup);
+                    Py_XDECREF(tup);
+                    if (e)
+                        goto done;
+                }
+            }
+        }
+        if (pre && n < size) {
+            long nx = wid[n];
+            if (nx != NONE_ID && nx != tid && or_edge(adj, tid, nx, RWk))
+                goto done;
+        }
+    }
+    long prev = first;
+    for (Py_ssize_t j = 1; j < size; j++) {
+        long w = wid[j];
+        if (w != NONE_ID && prev != NONE_ID && w != prev && or_edge(adj, prev, w, WWk))
+            goto done;
+        prev = w;
+    }
+    /* notes to take: non-prefix reads, unknown elements, an element twice */
+    int flag = PyList_GET_SIZE(bad) > 0 || any_none;
+    if (!flag) {
+        if (!(seen = PySet_New(longest)))
+            goto done;
+        flag = PySet_GET_SIZE(seen) != size;
+    }
+    if (flag) {
+        PyObject *tup = PyTuple_Pack(2, k, bad);
+        int e = !tup || PyList_Append(flagged, tup);
+        Py_XDECREF(tup);
+        if (e)
+            goto done;
+    }
+    rc = 0;
+done:
+    Py_XDECREF(writers);
+    Py_XDECREF(bad);
+    Py_XDECREF(seen);
+    free(wid);
+    return rc;
+}
+
+static PyObject *append_edges(PyObject *self, PyObject *args) {
+    PyObject *reads, *appender, *inter, *adj, *order, *writers_of, *g1b;
+    long WRk, RWk, WWk;
+    if (!PyArg_ParseTuple(args, "O!O!O!O!O!O!O!lll", &PyDict_Type, &reads, &PyDict_Type, &appender, &PyDict_Type,
+                          &inter, &PyList_Type, &adj, &PyDict_Type, &order, &PyDict_Type, &writers_of, &PyList_Type,
+                          &g1b, &WRk, &RWk, &WWk))
+        return NULL;
+    PyObject *flagged = PyList_New(0), *k, *rs;
+    if (!flagged)
+        return NULL;
+    Py_ssize_t pos = 0;
+    while (PyDict_Next(reads, &pos, &k, &rs)) {
+        Py_INCREF(k);
+        Py_INCREF(rs);
+        int e = key_edges(k, rs, appender, inter, adj, order, writers_of, g1b, WRk, RWk, WWk, flagged);
+        Py_DECREF(k);
+        Py_DECREF(rs);
+        if (e) {
+            Py_DECREF(flagged);
+            return NULL;
+        }
+    }
+    return flagged;
+}
+
 static PyMethodDef methods[] = {
     {"peel", peel, METH_VARARGS,
      "peel(adj, events) -> the nodes left after repeatedly removing those with no incoming edge, counting the "
      "real-time edges of events too (see the module source)"},
+    {"append_scan", append_scan, METH_VARARGS,
+     "append_scan(inference, txns, aborted, reads, inter, rmw, FAIL, OK, APPEND, READ) -> whether it did the "
+     "first pass of AppendInference (see the module source)"},
+    {"append_edges", append_edges, METH_VARARGS,
+     "append_edges(reads, appender, inter, adj, order, writers_of, g1b, WR, RW, WW) -> [(key, bad read positions)]"
+     ": the orders and edges of AppendInference (see the module source)"},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_txn_native",
                                     "Native core of the transactional checker's acyclicity test.", -1, methods};
 
-PyMODINIT_FUNC PyInit__txn_native(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__txn_native(void) {
+    if (!(s_id = PyUnicode_InternFromString("id")) || !(s_type = PyUnicode_InternFromString("type")) ||
+        !(s_mops = PyUnicode_InternFromString("mops")) || !(s_appender = PyUnicode_InternFromString("appender")) ||
+        !(s_not_unique = PyUnicode_InternFromString("_not_unique")) ||
+        !(s_reread = PyUnicode_InternFromString("_reread")) ||
+        !(s_appended_to = PyUnicode_InternFromString("appended to")))
+        return NULL;
+    return PyModule_Create(&module);
+}

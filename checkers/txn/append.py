@@ -22,8 +22,10 @@ from __future__ import annotations
 from splitbrain.checkers.txn.base import Inference
 from splitbrain.checkers.txn.base import fmt as _fmt
 from splitbrain.checkers.txn.base import fmt_key as _key
-from splitbrain.checkers.txn.graph import RW, WR, WW
+from splitbrain.checkers.txn.graph import RW, WR, WW, native_core
 from splitbrain.checkers.txn.txns import APPEND, FAIL, OK, READ, Txn, TxnFormatError, bad_mop
+
+_EMPTY: dict = {}
 
 
 class AppendInference(Inference):
@@ -40,13 +42,26 @@ class AppendInference(Inference):
         self._run()
 
     def _run(self) -> None:
-        txns, appender = self.txns, self.appender
         aborted: dict = {}         # key -> {element: failed txn id}
         # key -> flat [reader, list, reader, list ...] of every committed read, in history order; the reader is
         # the txn id for an external read (the first micro-op of the transaction on that key), ~id for a later one
         reads: dict = {}
         inter: dict = {}           # key -> elements their writer followed with another append to the key
         rmw: dict = {}             # key -> {length read: [txn ids that then appended]}
+        core = native_core()
+        if core is None or not core.append_scan(self, self.txns, aborted, reads, inter, rmw, FAIL, OK, APPEND,
+                                                READ):
+            if core is not None:  # the native pass gave up (a malformed micro-op...): start over in Python
+                aborted, reads, inter, rmw = {}, {}, {}, {}
+                self.appender.clear()
+                self.anomalies, self.counts, self.problems = {}, {}, []
+            self._scan(aborted, reads, inter, rmw)
+        self._after_scan(aborted, reads, inter, rmw)
+
+    def _scan(self, aborted: dict, reads: dict, inter: dict, rmw: dict) -> None:
+        """The first pass, in Python: appenders, reads per key, internal reads, intermediate appends, read-then-
+        append per key (checkers/txn/_txn_native.c ``append_scan`` does the same, natively)."""
+        txns, appender = self.txns, self.appender
         # The hot loop of the checker: locals bound once, rare cases in helpers.
         appender_get, reads_get = appender.get, reads.get
         t = None
@@ -110,6 +125,8 @@ class AppendInference(Inference):
             if isinstance(e, TxnFormatError):
                 raise
             raise bad_mop(t) from None
+
+    def _after_scan(self, aborted: dict, reads: dict, inter: dict, rmw: dict) -> None:
         self._reads = reads
         g1b = self._orders_and_edges(reads, aborted, inter)
         for tid, k, v, w in sorted(g1b, key=lambda x: x[0]):  # in history order, as examples are kept
@@ -143,82 +160,109 @@ class AppendInference(Inference):
         s[1] = []
 
     def _orders_and_edges(self, reads: dict, aborted: dict, inter: dict) -> list:
-        """One pass per key: its version order, the anomalies of reads that don't fit it, and its edges (ww
-        between consecutive appends; wr and rw from each external read). Returns the G1b reads found, as
-        (reader, key, list, writer), for the caller to note in history order."""
-        appender, adj = self.appender, self.adj
-        order, writers_of = self.order, self.writers
+        """One pass per key: its version order, its edges (ww between consecutive appends; wr and rw from each
+        external read) and then the anomalies of reads that don't fit it. Returns the G1b reads found, as
+        (reader, key, list, writer), for the caller to note in history order. Natively
+        (checkers/txn/_txn_native.c ``append_edges``), the orders and edges of every key come first and the notes
+        after, key by key in the same order: the same edges in the same order, the same notes in the same order."""
         g1b: list = []
-        empty: dict = {}
+        core = native_core()
+        if core is not None:
+            flagged = core.append_edges(reads, self.appender, inter, self.adj, self.order, self.writers, g1b,
+                                        WR, RW, WW)
+            for k, bad in flagged:
+                self._key_notes(k, reads[k], bad, aborted)
+            return g1b
         for k, rs in reads.items():
-            readers, lists = rs[0::2], rs[1::2]
-            longest = max(lists, key=len)
-            order[k] = longest
-            a = appender.get(k, empty)
-            writers = [a.get(x) for x in longest]
-            writers_of[k] = writers
-            size = len(longest)
-            if len(set(longest)) != size:
-                r = readers[lists.index(longest)]
-                reader = self._name(r if r >= 0 else ~r)
-                self._note("duplicate-elements", key=k, read=longest, txn=reader,
-                           explanation=f"{reader} read {_key(k)} = {_fmt(longest)}, which holds an element twice")
-            odd = []  # elements no committed or indeterminate append explains
-            last_bad = None
-            ik = inter.get(k)
-            first = writers[0] if size else None
-            for tid, v in zip(readers, lists):
-                n = len(v)
-                if not n:
-                    # an empty read: before the key's first append
-                    if tid >= 0 and first is not None and first != tid:
-                        d = adj[tid]
-                        d[first] = d.get(first, 0) | RW
-                    continue
-                if v is not longest and (longest if n == size else longest[:n]) != v:
-                    odd.extend(x for x in v if x not in a)
-                    r = tid if tid >= 0 else ~tid
-                    if r != last_bad:  # one example per reading transaction
-                        last_bad = r
-                        at = next(i for i, (x, y) in enumerate(zip(v, longest)) if x != y)
-                        self._note("incompatible-order", key=k, read=v, other=longest, txn=self._name(r),
-                                   explanation=f"{self._name(r)} read {_key(k)} = {_fmt(v)}, which is not a "
-                                   f"prefix of another read of it, {_fmt(longest)}: element {at + 1} is "
-                                   f"{_fmt(v[at])} in one and {_fmt(longest[at])} in the other")
-                if tid < 0:
-                    continue
-                last = v[-1]
-                prefix = longest[n - 1] == last
-                w = writers[n - 1] if prefix else a.get(last)
-                if w is not None and w != tid:
-                    d = adj[w]
-                    d[tid] = d.get(tid, 0) | WR
-                    if ik is not None and last in ik:
-                        g1b.append((tid, k, v, w))
-                if prefix and n < size:
-                    nx = writers[n]
-                    if nx is not None and nx != tid:
-                        d = adj[tid]
-                        d[nx] = d.get(nx, 0) | RW
-            odd.extend(x for x, w in zip(longest, writers) if w is None)
-            for x in dict.fromkeys(odd):
-                reader = next(self._name(r if r >= 0 else ~r) for r, v in zip(readers, lists) if x in v)
-                failed = aborted.get(k, empty).get(x)
-                if failed is not None:
-                    self._note("G1a", key=k, element=x, reader=reader, writer=self._name(failed),
-                               explanation=f"{reader} read {_key(k)} with {_fmt(x)}, which {self._name(failed)} "
-                               f"appended and then aborted")
-                else:
-                    self._note("garbage-read", key=k, element=x, reader=reader,
-                               explanation=f"{reader} read {_key(k)} with {_fmt(x)}, which no transaction "
-                               f"appended")
-            prev = first
-            for w in writers[1:]:
-                if w is not None and prev is not None and w != prev:
-                    d = adj[prev]
-                    d[w] = d.get(w, 0) | WW
-                prev = w
+            bad = self._key_edges(k, rs, inter.get(k), g1b)
+            if bad or None in self.writers[k] or len(set(self.order[k])) != len(self.order[k]):
+                self._key_notes(k, rs, bad, aborted)
         return g1b
+
+    def _key_edges(self, k, rs: list, ik, g1b: list) -> list:
+        """Key ``k``'s version order and edges from its reads ``rs`` (flat reader, list, ...); appends its G1b
+        reads to ``g1b``. Returns the positions (in ``rs[1::2]``) of the non-empty reads that are not a prefix of
+        the order."""
+        adj = self.adj
+        readers, lists = rs[0::2], rs[1::2]
+        longest = max(lists, key=len)
+        self.order[k] = longest
+        a = self.appender.get(k, _EMPTY)
+        writers = [a.get(x) for x in longest]
+        self.writers[k] = writers
+        size = len(longest)
+        bad = []
+        first = writers[0] if size else None
+        for i, (tid, v) in enumerate(zip(readers, lists)):
+            n = len(v)
+            if not n:
+                # an empty read: before the key's first append
+                if tid >= 0 and first is not None and first != tid:
+                    d = adj[tid]
+                    d[first] = d.get(first, 0) | RW
+                continue
+            if v is not longest and (longest if n == size else longest[:n]) != v:
+                bad.append(i)
+            if tid < 0:
+                continue
+            last = v[-1]
+            prefix = longest[n - 1] == last
+            w = writers[n - 1] if prefix else a.get(last)
+            if w is not None and w != tid:
+                d = adj[w]
+                d[tid] = d.get(tid, 0) | WR
+                if ik is not None and last in ik:
+                    g1b.append((tid, k, v, w))
+            if prefix and n < size:
+                nx = writers[n]
+                if nx is not None and nx != tid:
+                    d = adj[tid]
+                    d[nx] = d.get(nx, 0) | RW
+        prev = first
+        for w in writers[1:]:
+            if w is not None and prev is not None and w != prev:
+                d = adj[prev]
+                d[w] = d.get(w, 0) | WW
+            prev = w
+        return bad
+
+    def _key_notes(self, k, rs: list, bad: list, aborted: dict) -> None:
+        """The anomalies of key ``k`` (called only when it may have some): an order with an element twice, the
+        reads at positions ``bad`` that are not a prefix of it, elements no committed or indeterminate append
+        explains."""
+        readers, lists = rs[0::2], rs[1::2]
+        longest, writers = self.order[k], self.writers[k]
+        a = self.appender.get(k, _EMPTY)
+        if len(set(longest)) != len(longest):
+            r = readers[lists.index(longest)]
+            reader = self._name(r if r >= 0 else ~r)
+            self._note("duplicate-elements", key=k, read=longest, txn=reader,
+                       explanation=f"{reader} read {_key(k)} = {_fmt(longest)}, which holds an element twice")
+        odd = []  # elements no committed or indeterminate append explains
+        last_bad = None
+        for i in bad:
+            tid, v = readers[i], lists[i]
+            odd.extend(x for x in v if x not in a)
+            r = tid if tid >= 0 else ~tid
+            if r != last_bad:  # one example per reading transaction
+                last_bad = r
+                at = next(i for i, (x, y) in enumerate(zip(v, longest)) if x != y)
+                self._note("incompatible-order", key=k, read=v, other=longest, txn=self._name(r),
+                           explanation=f"{self._name(r)} read {_key(k)} = {_fmt(v)}, which is not a "
+                           f"prefix of another read of it, {_fmt(longest)}: element {at + 1} is "
+                           f"{_fmt(v[at])} in one and {_fmt(longest[at])} in the other")
+        odd.extend(x for x, w in zip(longest, writers) if w is None)
+        for x in dict.fromkeys(odd):
+            reader = next(self._name(r if r >= 0 else ~r) for r, v in zip(readers, lists) if x in v)
+            failed = aborted.get(k, _EMPTY).get(x)
+            if failed is not None:
+                self._note("G1a", key=k, element=x, reader=reader, writer=self._name(failed),
+                           explanation=f"{reader} read {_key(k)} with {_fmt(x)}, which {self._name(failed)} "
+                           f"appended and then aborted")
+            else:
+                self._note("garbage-read", key=k, element=x, reader=reader,
+                           explanation=f"{reader} read {_key(k)} with {_fmt(x)}, which no transaction "
+                           f"appended")
 
     def find_lost_appends(self) -> None:
         """``lost-append``: an append of a committed transaction that no read shows, though a read of the key began
@@ -232,9 +276,20 @@ class AppendInference(Inference):
             seen = self.order.get(k, [])
             if len(seen) == len(a):
                 continue
+            missing = a.keys() - seen  # usually the few appends after the key's last read
+            readers = last_invoke = None
+            for x in missing:  # any note to take? (mostly not: then the order of the set does not matter)
+                tw = txns[a[x]]
+                if tw.type != OK:
+                    continue
+                if last_invoke is None:
+                    last_invoke = max(txns[r if r >= 0 else ~r].invoke_pos for r in rs[0::2])
+                if last_invoke > tw.complete_pos:
+                    break
+            else:
+                continue
             seen = set(seen)
-            readers = None
-            for x, w in a.items():
+            for x, w in a.items():  # in the order of the appends, as examples are kept
                 tw = txns[w]
                 if x in seen or tw.type != OK:
                     continue

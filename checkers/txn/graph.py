@@ -60,6 +60,11 @@ def native() -> bool:
     return _txn_native is not None and os.environ.get("SPLITBRAIN_PURE") != "1"
 
 
+def native_core():
+    """The native module when it may be used (see :func:`native`), else None."""
+    return _txn_native if native() else None
+
+
 def cyclic_all(adj: list[dict], events: list[int] | None = None) -> list[int]:
     """``cyclic_part(adj, ALL)``, natively when it can. With ``events`` (native only, see :func:`native`), also
     counting the real-time edges :func:`splitbrain.checkers.txn.orders.add_realtime_edges` would add for them,
