@@ -24,8 +24,8 @@ from splitbrain.history.errors import MalformedHistory
 from splitbrain.history.importers_independent import split_independent
 from splitbrain.history.importers_txn import fast_txn_map
 from splitbrain.history.ops import (_TYPE_NAMES, INVOKE, NEMESIS, OK, TYPES, HistoryValidator, Op, _check_depth,
-                                    check_no_surrogates, make_op, no_gc, read_history, reading_lines, text_lines,
-                                    validate_history)
+                                    _open_text, check_no_surrogates, make_op, no_gc, read_history, reading_lines,
+                                    text_lines, validate_history)
 
 FORMATS = ("auto", "jsonl", "edn", "jepsen-log")
 
@@ -470,13 +470,9 @@ def detect_format(path: str | Path) -> str:
     the file holds nothing."""
     p = Path(path)
     try:
-        with open(p, encoding="utf-8-sig", errors="replace") as f:  # -sig: skip a byte-order mark
+        with _open_text(p, errors="replace") as f:
             head = f.read(_HEAD_BYTES)
-    except FileNotFoundError:
-        raise MalformedHistory("no such file", str(p)) from None
-    except IsADirectoryError:
-        raise MalformedHistory("is a directory, not a history file", str(p)) from None
-    except OSError as e:
+    except OSError as e:  # a read error after a successful open
         raise MalformedHistory(f"can't read it ({e.strerror})", str(p)) from None
     lines = [ln for ln in head.splitlines() if ln.strip() and not ln.lstrip().startswith(";")]
     if not lines:

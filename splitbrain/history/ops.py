@@ -290,10 +290,12 @@ def check_no_surrogates(obj: Any, where: str) -> None:
                                where) from None
 
 
-def _open_text(path: Path):
-    """The file as text lines split at ``\\n`` only, or MalformedHistory (no such file, unreadable)."""
+def _open_text(path: Path, errors: str = "strict"):
+    """The file as text lines split at ``\\n`` only, or MalformedHistory (no such file, unreadable). ``errors``:
+    how undecodable bytes are treated (``"replace"`` where only the file's start is looked at)."""
     try:
-        return open(path, encoding="utf-8-sig", newline="\n")  # -sig: a byte-order mark at the start is skipped
+        # -sig: a byte-order mark at the start is skipped
+        return open(path, encoding="utf-8-sig", errors=errors, newline="\n")
     except FileNotFoundError:
         raise MalformedHistory("no such file", str(path)) from None
     except IsADirectoryError:
