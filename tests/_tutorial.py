@@ -93,6 +93,7 @@ def run_tested_block(marker: str, tmp_path: Path, state_dir, plugin: str, check_
                     p.wait(timeout=30)
                 except subprocess.TimeoutExpired:
                     p.kill()
+                    p.wait(timeout=30)  # reaped: cleanup skips a run whose owner still lives
         from splitbrain.harness.hosts.cleanup import cleanup
         from splitbrain.harness.hosts.resources import StateStore
         cleanup(StateStore(str(state_dir)))

@@ -5,6 +5,7 @@ the one heal path heals in order and survives a failing heal. No processes: a fa
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import dataclasses
 import random
 
@@ -239,3 +240,32 @@ def test_flap_records_each_kill_and_restart_as_a_step_and_its_resolved_leader(no
     assert [(s["step"], s.get("killed"), s.get("restarted")) for s in out["steps"]] == [
         ("bridged", None, None), ("down", True, None), ("up", None, True), ("down", True, None), ("up", None, True)]
     assert out["steps"][-1]["at"] >= 0.01
+
+
+@pytest.mark.timeout(30)
+def test_a_resume_is_not_stuck_behind_client_calls_that_fill_the_default_executor():
+    """A client that waits on a paused node in the loop's default executor (as psycopg's cancel request does) must
+    not starve the nemesis: the resume that would free those calls runs on the nemesis worker's own threads."""
+    import threading
+
+    c = FakeCluster()
+    c.pause("n1")
+    resumed = threading.Event()
+    worker = NemesisWorker(c, {"pause": FAULTS["pause"]})
+
+    async def scenario():
+        loop = asyncio.get_running_loop()
+        default_pool = concurrent.futures.ThreadPoolExecutor(max_workers=2)
+        loop.set_default_executor(default_pool)
+        stuck = [asyncio.to_thread(resumed.wait, 20) for _ in range(4)]  # more than the pool has threads
+        stuck_tasks = [asyncio.ensure_future(s) for s in stuck]
+        await asyncio.sleep(0.05)
+        done = await asyncio.wait_for(worker.invoke("nemesis", Invocation("stop-pause", {"nodes": None})), 5)
+        resumed.set()
+        await asyncio.gather(*stuck_tasks)
+        worker.close()
+        return done
+
+    done = asyncio.run(scenario())
+    assert done.type == "ok" and done.value == {"resumed": ["n1"]}
+    assert c.paused == set()

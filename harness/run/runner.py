@@ -248,7 +248,10 @@ async def _drive(spec: TestSpec, system, workload, cluster, addrs, run_dir: Path
                 watcher.cancel()
                 await asyncio.gather(watcher, return_exceptions=True)
             # Whatever happened, leave no fault behind (the generator's heal-all may not have run).
-            await nemesis_worker.heal_all()
+            try:
+                await nemesis_worker.heal_all()
+            finally:
+                nemesis_worker.close()
             for w in workers.values():
                 if isinstance(w, ClientWorker):
                     await w.close()

@@ -5,7 +5,9 @@ worker applies fault plans to the cluster. The interpreter does not know which i
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from splitbrain.harness.api import Client, ClusterView, Completion, Invocation, NodeAddress
@@ -56,7 +58,11 @@ class NemesisWorker:
     so that slow iptables or SSH calls never block the clients' event loop. Returns what was applied as the value.
     ``heal-all`` heals every fault of the run (the one heal path, :func:`splitbrain.nemesis.heal_all`). Each fault
     gets ``view`` (a :class:`splitbrain.nemesis.faults.view.SystemView`, or None) to resolve its own targets.
-    Must not: know any fault by name."""
+
+    Faults run on the worker's own threads, never on the event loop's default executor: a system's client may fill
+    that pool with calls stuck on a paused node (psycopg, for one, sends a blocking cancel request there when a
+    query times out), and a resume waiting behind them would never come. Two threads, so the final heal still runs
+    when a fault's apply hangs. Must not: know any fault by name."""
 
     def __init__(self, cluster, faults: dict, view=None):
         self.cluster = cluster
@@ -66,6 +72,10 @@ class NemesisWorker:
         for fault in faults.values():
             for f in getattr(fault, "fs", ()):
                 self._by_f[f] = fault
+        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="splitbrain-nemesis")
+
+    async def _in_thread(self, fn, *args):
+        return await asyncio.get_running_loop().run_in_executor(self._pool, functools.partial(fn, *args))
 
     async def invoke(self, process: Any, op: Invocation) -> Completion:
         if op.f == HEAL_ALL:
@@ -73,9 +83,13 @@ class NemesisWorker:
         fault = self._by_f.get(op.f)
         if fault is None:
             return Completion("info", None, f"no fault handles {op.f!r}")
-        value = await asyncio.to_thread(fault.apply, self.cluster, op, self.view)
+        value = await self._in_thread(fault.apply, self.cluster, op, self.view)
         return Completion("ok", value)
 
     async def heal_all(self) -> dict:
         """Heal every fault of the run; ``{fault name: what its heal did}`` for the history."""
-        return await asyncio.to_thread(heal_all, self.cluster, self.faults)
+        return await self._in_thread(heal_all, self.cluster, self.faults)
+
+    def close(self) -> None:
+        """Let the threads go once their work is done (a hung apply is not waited for)."""
+        self._pool.shutdown(wait=False)

@@ -25,6 +25,8 @@ Completions name the node that answered (``Completion.node``), so the history sh
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 
 import psycopg
 from psycopg import errors as pgerrors
@@ -43,12 +45,38 @@ async def connect(a: NodeAddress, timeout: float) -> psycopg.AsyncConnection:
 
 
 async def query(conn, sql: str, params, timeout: float, fetch: bool = True):
+    """Run one statement, answering within ``timeout`` seconds. On a timeout the connection is cut from our side
+    (its socket shut down) rather than cancelled: psycopg answers a cancelled query with a cancel request that,
+    on libpq before 17, blocks a thread of the event loop's default executor until the server replies, and a
+    paused server never does. The statement then fails on the dead socket and TimeoutError is raised."""
     async def go():
         cur = await conn.execute(sql, params)
         if fetch:
             return await cur.fetchall()
         return cur.rowcount
-    return await asyncio.wait_for(go(), timeout)
+    task = asyncio.ensure_future(go())
+    # Never cancelled (that would send the cancel request): a cut statement ends on its own, unread.
+    task.add_done_callback(lambda t: t.cancelled() or t.exception())
+    try:
+        done, _ = await asyncio.wait({task}, timeout=timeout)
+    except asyncio.CancelledError:
+        _cut(conn)
+        raise
+    if done:
+        return task.result()
+    _cut(conn)
+    raise asyncio.TimeoutError(f"no answer within {timeout:g} s")
+
+
+def _cut(conn) -> None:
+    """Shut the connection's socket down (both ways): what waits on it sees the end at once, and no cancel
+    request is sent."""
+    try:
+        fd = conn.pgconn.socket
+        with socket.socket(fileno=os.dup(fd)) as s:
+            s.shutdown(socket.SHUT_RDWR)
+    except (OSError, psycopg.Error):  # already closed
+        pass
 
 
 def _discard(conn) -> None:
