@@ -32,9 +32,9 @@ class ClientWorker:
 
     async def invoke(self, process: Any, op: Invocation) -> Completion:
         if self._client is None:
-            self._client = self._make_client()
-            self._client.cluster = self.view
-            await self._client.open(self.node)
+            failed = await self._open()
+            if failed is not None:
+                return completion_for_error("connection-refused", op.f, failed)
         try:
             # The client enforces op_timeout itself; the outer bound only guards against a client bug.
             done = await asyncio.wait_for(self._client.invoke(op, self.op_timeout), self.op_timeout + 2.0)
@@ -43,6 +43,28 @@ class ClientWorker:
         if done.type == "info":
             await self.close()  # a crashed process starts over with a fresh connection
         return done
+
+    async def _open(self) -> str | None:
+        """A new client, opened within the op's bound; None when it is open, else why not. An ``open`` that raises
+        or hangs (connecting to a paused node) sent no op: the op fails, and the next one tries a fresh client."""
+        client = self._make_client()
+        client.cluster = self.view
+        bound = self.op_timeout + 2.0
+        try:
+            await asyncio.wait_for(client.open(self.node), bound)
+        except asyncio.TimeoutError:
+            why = f"the client's open() did not finish within {bound:g} s"
+        except Exception as e:  # the client's own error, before anything was sent
+            why = f"the client's open() raised {type(e).__name__}: {e}"[:300]
+        else:
+            self._client = client
+            return None
+        log.debug("opening a client for %s: %s", self.node.name, why)
+        try:
+            await asyncio.wait_for(client.close(), 2.0)
+        except Exception as e:  # closing what never opened may fail; nothing to recover
+            log.debug("closing a client that did not open: %s", e)
+        return why
 
     async def close(self) -> None:
         c, self._client = self._client, None
