@@ -17,6 +17,7 @@ import logging
 import random
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -212,6 +213,11 @@ async def _drive(spec: TestSpec, system, workload, cluster, addrs, run_dir: Path
 
     options = spec.options
     threads = spec.threads
+    # Clients that call blocking drivers through asyncio.to_thread share the loop's default executor, which holds
+    # min(32, cores + 4) threads: six here, so a run of ten such clients would queue ops behind each other (and
+    # count their wait against the op's timeout). Room for every client, twice over, plus the system's polls.
+    asyncio.get_running_loop().set_default_executor(
+        ThreadPoolExecutor(max_workers=2 * threads + 8, thread_name_prefix="splitbrain-client"))
     rng = random.Random(spec.seed)
     workers: dict[Any, Any] = {
         t: ClientWorker(lambda: system.client(spec.variant, options), addrs[t % len(addrs)], spec.op_timeout,
