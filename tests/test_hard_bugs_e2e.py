@@ -105,8 +105,9 @@ def test_raft_vote_forgotten_across_a_restart(tmp_path, isolated_state, variant)
         assert out.results["results"]["election"]["valid"] is True, out.results["results"]["election"]
         assert out.results["valid"] is True, out.results["results"]
         return
-    # 8 of 10 seeds find it (bench_seeds.py): up to four seeds here
-    out, tried = first_run_that_finds(tmp_path, _voter_restart_spec(variant), (1, 2, 3, 4),
+    # 8 of 10 seeds find it (bench_seeds.py, seeds 1-10 on 2026-12-03: all but 1 and 4): up to four seeds here,
+    # those that found it first (each miss costs a 20 s run)
+    out, tried = first_run_that_finds(tmp_path, _voter_restart_spec(variant), (2, 3, 5, 6),
                                       lambda o: o.results["results"]["election"]["valid"] is False)
     election = out.results["results"]["election"]
     assert election["valid"] is False, (tried, election)
