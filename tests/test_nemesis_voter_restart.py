@@ -73,3 +73,42 @@ def test_a_run_with_a_system_that_reports_no_roles_is_refused_before_anything_st
     with pytest.raises(BadInput, match="odd number"):
         run_test(even, store_root=tmp_path / "store", progress=False)
     assert not (tmp_path / "store").exists() or not any((tmp_path / "store").rglob("history.jsonl"))
+
+
+class _NoLeaderCluster:
+    """Three running nodes that never elect a leader: every try of the fault stops at its first step."""
+
+    nodes = ["n1", "n2", "n3"]
+
+    def is_paused(self, n):
+        return False
+
+    def resume(self, n):
+        return True
+
+    def is_running(self, n):
+        return True
+
+    def state(self):
+        return {"nodes": {}}
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("time_left", [None, 0.0])
+def test_no_try_starts_after_the_runs_load_has_ended(monkeypatch, time_left):
+    """The run waits for the fault, so its tries stop at the end of the load (the view's time_left), not only at
+    the fault's own budget; the first try always runs."""
+    import dataclasses
+
+    from splitbrain.nemesis import FixedView, appliers
+
+    monkeypatch.setattr(appliers, "heal_partition", lambda c: {"healed": list(c.nodes)})
+    fault = dataclasses.replace(PKG, candidate_wait=0.05, attempts=4)
+    followers = {n: {"role": "follower", "term": 1} for n in _NoLeaderCluster.nodes}
+    out = fault.apply(_NoLeaderCluster(), Invocation("start-voter-restart", {"pick": 0.5}),
+                      FixedView(roles=followers, time_left=time_left))
+    assert all(a["stopped"] == "no leader to start from" for a in out["attempts"])
+    if time_left is None:
+        assert len(out["attempts"]) == 4 and out["stopped"] == "no try got a second leader (4 tries)"
+    else:
+        assert len(out["attempts"]) == 1 and out["stopped"] == "out of time after 1 tries (the run's load ended)"

@@ -30,6 +30,11 @@ class SystemFaultView:
         self.loop = loop
         self.poll = poll
         self._by_name = {a.name: a for a in self.addrs}
+        #: When the run's client load ends (time.monotonic()), set by the runner as the load starts.
+        self.ends_at: float | None = None
+
+    def time_left(self) -> float | None:
+        return None if self.ends_at is None else self.ends_at - time.monotonic()
 
     def _wait(self, coro, seconds: float):
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=seconds)

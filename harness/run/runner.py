@@ -246,6 +246,7 @@ async def _drive(spec: TestSpec, system, workload, cluster, addrs, run_dir: Path
             watcher = asyncio.create_task(_watch_leaders(system, addrs, run_dir / store.ANNOTATIONS_FILE, history))
         ui.start()
         ui.set_phase("running")
+        view.ends_at = time.monotonic() + spec.time_limit  # the load phase's end (plan.py: time_limit, then heal)
         try:
             await interpret(gen, workers=workers, history=history, rng=rng, concurrency=threads,
                             on_event=ui.on_op)

@@ -14,6 +14,7 @@ waits for them).
 
 from __future__ import annotations
 
+import time
 from typing import Protocol, Sequence
 
 
@@ -29,6 +30,10 @@ class SystemView(Protocol):
         """``{node: {"role", "term"}}`` for the given nodes that answered now (one quick poll), or None when the
         system does not report roles."""
 
+    def time_left(self) -> float | None:
+        """Seconds until the run's client load ends (negative once it has), or None when there is no such end. A
+        fault that keeps trying (voter-restart) starts no new try after it: the run waits for the fault."""
+
 
 class BlindView:
     """A view that knows nothing: a fault applied with it keeps its plan's own nodes (``splitbrain nemesis``
@@ -43,13 +48,17 @@ class BlindView:
     def roles(self, nodes):
         return None
 
+    def time_left(self):
+        return None
+
 
 class FixedView:
     """A view with fixed answers (tests, and replays of what a system said)."""
 
     def __init__(self, leader: str | None = None, term: int | None = None, primaries: Sequence[str] | None = None,
-                 roles: dict | None = None):
+                 roles: dict | None = None, time_left: float | None = None):
         self._leader, self._term = leader, term
+        self._ends_at = None if time_left is None else time.monotonic() + time_left
         self._primaries = None if primaries is None else sorted(primaries)
         self._roles = roles
 
@@ -63,6 +72,9 @@ class FixedView:
         if self._roles is None:
             return None
         return {n: r for n, r in self._roles.items() if n in nodes}
+
+    def time_left(self):
+        return None if self._ends_at is None else self._ends_at - time.monotonic()
 
 
 def resolve(target: str, view: SystemView | None) -> tuple[list[str], dict] | None:

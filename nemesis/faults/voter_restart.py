@@ -66,8 +66,9 @@ class VoterRestartFault(Fault):
     completion has every try (``attempts``: its parts, ``term``, ``stopped``, the roles at the end) and every step
     (``steps``: ``step``, ``try``, ``at`` in seconds since apply began, what it saw). Stop heals the partition,
     resumes and restarts everything.
-    Must not: leave a node paused, down or cut off after stop/heal; start a try after ``budget`` seconds (a try
-    lasts at most the sum of the waits plus a few seconds of restarts)."""
+    Must not: leave a node paused, down or cut off after stop/heal; start a try after ``budget`` seconds, or after
+    the run's client load has ended (the view's ``time_left``: the run waits for the fault), except the first (a
+    try lasts at most the sum of the waits plus a few seconds of restarts)."""
 
     name: str = "voter-restart"
     candidate_wait: float = 4.0
@@ -260,9 +261,14 @@ class _Script:
         """Every try until one gets as far as a second leader (or the tries or the budget run out)."""
         out: dict[str, Any] = {"began": round(time.time(), 3), "attempts": [], "steps": self.log.steps}
         f = self.fault
+        time_left = getattr(self.view, "time_left", None)  # a view of an older plugin may not have it
+        left = time_left() if time_left is not None else None
+        budget = f.budget if left is None else min(f.budget, max(left, 0.0))
         for k in range(f.attempts):
-            if time.monotonic() - self.log.began > f.budget:
-                out["stopped"] = f"out of time after {k} tries"
+            # k > 0: the first try always runs, even when applied right at the end of the run
+            if k > 0 and time.monotonic() - self.log.began > budget:
+                out["stopped"] = f"out of time after {k} tries" + ("" if budget == f.budget else
+                                                                  " (the run's load ended)")
                 return out
             record: dict[str, Any] = {}
             out["attempts"].append(record)
