@@ -37,7 +37,11 @@ class SystemFaultView:
         return None if self.ends_at is None else self.ends_at - time.monotonic()
 
     def _wait(self, coro, seconds: float):
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=seconds)
+        fut = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        try:
+            return fut.result(timeout=seconds)
+        finally:
+            fut.cancel()  # after a timeout: the call must not run on (harmless once it is done)
 
     def leader(self):
         """The leader the system reports, asking again every ``poll`` s for up to one op timeout: an election in
