@@ -23,6 +23,7 @@
 #include <Python.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 typedef struct {
     int32_t *v;
@@ -725,6 +726,535 @@ static PyObject *append_edges(PyObject *self, PyObject *args) {
     return flagged;
 }
 
+/* ---- register_run: checkers/txn/register.py RegisterInference (its scan and its edges) ----
+ *
+ * register_run(inference, txns, aborted, inter, odd, lost, FAIL, OK, WRITE, READ, WR, WW, RW) -> bool
+ * Does exactly what RegisterInference._scan and ._edges do, in the same order: fills ``inference.writer``,
+ * ``.installed``, ``.wfr``, the given ``aborted`` and ``inter`` dicts and the edges of ``inference.adj`` (added in
+ * the same order), calls ``inference._not_unique`` and ``inference._internal`` as the scan does, appends the reads
+ * to note (tid, key, value, writer or None) to ``odd`` and the lost updates (key, value, [tids]) to ``lost``.
+ * Returns False, with no exception set and ``adj`` untouched, on anything the scan does not handle as the Python
+ * loop would (a micro-op that is not a 3-element list, an unknown micro-op, an unhashable key or read value, any
+ * error): the caller then starts over in Python from clean state, which raises the right error. Errors after the
+ * scan (there are none on the structures the scan built) propagate. */
+
+static PyObject *s_writer, *s_installed, *s_wfr, *s_adj, *s_internal, *s_written_to;
+
+/* One key of the transaction being scanned (borrowed references: the micro-ops hold them). */
+typedef struct {
+    PyObject *k;      /* the key as first met */
+    Py_hash_t h;
+    PyObject *view;   /* what the transaction last read or wrote there, or NULL */
+    PyObject *last;   /* its last write, or NULL */
+    PyObject *lk;     /* the key as first written (the Python dict ``last`` keeps that object) */
+    PyObject *first;  /* its external read, or NULL */
+} rkey;
+
+/* A committed external read, or a write-follows-read pair (strong references). */
+typedef struct {
+    PyObject *tid, *k, *v;
+    long t;
+} rtrip;
+
+typedef struct {
+    rtrip *v;
+    size_t len, cap;
+} rvec;
+
+static int rvec_push(rvec *a, PyObject *tid, long t, PyObject *k, PyObject *v) {
+    if (a->len == a->cap) {
+        size_t cap = a->cap ? a->cap * 2 : 1024;
+        rtrip *n = realloc(a->v, cap * sizeof(rtrip));
+        if (!n) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        a->v = n;
+        a->cap = cap;
+    }
+    Py_INCREF(tid);
+    Py_INCREF(k);
+    Py_INCREF(v);
+    a->v[a->len++] = (rtrip){tid, k, v, t};
+    return 0;
+}
+
+static void rvec_free(rvec *a) {
+    for (size_t i = 0; i < a->len; i++) {
+        Py_DECREF(a->v[i].tid);
+        Py_DECREF(a->v[i].k);
+        Py_DECREF(a->v[i].v);
+    }
+    free(a->v);
+}
+
+/* The scan's reusable per-transaction key table: open addressing over rkey entries, keys equal as a dict says
+ * (the same object, or equal hashes and ==). */
+typedef struct {
+    rkey *keys;
+    int32_t *slots;   /* entry index + 1, 0 = empty */
+    int32_t *worder;  /* entries in the order of their first write */
+    size_t nkeys, nw, cap, mask;
+} rtable;
+
+static int rtable_reset(rtable *tb, Py_ssize_t m) {
+    size_t need = 8;
+    while (need < (size_t)m * 2)
+        need *= 2;
+    if (need > tb->cap) {
+        rkey *k = realloc(tb->keys, need * sizeof(rkey));
+        if (k)
+            tb->keys = k;
+        int32_t *s = realloc(tb->slots, need * sizeof(int32_t));
+        if (s)
+            tb->slots = s;
+        int32_t *w = realloc(tb->worder, need * sizeof(int32_t));
+        if (w)
+            tb->worder = w;
+        if (!k || !s || !w) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        tb->cap = need;
+    }
+    tb->mask = need - 1;
+    memset(tb->slots, 0, need * sizeof(int32_t));
+    tb->nkeys = tb->nw = 0;
+    return 0;
+}
+
+/* The entry of key k (created empty when new); NULL with an exception on error. */
+static rkey *rtable_get(rtable *tb, PyObject *k, Py_hash_t h) {
+    size_t i = (size_t)h & tb->mask;
+    for (;;) {
+        int32_t s = tb->slots[i];
+        if (!s)
+            break;
+        rkey *e = &tb->keys[s - 1];
+        if (e->k == k)
+            return e;
+        if (e->h == h) {
+            int eq = PyObject_RichCompareBool(e->k, k, Py_EQ);
+            if (eq < 0)
+                return NULL;
+            if (eq)
+                return e;
+        }
+        i = (i + 1) & tb->mask;
+    }
+    rkey *e = &tb->keys[tb->nkeys];
+    *e = (rkey){k, h, NULL, NULL, NULL, NULL};
+    tb->slots[i] = (int32_t)++tb->nkeys;
+    return e;
+}
+
+/* d[b] = d.get(b, 0) | kind, with d = adj[a] and b the int object of node b */
+static int or_edge_obj(PyObject *adj, long a, PyObject *b, long kind) {
+    if (a < 0 || a >= PyList_GET_SIZE(adj)) {
+        PyErr_Format(PyExc_ValueError, "edge from %ld: not a transaction id", a);
+        return -1;
+    }
+    PyObject *d = PyList_GET_ITEM(adj, a);
+    if (!PyDict_Check(d)) {
+        PyErr_SetString(PyExc_TypeError, "adj holds a non-dict");
+        return -1;
+    }
+    PyObject *old = PyDict_GetItemWithError(d, b);
+    long m = kind;
+    if (old) {
+        long o = PyLong_AsLong(old);
+        if (o == -1 && PyErr_Occurred())
+            return -1;
+        if ((o | kind) == o)
+            return 0;
+        m |= o;
+    } else if (PyErr_Occurred()) {
+        return -1;
+    }
+    PyObject *mv = PyLong_FromLong(m);
+    int rc = mv ? PyDict_SetItem(d, b, mv) : -1;
+    Py_XDECREF(mv);
+    return rc;
+}
+
+/* One transaction of the scan; -1 to give up (with or without an exception). */
+static int reg_scan_txn(PyObject *inf, PyObject *t, rtable *tb, PyObject *writer, PyObject *installed,
+                        PyObject *wfr, PyObject *aborted, PyObject *inter, PyObject *readers, rvec *ext,
+                        rvec *rmwv, PyObject *FAIL, PyObject *OK, PyObject *WRITE, PyObject *READ) {
+    int rc = -1;
+    PyObject *tid = NULL, *typ = NULL, *mops = NULL;
+    if (!(tid = PyObject_GetAttr(t, s_id)) || !(typ = PyObject_GetAttr(t, s_type)) ||
+        !(mops = PyObject_GetAttr(t, s_mops)))
+        goto done;
+    if (!PyList_CheckExact(mops) || !PyLong_CheckExact(tid))
+        goto done;
+    long tl = PyLong_AsLong(tid);
+    if (tl == -1 && PyErr_Occurred())
+        goto done;
+    int is_fail = same(typ, FAIL);
+    if (is_fail < 0)
+        goto done;
+    Py_ssize_t m = PyList_GET_SIZE(mops);
+    if (is_fail) {
+        for (Py_ssize_t i = 0; i < m; i++) {
+            PyObject *mop = PyList_GET_ITEM(mops, i);
+            if (!PyList_CheckExact(mop) || PyList_GET_SIZE(mop) != 3)
+                goto done;
+            int e = same(PyList_GET_ITEM(mop, 0), WRITE);
+            if (e < 0)
+                goto done;
+            if (e) {
+                PyObject *ak = setdefault_new(aborted, PyList_GET_ITEM(mop, 1), new_dict);
+                if (!ak || PyDict_SetItem(ak, PyList_GET_ITEM(mop, 2), tid))
+                    goto done;
+            }
+        }
+        rc = 0;
+        goto done;
+    }
+    int ok = same(typ, OK);
+    if (ok < 0 || rtable_reset(tb, m))
+        goto done;
+    for (Py_ssize_t i = 0; i < m; i++) {
+        PyObject *mop = PyList_GET_ITEM(mops, i);
+        if (!PyList_CheckExact(mop) || PyList_GET_SIZE(mop) != 3)
+            goto done;
+        PyObject *f = PyList_GET_ITEM(mop, 0), *k = PyList_GET_ITEM(mop, 1), *v = PyList_GET_ITEM(mop, 2);
+        int is_write = same(f, WRITE);
+        if (is_write < 0)
+            goto done;
+        if (is_write) {
+            PyObject *w = PyDict_GetItemWithError(writer, k);
+            if (!w) {
+                if (PyErr_Occurred() || !(w = PyDict_New()))
+                    goto done;
+                int e = PyDict_SetItem(w, v, tid) || PyDict_SetItem(writer, k, w);
+                Py_DECREF(w);
+                if (e)
+                    goto done;
+            } else {
+                if (!PyDict_CheckExact(w))
+                    goto done;
+                PyObject *prev = PyDict_GetItemWithError(w, v);
+                if (!prev && PyErr_Occurred())
+                    goto done;
+                if (prev) {
+                    int e = same(prev, tid);
+                    if (e < 0)
+                        goto done;
+                    if (!e) {
+                        PyObject *r = PyObject_CallMethodObjArgs(inf, s_not_unique, s_written_to, v, k, prev, t,
+                                                                 NULL);
+                        if (!r)
+                            goto done;
+                        Py_DECREF(r);
+                    }
+                }
+                if (PyDict_SetItem(w, v, tid))
+                    goto done;
+            }
+            Py_hash_t h = PyObject_Hash(k);  /* k went into writer: hashable */
+            rkey *e = h == -1 ? NULL : rtable_get(tb, k, h);
+            if (!e)
+                goto done;
+            if (e->last) {
+                PyObject *ik = setdefault_new(inter, k, new_set);
+                if (!ik || PySet_Add(ik, e->last))
+                    goto done;
+            } else {
+                e->lk = k;
+                tb->worder[tb->nw++] = (int32_t)(e - tb->keys);
+            }
+            e->last = v;
+            e->view = v;
+            continue;
+        }
+        int is_read = same(f, READ);
+        if (is_read <= 0)
+            goto done;  /* an error, or neither: the Python loop raises the right error */
+        if (!ok)
+            continue;
+        Py_hash_t h = PyObject_Hash(k);
+        rkey *e = h == -1 ? NULL : rtable_get(tb, k, h);
+        if (!e)
+            goto done;
+        if (!e->view) {
+            PyObject *rk = setdefault_new(readers, k, new_dict);
+            if (!rk || !PyDict_CheckExact(rk))
+                goto done;
+            PyObject *same_v = PyDict_GetItemWithError(rk, v);  /* an unhashable value: given up */
+            if (!same_v) {
+                if (PyErr_Occurred())
+                    goto done;
+                PyObject *l = PyList_New(1);
+                if (!l)
+                    goto done;
+                Py_INCREF(tid);
+                PyList_SET_ITEM(l, 0, tid);
+                int x = PyDict_SetItem(rk, v, l);
+                Py_DECREF(l);
+                if (x)
+                    goto done;
+            } else if (!PyList_CheckExact(same_v) || PyList_Append(same_v, tid)) {
+                goto done;
+            }
+            if (rvec_push(ext, tid, tl, k, v))
+                goto done;
+            e->view = v;
+            e->first = v;
+        } else {
+            PyObject *ne = PyObject_RichCompare(e->view, v, Py_NE);
+            int differs = ne ? PyObject_IsTrue(ne) : -1;
+            Py_XDECREF(ne);
+            if (differs < 0)
+                goto done;
+            if (differs) {
+                PyObject *r = PyObject_CallMethodObjArgs(inf, s_internal, t, k, v, e->view, NULL);
+                if (!r)
+                    goto done;
+                Py_DECREF(r);
+            }
+        }
+    }
+    for (size_t j = 0; j < tb->nw; j++) {
+        rkey *e = &tb->keys[tb->worder[j]];
+        PyObject *pair = PyTuple_Pack(2, tid, e->last);
+        if (!pair)
+            goto done;
+        PyObject *ik = PyDict_GetItemWithError(installed, e->lk);
+        int x;
+        if (ik) {
+            x = !PyList_CheckExact(ik) || PyList_Append(ik, pair);
+        } else if (PyErr_Occurred()) {
+            x = -1;
+        } else {
+            PyObject *l = PyList_New(1);
+            x = !l;
+            if (l) {
+                Py_INCREF(pair);
+                PyList_SET_ITEM(l, 0, pair);
+                x = PyDict_SetItem(installed, e->lk, l);
+                Py_DECREF(l);
+            }
+        }
+        Py_DECREF(pair);
+        if (x)
+            goto done;
+        if (ok && e->first) {
+            PyObject *key = PyTuple_Pack(2, tid, e->lk);
+            x = !key || PyDict_SetItem(wfr, key, e->first) || rvec_push(rmwv, tid, tl, e->lk, e->first);
+            Py_XDECREF(key);
+            if (x)
+                goto done;
+        }
+    }
+    rc = 0;
+done:
+    Py_XDECREF(tid);
+    Py_XDECREF(typ);
+    Py_XDECREF(mops);
+    return rc;
+}
+
+/* The edges and the reads to note, after the scan (RegisterInference._edges). */
+static int reg_edges(PyObject *adj, PyObject *writer, PyObject *installed, PyObject *inter, PyObject *readers,
+                     rvec *ext, rvec *rmwv, PyObject *odd, PyObject *lost, long WRk, long WWk, long RWk) {
+    int rc = -1;
+    PyObject *rmw = NULL;
+    for (size_t i = 0; i < ext->len; i++) {
+        rtrip *r = &ext->v[i];
+        if (r->v == Py_None)
+            continue;
+        PyObject *wk = PyDict_GetItemWithError(writer, r->k);
+        PyObject *w = wk ? PyDict_GetItemWithError(wk, r->v) : NULL;
+        if (!w && PyErr_Occurred())
+            goto done;
+        if (!w) {
+            PyObject *tup = PyTuple_Pack(4, r->tid, r->k, r->v, Py_None);
+            int e = !tup || PyList_Append(odd, tup);
+            Py_XDECREF(tup);
+            if (e)
+                goto done;
+            continue;
+        }
+        long wl = PyLong_AsLong(w);
+        if (wl == -1 && PyErr_Occurred())
+            goto done;
+        if (wl == r->t)
+            continue;
+        if (or_edge_obj(adj, wl, r->tid, WRk))
+            goto done;
+        PyObject *ik = PyDict_GetItemWithError(inter, r->k);
+        if (!ik && PyErr_Occurred())
+            goto done;
+        if (ik) {
+            int in = PySet_Contains(ik, r->v);
+            if (in < 0)
+                goto done;
+            if (in) {
+                PyObject *tup = PyTuple_Pack(4, r->tid, r->k, r->v, w);
+                int e = !tup || PyList_Append(odd, tup);
+                Py_XDECREF(tup);
+                if (e)
+                    goto done;
+            }
+        }
+    }
+    /* readers of the initial state -> every transaction that installed a value */
+    PyObject *k, *byv;
+    Py_ssize_t pos = 0;
+    while (PyDict_Next(readers, &pos, &k, &byv)) {
+        PyObject *nil = PyDict_GetItemWithError(byv, Py_None);
+        if (!nil) {
+            if (PyErr_Occurred())
+                goto done;
+            continue;
+        }
+        PyObject *ins = PyDict_GetItemWithError(installed, k);
+        if (!ins) {
+            if (PyErr_Occurred())
+                goto done;
+            continue;
+        }
+        for (Py_ssize_t j = 0; j < PyList_GET_SIZE(ins); j++) {
+            PyObject *w = PyTuple_GET_ITEM(PyList_GET_ITEM(ins, j), 0);
+            long wl = PyLong_AsLong(w);
+            if (wl == -1 && PyErr_Occurred())
+                goto done;
+            for (Py_ssize_t q = 0; q < PyList_GET_SIZE(nil); q++) {
+                long rl = PyLong_AsLong(PyList_GET_ITEM(nil, q));
+                if (rl == -1 && PyErr_Occurred())
+                    goto done;
+                if (rl != wl && or_edge_obj(adj, rl, w, RWk))
+                    goto done;
+            }
+        }
+    }
+    /* writes follow reads: v before the value the transaction installed */
+    if (!(rmw = PyDict_New()))
+        goto done;
+    for (size_t i = 0; i < rmwv->len; i++) {
+        rtrip *r = &rmwv->v[i];
+        PyObject *kv = PyTuple_Pack(2, r->k, r->v);
+        if (!kv)
+            goto done;
+        PyObject *same_kv = PyDict_GetItemWithError(rmw, kv);
+        int e;
+        if (same_kv) {
+            e = PyList_Append(same_kv, r->tid);
+        } else if (PyErr_Occurred()) {
+            e = -1;
+        } else {
+            PyObject *l = PyList_New(1);
+            e = !l;
+            if (l) {
+                Py_INCREF(r->tid);
+                PyList_SET_ITEM(l, 0, r->tid);
+                e = PyDict_SetItem(rmw, kv, l);
+                Py_DECREF(l);
+            }
+        }
+        Py_DECREF(kv);
+        if (e)
+            goto done;
+        if (r->v == Py_None)
+            continue;
+        PyObject *wk = PyDict_GetItemWithError(writer, r->k);
+        PyObject *w = wk ? PyDict_GetItemWithError(wk, r->v) : NULL;
+        if (!w && PyErr_Occurred())
+            goto done;
+        if (w) {
+            long wl = PyLong_AsLong(w);
+            if (wl == -1 && PyErr_Occurred())
+                goto done;
+            if (wl != r->t && or_edge_obj(adj, wl, r->tid, WWk))
+                goto done;
+        }
+        PyObject *rk = PyDict_GetItemWithError(readers, r->k);
+        PyObject *rs = rk ? PyDict_GetItemWithError(rk, r->v) : NULL;
+        if (!rs) {
+            if (PyErr_Occurred())
+                goto done;
+            continue;
+        }
+        for (Py_ssize_t q = 0; q < PyList_GET_SIZE(rs); q++) {
+            long rl = PyLong_AsLong(PyList_GET_ITEM(rs, q));
+            if (rl == -1 && PyErr_Occurred())
+                goto done;
+            if (rl != r->t && or_edge_obj(adj, rl, r->tid, RWk))
+                goto done;
+        }
+    }
+    PyObject *kv, *tids;
+    pos = 0;
+    while (PyDict_Next(rmw, &pos, &kv, &tids)) {
+        if (PyList_GET_SIZE(tids) > 1) {
+            PyObject *tup = PyTuple_Pack(3, PyTuple_GET_ITEM(kv, 0), PyTuple_GET_ITEM(kv, 1), tids);
+            int e = !tup || PyList_Append(lost, tup);
+            Py_XDECREF(tup);
+            if (e)
+                goto done;
+        }
+    }
+    rc = 0;
+done:
+    Py_XDECREF(rmw);
+    return rc;
+}
+
+static PyObject *register_run(PyObject *self, PyObject *args) {
+    PyObject *inf, *txns, *aborted, *inter, *odd, *lost, *FAIL, *OK, *WRITE, *READ;
+    long WRk, WWk, RWk;
+    if (!PyArg_ParseTuple(args, "OO!O!O!O!O!OOOOlll", &inf, &PyList_Type, &txns, &PyDict_Type, &aborted,
+                          &PyDict_Type, &inter, &PyList_Type, &odd, &PyList_Type, &lost, &FAIL, &OK, &WRITE, &READ,
+                          &WRk, &WWk, &RWk))
+        return NULL;
+    PyObject *writer = NULL, *installed = NULL, *wfr = NULL, *adj = NULL, *readers = NULL, *result = NULL;
+    rtable tb = {0};
+    rvec ext = {0}, rmwv = {0};
+    int gave_up = 1;
+    if (!(writer = PyObject_GetAttr(inf, s_writer)) || !(installed = PyObject_GetAttr(inf, s_installed)) ||
+        !(wfr = PyObject_GetAttr(inf, s_wfr)) || !(adj = PyObject_GetAttr(inf, s_adj)) ||
+        !(readers = PyDict_New()))
+        goto done;
+    if (!PyDict_CheckExact(writer) || !PyDict_CheckExact(installed) || !PyDict_CheckExact(wfr) ||
+        !PyList_CheckExact(adj))
+        goto done;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(txns); i++) {
+        PyObject *t = PyList_GET_ITEM(txns, i);
+        Py_INCREF(t);
+        int e = reg_scan_txn(inf, t, &tb, writer, installed, wfr, aborted, inter, readers, &ext, &rmwv, FAIL, OK,
+                             WRITE, READ);
+        Py_DECREF(t);
+        if (e)
+            goto done;
+    }
+    gave_up = 0;
+    if (!reg_edges(adj, writer, installed, inter, readers, &ext, &rmwv, odd, lost, WRk, WWk, RWk)) {
+        result = Py_True;
+        Py_INCREF(result);
+    }
+done:
+    if (gave_up) {
+        if (!PyErr_Occurred() || PyErr_ExceptionMatches(PyExc_Exception)) {
+            PyErr_Clear();
+            result = Py_False;
+            Py_INCREF(result);
+        } /* else KeyboardInterrupt and the like go through */
+    }
+    Py_XDECREF(writer);
+    Py_XDECREF(installed);
+    Py_XDECREF(wfr);
+    Py_XDECREF(adj);
+    Py_XDECREF(readers);
+    rvec_free(&ext);
+    rvec_free(&rmwv);
+    free(tb.keys);
+    free(tb.slots);
+    free(tb.worder);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"peel", peel, METH_VARARGS,
      "peel(adj, events) -> the nodes left after repeatedly removing those with no incoming edge, counting the "
@@ -735,6 +1265,9 @@ static PyMethodDef methods[] = {
     {"append_edges", append_edges, METH_VARARGS,
      "append_edges(reads, appender, inter, adj, order, writers_of, g1b, WR, RW, WW) -> [(key, bad read positions)]"
      ": the orders and edges of AppendInference (see the module source)"},
+    {"register_run", register_run, METH_VARARGS,
+     "register_run(inference, txns, aborted, inter, odd, lost, FAIL, OK, WRITE, READ, WR, WW, RW) -> whether it "
+     "ran RegisterInference's scan and edges (see the module source)"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -746,7 +1279,11 @@ PyMODINIT_FUNC PyInit__txn_native(void) {
         !(s_mops = PyUnicode_InternFromString("mops")) || !(s_appender = PyUnicode_InternFromString("appender")) ||
         !(s_not_unique = PyUnicode_InternFromString("_not_unique")) ||
         !(s_reread = PyUnicode_InternFromString("_reread")) ||
-        !(s_appended_to = PyUnicode_InternFromString("appended to")))
+        !(s_appended_to = PyUnicode_InternFromString("appended to")) ||
+        !(s_writer = PyUnicode_InternFromString("writer")) ||
+        !(s_installed = PyUnicode_InternFromString("installed")) || !(s_wfr = PyUnicode_InternFromString("wfr")) ||
+        !(s_adj = PyUnicode_InternFromString("adj")) || !(s_internal = PyUnicode_InternFromString("_internal")) ||
+        !(s_written_to = PyUnicode_InternFromString("written to")))
         return NULL;
     return PyModule_Create(&module);
 }
