@@ -1255,6 +1255,164 @@ done:
     return result;
 }
 
+/* ---- collect: checkers/txn/txns.py collect (history -> transactions) ----
+ *
+ * collect(history, events, Txn, TXN, INVOKE, OK, FAIL, INFO) -> list of Txn, or None
+ * Does exactly what txns.py ``_collect`` does for a list ``history``: the same Txn objects (made as
+ * ``Txn.__new__`` would, their slots set through the class's descriptors), the same ``events`` appended (when it
+ * is a list). Returns None, with no exception set, ``events`` as it was and nothing else changed, on anything it
+ * does not handle as the Python loop would (a txn value that is not a list, an unhashable process, a history that
+ * is not a list, any error): the caller then runs the Python loop, which raises the right error. */
+
+static PyObject *s_f, *s_value, *s_index, *s_process, *s_node;
+static const char *const txn_slots[] = {"id", "index", "process", "type", "mops", "invoke_pos", "complete_pos",
+                                        "node"};
+enum { T_ID, T_INDEX, T_PROCESS, T_TYPE, T_MOPS, T_INVOKE_POS, T_COMPLETE_POS, T_NODE, T_NSLOTS };
+
+static int set_slot(PyObject **descr, int which, PyObject *obj, PyObject *v) {
+    return Py_TYPE(descr[which])->tp_descr_set(descr[which], obj, v);
+}
+
+/* 1 when o == s for an interned-or-not exact str s; -1 on error */
+static int str_eq(PyObject *o, PyObject *s) {
+    if (o == s)
+        return 1;
+    if (PyUnicode_CheckExact(o))
+        return PyUnicode_Compare(o, s) == 0;
+    return PyObject_RichCompareBool(o, s, Py_EQ);
+}
+
+static PyObject *collect_txns(PyObject *self, PyObject *args) {
+    PyObject *history, *events, *cls, *TXN, *INVOKE, *OK, *FAIL, *INFO;
+    if (!PyArg_ParseTuple(args, "OOO!OOOOO", &history, &events, &PyType_Type, &cls, &TXN, &INVOKE, &OK, &FAIL,
+                          &INFO))
+        return NULL;
+    if (!PyList_CheckExact(history) || (events != Py_None && !PyList_CheckExact(events)) ||
+        !PyUnicode_CheckExact(TXN) || !PyUnicode_CheckExact(INVOKE) || !PyUnicode_CheckExact(OK) ||
+        !PyUnicode_CheckExact(FAIL))
+        Py_RETURN_NONE;
+    PyTypeObject *tp = (PyTypeObject *)cls;
+    PyObject *descr[T_NSLOTS] = {0}, *txns = NULL, *pending = NULL, *out = NULL;
+    Py_ssize_t nev = events == Py_None ? 0 : PyList_GET_SIZE(events);
+    for (int i = 0; i < T_NSLOTS; i++) {
+        descr[i] = PyObject_GetAttrString(cls, txn_slots[i]);
+        if (!descr[i] || !Py_TYPE(descr[i])->tp_descr_set)
+            goto done;
+    }
+    if (!(txns = PyList_New(0)) || !(pending = PyDict_New()))
+        goto done;
+    Py_ssize_t n = PyList_GET_SIZE(history);
+    for (Py_ssize_t pos = 0; pos < n; pos++) {
+        PyObject *op = PyList_GET_ITEM(history, pos);
+        PyObject *f = PyObject_GetAttr(op, s_f);
+        if (!f)
+            goto done;
+        int is_txn = str_eq(f, TXN);
+        Py_DECREF(f);
+        if (is_txn < 0)
+            goto done;
+        if (!is_txn)
+            continue;
+        PyObject *typ = PyObject_GetAttr(op, s_type);
+        if (!typ)
+            goto done;
+        int is_invoke = str_eq(typ, INVOKE);
+        if (is_invoke) {
+            Py_DECREF(typ);
+            if (is_invoke < 0)
+                goto done;
+            PyObject *value = NULL, *index = NULL, *process = NULL, *node = NULL, *tid = NULL, *p = NULL, *t = NULL;
+            int e = !(value = PyObject_GetAttr(op, s_value)) || !PyList_CheckExact(value) ||
+                    !(index = PyObject_GetAttr(op, s_index)) || !(process = PyObject_GetAttr(op, s_process)) ||
+                    !(node = PyObject_GetAttr(op, s_node)) ||
+                    !(tid = PyLong_FromSsize_t(PyList_GET_SIZE(txns))) || !(p = PyLong_FromSsize_t(pos)) ||
+                    !(t = tp->tp_alloc(tp, 0)) || set_slot(descr, T_ID, t, tid) ||
+                    set_slot(descr, T_INDEX, t, index) || set_slot(descr, T_PROCESS, t, process) ||
+                    set_slot(descr, T_TYPE, t, INFO) || set_slot(descr, T_MOPS, t, value) ||
+                    set_slot(descr, T_INVOKE_POS, t, p) || set_slot(descr, T_COMPLETE_POS, t, Py_None) ||
+                    set_slot(descr, T_NODE, t, node) || PyList_Append(txns, t) ||
+                    PyDict_SetItem(pending, process, t) || (events != Py_None && PyList_Append(events, tid));
+            Py_XDECREF(value);
+            Py_XDECREF(index);
+            Py_XDECREF(process);
+            Py_XDECREF(node);
+            Py_XDECREF(tid);
+            Py_XDECREF(p);
+            Py_XDECREF(t);
+            if (e)
+                goto done;
+            continue;
+        }
+        PyObject *process = PyObject_GetAttr(op, s_process);
+        if (!process) {
+            Py_DECREF(typ);
+            goto done;
+        }
+        /* pending.pop(process, None) */
+        PyObject *t = PyDict_GetItemWithError(pending, process);
+        if (!t) {
+            Py_DECREF(process);
+            Py_DECREF(typ);
+            if (PyErr_Occurred())
+                goto done;
+            continue;  /* a completion without an invoke: the history validator rejects those */
+        }
+        Py_INCREF(t);
+        int e = PyDict_DelItem(pending, process);
+        Py_DECREF(process);
+        PyObject *index = e ? NULL : PyObject_GetAttr(op, s_index);
+        e = !index || set_slot(descr, T_INDEX, t, index);
+        Py_XDECREF(index);
+        int is_ok = e ? -1 : str_eq(typ, OK);
+        int is_fail = is_ok ? 0 : str_eq(typ, FAIL);
+        Py_DECREF(typ);
+        if (is_ok < 0 || is_fail < 0) {
+            Py_DECREF(t);
+            goto done;
+        }
+        if (is_ok || is_fail) {
+            PyObject *p = PyLong_FromSsize_t(pos), *value = NULL, *ntid = NULL;
+            e = !p || set_slot(descr, T_TYPE, t, is_ok ? OK : FAIL) || set_slot(descr, T_COMPLETE_POS, t, p);
+            if (!e && is_ok) {
+                e = !(value = PyObject_GetAttr(op, s_value));
+                if (!e && value != Py_None)
+                    e = !PyList_CheckExact(value) || set_slot(descr, T_MOPS, t, value);
+                if (!e && events != Py_None) {
+                    PyObject *tid = PyObject_GetAttr(t, s_id);
+                    e = !tid || !(ntid = PyNumber_Invert(tid)) || PyList_Append(events, ntid);
+                    Py_XDECREF(tid);
+                }
+            }
+            Py_XDECREF(p);
+            Py_XDECREF(value);
+            Py_XDECREF(ntid);
+        }
+        /* an info completion says nothing about when the transaction took effect: it stays pending for good */
+        Py_DECREF(t);
+        if (e)
+            goto done;
+    }
+    out = txns;
+    txns = NULL;
+done:
+    if (!out) {
+        if (!PyErr_Occurred() || PyErr_ExceptionMatches(PyExc_Exception)) {
+            PyErr_Clear();
+            if (events != Py_None && PyList_SetSlice(events, nev, PyList_GET_SIZE(events), NULL))
+                out = NULL;
+            else {
+                out = Py_None;
+                Py_INCREF(out);
+            }
+        }
+    }
+    for (int i = 0; i < T_NSLOTS; i++)
+        Py_XDECREF(descr[i]);
+    Py_XDECREF(txns);
+    Py_XDECREF(pending);
+    return out;
+}
+
 static PyMethodDef methods[] = {
     {"peel", peel, METH_VARARGS,
      "peel(adj, events) -> the nodes left after repeatedly removing those with no incoming edge, counting the "
@@ -1268,6 +1426,9 @@ static PyMethodDef methods[] = {
     {"register_run", register_run, METH_VARARGS,
      "register_run(inference, txns, aborted, inter, odd, lost, FAIL, OK, WRITE, READ, WR, WW, RW) -> whether it "
      "ran RegisterInference's scan and edges (see the module source)"},
+    {"collect", collect_txns, METH_VARARGS,
+     "collect(history, events, Txn, TXN, INVOKE, OK, FAIL, INFO) -> the transactions of a history, or None when "
+     "it leaves them to the Python loop (see the module source)"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1283,7 +1444,9 @@ PyMODINIT_FUNC PyInit__txn_native(void) {
         !(s_writer = PyUnicode_InternFromString("writer")) ||
         !(s_installed = PyUnicode_InternFromString("installed")) || !(s_wfr = PyUnicode_InternFromString("wfr")) ||
         !(s_adj = PyUnicode_InternFromString("adj")) || !(s_internal = PyUnicode_InternFromString("_internal")) ||
-        !(s_written_to = PyUnicode_InternFromString("written to")))
+        !(s_written_to = PyUnicode_InternFromString("written to")) || !(s_f = PyUnicode_InternFromString("f")) ||
+        !(s_value = PyUnicode_InternFromString("value")) || !(s_index = PyUnicode_InternFromString("index")) ||
+        !(s_process = PyUnicode_InternFromString("process")) || !(s_node = PyUnicode_InternFromString("node")))
         return NULL;
     return PyModule_Create(&module);
 }
