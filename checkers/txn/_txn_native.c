@@ -848,7 +848,7 @@ static rkey *rtable_get(rtable *tb, PyObject *k, Py_hash_t h) {
     return e;
 }
 
-/* d[b] = d.get(b, 0) | kind, with d = adj[a] and b the int object of node b */
+/* d[b] = d.get(b, 0) | kind, with d = adj[a] and b the int object of node b; one hash lookup for a new edge */
 static int or_edge_obj(PyObject *adj, long a, PyObject *b, long kind) {
     if (a < 0 || a >= PyList_GET_SIZE(adj)) {
         PyErr_Format(PyExc_ValueError, "edge from %ld: not a transaction id", a);
@@ -859,21 +859,24 @@ static int or_edge_obj(PyObject *adj, long a, PyObject *b, long kind) {
         PyErr_SetString(PyExc_TypeError, "adj holds a non-dict");
         return -1;
     }
-    PyObject *old = PyDict_GetItemWithError(d, b);
-    long m = kind;
-    if (old) {
-        long o = PyLong_AsLong(old);
-        if (o == -1 && PyErr_Occurred())
-            return -1;
-        if ((o | kind) == o)
-            return 0;
-        m |= o;
-    } else if (PyErr_Occurred()) {
+    PyObject *kv = PyLong_FromLong(kind);
+    if (!kv)
         return -1;
+    PyObject *old = PyDict_SetDefault(d, b, kv);  /* borrowed: kv when b was new */
+    int rc = 0;
+    if (!old) {
+        rc = -1;
+    } else if (old != kv) {
+        long o = PyLong_AsLong(old);
+        if (o == -1 && PyErr_Occurred()) {
+            rc = -1;
+        } else if ((o | kind) != o) {
+            PyObject *mv = PyLong_FromLong(o | kind);
+            rc = mv ? PyDict_SetItem(d, b, mv) : -1;
+            Py_XDECREF(mv);
+        }
     }
-    PyObject *mv = PyLong_FromLong(m);
-    int rc = mv ? PyDict_SetItem(d, b, mv) : -1;
-    Py_XDECREF(mv);
+    Py_DECREF(kv);
     return rc;
 }
 
