@@ -257,6 +257,56 @@ static PyObject *new_dict(void) { return PyDict_New(); }
 static PyObject *new_set(void) { return PySet_New(NULL); }
 static PyObject *new_list(void) { return PyList_New(0); }
 
+/* writers[k][v] = tid (writers: key -> {value: txn id}), first calling inf._not_unique(what, v, k, other, t) when
+ * another transaction wrote v to k: what both inferences do per write. -1 on error or a writers of another shape. */
+static int record_writer(PyObject *inf, PyObject *t, PyObject *tid, PyObject *writers, PyObject *k, PyObject *v,
+                         PyObject *what) {
+    PyObject *w = PyDict_GetItemWithError(writers, k);
+    if (!w) {
+        if (PyErr_Occurred() || !(w = PyDict_New()))
+            return -1;
+        int e = PyDict_SetItem(w, v, tid) || PyDict_SetItem(writers, k, w);
+        Py_DECREF(w);
+        return e ? -1 : 0;
+    }
+    if (!PyDict_CheckExact(w))
+        return -1;
+    PyObject *prev = PyDict_GetItemWithError(w, v);
+    if (!prev && PyErr_Occurred())
+        return -1;
+    if (prev) {
+        int e = same(prev, tid);
+        if (e < 0)
+            return -1;
+        if (!e) {
+            PyObject *r = PyObject_CallMethodObjArgs(inf, s_not_unique, what, v, k, prev, t, NULL);
+            if (!r)
+                return -1;
+            Py_DECREF(r);
+        }
+    }
+    return PyDict_SetItem(w, v, tid);
+}
+
+/* A failed transaction's writes (micro-ops ``[F, k, x]``): aborted[k][x] = tid. -1 on error or a malformed
+ * micro-op. */
+static int record_aborted(PyObject *mops, PyObject *tid, PyObject *aborted, PyObject *F) {
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(mops); i++) {
+        PyObject *mop = PyList_GET_ITEM(mops, i);
+        if (!PyList_CheckExact(mop) || PyList_GET_SIZE(mop) != 3)
+            return -1;
+        int e = same(PyList_GET_ITEM(mop, 0), F);
+        if (e < 0)
+            return -1;
+        if (e) {
+            PyObject *ak = setdefault_new(aborted, PyList_GET_ITEM(mop, 1), new_dict);
+            if (!ak || PyDict_SetItem(ak, PyList_GET_ITEM(mop, 2), tid))
+                return -1;
+        }
+    }
+    return 0;
+}
+
 /* reads[k] += (r, v) */
 static int add_read(PyObject *reads, PyObject *k, PyObject *r, PyObject *v) {
     PyObject *rk = PyDict_GetItemWithError(reads, k);
@@ -294,20 +344,7 @@ static int scan_txn(PyObject *inf, PyObject *t, PyObject *aborted, PyObject *rea
         goto done;
     Py_ssize_t m = PyList_GET_SIZE(mops);
     if (is_fail) {
-        for (Py_ssize_t i = 0; i < m; i++) {
-            PyObject *mop = PyList_GET_ITEM(mops, i);
-            if (!PyList_CheckExact(mop) || PyList_GET_SIZE(mop) != 3)
-                goto done;
-            int e = same(PyList_GET_ITEM(mop, 0), APPEND);
-            if (e < 0)
-                goto done;
-            if (e) {
-                PyObject *ak = setdefault_new(aborted, PyList_GET_ITEM(mop, 1), new_dict);
-                if (!ak || PyDict_SetItem(ak, PyList_GET_ITEM(mop, 2), tid))
-                    goto done;
-            }
-        }
-        rc = 0;
+        rc = record_aborted(mops, tid, aborted, APPEND);
         goto done;
     }
     int ok = same(typ, OK);
@@ -322,35 +359,8 @@ static int scan_txn(PyObject *inf, PyObject *t, PyObject *aborted, PyObject *rea
         if (is_append < 0)
             goto done;
         if (is_append) {
-            PyObject *a = PyDict_GetItemWithError(appender, k);
-            if (!a) {
-                if (PyErr_Occurred() || !(a = PyDict_New()))
-                    goto done;
-                int e = PyDict_SetItem(a, v, tid) || PyDict_SetItem(appender, k, a);
-                Py_DECREF(a);
-                if (e)
-                    goto done;
-            } else {
-                if (!PyDict_CheckExact(a))
-                    goto done;
-                PyObject *prev = PyDict_GetItemWithError(a, v);
-                if (!prev && PyErr_Occurred())
-                    goto done;
-                if (prev) {
-                    int e = same(prev, tid);
-                    if (e < 0)
-                        goto done;
-                    if (!e) {
-                        PyObject *r = PyObject_CallMethodObjArgs(inf, s_not_unique, s_appended_to, v, k, prev, t,
-                                                                 NULL);
-                        if (!r)
-                            goto done;
-                        Py_DECREF(r);
-                    }
-                }
-                if (PyDict_SetItem(a, v, tid))
-                    goto done;
-            }
+            if (record_writer(inf, t, tid, appender, k, v, s_appended_to))
+                goto done;
             PyObject *s = PyDict_GetItemWithError(state, k);
             if (!s) {
                 if (PyErr_Occurred())
@@ -903,20 +913,7 @@ static int reg_scan_txn(PyObject *inf, PyObject *t, rtable *tb, PyObject *writer
         goto done;
     Py_ssize_t m = PyList_GET_SIZE(mops);
     if (is_fail) {
-        for (Py_ssize_t i = 0; i < m; i++) {
-            PyObject *mop = PyList_GET_ITEM(mops, i);
-            if (!PyList_CheckExact(mop) || PyList_GET_SIZE(mop) != 3)
-                goto done;
-            int e = same(PyList_GET_ITEM(mop, 0), WRITE);
-            if (e < 0)
-                goto done;
-            if (e) {
-                PyObject *ak = setdefault_new(aborted, PyList_GET_ITEM(mop, 1), new_dict);
-                if (!ak || PyDict_SetItem(ak, PyList_GET_ITEM(mop, 2), tid))
-                    goto done;
-            }
-        }
-        rc = 0;
+        rc = record_aborted(mops, tid, aborted, WRITE);
         goto done;
     }
     int ok = same(typ, OK);
@@ -931,35 +928,8 @@ static int reg_scan_txn(PyObject *inf, PyObject *t, rtable *tb, PyObject *writer
         if (is_write < 0)
             goto done;
         if (is_write) {
-            PyObject *w = PyDict_GetItemWithError(writer, k);
-            if (!w) {
-                if (PyErr_Occurred() || !(w = PyDict_New()))
-                    goto done;
-                int e = PyDict_SetItem(w, v, tid) || PyDict_SetItem(writer, k, w);
-                Py_DECREF(w);
-                if (e)
-                    goto done;
-            } else {
-                if (!PyDict_CheckExact(w))
-                    goto done;
-                PyObject *prev = PyDict_GetItemWithError(w, v);
-                if (!prev && PyErr_Occurred())
-                    goto done;
-                if (prev) {
-                    int e = same(prev, tid);
-                    if (e < 0)
-                        goto done;
-                    if (!e) {
-                        PyObject *r = PyObject_CallMethodObjArgs(inf, s_not_unique, s_written_to, v, k, prev, t,
-                                                                 NULL);
-                        if (!r)
-                            goto done;
-                        Py_DECREF(r);
-                    }
-                }
-                if (PyDict_SetItem(w, v, tid))
-                    goto done;
-            }
+            if (record_writer(inf, t, tid, writer, k, v, s_written_to))
+                goto done;
             Py_hash_t h = PyObject_Hash(k);  /* k went into writer: hashable */
             rkey *e = h == -1 ? NULL : rtable_get(tb, k, h);
             if (!e)
