@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -780,7 +781,9 @@ def test_the_native_collect_gives_the_pure_ones_transactions_and_events(monkeypa
     h.ops.append(Op(len(h.ops), 0, 5, "invoke", "read", None, node="n1"))
     h.ops.append(Op(len(h.ops), 0, 6, "invoke", "txn", [["w", "q", 1]], node="n2"))
     h.ops.append(Op(len(h.ops), 0, 6, "ok", "txn", [["w", "q", 1]], node="n2"))
-    ops = h.ops
+    # an op of another class among them: read attribute by attribute, as the Python loop does
+    odd = SimpleNamespace(index=len(h.ops), f="txn", type="invoke", process=7, value=[["w", "q", 2]], node="n3")
+    ops = h.ops + [odd]
     for events in (True, False):
         got = _collected(ops, monkeypatch, pure=False, events=events)
         assert got == _collected(ops, monkeypatch, pure=True, events=events)
