@@ -238,6 +238,62 @@ static int same(PyObject *a, PyObject *b) {  /* a == b as Python says; -1 on err
 
 static PyObject *s_id, *s_type, *s_mops, *s_appender, *s_not_unique, *s_reread, *s_appended_to;
 
+/* Reading the same attributes of many objects (the history's ops, the transactions): straight through the class's
+ * data descriptors (its slots) for objects of the class the first one is, when that class reads attributes the
+ * generic way; else PyObject_GetAttr. The same values, without a descriptor lookup per read. */
+#define ATTRS_MAX 6
+typedef struct {
+    PyTypeObject *tp;  /* NULL: no fast path */
+    int n;
+    PyObject *names[ATTRS_MAX], *d[ATTRS_MAX];
+} attrs;
+
+static void attrs_init(attrs *a, PyObject *first, PyObject *const *names, int n) {
+    a->tp = NULL;
+    a->n = n;
+    for (int i = 0; i < n; i++)
+        a->names[i] = names[i];
+    if (!first)
+        return;
+    PyTypeObject *tp = Py_TYPE(first);
+    if (tp->tp_getattro != PyObject_GenericGetAttr)
+        return;
+    for (int i = 0; i < n; i++) {
+        PyObject *d = _PyType_Lookup(tp, names[i]);  /* borrowed */
+        if (!d || !Py_TYPE(d)->tp_descr_get || !Py_TYPE(d)->tp_descr_set)
+            return;
+        a->d[i] = d;
+    }
+    for (int i = 0; i < n; i++)  /* held until attrs_clear, whatever runs meanwhile */
+        Py_INCREF(a->d[i]);
+    Py_INCREF(tp);
+    a->tp = tp;
+}
+
+static void attrs_clear(attrs *a) {
+    if (!a->tp)
+        return;
+    for (int i = 0; i < a->n; i++)
+        Py_DECREF(a->d[i]);
+    Py_DECREF(a->tp);
+    a->tp = NULL;
+}
+
+/* o.<names[i]>, a new reference; NULL with an exception on error */
+static PyObject *attr(attrs *a, PyObject *o, int i) {
+    if (Py_TYPE(o) == a->tp)
+        return Py_TYPE(a->d[i])->tp_descr_get(a->d[i], o, (PyObject *)a->tp);
+    return PyObject_GetAttr(o, a->names[i]);
+}
+
+/* the attributes the inferences read of a transaction */
+enum { TX_ID, TX_TYPE, TX_MOPS, TX_N };
+
+static void txn_attrs_init(attrs *a, PyObject *txns) {
+    PyObject *const names[TX_N] = {s_id, s_type, s_mops};
+    attrs_init(a, PyList_GET_SIZE(txns) ? PyList_GET_ITEM(txns, 0) : NULL, names, TX_N);
+}
+
 /* d.setdefault(k, factory())  (borrowed) */
 static PyObject *setdefault_new(PyObject *d, PyObject *k, PyObject *(*factory)(void)) {
     PyObject *v = PyDict_GetItemWithError(d, k);
@@ -329,13 +385,12 @@ static int add_read(PyObject *reads, PyObject *k, PyObject *r, PyObject *v) {
     return PyList_Append(rk, r) || PyList_Append(rk, v) ? -1 : 0;
 }
 
-static int scan_txn(PyObject *inf, PyObject *t, PyObject *aborted, PyObject *reads, PyObject *inter,
+static int scan_txn(PyObject *inf, attrs *ta, PyObject *t, PyObject *aborted, PyObject *reads, PyObject *inter,
                     PyObject *rmw, PyObject *appender, PyObject *FAIL, PyObject *OK, PyObject *APPEND,
                     PyObject *READ) {
     int rc = -1;
     PyObject *tid = NULL, *typ = NULL, *mops = NULL, *state = NULL, *ntid = NULL;
-    if (!(tid = PyObject_GetAttr(t, s_id)) || !(typ = PyObject_GetAttr(t, s_type)) ||
-        !(mops = PyObject_GetAttr(t, s_mops)))
+    if (!(tid = attr(ta, t, TX_ID)) || !(typ = attr(ta, t, TX_TYPE)) || !(mops = attr(ta, t, TX_MOPS)))
         goto done;
     if (!PyList_CheckExact(mops) || !PyLong_CheckExact(tid))
         goto done;
@@ -479,12 +534,15 @@ static PyObject *append_scan(PyObject *self, PyObject *args) {
         Py_DECREF(appender);
         Py_RETURN_FALSE;
     }
+    attrs ta;
+    txn_attrs_init(&ta, txns);
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(txns); i++) {
         PyObject *t = PyList_GET_ITEM(txns, i);
         Py_INCREF(t);
-        int e = scan_txn(inf, t, aborted, reads, inter, rmw, appender, FAIL, OK, APPEND, READ);
+        int e = scan_txn(inf, &ta, t, aborted, reads, inter, rmw, appender, FAIL, OK, APPEND, READ);
         Py_DECREF(t);
         if (e) {
+            attrs_clear(&ta);
             Py_DECREF(appender);
             if (PyErr_Occurred() && !PyErr_ExceptionMatches(PyExc_Exception))
                 return NULL;  /* KeyboardInterrupt and the like go through */
@@ -492,6 +550,7 @@ static PyObject *append_scan(PyObject *self, PyObject *args) {
             Py_RETURN_FALSE;
         }
     }
+    attrs_clear(&ta);
     Py_DECREF(appender);
     Py_RETURN_TRUE;
 }
@@ -895,13 +954,12 @@ static int or_edge_obj(PyObject *adj, long a, PyObject *b, long kind) {
 }
 
 /* One transaction of the scan; -1 to give up (with or without an exception). */
-static int reg_scan_txn(PyObject *inf, PyObject *t, rtable *tb, PyObject *writer, PyObject *installed,
+static int reg_scan_txn(PyObject *inf, attrs *ta, PyObject *t, rtable *tb, PyObject *writer, PyObject *installed,
                         PyObject *wfr, PyObject *aborted, PyObject *inter, PyObject *readers, rvec *ext,
                         rvec *rmwv, PyObject *FAIL, PyObject *OK, PyObject *WRITE, PyObject *READ) {
     int rc = -1;
     PyObject *tid = NULL, *typ = NULL, *mops = NULL;
-    if (!(tid = PyObject_GetAttr(t, s_id)) || !(typ = PyObject_GetAttr(t, s_type)) ||
-        !(mops = PyObject_GetAttr(t, s_mops)))
+    if (!(tid = attr(ta, t, TX_ID)) || !(typ = attr(ta, t, TX_TYPE)) || !(mops = attr(ta, t, TX_MOPS)))
         goto done;
     if (!PyList_CheckExact(mops) || !PyLong_CheckExact(tid))
         goto done;
@@ -1190,6 +1248,8 @@ static PyObject *register_run(PyObject *self, PyObject *args) {
     rtable tb = {0};
     rvec ext = {0}, rmwv = {0};
     int gave_up = 1;
+    attrs ta;
+    txn_attrs_init(&ta, txns);
     if (!(writer = PyObject_GetAttr(inf, s_writer)) || !(installed = PyObject_GetAttr(inf, s_installed)) ||
         !(wfr = PyObject_GetAttr(inf, s_wfr)) || !(adj = PyObject_GetAttr(inf, s_adj)) ||
         !(readers = PyDict_New()))
@@ -1200,7 +1260,7 @@ static PyObject *register_run(PyObject *self, PyObject *args) {
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(txns); i++) {
         PyObject *t = PyList_GET_ITEM(txns, i);
         Py_INCREF(t);
-        int e = reg_scan_txn(inf, t, &tb, writer, installed, wfr, aborted, inter, readers, &ext, &rmwv, FAIL, OK,
+        int e = reg_scan_txn(inf, &ta, t, &tb, writer, installed, wfr, aborted, inter, readers, &ext, &rmwv, FAIL, OK,
                              WRITE, READ);
         Py_DECREF(t);
         if (e)
@@ -1226,6 +1286,7 @@ done:
     Py_XDECREF(readers);
     rvec_free(&ext);
     rvec_free(&rmwv);
+    attrs_clear(&ta);
     free(tb.keys);
     free(tb.slots);
     free(tb.worder);
@@ -1242,6 +1303,8 @@ done:
  * is not a list, any error): the caller then runs the Python loop, which raises the right error. */
 
 static PyObject *s_f, *s_value, *s_index, *s_process, *s_node;
+/* the attributes collect reads of an op */
+enum { A_F, A_TYPE, A_VALUE, A_INDEX, A_PROCESS, A_NODE, A_N };
 static const char *const txn_slots[] = {"id", "index", "process", "type", "mops", "invoke_pos", "complete_pos",
                                         "node"};
 enum { T_ID, T_INDEX, T_PROCESS, T_TYPE, T_MOPS, T_INVOKE_POS, T_COMPLETE_POS, T_NODE, T_NSLOTS };
@@ -1259,52 +1322,6 @@ static int str_eq(PyObject *o, PyObject *s) {
     return PyObject_RichCompareBool(o, s, Py_EQ);
 }
 
-/* Reading attributes of the history's ops: straight through the class's data descriptors (its slots) when an op
- * is of the class the first one is and that class reads attributes the generic way; else PyObject_GetAttr. The
- * same values, without the per-read descriptor lookup (a few percent of collect). */
-enum { A_F, A_TYPE, A_VALUE, A_INDEX, A_PROCESS, A_NODE, A_N };
-typedef struct {
-    PyTypeObject *tp;  /* NULL: no fast path */
-    PyObject *d[A_N];
-} opattrs;
-
-static void opattrs_init(opattrs *oa, PyObject *history) {
-    PyObject *const names[A_N] = {s_f, s_type, s_value, s_index, s_process, s_node};
-    oa->tp = NULL;
-    for (int i = 0; i < A_N; i++)
-        oa->d[i] = NULL;
-    if (!PyList_GET_SIZE(history))
-        return;
-    PyTypeObject *tp = Py_TYPE(PyList_GET_ITEM(history, 0));
-    if (tp->tp_getattro != PyObject_GenericGetAttr)
-        return;
-    for (int i = 0; i < A_N; i++) {
-        PyObject *d = _PyType_Lookup(tp, names[i]);  /* borrowed */
-        if (!d || !Py_TYPE(d)->tp_descr_get || !Py_TYPE(d)->tp_descr_set)
-            return;
-        oa->d[i] = d;
-    }
-    for (int i = 0; i < A_N; i++)  /* held until opattrs_clear, whatever runs meanwhile */
-        Py_INCREF(oa->d[i]);
-    Py_INCREF(tp);
-    oa->tp = tp;
-}
-
-static void opattrs_clear(opattrs *oa) {
-    if (!oa->tp)
-        return;
-    for (int i = 0; i < A_N; i++)
-        Py_DECREF(oa->d[i]);
-    Py_DECREF(oa->tp);
-    oa->tp = NULL;
-}
-
-static PyObject *opattr(opattrs *oa, PyObject *op, int i, PyObject *name) {
-    if (Py_TYPE(op) == oa->tp)
-        return Py_TYPE(oa->d[i])->tp_descr_get(oa->d[i], op, (PyObject *)oa->tp);
-    return PyObject_GetAttr(op, name);
-}
-
 static PyObject *collect_txns(PyObject *self, PyObject *args) {
     PyObject *history, *events, *cls, *TXN, *INVOKE, *OK, *FAIL, *INFO;
     if (!PyArg_ParseTuple(args, "OOO!OOOOO", &history, &events, &PyType_Type, &cls, &TXN, &INVOKE, &OK, &FAIL,
@@ -1316,7 +1333,7 @@ static PyObject *collect_txns(PyObject *self, PyObject *args) {
         Py_RETURN_NONE;
     PyTypeObject *tp = (PyTypeObject *)cls;
     PyObject *descr[T_NSLOTS] = {0}, *txns = NULL, *pending = NULL, *out = NULL;
-    opattrs oa = {0};
+    attrs oa = {0};
     Py_ssize_t nev = events == Py_None ? 0 : PyList_GET_SIZE(events);
     for (int i = 0; i < T_NSLOTS; i++) {
         descr[i] = PyObject_GetAttrString(cls, txn_slots[i]);
@@ -1325,11 +1342,14 @@ static PyObject *collect_txns(PyObject *self, PyObject *args) {
     }
     if (!(txns = PyList_New(0)) || !(pending = PyDict_New()))
         goto done;
-    opattrs_init(&oa, history);
     Py_ssize_t n = PyList_GET_SIZE(history);
+    {
+        PyObject *const names[A_N] = {s_f, s_type, s_value, s_index, s_process, s_node};
+        attrs_init(&oa, n ? PyList_GET_ITEM(history, 0) : NULL, names, A_N);
+    }
     for (Py_ssize_t pos = 0; pos < n; pos++) {
         PyObject *op = PyList_GET_ITEM(history, pos);
-        PyObject *f = opattr(&oa, op, A_F, s_f);
+        PyObject *f = attr(&oa, op, A_F);
         if (!f)
             goto done;
         int is_txn = str_eq(f, TXN);
@@ -1338,7 +1358,7 @@ static PyObject *collect_txns(PyObject *self, PyObject *args) {
             goto done;
         if (!is_txn)
             continue;
-        PyObject *typ = opattr(&oa, op, A_TYPE, s_type);
+        PyObject *typ = attr(&oa, op, A_TYPE);
         if (!typ)
             goto done;
         int is_invoke = str_eq(typ, INVOKE);
@@ -1347,9 +1367,9 @@ static PyObject *collect_txns(PyObject *self, PyObject *args) {
             if (is_invoke < 0)
                 goto done;
             PyObject *value = NULL, *index = NULL, *process = NULL, *node = NULL, *tid = NULL, *p = NULL, *t = NULL;
-            int e = !(value = opattr(&oa, op, A_VALUE, s_value)) || !PyList_CheckExact(value) ||
-                    !(index = opattr(&oa, op, A_INDEX, s_index)) || !(process = opattr(&oa, op, A_PROCESS, s_process)) ||
-                    !(node = opattr(&oa, op, A_NODE, s_node)) ||
+            int e = !(value = attr(&oa, op, A_VALUE)) || !PyList_CheckExact(value) ||
+                    !(index = attr(&oa, op, A_INDEX)) || !(process = attr(&oa, op, A_PROCESS)) ||
+                    !(node = attr(&oa, op, A_NODE)) ||
                     !(tid = PyLong_FromSsize_t(PyList_GET_SIZE(txns))) || !(p = PyLong_FromSsize_t(pos)) ||
                     !(t = tp->tp_alloc(tp, 0)) || set_slot(descr, T_ID, t, tid) ||
                     set_slot(descr, T_INDEX, t, index) || set_slot(descr, T_PROCESS, t, process) ||
@@ -1368,7 +1388,7 @@ static PyObject *collect_txns(PyObject *self, PyObject *args) {
                 goto done;
             continue;
         }
-        PyObject *process = opattr(&oa, op, A_PROCESS, s_process);
+        PyObject *process = attr(&oa, op, A_PROCESS);
         if (!process) {
             Py_DECREF(typ);
             goto done;
@@ -1385,7 +1405,7 @@ static PyObject *collect_txns(PyObject *self, PyObject *args) {
         Py_INCREF(t);
         int e = PyDict_DelItem(pending, process);
         Py_DECREF(process);
-        PyObject *index = e ? NULL : opattr(&oa, op, A_INDEX, s_index);
+        PyObject *index = e ? NULL : attr(&oa, op, A_INDEX);
         e = !index || set_slot(descr, T_INDEX, t, index);
         Py_XDECREF(index);
         int is_ok = e ? -1 : str_eq(typ, OK);
@@ -1399,7 +1419,7 @@ static PyObject *collect_txns(PyObject *self, PyObject *args) {
             PyObject *p = PyLong_FromSsize_t(pos), *value = NULL, *ntid = NULL;
             e = !p || set_slot(descr, T_TYPE, t, is_ok ? OK : FAIL) || set_slot(descr, T_COMPLETE_POS, t, p);
             if (!e && is_ok) {
-                e = !(value = opattr(&oa, op, A_VALUE, s_value));
+                e = !(value = attr(&oa, op, A_VALUE));
                 if (!e && value != Py_None)
                     e = !PyList_CheckExact(value) || set_slot(descr, T_MOPS, t, value);
                 if (!e && events != Py_None) {
@@ -1433,7 +1453,7 @@ done:
     }
     for (int i = 0; i < T_NSLOTS; i++)
         Py_XDECREF(descr[i]);
-    opattrs_clear(&oa);
+    attrs_clear(&oa);
     Py_XDECREF(txns);
     Py_XDECREF(pending);
     return out;
