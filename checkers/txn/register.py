@@ -15,6 +15,9 @@ Non-cycle anomalies: ``G1a`` (read a value a failed transaction wrote), ``G1b`` 
 overwrote in the same transaction), ``internal`` (a read disagrees with the transaction's own earlier read or
 write), ``garbage-read`` (a value nobody wrote) and ``lost-update`` (two committed transactions read the same
 version of a key and both wrote it).
+
+The scan and the edges have a native twin (checkers/txn/_txn_native.c ``register_run``, used unless SPLITBRAIN_PURE=1
+or the build had no C compiler): change both; tests/test_txn_checker.py compares them.
 """
 
 from __future__ import annotations
