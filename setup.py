@@ -7,7 +7,7 @@
    ``reports/static``) are found as namespace packages, so the package-data patterns of pyproject.toml carry their
    files.
 2. The optional native cores of the linearizability search (checkers/_lin_native.c) and of the transactional
-   checker's acyclicity test (checkers/txn/_txn_native.c): where they do not compile (no C compiler or Python
+   checker's hot passes (checkers/txn/_txn_native.c): where they do not compile (no C compiler or Python
    headers), splitbrain installs anyway and the checkers use their pure-Python paths; .ci/setup insists on them.
 
 Everything else about the distribution is in pyproject.toml."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -627,3 +628,200 @@ def test_the_native_list_append_inference_leaves_what_the_pure_one_does(case, mo
         h.txn(2, [["append", "x", 4], ["zz", "x", 0]], ty="fail")
         h.txn(3, [["r", "x", [1, 2, 3]]])
     assert _append_inference(h, monkeypatch, pure=False) == _append_inference(h, monkeypatch, pure=True)
+
+
+# --- the native rw-register inference and collect against the pure ones ---
+
+def _register_inference(ops, monkeypatch, pure: bool):
+    """Everything the rw-register inference leaves, natively or in Python, and whether the native pass ran to the
+    end (False: it gave up and the Python one ran; None: pure)."""
+    from splitbrain.checkers.txn import _txn_native
+    from splitbrain.checkers.txn.register import RegisterInference
+    from splitbrain.checkers.txn.txns import TxnFormatError, collect
+
+    ran = []
+    real = _txn_native.register_run
+    monkeypatch.setattr(_txn_native, "register_run", lambda *a: ran.append(real(*a)) or ran[-1])
+    if pure:
+        monkeypatch.setenv("SPLITBRAIN_PURE", "1")
+    else:
+        monkeypatch.delenv("SPLITBRAIN_PURE", raising=False)
+    txns = collect(ops)
+    adj = new_graph(len(txns))
+    try:
+        inf = RegisterInference(txns, adj)
+        # edges as lists: their order in each dict decides which cycles the searches meet first
+        left = ([list(d.items()) for d in adj], inf.anomalies, inf.counts, inf.problems, list(inf.writer.items()),
+                [(k, list(v.items())) for k, v in inf.writer.items()], list(inf.installed.items()),
+                list(inf.wfr.items()))
+    except TxnFormatError as e:
+        left = ("error", str(e))
+    return left, (ran[0] if ran else None)
+
+
+_NAN = float("nan")
+
+# case -> (transactions after a first one that writes x=1 and y=1, whether the native pass takes them)
+_REGISTER_CASES = {
+    "valid": ([[["r", "x", 1], ["w", "x", 2]], [["r", "x", 2], ["r", "y", 1]], [["r", "z", None], ["w", "z", 1]],
+               [["r", "x", 1]], [["w", "x", 3], ["r", "x", 3]], ([["w", "y", 2], ["r", "x", None]], "info")], True),
+    "garbage-and-g1a": ([([["w", "x", 7]], "fail"), [["r", "x", 7]], [["r", "x", 8], ["r", "y", None]]], True),
+    "g1b": ([[["w", "x", 2], ["w", "x", 3], ["w", "x", 4]], [["r", "x", 2]], [["r", "x", 3], ["w", "y", 5]]], True),
+    "internal": ([[["r", "x", 1], ["r", "x", 2]], [["w", "y", 3], ["r", "y", 1]], [["w", "z", _NAN], ["r", "z", _NAN]],
+                  [["r", "x", 1], ["w", "x", 4], ["r", "x", 4], ["r", "x", 1]]], True),
+    "lost-update": ([[["r", "x", 1], ["w", "x", 2]], [["r", "x", 1], ["w", "x", 3]], [["r", "x", 1], ["w", "x", 4]],
+                     [["r", "y", None], ["w", "y", 9]], [["r", "y", None], ["w", "y", 8]]], True),
+    "not-unique": ([[["w", "x", 1]], [["w", "x", 2], ["w", "x", 2]], [["r", "x", 1]]], True),
+    "equal-keys": ([[["w", 1, 5], ["r", 1.0, 5], ["w", True, 6]], [["r", 1, 6], ["w", 1.0, 7]], [["r", True, 5]]],
+                   True),
+    "info-and-fail": ([([["r", ["a"], 1], ["w", "x", 2], ["w", "x", 3]], "info"),
+                       ([["w", "y", 4], ["zz", "y", 0]], "fail"), [["r", "x", 3], ["r", "y", 4]]], True),
+    "unhashable-read": ([[["r", "x", [1]]]], False),
+    "unhashable-key": ([[["w", ["k"], 1]]], False),
+    "mixed": ([[["w", "x", 2], ["append", "x", 3]]], False),
+    "tuple-mops": ([[("r", "x", 1), ("w", "x", 2)], [["r", "x", 2]]], False),
+    "short-mop": ([[["r", "x"]]], False),
+}
+
+
+@pytest.mark.parametrize("case", sorted(_REGISTER_CASES))
+def test_the_native_rw_register_inference_leaves_what_the_pure_one_does(case, monkeypatch):
+    """register_run (checkers/txn/_txn_native.c) against the Python passes: the same edges in the same order, the
+    same writers, installed values, reads-before-writes, notes and problems; where it gives up (a malformed
+    micro-op), the Python pass runs and raises or judges the same."""
+    from splitbrain.checkers.txn.graph import native
+
+    monkeypatch.delenv("SPLITBRAIN_PURE", raising=False)
+    if not native():
+        pytest.skip("the native core did not build (bash .ci/setup)")
+    txns, takes = _REGISTER_CASES[case]
+    h = T()
+    h.txn(0, [["w", "x", 1], ["w", "y", 1]])
+    for p, t in enumerate(txns, 1):
+        mops, ty = t if isinstance(t, tuple) else (t, "ok")
+        if all(len(m) == 3 for m in mops):
+            h.txn(p, mops, ty)
+        else:  # not even the builder takes it: as it came
+            h._add(p, "invoke", mops)._add(p, ty, mops)
+    native_left, ran = _register_inference(h.ops, monkeypatch, pure=False)
+    pure_left, _ = _register_inference(h.ops, monkeypatch, pure=True)
+    assert ran is takes
+    assert native_left == pure_left
+    if case in ("garbage-and-g1a", "g1b", "internal", "lost-update"):
+        assert native_left[2], "the case shows its anomaly"
+
+
+@pytest.mark.parametrize("fault", [f or "none" for f in (None, "aborted-read", "non-atomic", "stale-read",
+                                                         "lost-update", "snapshot-isolation")])
+def test_the_native_and_pure_checks_agree_on_simulated_faults(fault, monkeypatch):
+    """Each fault of tests/_txn_sim.py (FAULTS), rw-register and list-append: the native inference leaves what the
+    pure one does, and the whole check (collect, inference, search) gives the same result."""
+    from tests._txn_sim import FAULTS
+    from splitbrain.checkers.txn.graph import native
+
+    monkeypatch.delenv("SPLITBRAIN_PURE", raising=False)
+    if not native():
+        pytest.skip("the native core did not build (bash .ci/setup)")
+    f = None if fault == "none" else fault
+    assert f in FAULTS
+    if f is None:  # and an imported Jepsen history
+        from splitbrain.history.importers import load_history
+
+        h = load_history(DATA / "jepsen-rw-register-valid.edn")
+        native_left, ran = _register_inference(h, monkeypatch, pure=False)
+        assert ran is True and native_left == _register_inference(h, monkeypatch, pure=True)[0]
+    for seed in (1, 2):
+        h = simulate(seed, 1500, kind="rw-register", procs=6, fault=f)
+        native_left, ran = _register_inference(h, monkeypatch, pure=False)
+        assert ran is True
+        assert native_left == _register_inference(h, monkeypatch, pure=True)[0]
+        for kind in ("rw-register", "list-append"):
+            h = simulate(seed, 800, kind=kind, procs=6, fault=f)
+            for model in ("serializable", "strict-serializable"):
+                monkeypatch.delenv("SPLITBRAIN_PURE", raising=False)
+                r_native = check_txn(h, model=model)
+                monkeypatch.setenv("SPLITBRAIN_PURE", "1")
+                assert check_txn(h, model=model) == r_native, (kind, model, seed)
+
+
+def _collected(history, monkeypatch, pure: bool, events: bool = True):
+    from splitbrain.checkers.txn.txns import TxnFormatError, collect
+
+    if pure:
+        monkeypatch.setenv("SPLITBRAIN_PURE", "1")
+    else:
+        monkeypatch.delenv("SPLITBRAIN_PURE", raising=False)
+    ev = [42] if events else None  # collect appends: what was there stays
+    try:
+        txns = collect(history, ev)
+    except TxnFormatError as e:
+        return "error", str(e), ev
+    return [(type(t), t.id, t.index, t.process, t.type, t.mops, t.invoke_pos, t.complete_pos, t.node)
+            for t in txns], ev
+
+
+def test_the_native_collect_gives_the_pure_ones_transactions_and_events(monkeypatch):
+    """collect (checkers/txn/_txn_native.c) against txns.py's loop: nemesis ops, info and fail completions, a
+    completion with no invoke, an ok with no value, a process invoking twice; a malformed value raises the same
+    error with the same events; a history that is not a list goes to the loop."""
+    from splitbrain.checkers.txn.graph import native
+    from splitbrain.history.ops import Op
+
+    monkeypatch.delenv("SPLITBRAIN_PURE", raising=False)
+    if not native():
+        pytest.skip("the native core did not build (bash .ci/setup)")
+    h = T()
+    h.txn(0, [["w", "x", 1]]).txn(1, [["r", "x", 1]], ty="info").txn(2, [["w", "x", 2]], ty="fail")
+    h.begin(3, [["w", "y", 1]])
+    h.ops.append(Op(len(h.ops), 0, "nemesis", "info", "partition", "start"))
+    h.begin(4, [["r", "y", 1]])
+    h.ops.append(Op(len(h.ops), 0, 4, "ok", "txn", None))
+    h.ops.append(Op(len(h.ops), 0, 9, "ok", "txn", [["r", "y", None]]))  # no invoke
+    h.begin(3, [["w", "z", 1]]).end(3, [["w", "z", 1]])
+    h.ops.append(Op(len(h.ops), 0, 5, "invoke", "read", None, node="n1"))
+    h.ops.append(Op(len(h.ops), 0, 6, "invoke", "txn", [["w", "q", 1]], node="n2"))
+    h.ops.append(Op(len(h.ops), 0, 6, "ok", "txn", [["w", "q", 1]], node="n2"))
+    # an op of another class among them: read attribute by attribute, as the Python loop does
+    odd = SimpleNamespace(index=len(h.ops), f="txn", type="invoke", process=7, value=[["w", "q", 2]], node="n3")
+    ops = h.ops + [odd]
+    for events in (True, False):
+        got = _collected(ops, monkeypatch, pure=False, events=events)
+        assert got == _collected(ops, monkeypatch, pure=True, events=events)
+        assert _collected(tuple(ops), monkeypatch, pure=False, events=events) == got
+    for bad in ([Op(0, 0, 0, "invoke", "txn", "w x 1")],
+                [Op(0, 0, 0, "invoke", "txn", []), Op(1, 0, 0, "ok", "txn", {"r": 1})],
+                [Op(0, 0, [0], "invoke", "txn", [])]):
+        try:
+            want = _collected(bad, monkeypatch, pure=True)
+        except TypeError as e:  # an unhashable process: the Python loop's own error
+            with pytest.raises(TypeError, match=str(e)):
+                _collected(bad, monkeypatch, pure=False)
+            continue
+        assert want[0] == "error"
+        # equal events too: what the native pass appended before giving up was taken back
+        assert _collected(bad, monkeypatch, pure=False) == want
+    h = simulate(5, 500, kind="list-append", procs=4, fault="non-atomic")
+    assert _collected(h, monkeypatch, pure=False) == _collected(h, monkeypatch, pure=True)
+
+
+# mostly register micro-ops; now and then what the native pass gives up on (an append, a read of a list)
+_MOP = st.tuples(st.sampled_from(["r"] * 12 + ["w"] * 12 + ["append"]), st.sampled_from(["x", "y", 1, 1.0, True]),
+                 st.sampled_from([0, 1, 2, 3, 4, None, "a", "", [1]])).map(list)
+
+
+@settings(max_examples=60, deadline=None)
+@given(txns=st.lists(st.tuples(st.lists(_MOP, max_size=5), st.sampled_from(["ok", "ok", "ok", "info", "fail"])),
+                     max_size=8))
+def test_the_native_rw_register_inference_agrees_with_the_pure_one_on_any_history(txns):
+    """Random register histories, valid or not (equal keys of other types, repeated values, reads of lists,
+    stray appends): native and pure leave the same, or raise the same error."""
+    from splitbrain.checkers.txn.graph import native
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("SPLITBRAIN_PURE", raising=False)
+        if not native():
+            pytest.skip("the native core did not build (bash .ci/setup)")
+        h = T()
+        for p, (mops, ty) in enumerate(txns):
+            h.txn(p, mops, ty)
+        assert _register_inference(h.ops, mp, pure=False)[0] == _register_inference(h.ops, mp, pure=True)[0]

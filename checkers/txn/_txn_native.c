@@ -1,7 +1,8 @@
 /* The native core of the transactional checker (checkers/txn): the cheap test that settles a valid history
- * (``peel``), and the two passes of the list-append inference (``append_scan``, ``append_edges``: contracts at
- * their definitions below; each does exactly what its Python counterpart in checkers/txn/append.py does, and
- * tests/test_txn_checker.py compares them: change both together).
+ * (``peel``), the two passes of the list-append inference (``append_scan``, ``append_edges``), the rw-register
+ * inference's scan and edges (``register_run``) and the pairing of txn ops into transactions (``collect``).
+ * Contracts at their definitions below; each does exactly what its Python counterpart in checkers/txn/append.py,
+ * register.py or txns.py does, and tests/test_txn_checker.py compares them: change both together.
  *
  * Private module. Contract of
  *   peel(adj, events) -> list of ints
@@ -17,12 +18,16 @@
  *
  * Why native: on a valid history this test and the real-time edges are a third of the check's time in Python
  * (dict updates per edge); here they are a few percent. The list-append passes were about half of the check's
- * time; natively they take about two thirds of that (the rest is memory traffic: touching every micro-op).
+ * time; natively they take about two thirds of that (the rest is memory traffic: touching every micro-op). The
+ * rw-register inference was 60% of its check's time in Python and collect 30% of what was left; natively the
+ * inference is about four times faster and collect about a third faster (bench/bench_txn.py: the check of
+ * 1,000,000 rw-register transactions went from about 146,000 to about 230,000 per second).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 typedef struct {
     int32_t *v;
@@ -233,6 +238,62 @@ static int same(PyObject *a, PyObject *b) {  /* a == b as Python says; -1 on err
 
 static PyObject *s_id, *s_type, *s_mops, *s_appender, *s_not_unique, *s_reread, *s_appended_to;
 
+/* Reading the same attributes of many objects (the history's ops, the transactions): straight through the class's
+ * data descriptors (its slots) for objects of the class the first one is, when that class reads attributes the
+ * generic way; else PyObject_GetAttr. The same values, without a descriptor lookup per read. */
+#define ATTRS_MAX 6
+typedef struct {
+    PyTypeObject *tp;  /* NULL: no fast path */
+    int n;
+    PyObject *names[ATTRS_MAX], *d[ATTRS_MAX];
+} attrs;
+
+static void attrs_init(attrs *a, PyObject *first, PyObject *const *names, int n) {
+    a->tp = NULL;
+    a->n = n;
+    for (int i = 0; i < n; i++)
+        a->names[i] = names[i];
+    if (!first)
+        return;
+    PyTypeObject *tp = Py_TYPE(first);
+    if (tp->tp_getattro != PyObject_GenericGetAttr)
+        return;
+    for (int i = 0; i < n; i++) {
+        PyObject *d = _PyType_Lookup(tp, names[i]);  /* borrowed */
+        if (!d || !Py_TYPE(d)->tp_descr_get || !Py_TYPE(d)->tp_descr_set)
+            return;
+        a->d[i] = d;
+    }
+    for (int i = 0; i < n; i++)  /* held until attrs_clear, whatever runs meanwhile */
+        Py_INCREF(a->d[i]);
+    Py_INCREF(tp);
+    a->tp = tp;
+}
+
+static void attrs_clear(attrs *a) {
+    if (!a->tp)
+        return;
+    for (int i = 0; i < a->n; i++)
+        Py_DECREF(a->d[i]);
+    Py_DECREF(a->tp);
+    a->tp = NULL;
+}
+
+/* o.<names[i]>, a new reference; NULL with an exception on error */
+static PyObject *attr(attrs *a, PyObject *o, int i) {
+    if (Py_TYPE(o) == a->tp)
+        return Py_TYPE(a->d[i])->tp_descr_get(a->d[i], o, (PyObject *)a->tp);
+    return PyObject_GetAttr(o, a->names[i]);
+}
+
+/* the attributes the inferences read of a transaction */
+enum { TX_ID, TX_TYPE, TX_MOPS, TX_N };
+
+static void txn_attrs_init(attrs *a, PyObject *txns) {
+    PyObject *const names[TX_N] = {s_id, s_type, s_mops};
+    attrs_init(a, PyList_GET_SIZE(txns) ? PyList_GET_ITEM(txns, 0) : NULL, names, TX_N);
+}
+
 /* d.setdefault(k, factory())  (borrowed) */
 static PyObject *setdefault_new(PyObject *d, PyObject *k, PyObject *(*factory)(void)) {
     PyObject *v = PyDict_GetItemWithError(d, k);
@@ -251,6 +312,56 @@ static PyObject *setdefault_new(PyObject *d, PyObject *k, PyObject *(*factory)(v
 static PyObject *new_dict(void) { return PyDict_New(); }
 static PyObject *new_set(void) { return PySet_New(NULL); }
 static PyObject *new_list(void) { return PyList_New(0); }
+
+/* writers[k][v] = tid (writers: key -> {value: txn id}), first calling inf._not_unique(what, v, k, other, t) when
+ * another transaction wrote v to k: what both inferences do per write. -1 on error or a writers of another shape. */
+static int record_writer(PyObject *inf, PyObject *t, PyObject *tid, PyObject *writers, PyObject *k, PyObject *v,
+                         PyObject *what) {
+    PyObject *w = PyDict_GetItemWithError(writers, k);
+    if (!w) {
+        if (PyErr_Occurred() || !(w = PyDict_New()))
+            return -1;
+        int e = PyDict_SetItem(w, v, tid) || PyDict_SetItem(writers, k, w);
+        Py_DECREF(w);
+        return e ? -1 : 0;
+    }
+    if (!PyDict_CheckExact(w))
+        return -1;
+    PyObject *prev = PyDict_GetItemWithError(w, v);
+    if (!prev && PyErr_Occurred())
+        return -1;
+    if (prev) {
+        int e = same(prev, tid);
+        if (e < 0)
+            return -1;
+        if (!e) {
+            PyObject *r = PyObject_CallMethodObjArgs(inf, s_not_unique, what, v, k, prev, t, NULL);
+            if (!r)
+                return -1;
+            Py_DECREF(r);
+        }
+    }
+    return PyDict_SetItem(w, v, tid);
+}
+
+/* A failed transaction's writes (micro-ops ``[F, k, x]``): aborted[k][x] = tid. -1 on error or a malformed
+ * micro-op. */
+static int record_aborted(PyObject *mops, PyObject *tid, PyObject *aborted, PyObject *F) {
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(mops); i++) {
+        PyObject *mop = PyList_GET_ITEM(mops, i);
+        if (!PyList_CheckExact(mop) || PyList_GET_SIZE(mop) != 3)
+            return -1;
+        int e = same(PyList_GET_ITEM(mop, 0), F);
+        if (e < 0)
+            return -1;
+        if (e) {
+            PyObject *ak = setdefault_new(aborted, PyList_GET_ITEM(mop, 1), new_dict);
+            if (!ak || PyDict_SetItem(ak, PyList_GET_ITEM(mop, 2), tid))
+                return -1;
+        }
+    }
+    return 0;
+}
 
 /* reads[k] += (r, v) */
 static int add_read(PyObject *reads, PyObject *k, PyObject *r, PyObject *v) {
@@ -274,13 +385,12 @@ static int add_read(PyObject *reads, PyObject *k, PyObject *r, PyObject *v) {
     return PyList_Append(rk, r) || PyList_Append(rk, v) ? -1 : 0;
 }
 
-static int scan_txn(PyObject *inf, PyObject *t, PyObject *aborted, PyObject *reads, PyObject *inter,
+static int scan_txn(PyObject *inf, attrs *ta, PyObject *t, PyObject *aborted, PyObject *reads, PyObject *inter,
                     PyObject *rmw, PyObject *appender, PyObject *FAIL, PyObject *OK, PyObject *APPEND,
                     PyObject *READ) {
     int rc = -1;
     PyObject *tid = NULL, *typ = NULL, *mops = NULL, *state = NULL, *ntid = NULL;
-    if (!(tid = PyObject_GetAttr(t, s_id)) || !(typ = PyObject_GetAttr(t, s_type)) ||
-        !(mops = PyObject_GetAttr(t, s_mops)))
+    if (!(tid = attr(ta, t, TX_ID)) || !(typ = attr(ta, t, TX_TYPE)) || !(mops = attr(ta, t, TX_MOPS)))
         goto done;
     if (!PyList_CheckExact(mops) || !PyLong_CheckExact(tid))
         goto done;
@@ -289,20 +399,7 @@ static int scan_txn(PyObject *inf, PyObject *t, PyObject *aborted, PyObject *rea
         goto done;
     Py_ssize_t m = PyList_GET_SIZE(mops);
     if (is_fail) {
-        for (Py_ssize_t i = 0; i < m; i++) {
-            PyObject *mop = PyList_GET_ITEM(mops, i);
-            if (!PyList_CheckExact(mop) || PyList_GET_SIZE(mop) != 3)
-                goto done;
-            int e = same(PyList_GET_ITEM(mop, 0), APPEND);
-            if (e < 0)
-                goto done;
-            if (e) {
-                PyObject *ak = setdefault_new(aborted, PyList_GET_ITEM(mop, 1), new_dict);
-                if (!ak || PyDict_SetItem(ak, PyList_GET_ITEM(mop, 2), tid))
-                    goto done;
-            }
-        }
-        rc = 0;
+        rc = record_aborted(mops, tid, aborted, APPEND);
         goto done;
     }
     int ok = same(typ, OK);
@@ -317,35 +414,8 @@ static int scan_txn(PyObject *inf, PyObject *t, PyObject *aborted, PyObject *rea
         if (is_append < 0)
             goto done;
         if (is_append) {
-            PyObject *a = PyDict_GetItemWithError(appender, k);
-            if (!a) {
-                if (PyErr_Occurred() || !(a = PyDict_New()))
-                    goto done;
-                int e = PyDict_SetItem(a, v, tid) || PyDict_SetItem(appender, k, a);
-                Py_DECREF(a);
-                if (e)
-                    goto done;
-            } else {
-                if (!PyDict_CheckExact(a))
-                    goto done;
-                PyObject *prev = PyDict_GetItemWithError(a, v);
-                if (!prev && PyErr_Occurred())
-                    goto done;
-                if (prev) {
-                    int e = same(prev, tid);
-                    if (e < 0)
-                        goto done;
-                    if (!e) {
-                        PyObject *r = PyObject_CallMethodObjArgs(inf, s_not_unique, s_appended_to, v, k, prev, t,
-                                                                 NULL);
-                        if (!r)
-                            goto done;
-                        Py_DECREF(r);
-                    }
-                }
-                if (PyDict_SetItem(a, v, tid))
-                    goto done;
-            }
+            if (record_writer(inf, t, tid, appender, k, v, s_appended_to))
+                goto done;
             PyObject *s = PyDict_GetItemWithError(state, k);
             if (!s) {
                 if (PyErr_Occurred())
@@ -464,12 +534,15 @@ static PyObject *append_scan(PyObject *self, PyObject *args) {
         Py_DECREF(appender);
         Py_RETURN_FALSE;
     }
+    attrs ta;
+    txn_attrs_init(&ta, txns);
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(txns); i++) {
         PyObject *t = PyList_GET_ITEM(txns, i);
         Py_INCREF(t);
-        int e = scan_txn(inf, t, aborted, reads, inter, rmw, appender, FAIL, OK, APPEND, READ);
+        int e = scan_txn(inf, &ta, t, aborted, reads, inter, rmw, appender, FAIL, OK, APPEND, READ);
         Py_DECREF(t);
         if (e) {
+            attrs_clear(&ta);
             Py_DECREF(appender);
             if (PyErr_Occurred() && !PyErr_ExceptionMatches(PyExc_Exception))
                 return NULL;  /* KeyboardInterrupt and the like go through */
@@ -477,6 +550,7 @@ static PyObject *append_scan(PyObject *self, PyObject *args) {
             Py_RETURN_FALSE;
         }
     }
+    attrs_clear(&ta);
     Py_DECREF(appender);
     Py_RETURN_TRUE;
 }
@@ -725,6 +799,666 @@ static PyObject *append_edges(PyObject *self, PyObject *args) {
     return flagged;
 }
 
+/* ---- register_run: checkers/txn/register.py RegisterInference (its scan and its edges) ----
+ *
+ * register_run(inference, txns, aborted, inter, odd, lost, FAIL, OK, WRITE, READ, WR, WW, RW) -> bool
+ * Does exactly what RegisterInference._scan and ._edges do, in the same order: fills ``inference.writer``,
+ * ``.installed``, ``.wfr``, the given ``aborted`` and ``inter`` dicts and the edges of ``inference.adj`` (added in
+ * the same order), calls ``inference._not_unique`` and ``inference._internal`` as the scan does, appends the reads
+ * to note (tid, key, value, writer or None) to ``odd`` and the lost updates (key, value, [tids]) to ``lost``.
+ * Returns False, with no exception set and ``adj`` untouched, on anything the scan does not handle as the Python
+ * loop would (a micro-op that is not a 3-element list, an unknown micro-op, an unhashable key or read value, any
+ * error): the caller then starts over in Python from clean state, which raises the right error. Errors after the
+ * scan (there are none on the structures the scan built) propagate. */
+
+static PyObject *s_writer, *s_installed, *s_wfr, *s_adj, *s_internal, *s_written_to;
+
+/* One key of the transaction being scanned (borrowed references: the micro-ops hold them). */
+typedef struct {
+    PyObject *k;      /* the key as first met */
+    Py_hash_t h;
+    PyObject *view;   /* what the transaction last read or wrote there, or NULL */
+    PyObject *last;   /* its last write, or NULL */
+    PyObject *lk;     /* the key as first written (the Python dict ``last`` keeps that object) */
+    PyObject *first;  /* its external read, or NULL */
+} rkey;
+
+/* A committed external read, or a write-follows-read pair (strong references). */
+typedef struct {
+    PyObject *tid, *k, *v;
+    long t;
+} rtrip;
+
+typedef struct {
+    rtrip *v;
+    size_t len, cap;
+} rvec;
+
+static int rvec_push(rvec *a, PyObject *tid, long t, PyObject *k, PyObject *v) {
+    if (a->len == a->cap) {
+        size_t cap = a->cap ? a->cap * 2 : 1024;
+        rtrip *n = realloc(a->v, cap * sizeof(rtrip));
+        if (!n) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        a->v = n;
+        a->cap = cap;
+    }
+    Py_INCREF(tid);
+    Py_INCREF(k);
+    Py_INCREF(v);
+    a->v[a->len++] = (rtrip){tid, k, v, t};
+    return 0;
+}
+
+static void rvec_free(rvec *a) {
+    for (size_t i = 0; i < a->len; i++) {
+        Py_DECREF(a->v[i].tid);
+        Py_DECREF(a->v[i].k);
+        Py_DECREF(a->v[i].v);
+    }
+    free(a->v);
+}
+
+/* The scan's reusable per-transaction key table: open addressing over rkey entries, keys equal as a dict says
+ * (the same object, or equal hashes and ==). */
+typedef struct {
+    rkey *keys;
+    int32_t *slots;   /* entry index + 1, 0 = empty */
+    int32_t *worder;  /* entries in the order of their first write */
+    size_t nkeys, nw, cap, mask;
+} rtable;
+
+static int rtable_reset(rtable *tb, Py_ssize_t m) {
+    size_t need = 8;
+    while (need < (size_t)m * 2)
+        need *= 2;
+    if (need > tb->cap) {
+        rkey *k = realloc(tb->keys, need * sizeof(rkey));
+        if (k)
+            tb->keys = k;
+        int32_t *s = realloc(tb->slots, need * sizeof(int32_t));
+        if (s)
+            tb->slots = s;
+        int32_t *w = realloc(tb->worder, need * sizeof(int32_t));
+        if (w)
+            tb->worder = w;
+        if (!k || !s || !w) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        tb->cap = need;
+    }
+    tb->mask = need - 1;
+    memset(tb->slots, 0, need * sizeof(int32_t));
+    tb->nkeys = tb->nw = 0;
+    return 0;
+}
+
+/* The entry of key k (created empty when new); NULL with an exception on error. */
+static rkey *rtable_get(rtable *tb, PyObject *k, Py_hash_t h) {
+    size_t i = (size_t)h & tb->mask;
+    for (;;) {
+        int32_t s = tb->slots[i];
+        if (!s)
+            break;
+        rkey *e = &tb->keys[s - 1];
+        if (e->k == k)
+            return e;
+        if (e->h == h) {
+            int eq = PyObject_RichCompareBool(e->k, k, Py_EQ);
+            if (eq < 0)
+                return NULL;
+            if (eq)
+                return e;
+        }
+        i = (i + 1) & tb->mask;
+    }
+    rkey *e = &tb->keys[tb->nkeys];
+    *e = (rkey){k, h, NULL, NULL, NULL, NULL};
+    tb->slots[i] = (int32_t)++tb->nkeys;
+    return e;
+}
+
+/* d[b] = d.get(b, 0) | kind, with d = adj[a] and b the int object of node b; one hash lookup for a new edge */
+static int or_edge_obj(PyObject *adj, long a, PyObject *b, long kind) {
+    if (a < 0 || a >= PyList_GET_SIZE(adj)) {
+        PyErr_Format(PyExc_ValueError, "edge from %ld: not a transaction id", a);
+        return -1;
+    }
+    PyObject *d = PyList_GET_ITEM(adj, a);
+    if (!PyDict_Check(d)) {
+        PyErr_SetString(PyExc_TypeError, "adj holds a non-dict");
+        return -1;
+    }
+    PyObject *kv = PyLong_FromLong(kind);
+    if (!kv)
+        return -1;
+    PyObject *old = PyDict_SetDefault(d, b, kv);  /* borrowed: kv when b was new */
+    int rc = 0;
+    if (!old) {
+        rc = -1;
+    } else if (old != kv) {
+        long o = PyLong_AsLong(old);
+        if (o == -1 && PyErr_Occurred()) {
+            rc = -1;
+        } else if ((o | kind) != o) {
+            PyObject *mv = PyLong_FromLong(o | kind);
+            rc = mv ? PyDict_SetItem(d, b, mv) : -1;
+            Py_XDECREF(mv);
+        }
+    }
+    Py_DECREF(kv);
+    return rc;
+}
+
+/* One transaction of the scan; -1 to give up (with or without an exception). */
+static int reg_scan_txn(PyObject *inf, attrs *ta, PyObject *t, rtable *tb, PyObject *writer, PyObject *installed,
+                        PyObject *wfr, PyObject *aborted, PyObject *inter, PyObject *readers, rvec *ext,
+                        rvec *rmwv, PyObject *FAIL, PyObject *OK, PyObject *WRITE, PyObject *READ) {
+    int rc = -1;
+    PyObject *tid = NULL, *typ = NULL, *mops = NULL;
+    if (!(tid = attr(ta, t, TX_ID)) || !(typ = attr(ta, t, TX_TYPE)) || !(mops = attr(ta, t, TX_MOPS)))
+        goto done;
+    if (!PyList_CheckExact(mops) || !PyLong_CheckExact(tid))
+        goto done;
+    long tl = PyLong_AsLong(tid);
+    if (tl == -1 && PyErr_Occurred())
+        goto done;
+    int is_fail = same(typ, FAIL);
+    if (is_fail < 0)
+        goto done;
+    Py_ssize_t m = PyList_GET_SIZE(mops);
+    if (is_fail) {
+        rc = record_aborted(mops, tid, aborted, WRITE);
+        goto done;
+    }
+    int ok = same(typ, OK);
+    if (ok < 0 || rtable_reset(tb, m))
+        goto done;
+    for (Py_ssize_t i = 0; i < m; i++) {
+        PyObject *mop = PyList_GET_ITEM(mops, i);
+        if (!PyList_CheckExact(mop) || PyList_GET_SIZE(mop) != 3)
+            goto done;
+        PyObject *f = PyList_GET_ITEM(mop, 0), *k = PyList_GET_ITEM(mop, 1), *v = PyList_GET_ITEM(mop, 2);
+        int is_write = same(f, WRITE);
+        if (is_write < 0)
+            goto done;
+        if (is_write) {
+            if (record_writer(inf, t, tid, writer, k, v, s_written_to))
+                goto done;
+            Py_hash_t h = PyObject_Hash(k);  /* k went into writer: hashable */
+            rkey *e = h == -1 ? NULL : rtable_get(tb, k, h);
+            if (!e)
+                goto done;
+            if (e->last) {
+                PyObject *ik = setdefault_new(inter, k, new_set);
+                if (!ik || PySet_Add(ik, e->last))
+                    goto done;
+            } else {
+                e->lk = k;
+                tb->worder[tb->nw++] = (int32_t)(e - tb->keys);
+            }
+            e->last = v;
+            e->view = v;
+            continue;
+        }
+        int is_read = same(f, READ);
+        if (is_read <= 0)
+            goto done;  /* an error, or neither: the Python loop raises the right error */
+        if (!ok)
+            continue;
+        Py_hash_t h = PyObject_Hash(k);
+        rkey *e = h == -1 ? NULL : rtable_get(tb, k, h);
+        if (!e)
+            goto done;
+        if (!e->view) {
+            PyObject *rk = setdefault_new(readers, k, new_dict);
+            if (!rk || !PyDict_CheckExact(rk))
+                goto done;
+            PyObject *same_v = PyDict_GetItemWithError(rk, v);  /* an unhashable value: given up */
+            if (!same_v) {
+                if (PyErr_Occurred())
+                    goto done;
+                PyObject *l = PyList_New(1);
+                if (!l)
+                    goto done;
+                Py_INCREF(tid);
+                PyList_SET_ITEM(l, 0, tid);
+                int x = PyDict_SetItem(rk, v, l);
+                Py_DECREF(l);
+                if (x)
+                    goto done;
+            } else if (!PyList_CheckExact(same_v) || PyList_Append(same_v, tid)) {
+                goto done;
+            }
+            if (rvec_push(ext, tid, tl, k, v))
+                goto done;
+            e->view = v;
+            e->first = v;
+        } else {
+            PyObject *ne = PyObject_RichCompare(e->view, v, Py_NE);
+            int differs = ne ? PyObject_IsTrue(ne) : -1;
+            Py_XDECREF(ne);
+            if (differs < 0)
+                goto done;
+            if (differs) {
+                PyObject *r = PyObject_CallMethodObjArgs(inf, s_internal, t, k, v, e->view, NULL);
+                if (!r)
+                    goto done;
+                Py_DECREF(r);
+            }
+        }
+    }
+    for (size_t j = 0; j < tb->nw; j++) {
+        rkey *e = &tb->keys[tb->worder[j]];
+        PyObject *pair = PyTuple_Pack(2, tid, e->last);
+        if (!pair)
+            goto done;
+        PyObject *ik = PyDict_GetItemWithError(installed, e->lk);
+        int x;
+        if (ik) {
+            x = !PyList_CheckExact(ik) || PyList_Append(ik, pair);
+        } else if (PyErr_Occurred()) {
+            x = -1;
+        } else {
+            PyObject *l = PyList_New(1);
+            x = !l;
+            if (l) {
+                Py_INCREF(pair);
+                PyList_SET_ITEM(l, 0, pair);
+                x = PyDict_SetItem(installed, e->lk, l);
+                Py_DECREF(l);
+            }
+        }
+        Py_DECREF(pair);
+        if (x)
+            goto done;
+        if (ok && e->first) {
+            PyObject *key = PyTuple_Pack(2, tid, e->lk);
+            x = !key || PyDict_SetItem(wfr, key, e->first) || rvec_push(rmwv, tid, tl, e->lk, e->first);
+            Py_XDECREF(key);
+            if (x)
+                goto done;
+        }
+    }
+    rc = 0;
+done:
+    Py_XDECREF(tid);
+    Py_XDECREF(typ);
+    Py_XDECREF(mops);
+    return rc;
+}
+
+/* The edges and the reads to note, after the scan (RegisterInference._edges). */
+static int reg_edges(PyObject *adj, PyObject *writer, PyObject *installed, PyObject *inter, PyObject *readers,
+                     rvec *ext, rvec *rmwv, PyObject *odd, PyObject *lost, long WRk, long WWk, long RWk) {
+    int rc = -1;
+    PyObject *rmw = NULL;
+    for (size_t i = 0; i < ext->len; i++) {
+        rtrip *r = &ext->v[i];
+        if (r->v == Py_None)
+            continue;
+        PyObject *wk = PyDict_GetItemWithError(writer, r->k);
+        PyObject *w = wk ? PyDict_GetItemWithError(wk, r->v) : NULL;
+        if (!w && PyErr_Occurred())
+            goto done;
+        if (!w) {
+            PyObject *tup = PyTuple_Pack(4, r->tid, r->k, r->v, Py_None);
+            int e = !tup || PyList_Append(odd, tup);
+            Py_XDECREF(tup);
+            if (e)
+                goto done;
+            continue;
+        }
+        long wl = PyLong_AsLong(w);
+        if (wl == -1 && PyErr_Occurred())
+            goto done;
+        if (wl == r->t)
+            continue;
+        if (or_edge_obj(adj, wl, r->tid, WRk))
+            goto done;
+        PyObject *ik = PyDict_GetItemWithError(inter, r->k);
+        if (!ik && PyErr_Occurred())
+            goto done;
+        if (ik) {
+            int in = PySet_Contains(ik, r->v);
+            if (in < 0)
+                goto done;
+            if (in) {
+                PyObject *tup = PyTuple_Pack(4, r->tid, r->k, r->v, w);
+                int e = !tup || PyList_Append(odd, tup);
+                Py_XDECREF(tup);
+                if (e)
+                    goto done;
+            }
+        }
+    }
+    /* readers of the initial state -> every transaction that installed a value */
+    PyObject *k, *byv;
+    Py_ssize_t pos = 0;
+    while (PyDict_Next(readers, &pos, &k, &byv)) {
+        PyObject *nil = PyDict_GetItemWithError(byv, Py_None);
+        if (!nil) {
+            if (PyErr_Occurred())
+                goto done;
+            continue;
+        }
+        PyObject *ins = PyDict_GetItemWithError(installed, k);
+        if (!ins) {
+            if (PyErr_Occurred())
+                goto done;
+            continue;
+        }
+        for (Py_ssize_t j = 0; j < PyList_GET_SIZE(ins); j++) {
+            PyObject *w = PyTuple_GET_ITEM(PyList_GET_ITEM(ins, j), 0);
+            long wl = PyLong_AsLong(w);
+            if (wl == -1 && PyErr_Occurred())
+                goto done;
+            for (Py_ssize_t q = 0; q < PyList_GET_SIZE(nil); q++) {
+                long rl = PyLong_AsLong(PyList_GET_ITEM(nil, q));
+                if (rl == -1 && PyErr_Occurred())
+                    goto done;
+                if (rl != wl && or_edge_obj(adj, rl, w, RWk))
+                    goto done;
+            }
+        }
+    }
+    /* writes follow reads: v before the value the transaction installed */
+    if (!(rmw = PyDict_New()))
+        goto done;
+    for (size_t i = 0; i < rmwv->len; i++) {
+        rtrip *r = &rmwv->v[i];
+        PyObject *kv = PyTuple_Pack(2, r->k, r->v);
+        if (!kv)
+            goto done;
+        PyObject *same_kv = PyDict_GetItemWithError(rmw, kv);
+        int e;
+        if (same_kv) {
+            e = PyList_Append(same_kv, r->tid);
+        } else if (PyErr_Occurred()) {
+            e = -1;
+        } else {
+            PyObject *l = PyList_New(1);
+            e = !l;
+            if (l) {
+                Py_INCREF(r->tid);
+                PyList_SET_ITEM(l, 0, r->tid);
+                e = PyDict_SetItem(rmw, kv, l);
+                Py_DECREF(l);
+            }
+        }
+        Py_DECREF(kv);
+        if (e)
+            goto done;
+        if (r->v == Py_None)
+            continue;
+        PyObject *wk = PyDict_GetItemWithError(writer, r->k);
+        PyObject *w = wk ? PyDict_GetItemWithError(wk, r->v) : NULL;
+        if (!w && PyErr_Occurred())
+            goto done;
+        if (w) {
+            long wl = PyLong_AsLong(w);
+            if (wl == -1 && PyErr_Occurred())
+                goto done;
+            if (wl != r->t && or_edge_obj(adj, wl, r->tid, WWk))
+                goto done;
+        }
+        PyObject *rk = PyDict_GetItemWithError(readers, r->k);
+        PyObject *rs = rk ? PyDict_GetItemWithError(rk, r->v) : NULL;
+        if (!rs) {
+            if (PyErr_Occurred())
+                goto done;
+            continue;
+        }
+        for (Py_ssize_t q = 0; q < PyList_GET_SIZE(rs); q++) {
+            long rl = PyLong_AsLong(PyList_GET_ITEM(rs, q));
+            if (rl == -1 && PyErr_Occurred())
+                goto done;
+            if (rl != r->t && or_edge_obj(adj, rl, r->tid, RWk))
+                goto done;
+        }
+    }
+    PyObject *kv, *tids;
+    pos = 0;
+    while (PyDict_Next(rmw, &pos, &kv, &tids)) {
+        if (PyList_GET_SIZE(tids) > 1) {
+            PyObject *tup = PyTuple_Pack(3, PyTuple_GET_ITEM(kv, 0), PyTuple_GET_ITEM(kv, 1), tids);
+            int e = !tup || PyList_Append(lost, tup);
+            Py_XDECREF(tup);
+            if (e)
+                goto done;
+        }
+    }
+    rc = 0;
+done:
+    Py_XDECREF(rmw);
+    return rc;
+}
+
+static PyObject *register_run(PyObject *self, PyObject *args) {
+    PyObject *inf, *txns, *aborted, *inter, *odd, *lost, *FAIL, *OK, *WRITE, *READ;
+    long WRk, WWk, RWk;
+    if (!PyArg_ParseTuple(args, "OO!O!O!O!O!OOOOlll", &inf, &PyList_Type, &txns, &PyDict_Type, &aborted,
+                          &PyDict_Type, &inter, &PyList_Type, &odd, &PyList_Type, &lost, &FAIL, &OK, &WRITE, &READ,
+                          &WRk, &WWk, &RWk))
+        return NULL;
+    PyObject *writer = NULL, *installed = NULL, *wfr = NULL, *adj = NULL, *readers = NULL, *result = NULL;
+    rtable tb = {0};
+    rvec ext = {0}, rmwv = {0};
+    int gave_up = 1;
+    attrs ta;
+    txn_attrs_init(&ta, txns);
+    if (!(writer = PyObject_GetAttr(inf, s_writer)) || !(installed = PyObject_GetAttr(inf, s_installed)) ||
+        !(wfr = PyObject_GetAttr(inf, s_wfr)) || !(adj = PyObject_GetAttr(inf, s_adj)) ||
+        !(readers = PyDict_New()))
+        goto done;
+    if (!PyDict_CheckExact(writer) || !PyDict_CheckExact(installed) || !PyDict_CheckExact(wfr) ||
+        !PyList_CheckExact(adj))
+        goto done;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(txns); i++) {
+        PyObject *t = PyList_GET_ITEM(txns, i);
+        Py_INCREF(t);
+        int e = reg_scan_txn(inf, &ta, t, &tb, writer, installed, wfr, aborted, inter, readers, &ext, &rmwv, FAIL, OK,
+                             WRITE, READ);
+        Py_DECREF(t);
+        if (e)
+            goto done;
+    }
+    gave_up = 0;
+    if (!reg_edges(adj, writer, installed, inter, readers, &ext, &rmwv, odd, lost, WRk, WWk, RWk)) {
+        result = Py_True;
+        Py_INCREF(result);
+    }
+done:
+    if (gave_up) {
+        if (!PyErr_Occurred() || PyErr_ExceptionMatches(PyExc_Exception)) {
+            PyErr_Clear();
+            result = Py_False;
+            Py_INCREF(result);
+        } /* else KeyboardInterrupt and the like go through */
+    }
+    Py_XDECREF(writer);
+    Py_XDECREF(installed);
+    Py_XDECREF(wfr);
+    Py_XDECREF(adj);
+    Py_XDECREF(readers);
+    rvec_free(&ext);
+    rvec_free(&rmwv);
+    attrs_clear(&ta);
+    free(tb.keys);
+    free(tb.slots);
+    free(tb.worder);
+    return result;
+}
+
+/* ---- collect: checkers/txn/txns.py collect (history -> transactions) ----
+ *
+ * collect(history, events, Txn, TXN, INVOKE, OK, FAIL, INFO) -> list of Txn, or None
+ * Does exactly what txns.py ``_collect`` does for a list ``history``: the same Txn objects (made as
+ * ``Txn.__new__`` would, their slots set through the class's descriptors), the same ``events`` appended (when it
+ * is a list). Returns None, with no exception set, ``events`` as it was and nothing else changed, on anything it
+ * does not handle as the Python loop would (a txn value that is not a list, an unhashable process, a history that
+ * is not a list, any error): the caller then runs the Python loop, which raises the right error. */
+
+static PyObject *s_f, *s_value, *s_index, *s_process, *s_node;
+/* the attributes collect reads of an op */
+enum { A_F, A_TYPE, A_VALUE, A_INDEX, A_PROCESS, A_NODE, A_N };
+static const char *const txn_slots[] = {"id", "index", "process", "type", "mops", "invoke_pos", "complete_pos",
+                                        "node"};
+enum { T_ID, T_INDEX, T_PROCESS, T_TYPE, T_MOPS, T_INVOKE_POS, T_COMPLETE_POS, T_NODE, T_NSLOTS };
+
+static int set_slot(PyObject **descr, int which, PyObject *obj, PyObject *v) {
+    return Py_TYPE(descr[which])->tp_descr_set(descr[which], obj, v);
+}
+
+/* 1 when o == s for an interned-or-not exact str s; -1 on error */
+static int str_eq(PyObject *o, PyObject *s) {
+    if (o == s)
+        return 1;
+    if (PyUnicode_CheckExact(o))
+        return PyUnicode_Compare(o, s) == 0;
+    return PyObject_RichCompareBool(o, s, Py_EQ);
+}
+
+static PyObject *collect_txns(PyObject *self, PyObject *args) {
+    PyObject *history, *events, *cls, *TXN, *INVOKE, *OK, *FAIL, *INFO;
+    if (!PyArg_ParseTuple(args, "OOO!OOOOO", &history, &events, &PyType_Type, &cls, &TXN, &INVOKE, &OK, &FAIL,
+                          &INFO))
+        return NULL;
+    if (!PyList_CheckExact(history) || (events != Py_None && !PyList_CheckExact(events)) ||
+        !PyUnicode_CheckExact(TXN) || !PyUnicode_CheckExact(INVOKE) || !PyUnicode_CheckExact(OK) ||
+        !PyUnicode_CheckExact(FAIL))
+        Py_RETURN_NONE;
+    PyTypeObject *tp = (PyTypeObject *)cls;
+    PyObject *descr[T_NSLOTS] = {0}, *txns = NULL, *pending = NULL, *out = NULL;
+    attrs oa = {0};
+    Py_ssize_t nev = events == Py_None ? 0 : PyList_GET_SIZE(events);
+    for (int i = 0; i < T_NSLOTS; i++) {
+        descr[i] = PyObject_GetAttrString(cls, txn_slots[i]);
+        if (!descr[i] || !Py_TYPE(descr[i])->tp_descr_set)
+            goto done;
+    }
+    if (!(txns = PyList_New(0)) || !(pending = PyDict_New()))
+        goto done;
+    Py_ssize_t n = PyList_GET_SIZE(history);
+    {
+        PyObject *const names[A_N] = {s_f, s_type, s_value, s_index, s_process, s_node};
+        attrs_init(&oa, n ? PyList_GET_ITEM(history, 0) : NULL, names, A_N);
+    }
+    for (Py_ssize_t pos = 0; pos < n; pos++) {
+        PyObject *op = PyList_GET_ITEM(history, pos);
+        PyObject *f = attr(&oa, op, A_F);
+        if (!f)
+            goto done;
+        int is_txn = str_eq(f, TXN);
+        Py_DECREF(f);
+        if (is_txn < 0)
+            goto done;
+        if (!is_txn)
+            continue;
+        PyObject *typ = attr(&oa, op, A_TYPE);
+        if (!typ)
+            goto done;
+        int is_invoke = str_eq(typ, INVOKE);
+        if (is_invoke) {
+            Py_DECREF(typ);
+            if (is_invoke < 0)
+                goto done;
+            PyObject *value = NULL, *index = NULL, *process = NULL, *node = NULL, *tid = NULL, *p = NULL, *t = NULL;
+            int e = !(value = attr(&oa, op, A_VALUE)) || !PyList_CheckExact(value) ||
+                    !(index = attr(&oa, op, A_INDEX)) || !(process = attr(&oa, op, A_PROCESS)) ||
+                    !(node = attr(&oa, op, A_NODE)) ||
+                    !(tid = PyLong_FromSsize_t(PyList_GET_SIZE(txns))) || !(p = PyLong_FromSsize_t(pos)) ||
+                    !(t = tp->tp_alloc(tp, 0)) || set_slot(descr, T_ID, t, tid) ||
+                    set_slot(descr, T_INDEX, t, index) || set_slot(descr, T_PROCESS, t, process) ||
+                    set_slot(descr, T_TYPE, t, INFO) || set_slot(descr, T_MOPS, t, value) ||
+                    set_slot(descr, T_INVOKE_POS, t, p) || set_slot(descr, T_COMPLETE_POS, t, Py_None) ||
+                    set_slot(descr, T_NODE, t, node) || PyList_Append(txns, t) ||
+                    PyDict_SetItem(pending, process, t) || (events != Py_None && PyList_Append(events, tid));
+            Py_XDECREF(value);
+            Py_XDECREF(index);
+            Py_XDECREF(process);
+            Py_XDECREF(node);
+            Py_XDECREF(tid);
+            Py_XDECREF(p);
+            Py_XDECREF(t);
+            if (e)
+                goto done;
+            continue;
+        }
+        PyObject *process = attr(&oa, op, A_PROCESS);
+        if (!process) {
+            Py_DECREF(typ);
+            goto done;
+        }
+        /* pending.pop(process, None) */
+        PyObject *t = PyDict_GetItemWithError(pending, process);
+        if (!t) {
+            Py_DECREF(process);
+            Py_DECREF(typ);
+            if (PyErr_Occurred())
+                goto done;
+            continue;  /* a completion without an invoke: the history validator rejects those */
+        }
+        Py_INCREF(t);
+        int e = PyDict_DelItem(pending, process);
+        Py_DECREF(process);
+        PyObject *index = e ? NULL : attr(&oa, op, A_INDEX);
+        e = !index || set_slot(descr, T_INDEX, t, index);
+        Py_XDECREF(index);
+        int is_ok = e ? -1 : str_eq(typ, OK);
+        int is_fail = is_ok ? 0 : str_eq(typ, FAIL);
+        Py_DECREF(typ);
+        if (is_ok < 0 || is_fail < 0) {
+            Py_DECREF(t);
+            goto done;
+        }
+        if (is_ok || is_fail) {
+            PyObject *p = PyLong_FromSsize_t(pos), *value = NULL, *ntid = NULL;
+            e = !p || set_slot(descr, T_TYPE, t, is_ok ? OK : FAIL) || set_slot(descr, T_COMPLETE_POS, t, p);
+            if (!e && is_ok) {
+                e = !(value = attr(&oa, op, A_VALUE));
+                if (!e && value != Py_None)
+                    e = !PyList_CheckExact(value) || set_slot(descr, T_MOPS, t, value);
+                if (!e && events != Py_None) {
+                    PyObject *tid = PyObject_GetAttr(t, s_id);
+                    e = !tid || !(ntid = PyNumber_Invert(tid)) || PyList_Append(events, ntid);
+                    Py_XDECREF(tid);
+                }
+            }
+            Py_XDECREF(p);
+            Py_XDECREF(value);
+            Py_XDECREF(ntid);
+        }
+        /* an info completion says nothing about when the transaction took effect: it stays pending for good */
+        Py_DECREF(t);
+        if (e)
+            goto done;
+    }
+    out = txns;
+    txns = NULL;
+done:
+    if (!out) {
+        if (!PyErr_Occurred() || PyErr_ExceptionMatches(PyExc_Exception)) {
+            PyErr_Clear();
+            if (events != Py_None && PyList_SetSlice(events, nev, PyList_GET_SIZE(events), NULL))
+                out = NULL;
+            else {
+                out = Py_None;
+                Py_INCREF(out);
+            }
+        }
+    }
+    for (int i = 0; i < T_NSLOTS; i++)
+        Py_XDECREF(descr[i]);
+    attrs_clear(&oa);
+    Py_XDECREF(txns);
+    Py_XDECREF(pending);
+    return out;
+}
+
 static PyMethodDef methods[] = {
     {"peel", peel, METH_VARARGS,
      "peel(adj, events) -> the nodes left after repeatedly removing those with no incoming edge, counting the "
@@ -735,18 +1469,30 @@ static PyMethodDef methods[] = {
     {"append_edges", append_edges, METH_VARARGS,
      "append_edges(reads, appender, inter, adj, order, writers_of, g1b, WR, RW, WW) -> [(key, bad read positions)]"
      ": the orders and edges of AppendInference (see the module source)"},
+    {"register_run", register_run, METH_VARARGS,
+     "register_run(inference, txns, aborted, inter, odd, lost, FAIL, OK, WRITE, READ, WR, WW, RW) -> whether it "
+     "ran RegisterInference's scan and edges (see the module source)"},
+    {"collect", collect_txns, METH_VARARGS,
+     "collect(history, events, Txn, TXN, INVOKE, OK, FAIL, INFO) -> the transactions of a history, or None when "
+     "it leaves them to the Python loop (see the module source)"},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_txn_native",
-                                    "Native core of the transactional checker's acyclicity test.", -1, methods};
+                                    "Native core of the transactional checker (see the module source).", -1, methods};
 
 PyMODINIT_FUNC PyInit__txn_native(void) {
     if (!(s_id = PyUnicode_InternFromString("id")) || !(s_type = PyUnicode_InternFromString("type")) ||
         !(s_mops = PyUnicode_InternFromString("mops")) || !(s_appender = PyUnicode_InternFromString("appender")) ||
         !(s_not_unique = PyUnicode_InternFromString("_not_unique")) ||
         !(s_reread = PyUnicode_InternFromString("_reread")) ||
-        !(s_appended_to = PyUnicode_InternFromString("appended to")))
+        !(s_appended_to = PyUnicode_InternFromString("appended to")) ||
+        !(s_writer = PyUnicode_InternFromString("writer")) ||
+        !(s_installed = PyUnicode_InternFromString("installed")) || !(s_wfr = PyUnicode_InternFromString("wfr")) ||
+        !(s_adj = PyUnicode_InternFromString("adj")) || !(s_internal = PyUnicode_InternFromString("_internal")) ||
+        !(s_written_to = PyUnicode_InternFromString("written to")) || !(s_f = PyUnicode_InternFromString("f")) ||
+        !(s_value = PyUnicode_InternFromString("value")) || !(s_index = PyUnicode_InternFromString("index")) ||
+        !(s_process = PyUnicode_InternFromString("process")) || !(s_node = PyUnicode_InternFromString("node")))
         return NULL;
     return PyModule_Create(&module);
 }

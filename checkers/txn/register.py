@@ -15,6 +15,9 @@ Non-cycle anomalies: ``G1a`` (read a value a failed transaction wrote), ``G1b`` 
 overwrote in the same transaction), ``internal`` (a read disagrees with the transaction's own earlier read or
 write), ``garbage-read`` (a value nobody wrote) and ``lost-update`` (two committed transactions read the same
 version of a key and both wrote it).
+
+The scan and the edges have a native twin (checkers/txn/_txn_native.c ``register_run``, used unless SPLITBRAIN_PURE=1
+or the build had no C compiler): change both; tests/test_txn_checker.py compares them.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from __future__ import annotations
 from splitbrain.checkers.txn.base import Inference
 from splitbrain.checkers.txn.base import fmt as _fmt
 from splitbrain.checkers.txn.base import fmt_key as _key
-from splitbrain.checkers.txn.graph import RW, WR, WW
+from splitbrain.checkers.txn.graph import RW, WR, WW, native_core
 from splitbrain.checkers.txn.txns import FAIL, OK, READ, WRITE, Txn, TxnFormatError, bad_mop
 
 _NIL = object()  # "no value known yet" in a transaction's own view of a key (None is the register's nil)
@@ -41,11 +44,30 @@ class RegisterInference(Inference):
         self._run()
 
     def _run(self) -> None:
-        txns, writer, installed, adj = self.txns, self.writer, self.installed, self.adj
-        aborted: dict = {}
+        aborted: dict = {}      # key -> {value: failed txn id}
         inter: dict = {}        # key -> values their writer overwrote within the transaction
-        ext: list = []          # (txn id, key, value) committed external reads
-        readers: dict = {}      # key -> {value: [txn ids]} committed external reads
+        odd: list = []          # (reader, key, value, writer or None): reads to note, in history order
+        lost: list = []         # (key, value, [txn ids]): read the same version, then all wrote it
+        core = native_core()
+        if core is None or not core.register_run(self, self.txns, aborted, inter, odd, lost, FAIL, OK, WRITE, READ,
+                                                 WR, WW, RW):
+            if core is not None:  # the native pass gave up (a malformed micro-op...): start over in Python
+                aborted, inter = {}, {}
+                self.writer.clear()
+                self.installed.clear()
+                self.wfr.clear()
+                self.anomalies, self.counts, self.problems = {}, {}, []
+            readers: dict = {}  # key -> {value: [txn ids]} committed external reads
+            ext = self._scan(aborted, inter, readers)
+            self._edges(inter, readers, ext, odd, lost)
+        self._notes(aborted, odd, lost)
+
+    def _scan(self, aborted: dict, inter: dict, readers: dict) -> list:
+        """The first pass, in Python: writers, installed values, writes that follow reads, intermediate writes,
+        internal reads, committed external reads per key and value. Returns those reads as (txn id, key, value) in
+        history order (checkers/txn/_txn_native.c ``register_run`` does the same, natively)."""
+        txns, writer, installed = self.txns, self.writer, self.installed
+        ext: list = []
         # The hot loop: locals bound once.
         writer_get, readers_get, installed_get, ext_append, wfr = writer.get, readers.get, installed.get, \
             ext.append, self.wfr
@@ -105,9 +127,7 @@ class RegisterInference(Inference):
                                 first_read = {}
                             first_read[k] = v
                         elif seen != v:
-                            self._note("internal", txn=t.name, key=k, read=v, expected=seen,
-                                       explanation=f"{t.name} read {_key(k)} = {_fmt(v)}, but its own earlier read "
-                                       f"or write says {_fmt(seen)}")
+                            self._internal(t, k, v, seen)
                     else:
                         raise TxnFormatError(f"op {t.index}: a {f!r} micro-op in a rw-register history "
                                              f"({_key(k)}); write-registers and lists can't be mixed")
@@ -124,6 +144,12 @@ class RegisterInference(Inference):
             if isinstance(e, TxnFormatError):
                 raise
             raise bad_mop(t) from None
+        return ext
+
+    def _edges(self, inter: dict, readers: dict, ext: list, odd: list, lost: list) -> None:
+        """The edges, in Python, after :meth:`_scan`: wr per external read, rw from readers of nil, ww and rw per
+        write that follows a read. Appends the reads to note to ``odd`` and the lost updates to ``lost``."""
+        writer_get, adj, wfr = self.writer.get, self.adj, self.wfr
         empty: dict = {}
         inter_get = inter.get
         for tid, k, v in ext:
@@ -131,25 +157,16 @@ class RegisterInference(Inference):
                 continue
             w = writer_get(k, empty).get(v)
             if w is None:
-                failed = aborted.get(k, empty).get(v)
-                if failed is not None:
-                    self._note("G1a", key=k, value=v, reader=self._name(tid), writer=self._name(failed),
-                               explanation=f"{self._name(tid)} read {_key(k)} = {_fmt(v)}, which "
-                               f"{self._name(failed)} wrote and then aborted")
-                else:
-                    self._note("garbage-read", key=k, value=v, reader=self._name(tid),
-                               explanation=f"{self._name(tid)} read {_key(k)} = {_fmt(v)}, which no "
-                               f"transaction wrote")
+                odd.append((tid, k, v, None))
                 continue
             if w != tid:
                 d = adj[w]
                 d[tid] = d.get(tid, 0) | WR
                 i = inter_get(k)
                 if i is not None and v in i:
-                    self._note("G1b", key=k, value=v, reader=self._name(tid), writer=self._name(w),
-                               explanation=f"{self._name(tid)} read {_key(k)} = {_fmt(v)}, an intermediate "
-                               f"value: {self._name(w)} overwrote it in the same transaction")
+                    odd.append((tid, k, v, w))
         # readers of the initial state -> every transaction that installed a value
+        installed = self.installed
         for k, by_value in readers.items():
             nil_readers = by_value.get(None)
             if not nil_readers:
@@ -178,12 +195,38 @@ class RegisterInference(Inference):
                 if r != tid:
                     d = adj[r]
                     d[tid] = d.get(tid, 0) | RW
-        for (k, v), tids in rmw.items():
-            if len(tids) > 1:
-                names = [self._name(x) for x in tids]
-                self._note("lost-update", key=k, read=v, txns=names,
-                           explanation=f"{' and '.join(names[:4])} {'both' if len(names) == 2 else 'all'} "
-                           f"read {_key(k)} = {_fmt(v)} and then wrote it: only one of them can have come first")
+        lost.extend((k, v, tids) for (k, v), tids in rmw.items() if len(tids) > 1)
+
+    # --- notes (rare: in Python on both paths) ---
+
+    def _internal(self, t: Txn, k, v, seen) -> None:
+        self._note("internal", txn=t.name, key=k, read=v, expected=seen,
+                   explanation=f"{t.name} read {_key(k)} = {_fmt(v)}, but its own earlier read or write says "
+                   f"{_fmt(seen)}")
+
+    def _notes(self, aborted: dict, odd: list, lost: list) -> None:
+        """G1a, garbage-read and G1b for the reads in ``odd``, then lost-update, in the order found."""
+        empty: dict = {}
+        for tid, k, v, w in odd:
+            if w is None:
+                failed = aborted.get(k, empty).get(v)
+                if failed is not None:
+                    self._note("G1a", key=k, value=v, reader=self._name(tid), writer=self._name(failed),
+                               explanation=f"{self._name(tid)} read {_key(k)} = {_fmt(v)}, which "
+                               f"{self._name(failed)} wrote and then aborted")
+                else:
+                    self._note("garbage-read", key=k, value=v, reader=self._name(tid),
+                               explanation=f"{self._name(tid)} read {_key(k)} = {_fmt(v)}, which no "
+                               f"transaction wrote")
+            else:
+                self._note("G1b", key=k, value=v, reader=self._name(tid), writer=self._name(w),
+                           explanation=f"{self._name(tid)} read {_key(k)} = {_fmt(v)}, an intermediate "
+                           f"value: {self._name(w)} overwrote it in the same transaction")
+        for k, v, tids in lost:
+            names = [self._name(x) for x in tids]
+            self._note("lost-update", key=k, read=v, txns=names,
+                       explanation=f"{' and '.join(names[:4])} {'both' if len(names) == 2 else 'all'} "
+                       f"read {_key(k)} = {_fmt(v)} and then wrote it: only one of them can have come first")
 
     # --- explanations ---
 

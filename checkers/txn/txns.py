@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+from splitbrain.checkers.txn.graph import native_core
 from splitbrain.history.ops import FAIL, INFO, INVOKE, OK, Op
 
 TXN = "txn"
@@ -73,7 +74,20 @@ def collect(history: Sequence[Op], events: list | None = None) -> list[Txn]:
     With ``events``, appends the real-time sequence to it as it goes: a transaction's id at its invoke and ``~id``
     at its ``ok`` completion (what :func:`splitbrain.checkers.txn.orders.add_realtime_edges` sweeps). Raises TxnFormatError
     for a txn value that is not a list.
+
+    Natively (checkers/txn/_txn_native.c ``collect``) when it can: the same transactions, the same events; the
+    Python loop runs when the native core is off or gives up (a malformed value: the loop raises the error).
     """
+    core = native_core()
+    if core is not None:
+        txns = core.collect(history, events, Txn, TXN, INVOKE, OK, FAIL, INFO)
+        if txns is not None:
+            return txns
+    return _collect(history, events)
+
+
+def _collect(history: Sequence[Op], events: list | None) -> list[Txn]:
+    """:func:`collect` in Python."""
     txns: list[Txn] = []
     pending: dict[Any, Txn] = {}
     push = txns.append
