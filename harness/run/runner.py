@@ -24,8 +24,6 @@ from typing import Any
 
 from splitbrain.harness.run.fault_view import SystemFaultView
 from splitbrain.harness.api import (
-    Completion,
-    Invocation,
     KnowsLeader,
     KnowsPrimaries,
     NodeAddress,
@@ -39,7 +37,6 @@ from splitbrain.harness.plugins import loaded_plugins
 from splitbrain.harness.run import run_dirs as store
 from splitbrain.harness.run.analysis import check_history, checkers_for_run, render_report
 from splitbrain.harness.run.interpreter import run as interpret
-from splitbrain.harness.generator.faults import HEAL_ALL
 from splitbrain.harness.run.plan import build_plan
 from splitbrain.harness.run.progress import Progress
 from splitbrain.harness.run.spec import TestSpec
