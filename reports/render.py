@@ -297,6 +297,7 @@ def report_html(run: rd.Run) -> str:
     ready = next((a for a in run.annotations if a.get("kind") == "ready"), None)
     if ready is not None and op_summary:
         op_summary += f" Load began once the system said it was ready ({float(ready.get('seconds') or 0):.1f} s)."
+    op_summary += _loop_stalls(run.annotations)
     test_name = run.name
     ctx = dict(
         title=test_name, verdict_word=verdict, headline=headline(verdict, checkers, n_client), checkers=checkers,
@@ -314,6 +315,18 @@ def report_html(run: rd.Run) -> str:
         data_json=Markup(script_json(data)) if data is not None else "",
     )
     return _env().get_template("report.html.j2").render(**ctx)
+
+
+def _loop_stalls(annotations: list) -> str:
+    """A sentence on the times the run's event loop was blocked (annotations of kind ``loop-stall``), or ""."""
+    stalls = [a for a in annotations if a.get("kind") == "loop-stall"]
+    if not stalls:
+        return ""
+    worst = max(stalls, key=lambda a: float(a.get("seconds") or 0))
+    return (f" The run's event loop was blocked {len(stalls)} time{'s' if len(stalls) > 1 else ''} (longest "
+            f"{float(worst.get('seconds') or 0):.1f} s, in {str(worst.get('where'))[:300]}): no op could start, time "
+            f"out or complete meanwhile, so times and timeouts in that span are stretched (a client blocked in async "
+            f"code).")
 
 
 def render_report(run_dir: str | os.PathLike) -> Path:

@@ -257,3 +257,21 @@ def test_a_suite_loads_a_plugin_from_a_path_relative_to_the_suite_file(tmp_path,
         plugins._modules.clear(), plugins._modules.update(saved[2])
         sys.path[:] = saved[3]
         sys.modules.pop("sb_probe_plugin", None)
+
+
+@pytest.mark.e2e
+@pytest.mark.netns
+@pytest.mark.timeout(120)
+def test_a_client_that_blocks_the_event_loop_is_named_in_the_warning_the_annotations_and_the_report(tmp_path,
+                                                                                                    isolated_state):
+    p = _cli(_plugin("run", "--system", "probe-blocking", "--time-limit", "5", "--concurrency", "1",
+                     "--option", "block=2.5", *QUICK), store=tmp_path / "store", state=isolated_state)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "event loop has been blocked" in p.stderr and "in invoke" in p.stderr
+    run = _run_dir(p.stdout)
+    stalls = [a for a in map(json.loads, (run / "annotations.jsonl").read_text().splitlines())
+              if a["kind"] == "loop-stall"]
+    assert len(stalls) == 1 and 2.0 <= stalls[0]["seconds"] <= 10, stalls
+    assert stalls[0]["where"].startswith("sb_probe_plugin.py:") and "in invoke" in stalls[0]["where"]
+    report = (run / "report.html").read_text()
+    assert "event loop was blocked 1 time (longest" in report and "sb_probe_plugin.py:" in report

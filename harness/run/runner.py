@@ -16,6 +16,7 @@ import json
 import logging
 import random
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ from splitbrain.harness.plugins import loaded_plugins
 from splitbrain.harness.run import run_dirs as store
 from splitbrain.harness.run.analysis import check_history, checkers_for_run, render_report
 from splitbrain.harness.run.interpreter import run as interpret
+from splitbrain.harness.run.loop_watch import LoopWatch, Stall
 from splitbrain.harness.run.plan import build_plan
 from splitbrain.harness.run.progress import Progress
 from splitbrain.harness.run.spec import TestSpec
@@ -207,7 +209,23 @@ async def _watch_leaders(system, addrs, path: Path, history: HistoryWriter, inte
 
 async def _drive(spec: TestSpec, system, workload, cluster, addrs, run_dir: Path, history_path: Path,
                  ui: Progress, fault_schedule: list[dict] | None = None) -> None:
+    """The run on its event loop, watched for client code that blocks the loop (each such stall is logged where
+    it happens and noted in annotations.jsonl, kind ``loop-stall``, for the report)."""
+    clock = [lambda: 0]  # the history's clock once it exists
+    lock = threading.Lock()
 
+    def note_stall(stall: Stall) -> None:
+        with lock, open(run_dir / store.ANNOTATIONS_FILE, "a", encoding="utf-8") as f:
+            f.write(json.dumps({"time": clock[0](), "kind": "loop-stall", "seconds": stall.seconds,
+                                "where": stall.where}) + "\n")
+
+    async with LoopWatch(on_stall=note_stall):
+        await _drive_watched(spec, system, workload, cluster, addrs, run_dir, history_path, ui, fault_schedule,
+                             clock)
+
+
+async def _drive_watched(spec: TestSpec, system, workload, cluster, addrs, run_dir: Path, history_path: Path,
+                         ui: Progress, fault_schedule: list[dict] | None, clock: list) -> None:
     options = spec.options
     threads = spec.threads
     # Clients that call blocking drivers through asyncio.to_thread share the loop's default executor, which holds
@@ -239,6 +257,7 @@ async def _drive(spec: TestSpec, system, workload, cluster, addrs, run_dir: Path
 
     watcher = None
     with HistoryWriter(history_path) as history:
+        clock[0] = history.now
         if isinstance(system, KnowsLeader):
             watcher = asyncio.create_task(_watch_leaders(system, addrs, run_dir / store.ANNOTATIONS_FILE, history))
         ui.start()

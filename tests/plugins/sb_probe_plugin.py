@@ -10,6 +10,8 @@ part of the plugin path through the real CLI (tests/test_plugin_path.py).
 * ``probe-silent``: a node that starts, prints a line and never opens its port.
 * ``probe-faketime-hang``: a node that prints what libfaketime prints when it can't initialise, then hangs.
 * ``probe-noshim``: the echo node declared to run without the clock shim (``faketime = False``).
+* ``probe-blocking``: the echo node with a client that makes the classic mistake once: a blocking call
+  (``time.sleep``, standing for a synchronous driver) inside ``async def invoke``, on the run's event loop.
 """
 
 from __future__ import annotations
@@ -107,6 +109,32 @@ class ProbeNoShim(EchoSystem):
     faketime = False
 
 
+class BlockingClient(JsonLineClient):
+    """Blocks the event loop for ``block`` seconds in the run's first invoke (``once`` is shared by the run's
+    clients), then behaves."""
+
+    def __init__(self, block: float, once: list):
+        super().__init__()
+        self.block, self.once = block, once
+
+    async def invoke(self, op: Invocation, timeout: float) -> Completion:
+        if not self.once:
+            self.once.append(op)
+            time.sleep(self.block)  # the mistake under test: no await, the whole loop waits
+        return await super().invoke(op, timeout)
+
+
+class ProbeBlocking(EchoSystem):
+    name = "probe-blocking"
+    description = "test plugin: a client that blocks the event loop once"
+
+    def __init__(self):
+        self._once: list = []
+
+    def client(self, variant: str, options: dict):
+        return BlockingClient(float(options.get("block", 3.0)), self._once)
+
+
 def register() -> None:
-    for cls in (ProbePrimary, ProbeNeverReady, ProbeSilent, ProbeFaketimeHang, ProbeNoShim):
+    for cls in (ProbePrimary, ProbeNeverReady, ProbeSilent, ProbeFaketimeHang, ProbeNoShim, ProbeBlocking):
         register_system(cls.name, f"sb_probe_plugin:{cls.__name__}")
