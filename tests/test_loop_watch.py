@@ -56,3 +56,21 @@ def test_a_stall_still_going_when_the_watch_ends_is_recorded():
 
     stalls = asyncio.run(run()).stalls
     assert len(stalls) == 1 and "client_that_blocks" in stalls[0].where
+
+
+def test_the_place_named_is_the_clients_code_not_the_harness_or_the_standard_library():
+    import sys
+
+    from splitbrain.harness.run.loop_watch import blocking_call
+
+    def deepest():
+        return blocking_call(sys._getframe())
+
+    def client_invoke():
+        return deepest()
+
+    where = blocking_call(sys._getframe())  # this test itself, called by pytest (a library): not the harness
+    assert where.startswith("test_loop_watch.py:") and "in test_the_place_named" in where
+    nested = client_invoke()
+    assert nested.startswith("test_loop_watch.py:") and " in deepest <- " in nested and "in client_invoke" in nested
+    assert nested.count(" <- ") == 2  # two innermost, then the outermost frame above the harness (pytest's)

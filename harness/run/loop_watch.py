@@ -26,6 +26,7 @@ from typing import Callable
 
 log = logging.getLogger(__name__)
 
+_HARNESS = str(Path(__file__).resolve().parent.parent) + "/"  # the harness package: the run's own frames
 _STDLIB = tuple(str(Path(p).resolve()) for p in {sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["platstdlib"]})
 
 
@@ -42,12 +43,19 @@ class Stall:
     where: str
 
 
-def blocking_call(frame, depth: int = 3) -> str:
-    """``file:line in function`` of the innermost ``depth`` frames of ``frame``'s stack that are not Python's
-    standard library (innermost first, joined by `` <- ``); the innermost frame when all of them are."""
-    stack = traceback.extract_stack(frame)
-    own = [f for f in reversed(stack) if not _in_stdlib(f.filename)]
-    picked = own[:depth] or list(reversed(stack))[:1]
+def blocking_call(frame) -> str:
+    """Where ``frame``'s stack blocks, as ``file:line in function`` joined by `` <- `` (innermost first): the frames
+    outside Python's standard library above the harness's own (the client's code, and the library it called),
+    the two innermost and the outermost of them when there are more; the innermost frame when there are none."""
+    stack = list(reversed(traceback.extract_stack(frame)))
+    theirs = []
+    for f in stack:
+        if _in_stdlib(f.filename):
+            continue
+        if str(Path(f.filename).resolve()).startswith(_HARNESS):
+            break
+        theirs.append(f)
+    picked = (theirs[:2] + theirs[-1:] if len(theirs) > 3 else theirs) or stack[:1]
     return " <- ".join(f"{Path(f.filename).name}:{f.lineno} in {f.name}" for f in picked)
 
 
