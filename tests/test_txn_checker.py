@@ -9,7 +9,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import assume, example, given, settings, strategies as st
 
 from splitbrain.checkers.txn import check_txn
 from splitbrain.checkers.txn.graph import RW, WR, WW, cyclic_part, new_graph, add_edge, sccs, shortest_path
@@ -291,13 +291,49 @@ _FAULTS = {
 }
 
 
+def _read_modify_written_twice(history) -> bool:
+    """Whether two committed transactions each read one key's same version first and then wrote the key (a lost
+    update by definition), found from the history alone, without the checker."""
+    seen = set()
+    for op in history:
+        if op.type != "ok":
+            continue
+        first = {}
+        for f, k, v in op.value:
+            first.setdefault(k, (f, v))
+        for k, (f, v) in first.items():
+            if f == "r" and any(g == "w" and kk == k for g, kk, _ in op.value):
+                if (k, v) in seen:
+                    return True
+                seen.add((k, v))
+    return False
+
+
+def test_the_lost_update_witness_finds_two_read_modify_writes_of_one_version():
+    from splitbrain.history.ops import Op
+
+    def ok(i, mops):
+        return Op(i, i, i, "ok", "txn", mops)
+    one = [ok(0, [["r", "x", 1], ["w", "x", 2]]), ok(1, [["r", "x", 2], ["w", "x", 3]])]
+    assert not _read_modify_written_twice(one)
+    assert _read_modify_written_twice([*one, ok(2, [["r", "x", 1], ["w", "x", 4]])])
+    assert not _read_modify_written_twice([*one, ok(2, [["w", "x", 4], ["r", "x", 4]])])  # wrote first
+
+
 @settings(max_examples=12, deadline=None)
 @given(seed=st.integers(0, 10_000), kind=st.sampled_from(["list-append", "rw-register"]),
        fault=st.sampled_from(sorted(_FAULTS)))
+@example(seed=2428, kind="rw-register", fault="lost-update")  # a history the fault left invisible (see below)
 def test_each_injected_fault_is_caught_and_named(seed, kind, fault):
     model, expected = _FAULTS[fault]
     h = simulate(seed, 1500, kind=kind, procs=6, fault=fault)
     r = check_txn(h, model=model)
+    if fault == "lost-update" and kind == "rw-register" and r["valid"] is True:
+        # About 1 seed in 200 interleaves so that no rw-register inference can see the fault (registers show no
+        # version order, so a stale read is visible only through a read-modify-write). Such a history is skipped
+        # only when it holds no read-modify-write of one version by two committed transactions: with one, the
+        # checker must have said lost-update.
+        assume(_read_modify_written_twice(h))
     assert r["valid"] is False and expected & set(r["anomaly_types"]), (fault, r["anomaly_types"])
     for a in r["anomaly_types"]:
         assert r["anomalies"][a][0]["explanation"]
